@@ -1,0 +1,203 @@
+"""The zoo: every model builds and runs at its design size; parameter counts from independent sources."""
+from __future__ import annotations
+
+import os
+
+import pytest
+import torch
+import torchvision.models as tvm
+from torch import nn
+
+import zoo
+from zoo.registry import weights_cache_path
+
+
+def n_params(m: nn.Module) -> int:
+    return sum(p.numel() for p in m.parameters())
+
+
+def conv(cin, cout, k, bias=True):
+    return cin * cout * k * k + (cout if bias else 0)
+
+
+def fc(cin, cout):
+    return cin * cout + cout
+
+
+def bn(c):
+    return 2 * c
+
+
+# Hand-derived from the course notes' layer lists (independent of the zoo code).
+ALEXNET_CIFAR = (conv(3, 64, 3) + conv(64, 192, 3) + conv(192, 384, 3) + conv(384, 256, 3) + conv(256, 256, 1)
+                 + fc(256 * 3 * 3, 1024) + fc(1024, 512) + fc(512, 10))
+
+
+def resnet_cifar(blocks):
+    total = conv(3, 64, 3, bias=False) + bn(64)
+    cin = 64
+    for width, n, stride in zip([64, 128, 256, 512], blocks, [1, 2, 2, 2]):
+        for i in range(n):
+            s = stride if i == 0 else 1
+            total += conv(cin, width, 3, False) + bn(width) + conv(width, width, 3, False) + bn(width)
+            if s != 1 or cin != width:
+                total += conv(cin, width, 1, False) + bn(width)
+            cin = width
+    return total + fc(512, 10)
+
+
+def vgg_convs(cfg, batch_norm):
+    total, cin = 0, 3
+    for v in cfg:
+        if v != "M":
+            total += conv(cin, v, 3) + (bn(v) if batch_norm else 0)
+            cin = v
+    return total
+
+
+VGG19_CFG = [64, 64, "M", 128, 128, "M"] + [256] * 4 + ["M"] + [512] * 4 + ["M"] + [512] * 4 + ["M"]
+HEAD = fc(512, 512) + fc(512, 128) + fc(128, 10)
+EXPECTED_CIFAR = {
+    "alexnet_cifar": ALEXNET_CIFAR,
+    "resnet18_cifar": resnet_cifar([2, 2, 2, 2]),
+    "resnet34_cifar": resnet_cifar([3, 4, 6, 3]),
+    "vgg19_cifar": vgg_convs(VGG19_CFG, True) + HEAD,
+    "vgg19_finetune_cifar": vgg_convs(VGG19_CFG, False) + HEAD,
+}
+
+
+def test_names_are_exactly_the_issue_list():
+    expected = {"alexnet", "vgg11", "vgg11_bn", "vgg13", "vgg13_bn", "vgg16", "vgg16_bn", "vgg19", "vgg19_bn",
+                "resnet18", "resnet34", "resnet50", "resnet101", "resnet152", "alexnet_cifar", "resnet18_cifar",
+                "resnet34_cifar", "vgg19_cifar", "vgg19_finetune_cifar"}
+    assert set(zoo.list_models()) == expected
+
+
+def test_known_course_note_figures():
+    # Published/well-known counts: CIFAR ResNet-18 has 11,173,962 parameters, AlexNet-CIFAR 4,617,546.
+    assert EXPECTED_CIFAR["resnet18_cifar"] == 11_173_962
+    assert EXPECTED_CIFAR["alexnet_cifar"] == 4_617_546
+
+
+@pytest.mark.parametrize("name", sorted(EXPECTED_CIFAR))
+def test_cifar_models_forward_and_count(name):
+    spec = zoo.get_spec(name)
+    assert spec.input_size == (3, 32, 32) and spec.dataset == "cifar10"
+    assert spec.class_names == zoo.CIFAR10_CLASSES
+    model = zoo.create_model(name).eval()
+    assert n_params(model) == EXPECTED_CIFAR[name]
+    with torch.no_grad():
+        out = model(torch.randn(2, *spec.input_size))
+    assert out.shape == (2, 10)
+
+
+@pytest.mark.parametrize("name", [n for n in zoo.list_models() if zoo.get_spec(n).dataset == "imagenet"])
+def test_imagenet_models_match_torchvision(name):
+    spec = zoo.get_spec(name)
+    model = zoo.create_model(name).eval()
+    # Two independent references: torchvision's own builder, and the count in its weights metadata.
+    assert n_params(model) == n_params(getattr(tvm, name)(weights=None))
+    assert n_params(model) == spec.weights.meta["num_params"]
+    assert len(spec.class_names) == 1000 and spec.class_names[0] == "tench"
+    assert spec.input_size == (3, 224, 224)
+    assert spec.description and spec.family in name
+    with torch.no_grad():
+        out = model(torch.randn(1, *spec.input_size))
+    assert out.shape == (1, 1000)
+
+
+@pytest.mark.parametrize("name, head_in", [("alexnet", 4096), ("resnet18", 512), ("vgg11", 4096)])
+def test_num_classes_replaces_only_the_last_layer(name, head_in):
+    base = zoo.create_model(name)
+    ten = zoo.create_model(name, num_classes=10)
+    assert n_params(ten) == n_params(base) - fc(head_in, 1000) + fc(head_in, 10)
+    base_names = [n for n, _ in base.named_modules()]
+    assert base_names == [n for n, _ in ten.named_modules()]  # same structure, only a layer swapped
+    assert ten(torch.randn(1, 3, 224, 224)).shape == (1, 10)
+
+
+def test_num_classes_on_cifar_models():
+    assert zoo.create_model("resnet18_cifar", num_classes=100)(torch.randn(1, 3, 32, 32)).shape == (1, 100)
+    with pytest.raises(ValueError, match="num_classes"):
+        zoo.create_model("alexnet_cifar", num_classes=0)
+
+
+def test_unknown_name_lists_valid_names():
+    with pytest.raises(zoo.UnknownModelError) as err:
+        zoo.create_model("resnet19")
+    msg = str(err.value)
+    assert "'resnet19'" in msg
+    for name in zoo.list_models():
+        assert name in msg
+    with pytest.raises(zoo.UnknownModelError):
+        zoo.get_spec(None)
+
+
+def test_custom_vgg_config_builds_and_counts():
+    model = zoo.create_model("vgg:64,64,M,128,128,M")
+    expected = conv(3, 64, 3) + conv(64, 64, 3) + conv(64, 128, 3) + conv(128, 128, 3) + fc(128, 10)
+    assert n_params(model) == expected
+    assert model(torch.randn(1, 3, 32, 32)).shape == (1, 10)
+    bn_model = zoo.create_model("vgg_bn:16,M,32")
+    assert n_params(bn_model) == conv(3, 16, 3) + bn(16) + conv(16, 32, 3) + bn(32) + fc(32, 10)
+    assert sum(isinstance(m, nn.BatchNorm2d) for m in bn_model.modules()) == 2
+    assert zoo.get_spec(" vgg: 64, m,128 ").name == "vgg:64,M,128"
+
+
+@pytest.mark.parametrize("text, pointer", [
+    ("vgg:64,x12,M", "token 2 'x12'"),
+    ("vgg:64,,M", "token 2 ''"),
+    ("vgg:64,-3", "token 2 '-3'"),
+    ("vgg:99999", "token 1 '99999'"),
+    ("vgg:", "no layers"),
+    ("vgg:M,M", "no conv layer"),
+])
+def test_custom_vgg_bad_strings_point_at_the_token(text, pointer):
+    with pytest.raises(zoo.ConfigError) as err:
+        zoo.create_model(text)
+    assert pointer in str(err.value)
+
+
+@pytest.fixture
+def torch_home(tmp_path, monkeypatch):
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path))
+    return tmp_path
+
+
+def test_pretrained_loads_through_torchvision_cache(torch_home):
+    weights = tvm.ResNet18_Weights.IMAGENET1K_V1
+    path = weights_cache_path(weights)
+    assert path.startswith(str(torch_home)) and path.endswith("resnet18-f37072fd.pth")
+    os.makedirs(os.path.dirname(path))
+    reference = tvm.resnet18(weights=None)
+    torch.save(reference.state_dict(), path)
+    model = zoo.create_model("resnet18", pretrained=True)
+    for (k, a), (_, b) in zip(model.state_dict().items(), reference.state_dict().items()):
+        assert torch.equal(a, b), k
+    # Fine-tuning as in the notes: pretrained body, new 10-way head.
+    ten = zoo.create_model("resnet18", pretrained=True, num_classes=10)
+    assert torch.equal(ten.conv1.weight, reference.conv1.weight) and ten.fc.out_features == 10
+
+
+def test_pretrained_finetune_model_takes_imagenet_features(torch_home):
+    weights = tvm.VGG19_Weights.IMAGENET1K_V1
+    path = weights_cache_path(weights)
+    os.makedirs(os.path.dirname(path))
+    # Only the conv part is needed by this model; a features-only file keeps the test small.
+    donor = tvm.vgg19(weights=None).features
+    torch.save({f"features.{k}": v for k, v in donor.state_dict().items()}, path)
+    model = zoo.create_model("vgg19_finetune_cifar", pretrained=True)
+    assert torch.equal(model.features[0].weight, donor[0].weight)
+    assert torch.equal(model.features[34].bias, donor[34].bias)
+
+
+def test_offline_pretrained_is_a_clear_error(torch_home):
+    with pytest.raises(zoo.WeightsUnavailableError) as err:
+        zoo.create_model("alexnet", pretrained=True)
+    msg = str(err.value)
+    assert "alexnet-owt-7be5be79.pth" in msg and str(torch_home) in msg and "download" in msg
+
+
+def test_models_without_pretrained_weights_say_so():
+    with pytest.raises(zoo.WeightsUnavailableError, match="no pretrained weights"):
+        zoo.create_model("alexnet_cifar", pretrained=True)

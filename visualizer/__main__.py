@@ -1,0 +1,5 @@
+import sys
+
+from visualizer.cli import main
+
+sys.exit(main())

@@ -1,0 +1,1 @@
+"""Gradio pieces: the only part of the project that knows about components."""

@@ -1,0 +1,248 @@
+"""Model specs as data: what every other part of the app needs to know about a model.
+
+``list_models()`` and ``create_model()`` are the one entry point (as in timm); ``get_spec()`` gives the
+metadata (design input size, dataset, class names, normalization, origin) that travels with the model.
+"""
+from __future__ import annotations
+
+import os
+import socket
+import urllib.error
+from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import TimeoutError as FutureTimeout
+from dataclasses import dataclass, field
+from functools import lru_cache
+from typing import Any, Callable
+from urllib.parse import urlparse
+
+import torch
+import torchvision.models as tvm
+from torch import nn
+
+from zoo import cifar
+from zoo.custom_vgg import ConfigError, build_custom, canonical_name, is_custom_name, parse_config
+
+CIFAR10_CLASSES = ["airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck"]
+CIFAR10_MEAN = (0.4914, 0.4822, 0.4465)
+CIFAR10_STD = (0.2470, 0.2435, 0.2616)
+IMAGENET_MEAN = (0.485, 0.456, 0.406)
+IMAGENET_STD = (0.229, 0.224, 0.225)
+
+# Seconds to wait for the weights server before saying "offline" (the download itself has no timeout).
+CONNECT_TIMEOUT_S = 10.0
+
+
+class UnknownModelError(ValueError):
+    """A model name that is not in the zoo; the message lists the valid names."""
+
+
+class WeightsUnavailableError(RuntimeError):
+    """Pretrained weights that could not be had (offline, or no such weights); says where they would go."""
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    name: str
+    family: str  # "alexnet" | "vgg" | "resnet"
+    input_size: tuple[int, int, int]  # (C, H, W) the architecture was designed for
+    dataset: str  # "imagenet" | "cifar10"
+    mean: tuple[float, float, float]
+    std: tuple[float, float, float]
+    description: str
+    builder: Callable[..., nn.Module] = field(repr=False, compare=False)
+    weights: Any = None  # torchvision WeightsEnum member (ImageNet weights) or None
+    min_size: tuple[int, int] | None = None  # smallest (H, W) torchvision's metadata says works
+
+    @property
+    def class_names(self) -> list[str]:
+        if self.dataset == "imagenet":
+            return list(self.weights.meta["categories"])
+        return list(CIFAR10_CLASSES)
+
+    @property
+    def num_classes(self) -> int:
+        return len(self.class_names)
+
+    @property
+    def has_pretrained(self) -> bool:
+        return self.weights is not None
+
+    @property
+    def is_custom(self) -> bool:
+        return is_custom_name(self.name)
+
+
+_ORIGINS = {
+    "alexnet": "AlexNet (Krizhevsky, Sutskever & Hinton, 2012), torchvision's single-GPU variant",
+    "vgg": "VGG (Simonyan & Zisserman, 2014): stacks of 3×3 convs",
+    "resnet": "ResNet (He, Zhang, Ren & Sun, 2015): residual blocks with identity shortcuts",
+}
+_VGG_DEPTHS = {"vgg11": "A", "vgg13": "B", "vgg16": "D", "vgg19": "E"}
+
+
+def _imagenet_spec(name: str) -> ModelSpec:
+    family = "alexnet" if name == "alexnet" else ("vgg" if name.startswith("vgg") else "resnet")
+    weights = tvm.get_model_weights(name).DEFAULT
+    detail = _ORIGINS[family]
+    if family == "vgg":
+        base = name.removesuffix("_bn")
+        detail += f", config {_VGG_DEPTHS[base]}" + (" with BatchNorm" if name.endswith("_bn") else "")
+    elif family == "resnet":
+        block = "bottleneck" if int(name[6:]) >= 50 else "basic"
+        detail += f", {name[6:]} layers, {block} blocks"
+    return ModelSpec(
+        name=name,
+        family=family,
+        input_size=(3, 224, 224),
+        dataset="imagenet",
+        mean=IMAGENET_MEAN,
+        std=IMAGENET_STD,
+        description=f"{detail}; ImageNet, 1000 classes (torchvision builder, weights {weights.name})",
+        builder=getattr(tvm, name),
+        weights=weights,
+        min_size=tuple(weights.meta.get("min_size", (1, 1))),
+    )
+
+
+def _cifar_spec(name: str, family: str, builder: Callable[..., nn.Module], description: str,
+                weights: Any = None) -> ModelSpec:
+    return ModelSpec(name=name, family=family, input_size=(3, 32, 32), dataset="cifar10", mean=CIFAR10_MEAN,
+                     std=CIFAR10_STD, description=description, builder=builder, weights=weights)
+
+
+IMAGENET_MODELS = [
+    "alexnet", "vgg11", "vgg11_bn", "vgg13", "vgg13_bn", "vgg16", "vgg16_bn", "vgg19", "vgg19_bn",
+    "resnet18", "resnet34", "resnet50", "resnet101", "resnet152",
+]
+
+
+@lru_cache(maxsize=None)
+def _registry() -> dict[str, ModelSpec]:
+    specs = {name: _imagenet_spec(name) for name in IMAGENET_MODELS}
+    notes = "course notes' CIFAR-10 model (32×32)"
+    for spec in [
+        _cifar_spec("alexnet_cifar", "alexnet", cifar.alexnet_cifar,
+                    f"AlexNet shrunk for CIFAR-10: 5 convs, 3 max-pools, 2304→1024→512→10 head; {notes}"),
+        _cifar_spec("resnet18_cifar", "resnet", cifar.resnet18_cifar,
+                    f"ResNet-18 for CIFAR-10: 3×3 stem, no max-pool, [2,2,2,2] basic blocks; {notes}"),
+        _cifar_spec("resnet34_cifar", "resnet", cifar.resnet34_cifar,
+                    f"ResNet-34 for CIFAR-10: 3×3 stem, no max-pool, [3,4,6,3] basic blocks; {notes}"),
+        _cifar_spec("vgg19_cifar", "vgg", cifar.vgg19_cifar,
+                    f"VGG-19 with BatchNorm for CIFAR-10, 512→512→128→10 head; {notes}"),
+        _cifar_spec("vgg19_finetune_cifar", "vgg", cifar.vgg19_finetune_cifar,
+                    "torchvision VGG-19 features (ImageNet weights when pretrained) with a 512→512→128→10 head "
+                    "for 32×32 CIFAR-10; the course notes' fine-tuning model",
+                    weights=tvm.VGG19_Weights.IMAGENET1K_V1),
+    ]:
+        specs[spec.name] = spec
+    return specs
+
+
+def list_models() -> list[str]:
+    """Every built-in model name (custom ``vgg:...`` configs are accepted too, see ``create_model``)."""
+    return list(_registry())
+
+
+def _unknown(name: object) -> UnknownModelError:
+    return UnknownModelError(
+        f"unknown model {name!r}; valid names: {', '.join(list_models())}, "
+        f"or a custom VGG config such as 'vgg:64,64,M,128,128,M' (prefix 'vgg_bn:' for BatchNorm)"
+    )
+
+
+def get_spec(name: str) -> ModelSpec:
+    """Metadata for a zoo model or a custom VGG config string."""
+    if not isinstance(name, str):
+        raise _unknown(name)
+    key = name.strip()
+    if key in _registry():
+        return _registry()[key]
+    if is_custom_name(key):
+        cfg, bn = parse_config(key)  # raises ConfigError pointing at the bad token
+        canon = canonical_name(key)
+        pools = sum(1 for v in cfg if v == "M")
+        return _cifar_spec(
+            canon, "vgg", lambda num_classes=10: build_custom(canon, num_classes),
+            f"custom VGG-style network ({sum(1 for v in cfg if v != 'M')} 3×3 convs, {pools} max-pools"
+            + (", BatchNorm" if bn else "") + "), global average pooling and one linear layer",
+        )
+    raise _unknown(name)
+
+
+def weights_cache_path(weights: Any) -> str:
+    """Where torch keeps a downloaded weights file: ``$TORCH_HOME/hub/checkpoints/<file>``."""
+    return os.path.join(torch.hub.get_dir(), "checkpoints", os.path.basename(urlparse(weights.url).path))
+
+
+def _check_reachable(weights: Any) -> None:
+    """Fail fast, with a useful message, when the weights are not cached and the server is out of reach."""
+    path = weights_cache_path(weights)
+    if os.path.exists(path):
+        return
+    host = urlparse(weights.url).hostname
+    # A thread bounds the DNS look-up too, which socket timeouts do not cover.
+    pool = ThreadPoolExecutor(max_workers=1)
+    try:
+        pool.submit(socket.create_connection, (host, 443), CONNECT_TIMEOUT_S).result(CONNECT_TIMEOUT_S).close()
+    except (OSError, FutureTimeout) as exc:
+        raise WeightsUnavailableError(
+            f"could not download the pretrained weights {weights} from {weights.url} ({exc.__class__.__name__}: "
+            f"{exc}); no cached copy at {path}. Connect to the internet once, or place the file there, "
+            "or use random weights."
+        ) from exc
+    finally:
+        pool.shutdown(wait=False)
+
+
+def _fetch_state_dict(weights: Any) -> dict[str, torch.Tensor]:
+    """torchvision's own loading path: download once into the torch cache (with progress), then load."""
+    _check_reachable(weights)
+    try:
+        return weights.get_state_dict(progress=True, check_hash=True)
+    except (urllib.error.URLError, OSError, TimeoutError) as exc:
+        raise WeightsUnavailableError(
+            f"downloading {weights.url} failed ({exc}); the file would be cached at {weights_cache_path(weights)}"
+        ) from exc
+
+
+def _replace_head(model: nn.Module, num_classes: int) -> None:
+    """Swap only the last layer, as the course notes do: ``alexnet.classifier[6] = nn.Linear(4096, 10)``."""
+    if hasattr(model, "fc"):  # torchvision ResNet
+        model.fc = nn.Linear(model.fc.in_features, num_classes)
+    elif hasattr(model, "linear"):  # CIFAR ResNet
+        model.linear = nn.Linear(model.linear.in_features, num_classes)
+    elif isinstance(model.classifier, nn.Sequential):
+        last = model.classifier[-1]
+        model.classifier[len(model.classifier) - 1] = nn.Linear(last.in_features, num_classes)
+    else:
+        model.classifier = nn.Linear(model.classifier.in_features, num_classes)
+
+
+def create_model(name: str, pretrained: bool = False, num_classes: int | None = None) -> nn.Module:
+    """Build a zoo model by name (random init unless ``pretrained``), optionally with a new ``num_classes`` head."""
+    spec = get_spec(name)
+    if num_classes is not None and (isinstance(num_classes, bool) or not isinstance(num_classes, int)
+                                    or not 1 <= num_classes <= 100_000):
+        raise ValueError(f"num_classes must be an integer from 1 to 100000, got {num_classes!r}")
+    if pretrained and not spec.has_pretrained:
+        raise WeightsUnavailableError(
+            f"{spec.name} has no pretrained weights (it is a {spec.dataset} model trained from scratch); "
+            "use pretrained=False, train it in the Training tab, or pick an ImageNet model or vgg19_finetune_cifar"
+        )
+    if spec.name == "vgg19_finetune_cifar":
+        model = spec.builder(num_classes or 10)
+        if pretrained:
+            # Only the ImageNet VGG-19's conv part is kept; its 4096-wide classifier is dropped.
+            state = _fetch_state_dict(spec.weights)
+            model.features.load_state_dict(
+                {k.removeprefix("features."): v for k, v in state.items() if k.startswith("features.")}
+            )
+        return model
+    if spec.dataset == "imagenet":
+        model = spec.builder(weights=None)
+        if pretrained:
+            model.load_state_dict(_fetch_state_dict(spec.weights))
+        if num_classes is not None and num_classes != spec.num_classes:
+            _replace_head(model, num_classes)
+        return model
+    return spec.builder(num_classes or 10)
