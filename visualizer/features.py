@@ -1,0 +1,461 @@
+"""Feature maps: capture the layers asked for, rank their channels, render grids and an overview strip.
+
+Collect (``FeatureCapture``: forward hooks on the named layers only), then present (``feature_grid``,
+``overview_strip``, ``first_layer_filters``), all drawn with numpy + PIL: one array per grid, no
+matplotlib figure per channel. ``explore`` is the one call the app's handler makes.
+"""
+from __future__ import annotations
+
+import hashlib
+import math
+from dataclasses import dataclass
+from functools import lru_cache
+from typing import Any, Iterable, NamedTuple
+
+import numpy as np
+import torch
+from PIL import Image, ImageDraw, ImageFont
+from torch import nn
+
+BACKGROUND = (255, 255, 255)
+TEXT = (20, 20, 20)
+MIN_TILE = 96  # feature maps are upscaled (nearest, integer factor) until at least this many pixels wide
+RANKINGS = ("mean", "max")
+NORMALIZATIONS = ("channel", "shared")
+
+
+# ---------------------------------------------------------------------------------------------- collect
+
+
+def parse_layer(layer: str) -> tuple[str, int]:
+    """``"layer1.0.relu#1"`` → ``("layer1.0.relu", 1)``: the second call of a module used twice."""
+    name, sep, index = layer.partition("#")
+    if sep and not index.isdigit():
+        raise ValueError(f"bad layer key {layer!r}; use a module name, or name#k for its k-th call (0-based)")
+    return name, int(index) if sep else 0
+
+
+class FeatureCapture:
+    """Context manager: forward hooks on the named layers only, removed on exit.
+
+    >>> with FeatureCapture(model, ["features.28"]) as cap:
+    ...     logits = model(x)
+    >>> cap.get("features.28")  # 1×C×H×W, a copy (safe from later in-place ReLUs)
+    """
+
+    def __init__(self, model: nn.Module, layers: Iterable[str]) -> None:
+        modules = dict(model.named_modules())
+        self.layers = list(dict.fromkeys(parse_layer(layer)[0] for layer in layers))
+        for name in self.layers:
+            if name not in modules or name == "":
+                sample = ", ".join(n for n in list(modules)[1:9])
+                raise ValueError(f"{type(model).__name__} has no layer {name!r}; layer names look like: {sample}, ...")
+        self._modules = [(name, modules[name]) for name in self.layers]
+        self.outputs: dict[str, list[torch.Tensor]] = {name: [] for name in self.layers}
+        self._handles: list[Any] = []
+
+    def __enter__(self) -> "FeatureCapture":
+        for name, module in self._modules:
+            self._handles.append(module.register_forward_hook(self._hook(name)))
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        for handle in self._handles:
+            handle.remove()
+        self._handles.clear()
+
+    def _hook(self, name: str):
+        def hook(module: nn.Module, inputs: Any, output: Any) -> None:
+            if isinstance(output, torch.Tensor):
+                # Clone: the next ReLU(inplace=True) would otherwise overwrite a conv's output we keep.
+                self.outputs[name].append(output.detach().clone())
+
+        return hook
+
+    def get(self, layer: str, call_index: int | None = None) -> torch.Tensor:
+        """Output of ``layer`` (``name`` or ``name#k``) at its ``call_index``-th call in the last forward."""
+        name, index = parse_layer(layer)
+        index = index if call_index is None else call_index
+        calls = self.outputs.get(name)
+        if calls is None:
+            raise KeyError(f"layer {name!r} was not captured; captured: {', '.join(self.layers)}")
+        if index >= len(calls):
+            raise KeyError(f"layer {name!r} ran {len(calls)} time(s) in the forward pass; no call #{index}")
+        return calls[index]
+
+
+class SpatialLayer(NamedTuple):
+    """A layer call whose output is a C×H×W map (what the layer picker offers)."""
+
+    key: str  # "name" or "name#k" for the k-th call of a module used more than once
+    name: str
+    call_index: int
+    kind: str  # module class name
+    channels: int
+    height: int
+    width: int
+
+    @property
+    def label(self) -> str:
+        return f"{self.key} ({self.kind}, {self.channels}x{self.height}x{self.width})"
+
+
+def spatial_layers(model: nn.Module | str | Any, input_size: tuple[int, int, int] | None = None) -> list[SpatialLayer]:
+    """Every layer call with a C×H×W output, in call order.
+
+    ``model`` is a zoo name (shapes found on the meta device: no weights, no compute), a module (one
+    forward on zeros of ``input_size``), or the analysis engine's records (anything iterable whose items
+    have ``name``, ``call_index`` and an ``output_shape``). Containers (``nn.Sequential``) are left out:
+    their output is their last child's.
+    """
+    if isinstance(model, str):
+        return list(_spatial_layers_by_name(model))
+    if not isinstance(model, nn.Module):
+        return _spatial_from_records(model)
+    if input_size is None:
+        raise ValueError("spatial_layers(module) needs input_size=(C, H, W); or pass a zoo model name")
+    return _trace_spatial(model, torch.zeros(1, *input_size))
+
+
+@lru_cache(maxsize=64)
+def _spatial_layers_by_name(model_name: str) -> tuple[SpatialLayer, ...]:
+    import zoo
+
+    spec = zoo.get_spec(model_name)
+    with torch.device("meta"):
+        model = zoo.create_model(model_name).eval()
+        return tuple(_trace_spatial(model, torch.zeros(1, *spec.input_size)))
+
+
+def _trace_spatial(model: nn.Module, x: torch.Tensor) -> list[SpatialLayer]:
+    found: list[tuple[str, str, tuple[int, ...]]] = []
+    handles = []
+    for name, module in model.named_modules():
+        if name == "" or isinstance(module, (nn.Sequential, nn.ModuleList, nn.ModuleDict)):
+            continue
+
+        def hook(mod: nn.Module, inputs: Any, output: Any, name: str = name) -> None:
+            if isinstance(output, torch.Tensor) and output.dim() == 4:
+                found.append((name, type(mod).__name__, tuple(output.shape[1:])))
+
+        handles.append(module.register_forward_hook(hook))
+    try:
+        with torch.no_grad():
+            model.eval()(x)
+    finally:
+        for handle in handles:
+            handle.remove()
+    calls: dict[str, int] = {}
+    layers = []
+    for name, kind, (c, h, w) in found:
+        index = calls.get(name, 0)
+        calls[name] = index + 1
+        layers.append(SpatialLayer(name if index == 0 else f"{name}#{index}", name, index, kind, c, h, w))
+    return layers
+
+
+def _spatial_from_records(records: Any) -> list[SpatialLayer]:
+    records = getattr(records, "layers", records)
+    layers = []
+    for rec in records:
+        get = rec.get if isinstance(rec, dict) else lambda key, default=None: getattr(rec, key, default)
+        shape = tuple(get("output_shape") or ())
+        shape = shape[1:] if len(shape) == 4 else shape  # with or without the batch dim
+        if len(shape) != 3:
+            continue
+        name, index = get("name"), int(get("call_index", 0) or 0)
+        kind = get("kind") or get("type") or get("class_name") or ""
+        layers.append(SpatialLayer(name if index == 0 else f"{name}#{index}", name, index, str(kind), *map(int, shape)))
+    return layers
+
+
+def stage_layers(layers: list[SpatialLayer]) -> list[SpatialLayer]:
+    """One layer per stage: the last layer call at each resolution, in call order (VGG: before each pool).
+
+    Adaptive pooling in front of the classifier and 1×1 maps are not stages.
+    """
+    last: dict[tuple[int, int], SpatialLayer] = {}
+    for layer in layers:
+        if layer.kind.startswith("Adaptive") or layer.height * layer.width == 1:
+            continue  # the classifier's pooling: no spatial stage of its own
+        last.pop((layer.height, layer.width), None)  # re-insert so the order follows the last call
+        last[(layer.height, layer.width)] = layer
+    return sorted(last.values(), key=layers.index)
+
+
+# ---------------------------------------------------------------------------------------------- present
+
+
+class ChannelTile(NamedTuple):
+    channel: int
+    min: float
+    max: float
+    score: float  # the ranking value (mean or max activation)
+
+
+@dataclass(frozen=True)
+class GridLayout:
+    """Pixel geometry of a rendered grid: where tile ``i`` sits and which unit a click lands on."""
+
+    n: int
+    cols: int
+    map_h: int
+    map_w: int
+    scale: int  # each activation is drawn as a scale×scale block
+    label_h: int = 26
+    pad: int = 4
+
+    @classmethod
+    def for_maps(cls, n: int, map_h: int, map_w: int, cols: int | None = None, labels: bool = True) -> "GridLayout":
+        cols = max(1, min(n, cols or math.ceil(math.sqrt(n))))
+        scale = max(1, math.ceil(MIN_TILE / max(map_h, map_w)))
+        return cls(n, cols, map_h, map_w, scale, label_h=26 if labels else 0)
+
+    @property
+    def rows(self) -> int:
+        return math.ceil(self.n / self.cols)
+
+    @property
+    def tile_w(self) -> int:
+        return self.map_w * self.scale
+
+    @property
+    def tile_h(self) -> int:
+        return self.map_h * self.scale
+
+    @property
+    def size(self) -> tuple[int, int]:
+        """(width, height) of the whole image."""
+        return (self.pad + self.cols * (self.tile_w + self.pad),
+                self.pad + self.rows * (self.label_h + self.tile_h + self.pad))
+
+    def tile_origin(self, i: int) -> tuple[int, int]:
+        """(x, y) of the top-left pixel of tile ``i``'s map (below its label)."""
+        row, col = divmod(i, self.cols)
+        return (self.pad + col * (self.tile_w + self.pad),
+                self.pad + row * (self.label_h + self.tile_h + self.pad) + self.label_h)
+
+    def unit_at(self, px: float, py: float) -> tuple[int, int, int] | None:
+        """(tile index, y, x) of the unit drawn at image pixel (px, py); None off the maps."""
+        for i in range(self.n):
+            x0, y0 = self.tile_origin(i)
+            if x0 <= px < x0 + self.tile_w and y0 <= py < y0 + self.tile_h:
+                return i, int((py - y0) // self.scale), int((px - x0) // self.scale)
+        return None
+
+
+@lru_cache(maxsize=32)
+def colormap_lut(name: str) -> np.ndarray:
+    """256×3 uint8 lookup table of a matplotlib colormap (matplotlib only supplies the colours)."""
+    import matplotlib
+
+    try:
+        cmap = matplotlib.colormaps[name]
+    except KeyError:
+        raise ValueError(f"unknown colormap {name!r}; try viridis, magma, inferno, plasma, cividis, gray or jet") from None
+    return (cmap(np.linspace(0.0, 1.0, 256))[:, :3] * 255.0).round().astype(np.uint8)
+
+
+@lru_cache(maxsize=4)
+def _font(size: int = 10) -> ImageFont.ImageFont | ImageFont.FreeTypeFont:
+    return ImageFont.load_default(size=size)
+
+
+def _as_chw(activation: torch.Tensor | np.ndarray) -> np.ndarray:
+    arr = activation.detach().float().cpu().numpy() if isinstance(activation, torch.Tensor) else np.asarray(activation)
+    if arr.ndim == 4 and arr.shape[0] == 1:
+        arr = arr[0]
+    if arr.ndim != 3:
+        raise ValueError(f"expected a C×H×W activation (or 1×C×H×W), got shape {tuple(arr.shape)}")
+    return np.nan_to_num(arr.astype(np.float32, copy=False))
+
+
+def _colorize(maps: np.ndarray, lo: np.ndarray, hi: np.ndarray, lut: np.ndarray) -> np.ndarray:
+    """N×H×W floats → N×H×W×3 uint8; each map scaled by its own (lo, hi); a flat map is drawn at the low end."""
+    span = np.where(hi > lo, hi - lo, 1.0)
+    scaled = (maps - lo[:, None, None]) / span[:, None, None]
+    return lut[np.clip(scaled * 255.0 + 0.5, 0, 255).astype(np.uint8)]
+
+
+def rank_channels(activation: torch.Tensor | np.ndarray, rank_by: str = "mean") -> tuple[np.ndarray, np.ndarray]:
+    """(channel order best first, score per channel); ties keep channel order."""
+    if rank_by not in RANKINGS:
+        raise ValueError(f"rank_by must be one of {RANKINGS}, got {rank_by!r}")
+    arr = _as_chw(activation)
+    flat = arr.reshape(arr.shape[0], -1)
+    scores = flat.mean(axis=1) if rank_by == "mean" else flat.max(axis=1)
+    return np.argsort(-scores, kind="stable"), scores
+
+
+def feature_grid(
+    activation: torch.Tensor | np.ndarray,
+    top_n: int = 16,
+    rank_by: str = "mean",
+    colormap: str = "viridis",
+    normalize: str = "channel",
+    cols: int | None = None,
+    labels: bool = True,
+) -> tuple[Image.Image, list[ChannelTile]]:
+    """Grid of the ``top_n`` channels ranked by ``rank_by``, best first (left to right, top to bottom).
+
+    Each tile is labelled with its channel index and value range. ``normalize="channel"`` stretches every
+    map to the full colormap; ``"shared"`` uses one range for all tiles so strengths compare across them.
+    Returns the image and, per tile, ``(channel, min, max, score)``; ``GridLayout.for_maps(len(tiles), H, W,
+    cols)`` gives the geometry (for mapping clicks back to units).
+    """
+    if normalize not in NORMALIZATIONS:
+        raise ValueError(f"normalize must be one of {NORMALIZATIONS}, got {normalize!r}")
+    if top_n < 1:
+        raise ValueError(f"top_n must be at least 1, got {top_n}")
+    arr = _as_chw(activation)
+    order, scores = rank_channels(arr, rank_by)
+    chosen = order[:top_n]
+    maps = arr[chosen]
+    lo, hi = maps.min(axis=(1, 2)), maps.max(axis=(1, 2))
+    tiles = [ChannelTile(int(c), float(a), float(b), float(scores[c])) for c, a, b in zip(chosen, lo, hi)]
+    if normalize == "shared":
+        colored = _colorize(maps, np.full_like(lo, lo.min()), np.full_like(hi, hi.max()), colormap_lut(colormap))
+    else:
+        colored = _colorize(maps, lo, hi, colormap_lut(colormap))
+
+    layout = GridLayout.for_maps(len(chosen), arr.shape[1], arr.shape[2], cols, labels)
+    width, height = layout.size
+    canvas = np.full((height, width, 3), BACKGROUND, dtype=np.uint8)
+    s = layout.scale
+    for i, tile in enumerate(colored):
+        x0, y0 = layout.tile_origin(i)
+        canvas[y0:y0 + layout.tile_h, x0:x0 + layout.tile_w] = tile.repeat(s, axis=0).repeat(s, axis=1)
+    image = Image.fromarray(canvas)
+    if labels:
+        draw, font = ImageDraw.Draw(image), _font()
+        for i, t in enumerate(tiles):
+            x0, y0 = layout.tile_origin(i)
+            draw.text((x0, y0 - layout.label_h), f"ch {t.channel}", fill=TEXT, font=font)
+            draw.text((x0, y0 - layout.label_h + 12), f"{t.min:.3g} .. {t.max:.3g}", fill=TEXT, font=font)
+    return image, tiles
+
+
+def overview_strip(
+    stages: list[tuple[str, torch.Tensor | np.ndarray]],
+    tile: int = 112,
+    colormap: str = "viridis",
+) -> Image.Image:
+    """One map per stage, left to right: the channel-mean activation, labelled with name and C×H×W.
+
+    Every map is drawn in the same ``tile``-pixel box with nearest-neighbour blocks, so the blocks grow
+    as resolution shrinks while the channel count in the label grows.
+    """
+    if not stages:
+        raise ValueError("overview_strip needs at least one (name, activation) stage")
+    lut, font = colormap_lut(colormap), _font()
+    label_h, pad = 26, 6
+    canvas = Image.new("RGB", (pad + len(stages) * (tile + pad), pad + label_h + tile + pad), BACKGROUND)
+    draw = ImageDraw.Draw(canvas)
+    for i, (name, activation) in enumerate(stages):
+        arr = _as_chw(activation)
+        mean = arr.mean(axis=0)
+        rgb = _colorize(mean[None], np.array([mean.min()]), np.array([mean.max()]), lut)[0]
+        c, h, w = arr.shape
+        k = tile / max(h, w)
+        size = (max(1, round(w * k)), max(1, round(h * k)))
+        resample = Image.Resampling.NEAREST if k >= 1 else Image.Resampling.BOX
+        x0 = pad + i * (tile + pad)
+        canvas.paste(Image.fromarray(rgb).resize(size, resample), (x0, pad + label_h))
+        draw.text((x0, pad), name[-20:], fill=TEXT, font=font)
+        draw.text((x0, pad + 12), f"{c} x {h}x{w}", fill=TEXT, font=font)
+    return canvas
+
+
+def first_layer_filters(model: nn.Module, min_patch: int = 24, pad: int = 2) -> Image.Image:
+    """The first RGB conv's kernels as colour patches (each stretched to its own min..max)."""
+    conv = next((m for m in model.modules() if isinstance(m, nn.Conv2d) and m.in_channels == 3), None)
+    if conv is None:
+        raise ValueError(f"{type(model).__name__} has no Conv2d taking 3 input channels; nothing to show as RGB")
+    w = conv.weight.detach().float().cpu().numpy().transpose(0, 2, 3, 1)  # O×kh×kw×3
+    lo = w.min(axis=(1, 2, 3), keepdims=True)
+    hi = w.max(axis=(1, 2, 3), keepdims=True)
+    patches = ((w - lo) / np.where(hi > lo, hi - lo, 1.0) * 255.0).round().astype(np.uint8)
+    n, kh, kw, _ = patches.shape
+    s = max(1, math.ceil(min_patch / max(kh, kw)))
+    cols = math.ceil(math.sqrt(n))
+    rows = math.ceil(n / cols)
+    canvas = np.full((pad + rows * (kh * s + pad), pad + cols * (kw * s + pad), 3), BACKGROUND, dtype=np.uint8)
+    for i, patch in enumerate(patches):
+        r, c = divmod(i, cols)
+        y0, x0 = pad + r * (kh * s + pad), pad + c * (kw * s + pad)
+        canvas[y0:y0 + kh * s, x0:x0 + kw * s] = patch.repeat(s, axis=0).repeat(s, axis=1)
+    return Image.fromarray(canvas)
+
+
+# ---------------------------------------------------------------------------------------------- pipeline
+
+_last_forward: dict[str, Any] = {}  # one entry: re-rendering (colormap, top_n...) skips the forward pass
+
+
+def forward_with_capture(model: nn.Module, tensor: torch.Tensor, layers: list[str], cache_key: Any = None):
+    """``(capture, logits)`` for one forward pass hooking ``layers``; the last result is reused for the same key."""
+    key = (cache_key, hashlib.sha1(tensor.numpy().tobytes()).hexdigest(), tuple(layers)) if cache_key else None
+    if key is not None and _last_forward.get("key") == key:
+        return _last_forward["capture"], _last_forward["logits"]
+    with torch.no_grad(), FeatureCapture(model, layers) as capture:
+        logits = model(tensor)
+    _last_forward.clear()
+    if key is not None:
+        _last_forward.update(key=key, capture=capture, logits=logits)
+    return capture, logits
+
+
+def explore(
+    image: Any,
+    model_name: str,
+    source: str = "random",
+    layer: str | None = None,
+    top_n: int = 16,
+    rank_by: str = "mean",
+    colormap: str = "viridis",
+    normalize: str = "channel",
+    checkpoint_path: str | None = None,
+    overview: bool = True,
+    filters: bool = True,
+) -> dict[str, Any]:
+    """Image in → everything the Features tab shows, from one forward pass.
+
+    Returns a dict: ``input`` (PIL, what the network sees), ``grid`` (PIL), ``channels`` (list of
+    ``ChannelTile``), ``layout`` (``GridLayout`` for clicks), ``layer`` (key used), ``shape`` (C, H, W),
+    ``overview`` (PIL or None), ``filters`` (PIL or None), ``predictions`` (top-5 ``(name, prob)``),
+    ``prediction_note`` (warning text, "" when the weights are trained), ``info`` (weights description),
+    ``model_name`` (the model actually used: a checkpoint names its own).
+    """
+    from visualizer.images import load_image, preprocess
+    from visualizer.predictions import prediction_note, top_k
+    from visualizer.weight_sources import load_weights
+
+    loaded = load_weights(model_name, source, checkpoint_path)
+    tensor, seen = preprocess(load_image(image), loaded.model_name)
+    available = spatial_layers(loaded.model_name)
+    by_key = {entry.key: entry for entry in available}
+    layer = layer or available[len(available) // 2].key
+    if layer not in by_key:
+        raise ValueError(f"{loaded.model_name} has no layer {layer!r} with a spatial output; "
+                         f"choose one of: {', '.join(list(by_key)[:12])}, ...")
+    stages = stage_layers(available) if overview else []
+    hooked = list(dict.fromkeys([parse_layer(layer)[0]] + [s.name for s in stages]))
+    capture, logits = forward_with_capture(loaded.model, tensor, hooked, cache_key=loaded.key)
+
+    activation = capture.get(layer)[0]
+    grid, channels = feature_grid(activation, top_n, rank_by, colormap, normalize)
+    return {
+        "input": seen,
+        "grid": grid,
+        "channels": channels,
+        "layout": GridLayout.for_maps(len(channels), activation.shape[1], activation.shape[2]),
+        "layer": layer,
+        "shape": tuple(activation.shape),
+        "overview": overview_strip([(s.key, capture.get(s.key)[0]) for s in stages], colormap=colormap)
+        if stages else None,
+        "filters": first_layer_filters(loaded.model) if filters else None,
+        "predictions": top_k(logits[0], loaded.class_names, k=5),
+        "prediction_note": prediction_note(loaded.source),
+        "info": loaded.info,
+        "model_name": loaded.model_name,
+    }

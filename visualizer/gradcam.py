@@ -1,0 +1,131 @@
+"""Grad-CAM (Selvaraju et al., 2017): where in the image a conv layer found evidence for a class.
+
+The class score's gradient with respect to a layer's activation, averaged over space, weighs that
+layer's channels; the ReLU of the weighted sum, upsampled to the input, is the heatmap.
+"""
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from PIL import Image
+from torch import nn
+
+from visualizer.features import colormap_lut, parse_layer
+
+
+def grad_cam(
+    model: nn.Module, input_tensor: torch.Tensor, layer_name: str, class_index: int | None = None
+) -> tuple[np.ndarray, int]:
+    """``(heatmap H×W float32 in [0, 1] at the input's resolution, class index explained)``.
+
+    ``layer_name`` is a module name (``name#k`` for the k-th call of a reused module); ``class_index``
+    defaults to the top prediction. The model's parameters get no gradients (nothing accumulates in
+    ``.grad``), so a cached, shared model is safe to use.
+    """
+    heat, index, _ = grad_cam_with_logits(model, input_tensor, layer_name, class_index)
+    return heat, index
+
+
+def grad_cam_with_logits(
+    model: nn.Module, input_tensor: torch.Tensor, layer_name: str, class_index: int | None = None
+) -> tuple[np.ndarray, int, torch.Tensor]:
+    """``grad_cam`` plus the logits of the same forward pass (for the class probability)."""
+    name, call = parse_layer(layer_name)
+    modules = dict(model.named_modules())
+    if name not in modules or name == "":
+        sample = ", ".join(n for n in list(modules)[1:9])
+        raise ValueError(f"{type(model).__name__} has no layer {name!r}; layer names look like: {sample}, ...")
+    if input_tensor.dim() != 4 or input_tensor.shape[0] != 1:
+        raise ValueError(f"grad_cam explains one image: expected a 1×C×H×W tensor, got {tuple(input_tensor.shape)}")
+
+    state: dict[str, Any] = {"calls": 0}
+
+    def hook(module: nn.Module, inputs: Any, output: Any) -> Any:
+        index = state["calls"]
+        state["calls"] += 1
+        if index != call or not isinstance(output, torch.Tensor):
+            return None
+        # Swap in a leaf we can differentiate against; hand the rest of the network a clone of it, so a
+        # following ReLU(inplace=True) changes the clone and never the activation we weigh.
+        leaf = output.detach().requires_grad_(True)
+        state["activation"] = leaf
+        return leaf.clone()
+
+    handle = modules[name].register_forward_hook(hook)
+    try:
+        with torch.enable_grad():
+            logits = model(input_tensor)
+            if "activation" not in state:
+                raise ValueError(f"layer {layer_name!r} did not produce a tensor in call #{call} "
+                                 f"(it ran {state['calls']} time(s))")
+            activation = state["activation"]
+            if activation.dim() != 4:
+                raise ValueError(f"Grad-CAM needs a layer with a spatial C×H×W output; {layer_name!r} gives "
+                                 f"shape {tuple(activation.shape[1:])} (pick a conv layer)")
+            logits = logits.reshape(1, -1)
+            if class_index is None:
+                class_index = int(logits[0].argmax())
+            if not 0 <= class_index < logits.shape[1]:
+                raise ValueError(f"class_index must be in 0..{logits.shape[1] - 1}, got {class_index}")
+            (grad,) = torch.autograd.grad(logits[0, class_index], activation)
+    finally:
+        handle.remove()
+
+    weights = grad.mean(dim=(2, 3), keepdim=True)  # α_k: global-average-pooled gradients
+    cam = F.relu((weights * activation.detach()).sum(dim=1, keepdim=True))
+    cam = F.interpolate(cam, size=input_tensor.shape[-2:], mode="bilinear", align_corners=False)[0, 0]
+    lo, hi = float(cam.min()), float(cam.max())
+    heat = (cam - lo) / (hi - lo) if hi > lo else torch.zeros_like(cam)
+    return heat.numpy().astype(np.float32), int(class_index), logits.detach()[0]
+
+
+def overlay_heatmap(image: Image.Image, heatmap: np.ndarray, alpha: float = 0.5, colormap: str = "jet") -> Image.Image:
+    """``image`` with ``heatmap`` (values in [0, 1], any size: resized to the image) blended on top."""
+    heat = np.clip(np.nan_to_num(np.asarray(heatmap, dtype=np.float32)), 0.0, 1.0)
+    if heat.ndim != 2:
+        raise ValueError(f"heatmap must be 2-D (H×W), got shape {heat.shape}")
+    heat_img = Image.fromarray(heat, mode="F").resize(image.size, Image.Resampling.BILINEAR)
+    index = np.clip(np.asarray(heat_img) * 255.0 + 0.5, 0, 255).astype(np.uint8)
+    colored = Image.fromarray(colormap_lut(colormap)[index])
+    return Image.blend(image.convert("RGB"), colored, alpha)
+
+
+def explain(
+    image: Any,
+    model_name: str,
+    source: str = "random",
+    layer: str | None = None,
+    class_index: int | None = None,
+    checkpoint_path: str | None = None,
+    alpha: float = 0.5,
+) -> dict[str, Any]:
+    """Image in → Grad-CAM overlay for one class at one conv layer (default: the last conv-stage layer).
+
+    Returns ``overlay`` (PIL), ``heatmap`` (H×W array), ``class_index``, ``class_name``, ``probability``,
+    ``layer``, ``input`` (PIL the network sees), ``prediction_note``, ``info``.
+    """
+    from visualizer.features import spatial_layers, stage_layers
+    from visualizer.images import load_image, preprocess
+    from visualizer.predictions import prediction_note
+    from visualizer.weight_sources import load_weights
+
+    loaded = load_weights(model_name, source, checkpoint_path)
+    tensor, seen = preprocess(load_image(image), loaded.model_name)
+    if layer is None:  # the classic choice: the last stage that still has a spatial map (before pooling)
+        layer = stage_layers(spatial_layers(loaded.model_name))[-1].key
+    heat, index, logits = grad_cam_with_logits(loaded.model, tensor, layer, class_index)
+    probs = torch.softmax(logits.float(), dim=0)
+    return {
+        "overlay": overlay_heatmap(seen, heat, alpha=alpha),
+        "heatmap": heat,
+        "class_index": index,
+        "class_name": loaded.class_names[index],
+        "probability": float(probs[index]),
+        "layer": layer,
+        "input": seen,
+        "prediction_note": prediction_note(loaded.source),
+        "info": loaded.info,
+    }

@@ -1,0 +1,103 @@
+"""Where a model's weights come from: random init, ImageNet pretrained, or the trainer's checkpoint.
+
+Loaded models are kept in a small LRU cache, so the app does not rebuild VGG-16 (1.5 s, 528 MB) on
+every click; a checkpoint is reloaded when its file changes.
+"""
+from __future__ import annotations
+
+import os
+from collections import OrderedDict
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+from torch import nn
+
+SOURCES = ("random", "imagenet", "checkpoint")
+CACHE_SIZE = 3  # three VGG-19s are ~1.7 GB; more would crowd a laptop
+RANDOM_SEED = 0  # random init is seeded, so "random" shows the same maps on every call
+
+
+class WeightsError(ValueError):
+    """Weights that cannot be loaded as asked (bad source, offline, missing or unfitting checkpoint)."""
+
+
+@dataclass(frozen=True)
+class LoadedModel:
+    model: nn.Module  # in eval mode; shared through the cache, so callers must not train or modify it
+    model_name: str  # for a checkpoint, the name stored in it
+    source: str
+    class_names: list[str]
+    info: str
+    key: tuple  # identifies these weights (for caches of results computed from them)
+
+
+_cache: OrderedDict[tuple, LoadedModel] = OrderedDict()
+
+
+def load_weights(model_name: str, source: str = "random", checkpoint_path: str | os.PathLike | None = None) -> LoadedModel:
+    """Build ``model_name`` with weights from ``source``; cached (LRU of ``CACHE_SIZE``)."""
+    if source not in SOURCES:
+        raise WeightsError(f"unknown weight source {source!r}; use one of {', '.join(SOURCES)}")
+    if source == "checkpoint":
+        if not checkpoint_path:
+            raise WeightsError("source 'checkpoint' needs a checkpoint path (train a model first in the Training tab)")
+        path = os.path.abspath(checkpoint_path)
+        try:
+            stamp = os.stat(path).st_mtime_ns
+        except OSError:
+            raise WeightsError(f"checkpoint not found: {checkpoint_path} (train a model first, or pick another file)") from None
+        key = ("checkpoint", path, stamp)
+    else:
+        key = (source, model_name)
+    if key in _cache:
+        _cache.move_to_end(key)
+        return _cache[key]
+    loaded = _load(model_name, source, checkpoint_path, key)
+    _cache[key] = loaded
+    while len(_cache) > CACHE_SIZE:
+        _cache.popitem(last=False)
+    return loaded
+
+
+def load_model(model_name: str, source: str = "random", checkpoint_path: str | os.PathLike | None = None) -> tuple[nn.Module, str]:
+    """``(model in eval mode, one-line description of its weights)``; see ``load_weights``."""
+    loaded = load_weights(model_name, source, checkpoint_path)
+    return loaded.model, loaded.info
+
+
+def clear_cache() -> None:
+    _cache.clear()
+
+
+def _load(model_name: str, source: str, checkpoint_path: Any, key: tuple) -> LoadedModel:
+    import zoo
+
+    if source == "checkpoint":
+        from visualizer.checkpoint import CheckpointError, model_from_checkpoint
+
+        try:
+            model, ckpt = model_from_checkpoint(checkpoint_path)
+        except CheckpointError as exc:
+            raise WeightsError(str(exc)) from exc
+        metrics = ckpt.get("metrics") or {}
+        accuracy = next((metrics[k] for k in ("val_acc", "val_accuracy", "test_acc", "accuracy") if k in metrics), None)
+        info = (f"{ckpt['model_name']} from checkpoint {os.path.basename(str(checkpoint_path))}: epoch {ckpt['epoch']}, "
+                f"step {ckpt['step']}" + (f", accuracy {accuracy:.3g}" if isinstance(accuracy, (int, float)) else ""))
+        if ckpt["model_name"] != model_name:
+            info += f" (the checkpoint's model, not {model_name})"
+        return LoadedModel(model.eval(), ckpt["model_name"], source, list(ckpt["class_names"]), info, key)
+
+    spec = zoo.get_spec(model_name)  # UnknownModelError / ConfigError: the zoo's messages list what exists
+    if source == "imagenet":
+        try:
+            model = zoo.create_model(model_name, pretrained=True)
+        except zoo.WeightsUnavailableError as exc:
+            raise WeightsError(f"ImageNet weights for {model_name} are not available: {exc}") from exc
+        info = f"{spec.name}: pretrained weights {spec.weights}"
+    else:
+        with torch.random.fork_rng(devices=[]):  # seeded init without touching the caller's RNG
+            torch.manual_seed(RANDOM_SEED)
+            model = zoo.create_model(model_name)
+        info = f"{spec.name}: random initialization (seed {RANDOM_SEED}), untrained"
+    return LoadedModel(model.eval(), spec.name, source, spec.class_names, info, key)
