@@ -1,0 +1,485 @@
+"""The analysis engine: one shape-only pass → one ``LayerRecord`` per leaf-layer call.
+
+Collect, then describe, then present (torchinfo's split): hooks and a ``FieldTracker`` collect shapes and
+receptive fields during a pass on the meta device (no activations, no allocations, any input size); a
+``LayerRecord`` holds the facts of one call; totals and breakdowns are computed from the records; tables
+and the CLI live in ``analysis_cli.py``.
+
+MACs follow torchinfo's "mult-adds" exactly, so totals agree with ``torchinfo.summary``: for each parameter
+named ``weight``/``bias``, conv layers count ``numel × batch × output positions`` and other layers
+``numel × batch`` (BatchNorm counts its 2·C affine parameters once, not per position).
+"""
+from __future__ import annotations
+
+import functools
+import math
+import re
+from dataclasses import asdict, dataclass, field
+from itertools import chain
+from typing import Any, Sequence
+
+import torch
+from torch import nn
+
+from visualizer import breakdowns
+from visualizer.receptive_field import (
+    BatchChanged,
+    Field,
+    FieldTracker,
+    InputTooSmall,
+    geometry_of,
+    input_field,
+)
+
+MAX_SIDE = 65536  # shape-only, so big sizes are cheap, but beyond this the numbers stop meaning anything
+MAX_CHANNELS = 4096
+BATCH = 1
+
+
+class AnalysisError(ValueError):
+    """Bad input for an analysis; ``str(err)`` is one line that says what was wrong and what would work."""
+
+
+@dataclass
+class LayerRecord:
+    """The facts of one leaf-layer call (a module called twice gives two records)."""
+
+    index: int  # execution order
+    name: str  # qualified name from named_modules: "features.0", "layer1.0.conv1"
+    type: str  # class name: "Conv2d"
+    call_index: int  # 0 for the module's first call, 1 for its second, ...
+    input_shape: list[int] | None
+    output_shape: list[int] | None
+    kernel: list[int] | None = None
+    stride: list[int] | None = None
+    padding: list[int] | str | None = None
+    dilation: list[int] | None = None
+    params: int = 0
+    trainable_params: int = 0
+    param_share: float = 0.0  # params / model's total params
+    macs: int = 0
+    activation_bytes: int = 0  # output size in bytes (batch 1)
+    receptive_field: list[int] | None = None  # [rh, rw] in input pixels; None: whole input
+    jump: list[float] | None = None  # effective stride [jh, jw]
+    rf_center: list[float] | None = None  # centre of unit (0, 0)'s field, input pixel coordinates
+    rf_exact: bool = True
+
+    @property
+    def rf_display(self) -> str:
+        return Field(_tup(self.receptive_field), _tup(self.jump), _tup(self.rf_center), self.rf_exact).display()
+
+    @property
+    def block(self) -> str:
+        return breakdowns.block_of(self.name)
+
+    def to_dict(self) -> dict[str, Any]:
+        d = asdict(self)
+        d["rf_display"] = self.rf_display
+        return d
+
+
+def _tup(v):
+    return None if v is None else tuple(v)
+
+
+@dataclass
+class Analysis:
+    """All records of one pass, with totals and breakdowns computed from them."""
+
+    model_name: str
+    input_shape: tuple[int, ...]
+    layers: list[LayerRecord]
+    total_params: int
+    trainable_params: int
+    output_shape: list[int] | None = None
+    design_input_shape: tuple[int, ...] | None = None
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def total_macs(self) -> int:
+        return sum(r.macs for r in self.layers)
+
+    @property
+    def non_trainable_params(self) -> int:
+        return self.total_params - self.trainable_params
+
+    @property
+    def total_activation_bytes(self) -> int:
+        return sum(r.activation_bytes for r in self.layers)
+
+    def params_by_type(self) -> dict[str, int]:
+        return breakdowns.params_by_type(self.layers)
+
+    def macs_by_type(self) -> dict[str, int]:
+        return breakdowns.macs_by_type(self.layers)
+
+    def params_by_block(self) -> dict[str, int]:
+        return breakdowns.params_by_block(self.layers)
+
+    def macs_by_block(self) -> dict[str, int]:
+        return breakdowns.macs_by_block(self.layers)
+
+    def conv_fc_split(self) -> dict[str, float | int | None]:
+        return breakdowns.conv_fc_split(self.layers)
+
+    def layer(self, name: str, call_index: int = 0) -> LayerRecord:
+        for r in self.layers:
+            if r.name == name and r.call_index == call_index:
+                return r
+        raise KeyError(f"no layer {name!r} (call {call_index}) in {self.model_name}")
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "model": self.model_name,
+            "input_shape": list(self.input_shape),
+            "design_input_shape": list(self.design_input_shape) if self.design_input_shape else None,
+            "output_shape": self.output_shape,
+            "total_params": self.total_params,
+            "trainable_params": self.trainable_params,
+            "non_trainable_params": self.non_trainable_params,
+            "total_macs": self.total_macs,
+            "total_activation_bytes": self.total_activation_bytes,
+            "params_by_type": self.params_by_type(),
+            "macs_by_type": self.macs_by_type(),
+            "params_by_block": self.params_by_block(),
+            "macs_by_block": self.macs_by_block(),
+            "conv_fc_split": self.conv_fc_split(),
+            "notes": list(self.notes),
+            "layers": [r.to_dict() for r in self.layers],
+        }
+
+    def table_rows(self) -> list[dict[str, Any]]:
+        """One human-friendly row per record, for the app's table."""
+        rows = []
+        for r in self.layers:
+            rows.append({
+                "#": r.index,
+                "Layer": r.name + (f" (call {r.call_index + 1})" if r.call_index else ""),
+                "Type": r.type,
+                "Output shape": format_shape(r.output_shape[1:]) if r.output_shape else "",
+                "Kernel / stride / pad": _geometry_text(r),
+                "Params": r.params if r.call_index == 0 else 0,
+                "Params %": round(100 * r.param_share, 2) if r.call_index == 0 else 0.0,
+                "MACs": r.macs,
+                "Output KiB": round(r.activation_bytes / 1024, 1),
+                "Receptive field": r.rf_display,
+                "Jump": "" if r.jump is None else "×".join(_num_text(j) for j in r.jump),
+            })
+        return rows
+
+
+def _num_text(x: float) -> str:
+    return str(int(x)) if float(x).is_integer() else f"{x:.2f}"
+
+
+def _geometry_text(r: LayerRecord) -> str:
+    if r.kernel is None:
+        return ""
+    pad = r.padding if isinstance(r.padding, str) else "×".join(map(str, r.padding))
+    text = f"{'×'.join(map(str, r.kernel))} / {'×'.join(map(str, r.stride))} / {pad}"
+    if r.dilation and any(d != 1 for d in r.dilation):
+        text += f" / dil {'×'.join(map(str, r.dilation))}"
+    return text
+
+
+def format_shape(shape: Sequence[int] | None) -> str:
+    return "x".join(str(int(s)) for s in shape) if shape is not None else ""
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Input shapes
+
+
+def parse_input_shape(text: str | Sequence[int], channels: int = 3) -> tuple[int, int, int]:
+    """``"3x224x224"``, ``"224"``, ``"224x224"``, ``"3,224,224"`` (or a sequence) → ``(C, H, W)``."""
+    if isinstance(text, str):
+        parts = [p for p in re.split(r"\s*[x×X,*]\s*|\s+", text.strip()) if p != ""]
+        if not parts or not all(re.fullmatch(r"[+-]?\d+", p) for p in parts):
+            raise AnalysisError(
+                f"input size {text!r} is not understood; write CxHxW, HxW or one side, e.g. 3x224x224 or 224"
+            )
+        dims = [int(p) for p in parts]
+    else:
+        dims = list(text)
+    if len(dims) == 1:
+        dims = [channels, dims[0], dims[0]]
+    elif len(dims) == 2:
+        dims = [channels, *dims]
+    return check_input_shape(dims)
+
+
+def check_input_shape(shape: Sequence[int]) -> tuple[int, int, int]:
+    """Validate a ``(C, H, W)`` shape (a leading batch of 1 is dropped); raises ``AnalysisError``."""
+    dims = list(shape)
+    text = "x".join(str(d) for d in dims)
+    if len(dims) == 4 and dims[0] == 1:
+        dims = dims[1:]
+    if len(dims) != 3 or not all(isinstance(d, int) and not isinstance(d, bool) for d in dims):
+        raise AnalysisError(f"input size {text!r} must be three integers CxHxW (batch is always 1), e.g. 3x224x224")
+    if any(d <= 0 for d in dims):
+        raise AnalysisError(f"input size {text} has a zero or negative dimension; every size must be ≥ 1, "
+                            "e.g. 3x224x224")
+    c, h, w = dims
+    if c > MAX_CHANNELS:
+        raise AnalysisError(f"input size {text} has {c} channels; at most {MAX_CHANNELS} (images have 1 or 3)")
+    if h > MAX_SIDE or w > MAX_SIDE:
+        raise AnalysisError(f"input size {text} is too large: at most {MAX_SIDE} pixels per side")
+    return (c, h, w)
+
+
+# ---------------------------------------------------------------------------------------------------------
+# The pass
+
+
+class _PassFailure(Exception):
+    def __init__(self, exc: BaseException, module: nn.Module | None, module_input: list[int] | None) -> None:
+        super().__init__(str(exc))
+        self.exc, self.module, self.module_input = exc, module, module_input
+
+
+def _macs(module: nn.Module, out_shape: list[int]) -> int:
+    """torchinfo's ``LayerInfo.calculate_macs``, for one call (batch included in ``out_shape``)."""
+    if not out_shape:
+        return 0
+    total = 0
+    is_conv = "Conv" in type(module).__name__
+    for pname, p in module.named_parameters():
+        n = p.numel()
+        if pname in ("weight", "bias"):
+            total += n * (math.prod(out_shape[:1] + out_shape[2:]) if is_conv else out_shape[0])
+        elif "weight" in pname or "bias" in pname:  # RNN-style weight_ih_l0
+            total += n * math.prod(out_shape[:2])
+    return total
+
+
+def _first_tensor(x: Any) -> torch.Tensor | None:
+    if isinstance(x, torch.Tensor):
+        return x
+    if isinstance(x, (list, tuple)):
+        for v in x:
+            t = _first_tensor(v)
+            if t is not None:
+                return t
+    if isinstance(x, dict):
+        return _first_tensor(list(x.values()))
+    return None
+
+
+def _meta_state(model: nn.Module) -> dict[str, torch.Tensor] | None:
+    """Meta stand-ins for the model's parameters and buffers (None when the model already lives on meta)."""
+    tensors = list(chain(model.named_parameters(remove_duplicate=False), model.named_buffers(remove_duplicate=False)))
+    if all(t.is_meta for _, t in tensors):
+        return None
+    return {n: torch.empty_like(t, device="meta") for n, t in tensors}
+
+
+def _run(model: nn.Module, shape: tuple[int, ...], on_leaf_call=None) -> torch.Tensor | None:
+    """One shape-only forward pass with receptive-field tracking; ``on_leaf_call(module, in, out, field)``.
+
+    The caller's model is neither moved nor copied: ``functional_call`` swaps meta tensors in for the pass.
+    Modules are put in eval mode for the pass (BatchNorm in training mode refuses 1×1 maps at batch 1) and
+    restored afterwards.
+    """
+    tracker = FieldTracker(batch=BATCH)
+    stack: list[tuple[nn.Module, list[int] | None]] = []
+
+    def pre(mod, args):
+        t = _first_tensor(args)
+        stack.append((mod, list(t.shape) if t is not None else None))
+
+    def post(mod, args, out):
+        mod_, in_shape = stack.pop()
+        if on_leaf_call is not None and id(mod) in leaves:
+            t = _first_tensor(out)
+            on_leaf_call(mod, in_shape, t, tracker.field(t) if t is not None else None)
+
+    modules = list(model.modules())
+    leaves = {id(m) for m in modules if next(m.children(), None) is None}
+    handles = [m.register_forward_pre_hook(pre) for m in modules] + [m.register_forward_hook(post) for m in modules]
+    modes = [(m, m.training) for m in modules]
+    state = _meta_state(model)
+    x = torch.empty((BATCH, *shape), device="meta")
+    tracker.track(x, input_field(len(shape) - 1))
+    try:
+        model.eval()
+        with torch.no_grad(), tracker:
+            out = torch.func.functional_call(model, state, (x,)) if state is not None else model(x)
+        return _first_tensor(out)
+    except Exception as exc:  # noqa: BLE001 — every failure becomes one line in _explain
+        mod, in_shape = stack[-1] if stack else (None, None)
+        raise _PassFailure(exc, mod, in_shape) from exc
+    finally:
+        for h in handles:
+            h.remove()
+        for m, training in modes:
+            m.training = training
+
+
+def analyze(model: nn.Module, input_shape: Sequence[int] | str = (3, 224, 224), model_name: str | None = None,
+            *, design_input_shape: Sequence[int] | None = None) -> Analysis:
+    """Analyse ``model`` at ``input_shape`` (C, H, W; batch 1) in one shape-only pass.
+
+    Raises ``AnalysisError`` (one line) when the input does not fit the model.
+    """
+    shape = parse_input_shape(input_shape) if isinstance(input_shape, str) else check_input_shape(input_shape)
+    name = model_name or type(model).__name__
+    design = tuple(design_input_shape) if design_input_shape else None
+    names = {id(m): n for n, m in model.named_modules()}
+    calls: dict[int, int] = {}
+    total = sum(p.numel() for p in model.parameters())
+    trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
+    records: list[LayerRecord] = []
+
+    def on_leaf_call(mod: nn.Module, in_shape, out: torch.Tensor | None, f: Field | None) -> None:
+        call = calls.get(id(mod), 0)
+        calls[id(mod)] = call + 1
+        out_shape = list(out.shape) if out is not None else None
+        params = sum(p.numel() for p in mod.parameters())
+        g = geometry_of(mod)
+        f = f or Field(None, None, None)
+        records.append(LayerRecord(
+            index=len(records),
+            name=names.get(id(mod), ""),
+            type=type(mod).__name__,
+            call_index=call,
+            input_shape=in_shape,
+            output_shape=out_shape,
+            kernel=list(g.kernel) if g else None,
+            stride=list(g.stride) if g else None,
+            padding=(g.padding if isinstance(g.padding, str) else list(g.padding)) if g else None,
+            dilation=list(g.dilation) if g else None,
+            params=params,
+            trainable_params=sum(p.numel() for p in mod.parameters() if p.requires_grad),
+            param_share=params / total if total else 0.0,
+            macs=_macs(mod, out_shape) if out_shape else 0,
+            activation_bytes=out.numel() * out.element_size() if out is not None else 0,
+            receptive_field=list(f.rf) if f.rf is not None else None,
+            jump=list(f.jump) if f.jump is not None else None,
+            rf_center=[float(c) for c in f.center] if f.center is not None else None,
+            rf_exact=f.exact,
+        ))
+
+    try:
+        out = _run(model, shape, on_leaf_call)
+    except _PassFailure as failure:
+        raise AnalysisError(_explain(failure, model, shape, name, design)) from None
+    notes = []
+    if any(not r.rf_exact for r in records):
+        notes.append("≤ marks receptive fields of irregular adaptive-pooling windows: the largest window is shown")
+    return Analysis(name, shape, records, total, trainable, list(out.shape) if out is not None else None,
+                    design, notes)
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Errors for people
+
+_TOO_SMALL = ("Output size is too small", "Kernel size can't be greater", "non-positive", "output size is too small",
+              "Padding size should be less than")
+
+
+def _is_too_small(exc: BaseException) -> bool:
+    return isinstance(exc, InputTooSmall) or any(s in str(exc) for s in _TOO_SMALL)
+
+
+def _fits(model: nn.Module, shape: tuple[int, ...]) -> str:
+    """'ok', 'small' (an empty feature map somewhere) or 'other' (any other failure) for one shape."""
+    try:
+        _run(model, shape)
+        return "ok"
+    except _PassFailure as failure:
+        return "small" if _is_too_small(failure.exc) else "other"
+
+
+def _smallest_side(model: nn.Module, c: int, dim: int, other: int, limit: int) -> int | None:
+    """Smallest size along ``dim`` (1: H, 2: W) with no empty map, the other side fixed; None if > limit.
+
+    Feature-map sizes never shrink when the input grows, so "not too small" is monotone: binary search.
+    """
+    def small(n: int) -> bool:
+        shape = (c, n, other) if dim == 1 else (c, other, n)
+        return _fits(model, shape) == "small"
+
+    if small(limit):
+        return None
+    lo, hi = 1, limit  # small(hi) is False
+    while lo < hi:
+        mid = (lo + hi) // 2
+        if small(mid):
+            lo = mid + 1
+        else:
+            hi = mid
+    return lo
+
+
+def smallest_input(model: nn.Module, shape: Sequence[int]) -> tuple[int, int, int] | None:
+    """The smallest input, at least ``shape`` on each side, that produces no empty feature map."""
+    c, h, w = shape
+    limit = max(h, w, 1024)
+    hmin = _smallest_side(model, c, 1, limit, limit)
+    wmin = _smallest_side(model, c, 2, limit, limit)
+    if hmin is None or wmin is None:
+        return None
+    return (c, max(h, hmin), max(w, wmin))
+
+
+def _explain(failure: _PassFailure, model: nn.Module, shape: tuple[int, ...], name: str,
+             design: tuple[int, ...] | None) -> str:
+    exc, mod, mod_in = failure.exc, failure.module, failure.module_input
+    names = {id(m): n for n, m in model.named_modules()}
+    where = f"{names.get(id(mod), '') or name} ({type(mod).__name__})" if mod is not None else name
+    at = format_shape(shape)
+    designed = f"; {name} was designed for {format_shape(design)}" if design else ""
+    if _is_too_small(exc):
+        best = smallest_input(model, shape)
+        if best is None:
+            return f"input {at} is too small for {name}: {where} would output an empty feature map{designed}"
+        fits = _fits(model, best) == "ok"
+        hint = (f"the smallest input that works is {format_shape(best)}" if fits or not design
+                else f"use its design size {format_shape(design)}")
+        return (f"input {at} is too small for {name}: {where} would output an empty feature map "
+                f"(its input is {format_shape(mod_in[1:]) if mod_in else '?'}); {hint}")
+    if isinstance(exc, BatchChanged):
+        return (f"input {at} does not fit {name}: a reshape in {where} turned {exc} — the batch size changed "
+                f"from {BATCH}, so the head expects a different number of features{designed}")
+    if mod is not None and mod_in is not None and len(mod_in) >= 2:
+        expected_c = getattr(mod, "in_channels", None) or (getattr(mod, "num_features", None)
+                                                           if isinstance(mod, nn.modules.batchnorm._NormBase) else None)
+        if expected_c is not None and mod_in[1] != expected_c:
+            if mod_in[1] == shape[0]:  # the input itself reached this layer with the wrong channel count
+                return (f"input {at} has {shape[0]} channel(s) but {where} expects {expected_c}; "
+                        f"use {format_shape((expected_c, *shape[1:]))}")
+            return f"{where} expects {expected_c} channels but gets {mod_in[1]} at input {at}{designed}"
+        if isinstance(mod, nn.Linear) and mod_in[-1] != mod.in_features:
+            return (f"input {at} does not fit the head of {name}: {where} expects {mod.in_features} input features "
+                    f"but gets {mod_in[-1]}{designed}")
+    first_line = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+    return f"{name} failed at input {at} in {where}: {first_line}"
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Zoo models by name
+
+
+@functools.lru_cache(maxsize=64)
+def _meta_model(name: str) -> nn.Module:
+    """A zoo model built directly on the meta device: no weights allocated, no init cost, any size later."""
+    import zoo
+
+    with torch.device("meta"):
+        return zoo.create_model(name)
+
+
+def analyze_model(name: str, input_shape: Sequence[int] | str | None = None) -> Analysis:
+    """Analyse a zoo model by name (architecture only: built on meta, so no weights are allocated).
+
+    ``input_shape`` defaults to the model's design size. Instances are cached per name, so calls at other
+    sizes only pay for the pass.
+    """
+    import zoo
+
+    try:
+        spec = zoo.get_spec(name)
+    except (zoo.UnknownModelError, zoo.ConfigError) as exc:
+        raise AnalysisError(str(exc)) from None
+    shape = spec.input_size if input_shape is None else input_shape
+    return analyze(_meta_model(spec.name), shape, model_name=spec.name, design_input_shape=spec.input_size)

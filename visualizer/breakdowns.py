@@ -1,0 +1,67 @@
+"""Parameter and MAC breakdowns, all computed from the same ``LayerRecord`` list (one source of truth).
+
+A module called twice appears twice in the records; its parameters are counted once (first call), its
+MACs on every call — the way torchinfo counts them.
+"""
+from __future__ import annotations
+
+from typing import Callable, Iterable
+
+
+def block_of(name: str) -> str:
+    """Top-level block or stage of a qualified layer name: ``features.3`` → ``features``, ``layer1.0.conv1``
+    → ``layer1``; a model that is itself a leaf has the empty name."""
+    return name.split(".", 1)[0] if name else "(model)"
+
+
+def kind_of(layer_type: str) -> str:
+    """``conv`` / ``fc`` / ``other``: the split the course notes draw for AlexNet and VGG."""
+    if "Conv" in layer_type:
+        return "conv"
+    if "Linear" in layer_type:
+        return "fc"
+    return "other"
+
+
+def _group(records: Iterable, key: Callable, value: str, first_call_only: bool) -> dict[str, int]:
+    out: dict[str, int] = {}
+    for r in records:
+        if first_call_only and r.call_index > 0:
+            continue
+        k = key(r)
+        out[k] = out.get(k, 0) + getattr(r, value)
+    return out
+
+
+def params_by_type(records: Iterable) -> dict[str, int]:
+    return _group(records, lambda r: r.type, "params", True)
+
+
+def macs_by_type(records: Iterable) -> dict[str, int]:
+    return _group(records, lambda r: r.type, "macs", False)
+
+
+def params_by_block(records: Iterable) -> dict[str, int]:
+    return _group(records, lambda r: block_of(r.name), "params", True)
+
+
+def macs_by_block(records: Iterable) -> dict[str, int]:
+    return _group(records, lambda r: block_of(r.name), "macs", False)
+
+
+def conv_fc_split(records: Iterable) -> dict[str, float | int | None]:
+    """Parameters and MACs of conv layers versus fully-connected layers, with their ratios."""
+    records = list(records)
+    p = _group(records, lambda r: kind_of(r.type), "params", True)
+    m = _group(records, lambda r: kind_of(r.type), "macs", False)
+    conv_p, fc_p, conv_m, fc_m = p.get("conv", 0), p.get("fc", 0), m.get("conv", 0), m.get("fc", 0)
+    return {
+        "conv_params": conv_p,
+        "fc_params": fc_p,
+        "other_params": p.get("other", 0),
+        "fc_to_conv_params": fc_p / conv_p if conv_p else None,
+        "conv_macs": conv_m,
+        "fc_macs": fc_m,
+        "other_macs": m.get("other", 0),
+        "conv_to_fc_macs": conv_m / fc_m if fc_m else None,
+    }
