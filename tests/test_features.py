@@ -1,0 +1,222 @@
+"""Feature capture hooks only what is asked and cleans up; grids show the channels they claim, in order."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from visualizer import features
+from visualizer.features import (
+    FeatureCapture,
+    GridLayout,
+    explore,
+    feature_grid,
+    first_layer_filters,
+    overview_strip,
+    spatial_layers,
+    stage_layers,
+)
+from visualizer.images import example_images
+from visualizer.weight_sources import load_weights
+
+
+class Twice(nn.Module):
+    """conv → in-place ReLU, and one ReLU module called twice (as torchvision's BasicBlock does)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.conv = nn.Conv2d(3, 4, 3, padding=1)
+        self.act = nn.ReLU(inplace=True)
+        self.pool = nn.MaxPool2d(2)
+        self.head = nn.Linear(4, 2)
+
+    def forward(self, x):
+        x = self.act(self.conv(x))
+        x = self.act(self.pool(x) - 0.5)  # second call of the same module
+        return self.head(x.mean(dim=(2, 3)))
+
+
+def hook_count(model: nn.Module) -> int:
+    return sum(len(m._forward_hooks) + len(m._forward_pre_hooks) for m in model.modules())
+
+
+def test_capture_hooks_only_asked_layers_and_removes_them():
+    torch.manual_seed(0)
+    model = Twice().eval()
+    x = torch.randn(1, 3, 8, 8)
+    with FeatureCapture(model, ["conv"]) as cap:
+        assert hook_count(model) == 1
+        model(x)
+    assert hook_count(model) == 0
+    # The conv output as the conv computed it, negatives included, despite the in-place ReLU after it.
+    expected = F.conv2d(x, model.conv.weight, model.conv.bias, padding=1)
+    assert torch.allclose(cap.get("conv"), expected, atol=1e-6)
+    assert (cap.get("conv") < 0).any()
+
+
+def test_capture_module_called_twice_and_errors():
+    torch.manual_seed(0)
+    model = Twice().eval()
+    x = torch.randn(1, 3, 8, 8)
+    with FeatureCapture(model, ["act"]) as cap:
+        model(x)
+    first = F.relu(F.conv2d(x, model.conv.weight, model.conv.bias, padding=1))
+    assert torch.allclose(cap.get("act"), first, atol=1e-6)
+    assert torch.allclose(cap.get("act#1"), F.relu(F.max_pool2d(first, 2) - 0.5), atol=1e-6)
+    with pytest.raises(KeyError, match="ran 2 time"):
+        cap.get("act#2")
+    with pytest.raises(ValueError, match="no layer 'nope'.*conv"):
+        FeatureCapture(model, ["nope"])
+
+
+def test_hooks_removed_when_forward_fails():
+    model = Twice().eval()
+    with pytest.raises(RuntimeError):
+        with FeatureCapture(model, ["conv", "pool"]):
+            model(torch.randn(1, 5, 8, 8))  # wrong channel count
+    assert hook_count(model) == 0
+
+
+def tile_pixels(image, layout: GridLayout, i: int) -> np.ndarray:
+    x0, y0 = layout.tile_origin(i)
+    block = np.asarray(image)[y0:y0 + layout.tile_h, x0:x0 + layout.tile_w, 0].astype(int)
+    return block[:: layout.scale, :: layout.scale]  # one pixel per unit
+
+
+@pytest.mark.parametrize("rank_by", ["mean", "max"])
+def test_grid_shows_claimed_channels_in_claimed_order(rank_by):
+    rng = np.random.default_rng(0)
+    act = rng.normal(size=(12, 5, 7)).astype(np.float32)
+    act[3, 2, 2] = 9.0  # a high max but an ordinary mean: ranks differently under "max"
+    image, tiles = feature_grid(act, top_n=5, rank_by=rank_by, colormap="gray", normalize="channel")
+
+    score = {c: float(act[c].mean() if rank_by == "mean" else act[c].max()) for c in range(12)}
+    expected = sorted(range(12), key=lambda c: -score[c])[:5]
+    assert [t.channel for t in tiles] == expected
+    assert (expected[0] == 3) == (rank_by == "max")
+
+    layout = GridLayout.for_maps(len(tiles), 5, 7)
+    assert image.size == layout.size
+    for i, tile in enumerate(tiles):
+        a = act[tile.channel]
+        assert tile.min == pytest.approx(a.min()) and tile.max == pytest.approx(a.max())
+        assert tile.score == pytest.approx(score[tile.channel], rel=1e-5)
+        expected_gray = np.floor((a - a.min()) / (a.max() - a.min()) * 255 + 0.5)  # gray LUT is the identity
+        assert np.array_equal(tile_pixels(image, layout, i), expected_gray.astype(int))
+
+
+def test_grid_shared_normalization_and_top_n_clipping():
+    act = np.stack([np.full((4, 4), v, dtype=np.float32) for v in (1.0, 3.0, 2.0)])
+    act[0, 0, 0] = 0.0
+    image, tiles = feature_grid(act, top_n=10, colormap="gray", normalize="shared")
+    assert [t.channel for t in tiles] == [1, 2, 0]  # all 3 channels, by mean
+    layout = GridLayout.for_maps(3, 4, 4)
+    # One scale for all tiles: 0 → 0, 3 → 255.
+    assert tile_pixels(image, layout, 0)[1, 1] == 255
+    assert tile_pixels(image, layout, 1)[1, 1] == round(2 / 3 * 255)
+    assert tile_pixels(image, layout, 2)[0, 0] == 0 and tile_pixels(image, layout, 2)[1, 1] == 85
+
+
+def test_grid_rejects_bad_options():
+    act = np.zeros((2, 3, 3), dtype=np.float32)
+    with pytest.raises(ValueError, match="rank_by"):
+        feature_grid(act, rank_by="median")
+    with pytest.raises(ValueError, match="normalize"):
+        feature_grid(act, normalize="global")
+    with pytest.raises(ValueError, match="unknown colormap 'nocolor'"):
+        feature_grid(act, colormap="nocolor")
+    with pytest.raises(ValueError, match="C×H×W"):
+        feature_grid(np.zeros((3, 3)))
+
+
+def test_layout_click_maps_to_unit():
+    layout = GridLayout.for_maps(5, 7, 7, cols=3)
+    s = layout.scale
+    assert s * 7 >= features.MIN_TILE
+    x0, y0 = layout.tile_origin(4)  # row 1, col 1
+    assert layout.unit_at(x0 + 3 * s + s // 2, y0 + 6 * s + 1) == (4, 6, 3)
+    assert layout.unit_at(x0, y0 - 2) is None  # the label strip
+    empty_x = x0 + layout.tile_w + layout.pad  # row 1, col 2: the sixth cell, which has no map
+    assert layout.unit_at(empty_x + 1, y0 + 1) is None
+
+
+def vgg16_expected_spatial():
+    """VGG-16 (config D) from the paper's table: conv3-64 ×2, pool, conv3-128 ×2, pool, 3×256, 3×512, 3×512."""
+    cfg = [64, 64, "M", 128, 128, "M", 256, 256, 256, "M", 512, 512, 512, "M", 512, 512, 512, "M"]
+    layers, i, size = [], 0, 224
+    for v in cfg:
+        if v == "M":
+            size //= 2
+            layers.append((f"features.{i}", "MaxPool2d", layers[-1][2], size))
+            i += 1
+        else:
+            layers += [(f"features.{i}", "Conv2d", v, size), (f"features.{i + 1}", "ReLU", v, size)]
+            i += 2
+    return layers
+
+
+def test_spatial_layers_and_stages_of_vgg16():
+    found = spatial_layers("vgg16")
+    expected = vgg16_expected_spatial() + [("avgpool", "AdaptiveAvgPool2d", 512, 7)]
+    assert [(s.key, s.kind, s.channels, s.height) for s in found] == expected
+    # Stages: the last layer at each resolution (the ReLU before each pool), then the last pool.
+    assert [s.key for s in stage_layers(found)] == ["features.3", "features.8", "features.15", "features.22",
+                                                     "features.29", "features.30"]
+
+
+def test_spatial_layers_of_a_module_list_repeated_calls():
+    found = spatial_layers(Twice(), input_size=(3, 8, 8))
+    assert [(s.key, s.call_index, s.height) for s in found] == [("conv", 0, 8), ("act", 0, 8), ("pool", 0, 4),
+                                                               ("act#1", 1, 4)]
+
+
+def test_overview_strip_one_tile_per_stage():
+    left_bright = np.zeros((4, 8, 8), dtype=np.float32)
+    left_bright[:, :, :4] = 1.0
+    strip = overview_strip([("a", left_bright), ("b", np.ones((16, 2, 2), dtype=np.float32))], tile=64,
+                           colormap="gray")
+    one = overview_strip([("a", left_bright)], tile=64)
+    assert strip.width - one.width == 64 + 6 and strip.height == one.height
+    pixels = np.asarray(strip)[-6 - 32, 6:6 + 64, 0]  # a row through the first map
+    assert pixels[:30].min() == 255 and pixels[34:].max() == 0
+
+
+def test_first_layer_filters_as_rgb_patches():
+    model = nn.Sequential(nn.Conv2d(3, 2, 3), nn.ReLU(), nn.Conv2d(2, 2, 3))
+    with torch.no_grad():
+        model[0].weight.zero_()
+        model[0].weight[0, 0] = 1.0  # filter 0: red only
+        model[0].weight[1, 2] = -1.0  # filter 1: everything but blue (blue is its minimum)
+    image = np.asarray(first_layer_filters(model, pad=2))
+    assert tuple(image[2, 2]) == (255, 0, 0)
+    s = 8  # 3×3 kernels enlarged to 24 px
+    assert tuple(image[2, 2 + 3 * s + 2]) == (255, 255, 0)
+    with pytest.raises(ValueError, match="no Conv2d taking 3 input channels"):
+        first_layer_filters(nn.Sequential(nn.Conv2d(1, 2, 3)))
+
+
+def test_explore_one_forward_pass_for_grid_and_predictions():
+    name = "vgg:8,M,16,M"
+    model = load_weights(name, "random").model
+    calls = []
+    handle = model.register_forward_pre_hook(lambda m, args: calls.append(1))
+    try:
+        features._last_forward.clear()
+        result = explore(example_images()[0], name, "random", layer="features.3", top_n=4)
+    finally:
+        handle.remove()
+    assert len(calls) == 1
+    assert hook_count(model) == 0
+    assert result["shape"] == (16, 16, 16) and len(result["channels"]) == 4
+    assert result["input"].size == (32, 32)
+    assert result["grid"].size == result["layout"].size
+    names = [n for n, _ in result["predictions"]]
+    probs = [p for _, p in result["predictions"]]
+    assert len(names) == 5 and set(names) <= set(__import__("zoo").CIFAR10_CLASSES)
+    assert probs == sorted(probs, reverse=True) and 0 < sum(probs) <= 1 + 1e-6
+    assert "meaningless" in result["prediction_note"]
+    assert result["overview"] is not None and result["filters"] is not None
+    with pytest.raises(ValueError, match="no layer 'classifier'"):
+        explore(example_images()[0], name, "random", layer="classifier")
