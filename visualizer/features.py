@@ -103,10 +103,10 @@ class SpatialLayer(NamedTuple):
 def spatial_layers(model: nn.Module | str | Any, input_size: tuple[int, int, int] | None = None) -> list[SpatialLayer]:
     """Every layer call with a C×H×W output, in call order.
 
-    ``model`` is a zoo name (shapes found on the meta device: no weights, no compute), a module (one
-    forward on zeros of ``input_size``), or the analysis engine's records (anything iterable whose items
-    have ``name``, ``call_index`` and an ``output_shape``). Containers (``nn.Sequential``) are left out:
-    their output is their last child's.
+    ``model`` is a zoo name or an ``Analysis`` (the analysis engine's leaf-layer records at the design
+    input size, so the picker offers exactly the layers the analysis table and the receptive-field
+    overlay know), or a module (one forward on zeros of ``input_size``; containers such as
+    ``nn.Sequential`` are left out, their output being their last child's).
     """
     if isinstance(model, str):
         return list(_spatial_layers_by_name(model))
@@ -117,14 +117,17 @@ def spatial_layers(model: nn.Module | str | Any, input_size: tuple[int, int, int
     return _trace_spatial(model, torch.zeros(1, *input_size))
 
 
+@lru_cache(maxsize=32)
+def model_analysis(model_name: str) -> Any:
+    """The analysis engine's ``Analysis`` of a zoo model at its design size (cached: it is architecture only)."""
+    from visualizer.analysis import analyze_model
+
+    return analyze_model(model_name)
+
+
 @lru_cache(maxsize=64)
 def _spatial_layers_by_name(model_name: str) -> tuple[SpatialLayer, ...]:
-    import zoo
-
-    spec = zoo.get_spec(model_name)
-    with torch.device("meta"):
-        model = zoo.create_model(model_name).eval()
-        return tuple(_trace_spatial(model, torch.zeros(1, *spec.input_size)))
+    return tuple(_spatial_from_records(model_analysis(model_name)))
 
 
 def _trace_spatial(model: nn.Module, x: torch.Tensor) -> list[SpatialLayer]:

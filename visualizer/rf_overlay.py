@@ -147,14 +147,11 @@ def map_click_to_unit(px: float, py: float, image_size: Sequence[int], map_size:
 
 def layer_record(model_name: str, layer: str) -> Any:
     """The analysis engine's record of ``layer`` (``name`` or ``name#k`` for the k-th call) in ``model_name``."""
-    from visualizer.analysis import analyze
-    from visualizer.features import parse_layer
+    from visualizer.features import model_analysis, parse_layer
 
     name, call = parse_layer(layer)
-    result = analyze(model_name)
-    records = getattr(result, "layers", None) or getattr(result, "records", None) or result
-    for record in records:
-        if _get(record, "name") == name and int(_get(record, "call_index") or 0) == call:
+    for record in model_analysis(model_name).layers:
+        if record.name == name and record.call_index == call:
             return record
     raise ValueError(f"{model_name} has no layer {layer!r} in its analysis; pick a layer from the layer list")
 
