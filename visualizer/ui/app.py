@@ -1,16 +1,233 @@
-"""The Gradio page (grows as the analysis, features and training views land)."""
+"""The Gradio page: five tabs, each wired to plain functions in ``visualizer.views``.
+
+This is the only module that knows about components. Handlers' ``ValueError``/``RuntimeError`` messages
+become ``gr.Error`` pop-ups (the server keeps serving); every event has a stable ``api_name``.
+"""
 from __future__ import annotations
+
+import functools
+from typing import Any, Callable
 
 import gradio as gr
 
 import zoo
+from visualizer.ui.text import EN, KO
+from visualizer.views import architecture, compare, features, stacks, training
+
+i18n = gr.I18n(en=EN, ko=KO)
+EXAMPLE_CUSTOM = "vgg:64,64,M,128,128,M,256,256,M"  # type any such string into a model box
+SIZE_PRESETS = ["3x224x224", "3x227x227", "3x32x32"]
+MAX_UPLOAD = "20mb"
+
+
+def friendly(fn: Callable) -> Callable:
+    """Turn the handlers' plain exceptions into a readable message in the page; the server keeps serving."""
+
+    @functools.wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return fn(*args, **kwargs)
+        except gr.Error:
+            raise
+        except (ValueError, RuntimeError, OSError, KeyError) as exc:
+            raise gr.Error(str(exc).strip() or exc.__class__.__name__, duration=None) from exc
+
+    return wrapper
 
 
 def build_demo() -> gr.Blocks:
-    with gr.Blocks(title="CNN visualizer") as demo:
-        gr.Markdown("# CNN architecture visualizer\nModels: " + ", ".join(zoo.list_models()))
+    models = zoo.list_models() + [EXAMPLE_CUSTOM]
+    with gr.Blocks(title="CNN architecture visualizer") as demo:
+        gr.Markdown(i18n("title"))
+        with gr.Tabs():
+            # ---------------------------------------------------------------- Architecture
+            with gr.Tab(i18n("tab_arch"), id="arch"):
+                with gr.Row():
+                    arch_model = gr.Dropdown(models, value="vgg16", label=i18n("model"), allow_custom_value=True,
+                                             info=i18n("custom_cfg"), scale=3)
+                    arch_size = gr.Dropdown(SIZE_PRESETS, value="3x224x224", allow_custom_value=True,
+                                            label=i18n("input_size"), scale=2)
+                    arch_btn = gr.Button(i18n("analyze"), variant="primary", scale=1)
+                arch_totals = gr.Markdown()
+                arch_table = gr.Dataframe(label=i18n("layers"), interactive=False, wrap=False, max_height=480)
+                with gr.Row():
+                    arch_params = gr.BarPlot(x="group", y="parameters", color="grouping", label=i18n("params_chart"),
+                                             x_label_angle=-30)
+                    arch_macs = gr.BarPlot(x="group", y="MACs", color="grouping", label=i18n("macs_chart"),
+                                           x_label_angle=-30)
+                arch_rf = gr.LinePlot(x="depth", y="pixels", color="series", label=i18n("rf_chart"))
+                arch_files = gr.File(label=i18n("downloads"), file_count="multiple")
+                with gr.Accordion("Formulas · 공식", open=False):
+                    gr.Markdown(i18n("explain_arch"), latex_delimiters=[])
+
+            # ---------------------------------------------------------------- 3×3 vs 5×5
+            with gr.Tab(i18n("tab_stacks"), id="stacks"):
+                with gr.Row():
+                    st_kernel = gr.Slider(1, 11, value=3, step=2, label=i18n("kernel"))
+                    st_repeat = gr.Slider(1, 6, value=2, step=1, label=i18n("repeats"))
+                    st_in = gr.Slider(1, 1024, value=64, step=1, label=i18n("in_ch"))
+                    st_out = gr.Slider(1, 1024, value=64, step=1, label=i18n("out_ch"))
+                st_summary = gr.Markdown()
+                st_table = gr.Dataframe(interactive=False)
+                st_chart = gr.BarPlot(x="design", y="value", color="design", x_label_angle=0,
+                                      label="per output position")
+                gr.Markdown(i18n("explain_stacks"))
+
+            # ---------------------------------------------------------------- Feature maps
+            with gr.Tab(i18n("tab_features"), id="features"):
+                fm_state = gr.State(None)
+                with gr.Row():
+                    with gr.Column(scale=1):
+                        fm_image = gr.Image(type="filepath", label=i18n("image"), sources=["upload", "clipboard"],
+                                            height=240)
+                        gr.Examples(features.example_images(), inputs=fm_image)
+                        fm_model = gr.Dropdown(models, value="vgg16", label=i18n("model"), allow_custom_value=True,
+                                               info=i18n("custom_cfg"))
+                        fm_source = gr.Radio(["random", "imagenet", "checkpoint"], value="random",
+                                             label=i18n("weights"))
+                        fm_ckpt = gr.Textbox(label=i18n("checkpoint"), placeholder="runs/…/last.pt")
+                        fm_layer = gr.Dropdown([], label=i18n("layer"), allow_custom_value=True)
+                        with gr.Row():
+                            fm_topn = gr.Slider(1, 64, value=16, step=1, label=i18n("top_n"))
+                            fm_rank = gr.Radio(["mean", "max"], value="mean", label=i18n("rank_by"))
+                        with gr.Row():
+                            fm_cmap = gr.Dropdown(["viridis", "magma", "inferno", "gray", "coolwarm", "jet"],
+                                                  value="viridis", label=i18n("colormap"))
+                            fm_norm = gr.Radio(["channel", "shared"], value="channel", label=i18n("normalize"))
+                        fm_cam_class = gr.Textbox(label=i18n("gradcam_class"), placeholder="e.g. 281 or tabby")
+                        fm_btn = gr.Button(i18n("show"), variant="primary")
+                    with gr.Column(scale=2):
+                        fm_info = gr.Markdown()
+                        fm_grid = gr.Image(label=i18n("grid"), type="pil", interactive=False)
+                        with gr.Row():
+                            fm_seen = gr.Image(label=i18n("net_input"), type="pil", interactive=False)
+                            fm_rf = gr.Image(label=i18n("rf_overlay"), type="pil", interactive=False)
+                            fm_cam = gr.Image(label=i18n("gradcam"), type="pil", interactive=False)
+                        fm_top5 = gr.Dataframe(label=i18n("top5"), interactive=False)
+                        fm_overview = gr.Image(label=i18n("overview"), type="pil", interactive=False)
+                        fm_filters = gr.Image(label=i18n("filters"), type="pil", interactive=False)
+                gr.Markdown(i18n("explain_features"))
+
+            # ---------------------------------------------------------------- Training
+            with gr.Tab(i18n("tab_train"), id="train"):
+                with gr.Row():
+                    tr_dataset = gr.Radio(["shapes", "cifar10"], value="shapes", label=i18n("dataset"))
+                    tr_model = gr.Dropdown(training.trainable_models(), value="alexnet_cifar",
+                                           allow_custom_value=True, label=i18n("model"))
+                    tr_epochs = gr.Number(3, precision=0, label=i18n("epochs"))
+                    tr_batch = gr.Number(64, precision=0, label=i18n("batch"))
+                    tr_lr = gr.Number(1e-3, label=i18n("lr"))
+                with gr.Row():
+                    tr_opt = gr.Radio(["adam", "sgd"], value="adam", label=i18n("optimizer"))
+                    tr_sched = gr.Radio(["constant", "cosine", "onecycle"], value="cosine", label=i18n("schedule"))
+                    tr_wd = gr.Number(0.0, label=i18n("wd"))
+                    tr_subset = gr.Number(4000, precision=0, label=i18n("subset"))
+                    tr_seed = gr.Number(0, precision=0, label=i18n("seed"))
+                with gr.Row():
+                    tr_aug = gr.Checkbox(True, label=i18n("augment"))
+                    tr_pre = gr.Checkbox(False, label=i18n("pretrained"))
+                    tr_freeze = gr.Checkbox(False, label=i18n("freeze"))
+                    tr_resume_from = gr.Textbox(label=i18n("resume_from"), placeholder="runs/…/last.pt")
+                with gr.Row():
+                    tr_start = gr.Button(i18n("start"), variant="primary")
+                    tr_pause = gr.Button(i18n("pause"))
+                    tr_resume = gr.Button(i18n("resume"))
+                    tr_stop = gr.Button(i18n("stop"), variant="stop")
+                tr_progress = gr.Markdown(elem_id="train-progress")
+                with gr.Row():
+                    tr_loss = gr.LinePlot(x="step", y="value", color="series", label=i18n("loss_curve"),
+                                          elem_id="loss-plot")
+                    tr_acc = gr.LinePlot(x="step", y="value", color="series", label=i18n("acc_curve"),
+                                         elem_id="acc-plot")
+                with gr.Row():
+                    tr_conf = gr.Image(label=i18n("confusion"), type="pil", interactive=False)
+                    tr_per_class = gr.Dataframe(label=i18n("per_class"), interactive=False)
+                tr_ckpt = gr.File(label=i18n("ckpt_download"))
+                gr.Markdown(i18n("explain_train"))
+                tr_timer = gr.Timer(1.0, active=False)
+
+            # ---------------------------------------------------------------- Compare
+            with gr.Tab(i18n("tab_compare"), id="compare"):
+                with gr.Row():
+                    cmp_models = gr.Dropdown(zoo.list_models(), value=["alexnet", "vgg16", "resnet18", "resnet50"],
+                                             multiselect=True, label=i18n("models_to_compare"), scale=3)
+                    cmp_size = gr.Dropdown(SIZE_PRESETS, value="3x224x224", allow_custom_value=True,
+                                           label=i18n("input_size"), scale=1)
+                    cmp_btn = gr.Button(i18n("compare"), variant="primary", scale=1)
+                cmp_table = gr.Dataframe(interactive=False)
+                cmp_chart = gr.BarPlot(x="model", y="value", color="measure", label="", x_label_angle=-30)
+                gr.Markdown(i18n("explain_compare"))
+
+        # ==================================================================== events
+        # Every interaction is also an API endpoint with a stable name (see README, "API").
+        arch_outputs = [arch_table, arch_totals, arch_params, arch_macs, arch_rf, arch_files]
+        gr.on([arch_btn.click, arch_model.select, arch_size.select], friendly(architecture.analyze_view),
+              [arch_model, arch_size], arch_outputs, api_name="analyze")
+        demo.load(friendly(architecture.analyze_view), [arch_model, arch_size], arch_outputs,
+                  api_visibility="private")
+
+        st_inputs = [st_kernel, st_repeat, st_in, st_out]
+        st_outputs = [st_table, st_summary, st_chart]
+        gr.on([c.release for c in st_inputs], friendly(stacks.stacks_view), st_inputs, st_outputs,
+              api_name="compare_stacks")
+        demo.load(friendly(stacks.stacks_view), st_inputs, st_outputs, api_visibility="private")
+
+        gr.on([fm_model.change, demo.load], friendly(lambda m: gr.Dropdown(**features.layer_choices(m))),
+              fm_model, fm_layer, api_visibility="private")
+        fm_inputs = [fm_image, fm_model, fm_source, fm_ckpt, fm_layer, fm_topn, fm_rank, fm_cmap, fm_norm,
+                     fm_cam_class]
+        fm_outputs = [fm_grid, fm_info, fm_seen, fm_cam, fm_top5, fm_overview, fm_filters, fm_rf, fm_state]
+        fm_btn.click(friendly(features.feature_maps), fm_inputs, fm_outputs, api_name="feature_maps")
+
+        def grid_clicked(state, evt: gr.SelectData):
+            return features.rf_from_click(state, evt.index[0], evt.index[1])
+
+        fm_grid.select(friendly(grid_clicked), fm_state, [fm_rf, fm_info], api_visibility="private")
+
+        train_inputs = [tr_model, tr_dataset, tr_epochs, tr_batch, tr_lr, tr_opt, tr_sched, tr_wd, tr_subset,
+                        tr_seed, tr_aug, tr_pre, tr_freeze, tr_resume_from]
+        status_outputs = [tr_progress, tr_loss, tr_acc, tr_conf, tr_per_class, tr_ckpt, tr_timer]
+
+        def status_ui():
+            *values, active = training.train_status()
+            return *values, gr.Timer(active=active)  # poll only while a run is active
+
+        def start_ui(*args):
+            training.train_start(*args)
+            return status_ui()
+
+        def control_ui(action: Callable[[], str]) -> Callable:
+            def run():
+                gr.Info(action())
+                return status_ui()
+
+            run.__name__ = action.__name__
+            return run
+
+        tr_start.click(friendly(start_ui), train_inputs, status_outputs, api_name="train_start")
+        tr_pause.click(friendly(control_ui(training.train_pause)), None, status_outputs, api_name="train_pause")
+        tr_resume.click(friendly(control_ui(training.train_resume)), None, status_outputs, api_name="train_resume")
+        tr_stop.click(friendly(control_ui(training.train_stop)), None, status_outputs, api_name="train_stop")
+        tr_timer.tick(friendly(status_ui), None, status_outputs, api_visibility="private", show_progress="hidden")
+        # A newly opened tab picks up the run in progress (and starts polling if there is one).
+        demo.load(friendly(status_ui), None, status_outputs, api_name="train_status")
+
+        cmp_btn.click(friendly(compare.compare_view), [cmp_models, cmp_size], [cmp_table, cmp_chart],
+                      api_name="compare_models")
     return demo
 
 
-def launch(host: str = "127.0.0.1", port: int = 7860, share: bool = False, auth: str | None = None) -> None:
-    build_demo().launch(server_name=host, server_port=port, share=share)
+def launch(host: str = "127.0.0.1", port: int = 7860, share: bool = False, auth: str | None = None,
+           prevent_thread_lock: bool = False) -> gr.Blocks:
+    credentials = None
+    if auth:
+        user, sep, password = auth.partition(":")
+        if not sep or not user or not password:
+            raise SystemExit(f"--auth must look like user:password, got {auth!r}")
+        credentials = (user, password)
+    demo = build_demo()
+    demo.queue(default_concurrency_limit=2)
+    demo.launch(server_name=host, server_port=port, share=share, auth=credentials, i18n=i18n,
+                max_file_size=MAX_UPLOAD, prevent_thread_lock=prevent_thread_lock, show_error=True,
+                theme=gr.themes.Soft())
+    return demo

@@ -1,0 +1,198 @@
+"""Labels and explanations in English and Korean (the course this grew from is Korean).
+
+Gradio's i18n picks the language from the browser, and the page's Settings panel switches it.
+"""
+from __future__ import annotations
+
+EN: dict[str, str] = {
+    "title": "# CNN architecture visualizer\nVGG, AlexNet and ResNet from real forward hooks on real PyTorch models.",
+    "tab_arch": "Architecture",
+    "tab_stacks": "3×3 vs 5×5",
+    "tab_features": "Feature maps",
+    "tab_train": "Training",
+    "tab_compare": "Compare",
+    "model": "Model",
+    "custom_cfg": "or type your own VGG: vgg:64,64,M,128,M (widths of 3×3 convs, M = 2×2 max-pool; vgg_bn: for BatchNorm)",
+    "input_size": "Input size (C×H×W, or one number for a square RGB input)",
+    "analyze": "Analyze",
+    "layers": "Per-layer table",
+    "totals": "Totals",
+    "params_chart": "Parameters by group",
+    "macs_chart": "MACs by group",
+    "rf_chart": "Receptive field growing with depth",
+    "downloads": "Download the table",
+    "explain_arch": (
+        "**Output size** of a conv or pool: `out = ⌊(in + 2·padding − dilation·(kernel−1) − 1) / stride⌋ + 1`.\n\n"
+        "**Receptive field** (the input pixels one unit can see) grows layer by layer: "
+        "`r_l = r_{l−1} + (k_l − 1)·d_l·j_{l−1}`, with the jump (effective stride) `j_l = j_{l−1}·s_l`. "
+        "In a ResNet the shortcut joins at the sum; the field after it covers both paths. After global pooling "
+        "or flatten every unit sees the whole input.\n\n"
+        "**Parameters** of a conv: `C_in·C_out·k_h·k_w (+ C_out bias)`; **MACs** (multiply-accumulates): "
+        "parameters × output positions. VGG's fully-connected layers hold most parameters; its convs do most work."
+    ),
+    "kernel": "Kernel k of each stacked conv",
+    "repeats": "Number of stacked convs n",
+    "in_ch": "Input channels",
+    "out_ch": "Output channels",
+    "compare_stacks": "Compare",
+    "explain_stacks": (
+        "**Why stack 3×3 convs?** n stacked k×k convs see the same `K = n(k−1)+1` square as one K×K conv, "
+        "with fewer weights (two 3×3: 2·9 = 18 per channel pair vs 25 for one 5×5; three 3×3: 27 vs 49 for 7×7) "
+        "and n nonlinearities instead of one, so the stack is both cheaper and more expressive (VGG, 2014)."
+    ),
+    "image": "Image (upload, or pick an example)",
+    "weights": "Weights",
+    "checkpoint": "Trainer checkpoint (for weights = checkpoint; default: the latest run's)",
+    "layer": "Layer",
+    "top_n": "Channels shown (top N)",
+    "rank_by": "Rank channels by",
+    "colormap": "Colormap",
+    "normalize": "Normalization",
+    "show": "Show feature maps",
+    "grid": "Feature maps (click a map to see that unit's receptive field)",
+    "net_input": "What the network sees",
+    "overview": "Overview: one map per stage",
+    "filters": "First-layer filters",
+    "top5": "Top-5 predictions",
+    "gradcam": "Grad-CAM",
+    "gradcam_layer": "Grad-CAM layer (a conv layer)",
+    "gradcam_class": "Grad-CAM class (empty: the top prediction)",
+    "rf_overlay": "Receptive field of the clicked unit",
+    "explain_features": (
+        "Each tile is one channel's activation map at the chosen layer, ranked by mean or max activation. Early "
+        "layers respond to edges and colours; deeper layers to larger, more abstract patterns at lower resolution. "
+        "Grad-CAM weights a conv layer's maps by the gradient of the chosen class score. Click a map: the box on "
+        "the input is the receptive field of that unit, computed by the analysis engine."
+    ),
+    "dataset": "Dataset",
+    "epochs": "Epochs",
+    "batch": "Batch size",
+    "lr": "Learning rate",
+    "optimizer": "Optimizer",
+    "schedule": "LR schedule",
+    "wd": "Weight decay",
+    "subset": "Training images (subset; 0 = all)",
+    "seed": "Seed",
+    "augment": "Augmentation (random crop + flip)",
+    "pretrained": "Start from ImageNet weights (fine-tuning)",
+    "freeze": "Freeze the pretrained features",
+    "resume_from": "Resume from checkpoint (optional)",
+    "start": "Start",
+    "pause": "Pause",
+    "resume": "Resume",
+    "stop": "Stop",
+    "progress": "Progress",
+    "loss_curve": "Loss",
+    "acc_curve": "Accuracy (%)",
+    "confusion": "Confusion matrix (rows: true class, columns: predicted)",
+    "per_class": "Per-class test accuracy (%)",
+    "ckpt_download": "Latest checkpoint",
+    "explain_train": (
+        "Training runs in a background thread on this server; every open browser tab sees the same run. The course "
+        "notes reached 75.08 % (AlexNet-CIFAR) and 82.98 % (ResNet-18) test accuracy on CIFAR-10 with Adam 1e-3, "
+        "batch 32, 50 epochs. `shapes` is a synthetic 10-class dataset generated on the fly for classrooms "
+        "without network."
+    ),
+    "models_to_compare": "Models to compare",
+    "compare": "Compare",
+    "explain_compare": (
+        "Same input size for every model. Depth counts conv and linear layers; activation memory is the sum of "
+        "every layer's output at batch 1 in float32 (what a forward pass must hold for training)."
+    ),
+}
+
+KO: dict[str, str] = {
+    "title": "# CNN 구조 시각화\n실제 PyTorch 모델의 forward hook으로 살펴보는 VGG, AlexNet, ResNet.",
+    "tab_arch": "구조",
+    "tab_stacks": "3×3 대 5×5",
+    "tab_features": "특징 맵",
+    "tab_train": "학습",
+    "tab_compare": "비교",
+    "model": "모델",
+    "custom_cfg": "또는 직접 VGG 설계: vgg:64,64,M,128,M (3×3 합성곱 채널 수, M = 2×2 최대 풀링; BatchNorm은 vgg_bn:)",
+    "input_size": "입력 크기 (C×H×W, 또는 정사각형 RGB 입력의 한 변)",
+    "analyze": "분석",
+    "layers": "층별 표",
+    "totals": "합계",
+    "params_chart": "그룹별 파라미터 수",
+    "macs_chart": "그룹별 MAC 연산량",
+    "rf_chart": "깊이에 따른 수용 영역(receptive field)의 증가",
+    "downloads": "표 내려받기",
+    "explain_arch": (
+        "합성곱·풀링의 **출력 크기**: `out = ⌊(in + 2·padding − dilation·(kernel−1) − 1) / stride⌋ + 1`.\n\n"
+        "**수용 영역**(한 유닛이 보는 입력 픽셀 범위)은 층마다 커집니다: `r_l = r_{l−1} + (k_l − 1)·d_l·j_{l−1}`, "
+        "점프(유효 stride)는 `j_l = j_{l−1}·s_l`. ResNet에서는 지름길(shortcut)이 덧셈에서 합쳐지므로, 덧셈 뒤의 "
+        "수용 영역은 두 경로를 모두 포함합니다. 전역 풀링이나 flatten 뒤에는 모든 유닛이 입력 전체를 봅니다.\n\n"
+        "합성곱의 **파라미터 수**: `C_in·C_out·k_h·k_w (+ 편향 C_out)`; **MAC**(곱셈-누산) 수: 파라미터 × 출력 위치 수. "
+        "VGG는 완전연결층이 파라미터 대부분을 차지하고, 연산은 대부분 합성곱층이 합니다."
+    ),
+    "kernel": "쌓는 합성곱의 커널 크기 k",
+    "repeats": "쌓는 합성곱의 개수 n",
+    "in_ch": "입력 채널 수",
+    "out_ch": "출력 채널 수",
+    "compare_stacks": "비교",
+    "explain_stacks": (
+        "**왜 3×3 합성곱을 쌓을까?** k×k 합성곱 n개를 쌓으면 K×K 합성곱 하나와 같은 `K = n(k−1)+1` 크기를 보지만, "
+        "가중치는 더 적고(3×3 두 개: 채널 쌍당 2·9 = 18 대 5×5 하나: 25; 3×3 세 개: 27 대 7×7: 49) 비선형 함수는 "
+        "n개로 늘어나 더 싸고 표현력도 큽니다 (VGG, 2014)."
+    ),
+    "image": "이미지 (업로드하거나 예시 선택)",
+    "weights": "가중치",
+    "checkpoint": "학습 체크포인트 (가중치 = checkpoint일 때; 기본값: 최근 학습)",
+    "layer": "층",
+    "top_n": "표시할 채널 수 (상위 N)",
+    "rank_by": "채널 정렬 기준",
+    "colormap": "컬러맵",
+    "normalize": "정규화",
+    "show": "특징 맵 보기",
+    "grid": "특징 맵 (맵을 클릭하면 그 유닛의 수용 영역을 보여줍니다)",
+    "net_input": "네트워크가 보는 입력",
+    "overview": "개요: 단계별 맵 하나씩",
+    "filters": "첫 번째 층의 필터",
+    "top5": "상위 5개 예측",
+    "gradcam": "Grad-CAM",
+    "gradcam_layer": "Grad-CAM 층 (합성곱층)",
+    "gradcam_class": "Grad-CAM 클래스 (비우면 최상위 예측)",
+    "rf_overlay": "클릭한 유닛의 수용 영역",
+    "explain_features": (
+        "각 타일은 선택한 층의 한 채널 활성화 맵이며, 평균 또는 최대 활성화로 정렬됩니다. 앞쪽 층은 모서리와 색에, "
+        "깊은 층은 더 크고 추상적인 패턴에 낮은 해상도로 반응합니다. Grad-CAM은 선택한 클래스 점수의 기울기로 합성곱층의 "
+        "맵에 가중치를 줍니다. 맵을 클릭하면 입력 위의 상자가 그 유닛의 수용 영역입니다 (분석 엔진이 계산)."
+    ),
+    "dataset": "데이터셋",
+    "epochs": "에폭 수",
+    "batch": "배치 크기",
+    "lr": "학습률",
+    "optimizer": "옵티마이저",
+    "schedule": "학습률 스케줄",
+    "wd": "가중치 감쇠",
+    "subset": "학습 이미지 수 (부분집합; 0 = 전체)",
+    "seed": "시드",
+    "augment": "데이터 증강 (무작위 자르기 + 좌우 반전)",
+    "pretrained": "ImageNet 가중치에서 시작 (미세 조정)",
+    "freeze": "사전 학습된 특징 추출부 고정",
+    "resume_from": "체크포인트에서 이어서 학습 (선택)",
+    "start": "시작",
+    "pause": "일시 정지",
+    "resume": "재개",
+    "stop": "중지",
+    "progress": "진행 상황",
+    "loss_curve": "손실",
+    "acc_curve": "정확도 (%)",
+    "confusion": "혼동 행렬 (행: 실제 클래스, 열: 예측)",
+    "per_class": "클래스별 테스트 정확도 (%)",
+    "ckpt_download": "최근 체크포인트",
+    "explain_train": (
+        "학습은 이 서버의 백그라운드 스레드에서 실행되며, 열려 있는 모든 브라우저 탭이 같은 학습을 봅니다. 강의 노트는 "
+        "CIFAR-10에서 Adam 1e-3, 배치 32, 50 에폭으로 75.08 %(AlexNet-CIFAR), 82.98 %(ResNet-18)의 테스트 정확도를 "
+        "얻었습니다. `shapes`는 네트워크 없는 교실을 위해 즉석에서 만드는 10개 클래스의 합성 데이터셋입니다."
+    ),
+    "models_to_compare": "비교할 모델",
+    "compare": "비교",
+    "explain_compare": (
+        "모든 모델에 같은 입력 크기를 씁니다. 깊이는 합성곱층과 완전연결층의 수이고, 활성화 메모리는 배치 1, float32에서 "
+        "모든 층 출력의 합입니다 (학습할 때 forward가 들고 있어야 하는 양)."
+    ),
+}
+
+assert EN.keys() == KO.keys(), set(EN) ^ set(KO)

@@ -1,0 +1,37 @@
+"""Compare tab: several models side by side at one input size."""
+from __future__ import annotations
+
+import pandas as pd
+
+from visualizer.views.architecture import human, run
+
+DEPTH_TYPES = ("Conv", "Linear")
+MAX_MODELS = 8
+
+
+def compare_view(models: list[str] | str, input_size: str) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """(table, long-form chart frame): parameters, MACs, depth, final receptive field, activation memory."""
+    names = [m.strip() for m in (models.split(",") if isinstance(models, str) else models or []) if m.strip()]
+    if len(names) < 2:
+        raise ValueError(f"pick at least two models to compare (got {len(names)})")
+    if len(names) > MAX_MODELS:
+        raise ValueError(f"at most {MAX_MODELS} models at once (got {len(names)}); remove some")
+    rows, chart = [], []
+    for name in names:
+        a = run(name, input_size)
+        spatial = [r for r in a.layers if r.receptive_field is not None]
+        depth = sum(1 for r in a.layers if r.type.startswith(DEPTH_TYPES))
+        rows.append({
+            "model": a.model_name,
+            "parameters": a.total_params,
+            "params": human(a.total_params),
+            "MACs": a.total_macs,
+            "macs": human(a.total_macs),
+            "depth (conv + FC)": depth,
+            "final receptive field": spatial[-1].rf_display if spatial else "–",
+            "activation memory": human(a.total_activation_bytes, "B"),
+        })
+        chart += [{"model": a.model_name, "value": a.total_params / 1e6, "measure": "parameters (M)"},
+                  {"model": a.model_name, "value": a.total_macs / 1e9, "measure": "MACs (G)"},
+                  {"model": a.model_name, "value": a.total_activation_bytes / 2**20, "measure": "activations (MiB)"}]
+    return pd.DataFrame(rows), pd.DataFrame(chart)

@@ -1,0 +1,111 @@
+"""Feature-maps tab: grid, overview strip, filters, top-5, Grad-CAM and the receptive field of a clicked unit."""
+from __future__ import annotations
+
+from typing import Any
+
+import pandas as pd
+from PIL import Image
+
+from visualizer import images
+from visualizer.analysis import analyze_model
+from visualizer.features import explore, parse_layer, spatial_layers, stage_layers
+from visualizer.gradcam import explain
+from visualizer.rf_overlay import click_to_unit, draw_receptive_field, unit_box, unit_center
+from visualizer.weight_sources import load_weights
+
+MAX_EXAMPLES = 6
+
+
+def example_images() -> list[str]:
+    return images.example_images()[:MAX_EXAMPLES]
+
+
+def layer_choices(model: str) -> dict[str, Any]:
+    """Dropdown choices (label, key) of every layer with a spatial output; default: the middle one."""
+    layers = spatial_layers((model or "").strip())
+    if not layers:
+        raise ValueError(f"{model} has no layer with a spatial output to show")
+    return {"choices": [(s.label, s.key) for s in layers], "value": layers[len(layers) // 2].key}
+
+
+def _class_index(text: str | None, class_names: list[str]) -> int | None:
+    """'' → None (top prediction); '281' → 281; 'tabby' → the first class whose name contains it."""
+    text = (text or "").strip()
+    if not text:
+        return None
+    if text.isdigit():
+        index = int(text)
+        if index >= len(class_names):
+            raise ValueError(f"class index {index} is out of range; this model has classes 0..{len(class_names) - 1}")
+        return index
+    matches = [i for i, name in enumerate(class_names) if text.lower() in name.lower()]
+    if not matches:
+        raise ValueError(f"no class named like {text!r}; type an index 0..{len(class_names) - 1} or part of a name "
+                         f"such as {class_names[0]!r}")
+    return matches[0]
+
+
+def _latest_checkpoint() -> str | None:
+    from visualizer.background import get_trainer
+
+    return get_trainer().status().get("last_checkpoint")
+
+
+def feature_maps(image: Any, model: str, source: str = "random", checkpoint: str | None = None,
+                 layer: str | None = None, top_n: float = 16, rank_by: str = "mean", colormap: str = "viridis",
+                 normalize: str = "channel", cam_class: str | None = None) -> tuple:
+    """(grid, info, network input, Grad-CAM overlay, top-5 table, overview, filters, rf overlay, click state)."""
+    if image is None or (isinstance(image, str) and not image.strip()):
+        raise ValueError("no image yet: upload one (JPEG, PNG, WebP, GIF …) or click an example below the upload box")
+    if source == "checkpoint" and not (checkpoint or "").strip():
+        checkpoint = _latest_checkpoint()
+    model = (model or "").strip()
+    if layer and parse_layer(layer)[0] not in {s.name for s in spatial_layers(model)}:
+        layer = None  # a layer of the previously chosen model: fall back to this model's default
+    out = explore(image, model, source, layer or None, int(top_n), rank_by, colormap, normalize,
+                  checkpoint_path=checkpoint)
+    name = out["model_name"]
+    class_names = load_weights(model, source, checkpoint).class_names  # cached: the model explore just used
+    cam_layer = stage_layers(spatial_layers(name))[-1].key  # the last conv stage, the classic Grad-CAM choice
+    cam = explain(image, model, source, cam_layer, _class_index(cam_class, class_names), checkpoint_path=checkpoint)
+    top5 = pd.DataFrame([{"class": c, "probability (%)": round(100 * p, 2)} for c, p in out["predictions"]])
+    info = [f"**{out['info']}** · layer `{out['layer']}` {'×'.join(map(str, out['shape']))}, "
+            f"showing the top {len(out['channels'])} channels by {rank_by} activation "
+            f"({', '.join(str(t.channel) for t in out['channels'][:12])}{' …' if len(out['channels']) > 12 else ''})",
+            f"Grad-CAM at `{cam['layer']}` for **{cam['class_name']}** (p = {cam['probability']:.3f})."]
+    if out["prediction_note"]:
+        info.append(f"⚠️ {out['prediction_note']}")
+    state = {"model_name": name, "layer": out["layer"], "layout": out["layout"],
+             "channels": [t.channel for t in out["channels"]], "input": out["input"]}
+    return (out["grid"], "\n\n".join(info), out["input"], cam["overlay"], top5, out["overview"], out["filters"],
+            None, state)
+
+
+def receptive_field_overlay(seen: Image.Image, model_name: str, layer: str, y: int, x: int) -> tuple[Image.Image, str]:
+    """Draw unit (y, x) of ``layer``'s receptive field on the network input, from the analysis engine's record."""
+    import zoo
+
+    spec = zoo.get_spec(model_name)
+    name, call = parse_layer(layer)
+    record = analyze_model(spec.name).layer(name, call)
+    _, h, w = record.output_shape[-3:] if len(record.output_shape) == 4 else (0, 1, 1)
+    if not (0 <= y < h and 0 <= x < w):
+        raise ValueError(f"unit ({y}, {x}) is outside {layer}'s {h}×{w} map; use rows 0..{h - 1}, columns 0..{w - 1}")
+    size = spec.input_size[1:]
+    box = unit_box(record, y, x, size)
+    overlay = draw_receptive_field(seen, box, size, centers=[unit_center(record, y, x)])
+    top, left, bottom, right = box
+    return overlay, (f"`{layer}` unit (row {y}, col {x}) sees input rows {top}–{bottom}, columns {left}–{right}: "
+                     f"receptive field {record.rf_display}, jump {'×'.join(f'{j:g}' for j in record.jump or [])}.")
+
+
+def rf_from_click(state: dict | None, px: float, py: float) -> tuple[Image.Image, str]:
+    """A click on the rendered grid at image pixel (px, py) → the clicked unit's receptive field on the input."""
+    if not state:
+        raise ValueError("show the feature maps first, then click a map")
+    hit = click_to_unit(state["layout"], px, py)
+    if hit is None:
+        raise ValueError("that click is between the maps; click inside one of the coloured maps")
+    tile, y, x = hit
+    overlay, text = receptive_field_overlay(state["input"], state["model_name"], state["layer"], y, x)
+    return overlay, f"Channel {state['channels'][tile]}: {text}"

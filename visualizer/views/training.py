@@ -1,0 +1,168 @@
+"""Training tab: start/pause/resume/stop the one background run and read its curves."""
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from PIL import Image, ImageDraw
+
+from PIL import ImageFont
+
+from visualizer.features import colormap_lut
+from visualizer.training import TrainConfig
+
+ACTIVE_STATES = ("running", "paused")
+
+
+def _trainer():
+    from visualizer.background import get_trainer  # the thread machinery loads with the first use
+
+    return get_trainer()
+
+
+def _number(value: Any, name: str, kind: type, lo: float, hi: float) -> Any:
+    """Gradio Number fields arrive as float or None; turn them into checked ints/floats with a clear message."""
+    if value is None or (isinstance(value, float) and not math.isfinite(value)):
+        raise ValueError(f"{name} is empty or not a number; enter a value from {lo:g} to {hi:g}")
+    if kind is int:
+        if float(value) != int(value):
+            raise ValueError(f"{name} must be a whole number, got {value}")
+        value = int(value)
+    else:
+        value = float(value)
+    if not lo <= value <= hi:
+        raise ValueError(f"{name} must be from {lo:g} to {hi:g}, got {value:g}")
+    return value
+
+
+def make_config(model: str, dataset: str, epochs: Any = 3, batch_size: Any = 64, lr: Any = 1e-3,
+                optimizer: str = "adam", schedule: str = "cosine", weight_decay: Any = 0.0, subset: Any = 5000,
+                seed: Any = 0, augment: bool = True, pretrained: bool = False, freeze_features: bool = False,
+                resume: str | None = None) -> TrainConfig:
+    subset_n = _number(subset, "Training images", int, 0, 10_000_000)
+    config = TrainConfig(
+        model=(model or "").strip(), dataset=dataset, epochs=_number(epochs, "Epochs", int, 1, 1000),
+        batch_size=_number(batch_size, "Batch size", int, 1, 8192), lr=_number(lr, "Learning rate", float, 1e-8, 10),
+        optimizer=optimizer, schedule=schedule, weight_decay=_number(weight_decay, "Weight decay", float, 0, 1),
+        subset=subset_n or None, seed=_number(seed, "Seed", int, 0, 2**31 - 1), augment=bool(augment),
+        pretrained=bool(pretrained), freeze_features=bool(freeze_features), resume=resume or None,
+    )
+    return config.validate()
+
+
+def train_start(model: str, dataset: str, epochs: Any = 3, batch_size: Any = 64, lr: Any = 1e-3,
+                optimizer: str = "adam", schedule: str = "cosine", weight_decay: Any = 0.0, subset: Any = 5000,
+                seed: Any = 0, augment: bool = True, pretrained: bool = False, freeze_features: bool = False,
+                resume: str | None = None) -> str:
+    """Start a background run; raises ValueError (bad value) or RuntimeError (a run is already active)."""
+    config = make_config(model, dataset, epochs, batch_size, lr, optimizer, schedule, weight_decay, subset, seed,
+                         augment, pretrained, freeze_features, resume)
+    _trainer().start(config)
+    return progress_line(_trainer().status())
+
+
+def train_pause() -> str:
+    return _trainer().pause()
+
+
+def train_resume() -> str:
+    return _trainer().resume()
+
+
+def train_stop() -> str:
+    return _trainer().stop()
+
+
+def _duration(seconds: float | None) -> str:
+    if seconds is None or not math.isfinite(seconds):
+        return "–"
+    seconds = int(round(seconds))
+    return f"{seconds // 3600}:{seconds % 3600 // 60:02d}:{seconds % 60:02d}" if seconds >= 3600 else \
+        f"{seconds // 60}:{seconds % 60:02d}"
+
+
+def progress_line(status: dict) -> str:
+    state = status.get("state", "idle")
+    if state == "idle":
+        return "No run yet. Pick a dataset and a model, then **Start**."
+    parts = [f"**{state}**", f"{status.get('model')} on {status.get('dataset')}"
+             + (" (synthetic data)" if status.get("synthetic") else "")]
+    if status.get("epochs"):
+        parts.append(f"epoch {status.get('epoch', 0)}/{status['epochs']}")
+    if status.get("total_steps"):
+        parts.append(f"step {status.get('step', 0)}/{status['total_steps']}")
+    if status.get("images_per_sec"):
+        parts.append(f"{status['images_per_sec']:.0f} images/s")
+    parts.append(f"elapsed {_duration(status.get('elapsed_s'))}")
+    if state in ACTIVE_STATES:
+        parts.append(f"ETA {_duration(status.get('eta_s'))}")
+    line = " · ".join(parts)
+    message = status.get("error") or status.get("message")
+    return f"{line}\n\n{message}" if message else line
+
+
+def curves(metrics: dict) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Long-form frames for line plots: x = step, one series each for train and test."""
+    rows_loss, rows_acc = [], []
+    for r in metrics.get("steps", []):
+        rows_loss.append({"step": r["step"], "value": r["loss"], "series": "train"})
+        rows_acc.append({"step": r["step"], "value": 100 * r["acc"], "series": "train"})
+    for r in metrics.get("epochs", []):
+        rows_loss.append({"step": r["step"], "value": r["test_loss"], "series": "test"})
+        rows_acc.append({"step": r["step"], "value": 100 * r["test_acc"], "series": "test"})
+    cols = ["step", "value", "series"]
+    return pd.DataFrame(rows_loss, columns=cols), pd.DataFrame(rows_acc, columns=cols)
+
+
+def confusion_image(final: dict | None, cell: int = 34) -> Image.Image | None:
+    """The confusion matrix as a labelled heat map (rows: true class, columns: predicted)."""
+    if not final:
+        return None
+    cm = np.asarray(final["confusion_matrix"], dtype=np.float64)
+    names = final["class_names"]
+    n = len(names)
+    row_sum = cm.sum(axis=1, keepdims=True)
+    frac = np.divide(cm, row_sum, out=np.zeros_like(cm), where=row_sum > 0)
+    lut = colormap_lut("Blues")
+    font = ImageFont.load_default(size=11)
+    margin = 90
+    img = Image.new("RGB", (margin + n * cell + 4, margin + n * cell + 4), "white")
+    draw = ImageDraw.Draw(img)
+    for i in range(n):
+        draw.text((4, margin + i * cell + cell // 3), names[i][:12], fill="black", font=font)
+        draw.text((margin + i * cell + 2, margin - 14 - (i % 2) * 14), names[i][:6], fill="black", font=font)
+        for j in range(n):
+            color = tuple(int(c) for c in lut[int(frac[i, j] * 255)])
+            x0, y0 = margin + j * cell, margin + i * cell
+            draw.rectangle([x0, y0, x0 + cell - 1, y0 + cell - 1], fill=color)
+            text_color = "white" if frac[i, j] > 0.5 else "black"
+            draw.text((x0 + 3, y0 + cell // 3), str(int(cm[i, j])), fill=text_color, font=font)
+    return img
+
+
+def per_class_table(final: dict | None) -> pd.DataFrame:
+    if not final:
+        return pd.DataFrame(columns=["class", "accuracy (%)"])
+    return pd.DataFrame({"class": final["class_names"],
+                         "accuracy (%)": [round(100 * a, 2) for a in final["per_class_acc"]]})
+
+
+def train_status() -> tuple[str, pd.DataFrame, pd.DataFrame, Image.Image | None, pd.DataFrame, str | None, bool]:
+    """Everything the Training tab shows, and whether the page should keep polling (a run is active)."""
+    trainer = _trainer()
+    status = trainer.status()
+    metrics = trainer.metrics()
+    loss, acc = curves(metrics)
+    final = metrics.get("final")
+    return (progress_line(status), loss, acc, confusion_image(final), per_class_table(final),
+            status.get("last_checkpoint"), status.get("state") in ACTIVE_STATES)
+
+
+def trainable_models() -> list[str]:
+    """Zoo models that take a 32×32 input (CIFAR-10 and shapes images)."""
+    import zoo
+
+    return [n for n in zoo.list_models()
+            if zoo.get_spec(n).dataset == "cifar10" or max(zoo.get_spec(n).min_size or (1, 1)) <= 32]
