@@ -1,0 +1,162 @@
+"""The page's handlers, called directly as plain functions (no server, no browser)."""
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+from PIL import Image
+
+from visualizer.views import architecture, compare, features, stacks, training
+
+
+def conv(cin, cout, k):
+    return cin * cout * k * k + cout
+
+
+def fc(cin, cout):
+    return cin * cout + cout
+
+
+ALEXNET_CONV = conv(3, 64, 11) + conv(64, 192, 5) + conv(192, 384, 3) + conv(384, 256, 3) + conv(256, 256, 3)
+ALEXNET_FC = fc(256 * 6 * 6, 4096) + fc(4096, 4096) + fc(4096, 1000)
+
+
+def test_analyze_view_table_and_exports(tmp_path):
+    table, totals, params, macs, rf, files = architecture.analyze_view("alexnet_cifar", "3x32x32")
+    # 13 feature layers + 7 classifier layers, one row each (every leaf call).
+    assert len(table) == 20
+    hand = conv(3, 64, 3) + conv(64, 192, 3) + conv(192, 384, 3) + conv(384, 256, 3) + conv(256, 256, 1) \
+        + fc(2304, 1024) + fc(1024, 512) + fc(512, 10)
+    assert table["Params"].sum() == hand
+    assert f"{hand:,}" in totals
+    assert table.iloc[0]["Output shape"] == "64x30x30"  # 3×3 conv without padding: 32 − 2
+    csv_path, md_path = files
+    assert pd.read_csv(csv_path)["Params"].sum() == hand
+    md = open(md_path, encoding="utf-8").read()
+    assert md.count("\n|") == len(table) + 2  # header, rule, one line per layer and "features.0" in md
+    # Breakdown frames sum to the same totals in every grouping.
+    for grouping in ("by layer type", "by block"):
+        assert params[params.grouping == grouping]["parameters"].sum() == hand
+
+
+def test_conv_vs_fc_split_for_alexnet():
+    _, totals, params, _, _, _ = architecture.analyze_view("alexnet", "224")
+    split = params[params.grouping == "conv vs FC"].set_index("group")["parameters"]
+    assert split["conv"] == ALEXNET_CONV == 2_469_696
+    assert split["FC"] == ALEXNET_FC == 58_631_144
+    assert f"{ALEXNET_FC / ALEXNET_CONV:.2f}×" in totals
+
+
+def test_rf_frame_reaches_published_vgg16_value():
+    # Araujo et al. (Distill 2019): VGG-16's last conv-stage field is 212×212 px at 224 input.
+    _, _, _, _, rf, _ = architecture.analyze_view("vgg16", "3x224x224")
+    assert rf[rf.series.str.startswith("receptive")]["pixels"].max() == 212
+    assert set(rf[rf.series.str.startswith("input")]["pixels"]) == {224}
+
+
+@pytest.mark.parametrize("model, size, fragment", [
+    ("vgg16", "3x8x8", "smallest input"),
+    ("nope", "224", "valid names"),
+    ("vgg:64,q", "32", "token 2 'q'"),
+    ("vgg16", "3x0x224", "zero or negative"),
+    ("vgg16", "big", "not understood"),
+    ("", "224", "no model"),
+])
+def test_analyze_view_bad_input_is_one_clear_line(model, size, fragment):
+    with pytest.raises(ValueError) as err:
+        architecture.analyze_view(model, size)
+    assert fragment in str(err.value) and "\n" not in str(err.value)
+
+
+def test_empty_size_means_the_design_size():
+    table, totals, *_ = architecture.analyze_view("resnet18_cifar", "")
+    assert "3×32×32" in totals
+
+
+@pytest.mark.parametrize("k, n, stack_w, single_w", [(3, 2, 18, 25), (3, 3, 27, 49), (5, 2, 50, 81)])
+def test_stacks_view_weights_per_channel_pair(k, n, stack_w, single_w):
+    table, summary, chart = stacks.stacks_view(k, n, 64, 64)
+    big = n * (k - 1) + 1
+    assert list(table["weights per channel pair"]) == [stack_w, single_w] == [n * k * k, big * big]
+    assert list(table["parameters"]) == [n * conv(64, 64, k), conv(64, 64, big)]
+    assert list(table["receptive field"]) == [f"{big}×{big}"] * 2
+    assert list(table["nonlinearities"]) == [n, 1]
+    assert f"{stack_w} instead of {single_w}" in summary
+    assert list(chart["value"]) == [stack_w, single_w]
+
+
+def test_stacks_view_rejects_even_kernels():
+    with pytest.raises(ValueError, match="odd kernel"):
+        stacks.stacks_view(4, 2, 8, 8)
+
+
+def test_compare_view():
+    table, chart = compare.compare_view(["alexnet", "resnet18"], "3x224x224")
+    assert list(table["model"]) == ["alexnet", "resnet18"]
+    assert table.iloc[0]["parameters"] == ALEXNET_CONV + ALEXNET_FC
+    assert table.iloc[0]["depth (conv + FC)"] == 8 and table.iloc[1]["depth (conv + FC)"] == 21
+    assert len(chart) == 6
+    with pytest.raises(ValueError, match="at least two"):
+        compare.compare_view(["alexnet"], "224")
+
+
+def test_feature_maps_and_click_to_receptive_field():
+    image = Image.fromarray(np.random.default_rng(0).integers(0, 255, (40, 50, 3), dtype=np.uint8))
+    grid, info, seen, cam, top5, overview, filters, rf, state = features.feature_maps(
+        image, "alexnet_cifar", "random", None, "features.2", 8, "max", "viridis", "channel", "cat")
+    assert seen.size == (32, 32) and len(top5) == 5 and "meaningless" in info
+    assert "Grad-CAM" in info and "cat" in info
+    assert len(state["channels"]) == 8
+    # Click inside tile 3 at unit (row 2, col 5) of features.2 (the first max-pool, 15×15 map).
+    layout = state["layout"]
+    x0, y0 = layout.tile_origin(3)
+    overlay, text = features.rf_from_click(state, x0 + 5 * layout.scale + 1, y0 + 2 * layout.scale + 1)
+    # Independent geometry: 3×3 conv (no padding) then 2×2 pool stride 2 → field 4, jump 2, unit (y, x) covers
+    # input rows 2y..2y+3 and columns 2x..2x+3.
+    assert f"Channel {state['channels'][3]}" in text
+    assert "rows 4–7, columns 10–13" in text and "4×4" in text
+    with pytest.raises(ValueError, match="between the maps"):
+        features.rf_from_click(state, 0, 0)
+
+
+def test_feature_maps_without_image_says_what_to_do():
+    with pytest.raises(ValueError, match="upload"):
+        features.feature_maps(None, "vgg16")
+
+
+def test_unknown_class_for_gradcam():
+    image = Image.new("RGB", (32, 32), "red")
+    with pytest.raises(ValueError, match="no class named like"):
+        features.feature_maps(image, "alexnet_cifar", cam_class="zebra")
+
+
+def test_training_config_messages():
+    with pytest.raises(ValueError, match="Epochs must be from 1"):
+        training.make_config("alexnet_cifar", "shapes", epochs=0)
+    with pytest.raises(ValueError, match="Batch size is empty"):
+        training.make_config("alexnet_cifar", "shapes", batch_size=None)
+    with pytest.raises(ValueError, match="whole number"):
+        training.make_config("alexnet_cifar", "shapes", epochs=2.5)
+    with pytest.raises(ValueError, match="valid names"):
+        training.make_config("resnet9000", "shapes")
+    config = training.make_config("alexnet_cifar", "shapes", subset=0)
+    assert config.subset is None and config.epochs == 3
+
+
+def test_training_curves_and_final_views():
+    metrics = {
+        "steps": [{"epoch": 1, "step": 10, "loss": 2.0, "acc": 0.25, "lr": 1e-3, "images_per_sec": 100.0}],
+        "epochs": [{"epoch": 1, "step": 20, "test_loss": 1.5, "test_acc": 0.5, "train_loss": 1.8, "train_acc": 0.3}],
+        "final": {"class_names": ["a", "b"], "confusion_matrix": [[3, 1], [0, 4]], "per_class_acc": [0.75, 1.0]},
+    }
+    loss, acc = training.curves(metrics)
+    assert list(loss["series"]) == ["train", "test"] and list(acc["value"]) == [25.0, 50.0]
+    image = training.confusion_image(metrics["final"])
+    assert image.width > 2 * 34 and image.height > 2 * 34
+    table = training.per_class_table(metrics["final"])
+    assert list(table["accuracy (%)"]) == [75.0, 100.0]
+    line = training.progress_line({"state": "running", "model": "m", "dataset": "shapes", "synthetic": True,
+                                   "epoch": 1, "epochs": 3, "step": 20, "total_steps": 60,
+                                   "images_per_sec": 250.0, "elapsed_s": 65, "eta_s": 130})
+    assert "epoch 1/3" in line and "step 20/60" in line and "250 images/s" in line and "ETA 2:10" in line
+    assert "synthetic" in line
