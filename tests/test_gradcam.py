@@ -1,0 +1,110 @@
+"""Grad-CAM finds a pattern planted in a toy model, leaves the model untouched, and overlays correctly."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+from torch import nn
+
+from visualizer.gradcam import explain, grad_cam, overlay_heatmap
+from visualizer.images import example_images
+
+CROSS = torch.tensor([[-1.0, 1.0, -1.0], [1.0, 1.0, 1.0], [-1.0, 1.0, -1.0]])
+DIAGONAL = torch.tensor([[1.0, -1.0, -1.0], [-1.0, 1.0, -1.0], [-1.0, -1.0, 1.0]])
+
+
+class PlantedDetector(nn.Module):
+    """Channel 0 fires on a "+" pattern, channel 1 on a "\\" pattern; class 0 = cross, class 1 = diagonal.
+
+    The conv is followed by an in-place ReLU, as in VGG, to check that Grad-CAM survives it.
+    """
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.conv = nn.Conv2d(1, 2, 3, padding=1)
+        self.relu = nn.ReLU(inplace=True)
+        self.pool = nn.AdaptiveAvgPool2d(1)
+        self.fc = nn.Linear(2, 2)
+        with torch.no_grad():
+            self.conv.weight.copy_(torch.stack([CROSS, DIAGONAL]).unsqueeze(1))
+            # Only a full match survives the ReLU: 5 (cross) or 3 (diagonal) ones under the +1 weights.
+            self.conv.bias.copy_(torch.tensor([-4.5, -2.5]))
+            self.fc.weight.copy_(torch.eye(2))
+            self.fc.bias.zero_()
+
+    def forward(self, x):
+        return self.fc(self.pool(self.relu(self.conv(x))).flatten(1))
+
+
+def plant(image: torch.Tensor, pattern: torch.Tensor, top: int, left: int) -> None:
+    image[0, 0, top:top + 3, left:left + 3] = (pattern > 0).float()
+
+
+def centroid(heat: np.ndarray) -> tuple[float, float]:
+    ys, xs = np.mgrid[: heat.shape[0], : heat.shape[1]]
+    total = heat.sum()
+    return float((ys * heat).sum() / total), float((xs * heat).sum() / total)
+
+
+def test_gradcam_highlights_the_planted_pattern_for_each_class():
+    model = PlantedDetector().eval()
+    x = torch.zeros(1, 1, 32, 32)
+    plant(x, CROSS, 4, 22)  # cross centred at (5, 23)
+    plant(x, DIAGONAL, 24, 6)  # diagonal centred at (25, 7)
+
+    heat, cls = grad_cam(model, x, "conv", class_index=0)
+    assert cls == 0 and heat.shape == (32, 32)
+    assert heat.min() == pytest.approx(0.0) and heat.max() == pytest.approx(1.0)
+    assert np.unravel_index(heat.argmax(), heat.shape) == (5, 23)
+    cy, cx = centroid(heat)
+    assert abs(cy - 5) < 1.5 and abs(cx - 23) < 1.5  # nothing at the diagonal
+
+    heat, cls = grad_cam(model, x, "conv", class_index=1)
+    assert np.unravel_index(heat.argmax(), heat.shape) == (25, 7)
+    cy, cx = centroid(heat)
+    assert abs(cy - 25) < 1.5 and abs(cx - 7) < 1.5
+
+
+def test_gradcam_default_class_is_the_prediction_and_model_is_untouched():
+    model = PlantedDetector().eval()
+    x = torch.zeros(1, 1, 16, 16)
+    plant(x, DIAGONAL, 5, 5)
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    heat, cls = grad_cam(model, x, "conv")
+    assert cls == int(model(x).argmax()) == 1
+    assert all(p.grad is None for p in model.parameters())
+    assert all(torch.equal(before[k], v) for k, v in model.state_dict().items())
+    assert sum(len(m._forward_hooks) for m in model.modules()) == 0
+
+
+def test_gradcam_errors():
+    model = PlantedDetector().eval()
+    x = torch.zeros(1, 1, 8, 8)
+    with pytest.raises(ValueError, match="class_index must be in 0..1, got 5"):
+        grad_cam(model, x, "conv", class_index=5)
+    with pytest.raises(ValueError, match="spatial"):
+        grad_cam(model, x, "fc")
+    with pytest.raises(ValueError, match="no layer 'conv9'"):
+        grad_cam(model, x, "conv9")
+    assert sum(len(m._forward_hooks) for m in model.modules()) == 0
+
+
+def test_overlay_heatmap_blends_toward_the_colormap():
+    image = Image.new("RGB", (20, 10), (0, 0, 0))
+    heat = np.zeros((5, 10), dtype=np.float32)
+    heat[:, 5:] = 1.0
+    out = overlay_heatmap(image, heat, alpha=1.0, colormap="gray")
+    assert out.size == image.size
+    pixels = np.asarray(out)
+    assert pixels[5, 0].tolist() == [0, 0, 0] and pixels[5, 19].tolist() == [255, 255, 255]
+    assert np.array_equal(np.asarray(overlay_heatmap(image, heat, alpha=0.0)), np.asarray(image))
+
+
+def test_explain_end_to_end_on_a_small_zoo_model():
+    result = explain(example_images()[0], "vgg:8,M,16,M", "random")
+    # conv 0, relu 1, pool 2, conv 3, relu 4, pool 5 (8×8), then global pooling: the last map is features.5.
+    assert result["layer"] == "features.5"
+    assert result["overlay"].size == (32, 32) and result["heatmap"].shape == (32, 32)
+    assert 0.0 <= result["probability"] <= 1.0 and result["class_name"]
+    assert "meaningless" in result["prediction_note"]

@@ -1,0 +1,111 @@
+"""Weights from random init, ImageNet (offline: a clear message) or a trainer checkpoint; a small LRU cache."""
+from __future__ import annotations
+
+import os
+
+import pytest
+import torch
+
+import zoo
+from visualizer import weight_sources
+from visualizer.checkpoint import make_checkpoint, save_checkpoint
+from visualizer.predictions import RANDOM_WEIGHTS_NOTE, prediction_note, predictions_meaningful, top_k
+from visualizer.weight_sources import WeightsError, load_model, load_weights
+
+SMALL = "vgg:8,M,16,M"
+
+
+@pytest.fixture(autouse=True)
+def fresh_cache():
+    weight_sources.clear_cache()
+    yield
+    weight_sources.clear_cache()
+
+
+def test_random_is_seeded_cached_and_leaves_global_rng_alone():
+    torch.manual_seed(123)
+    expected_next = torch.rand(3)
+    torch.manual_seed(123)
+    model, info = load_model(SMALL, "random")
+    assert torch.equal(torch.rand(3), expected_next)  # the caller's RNG stream is untouched
+    assert not model.training and "random" in info
+    assert load_model(SMALL, "random")[0] is model  # cached
+    weight_sources.clear_cache()
+    again, _ = load_model(SMALL, "random")
+    assert again is not model
+    assert all(torch.equal(a, b) for a, b in zip(model.state_dict().values(), again.state_dict().values()))
+
+
+def test_lru_evicts_the_least_recently_used():
+    names = [f"vgg:{4 + i},M" for i in range(weight_sources.CACHE_SIZE + 1)]
+    first = load_weights(names[0]).model
+    for name in names[1:-1]:
+        load_weights(name)
+    assert load_weights(names[0]).model is first  # touched again: now the most recent
+    load_weights(names[-1])  # evicts names[1], not names[0]
+    assert load_weights(names[0]).model is first
+    assert len(weight_sources._cache) == weight_sources.CACHE_SIZE
+
+
+def test_imagenet_offline_gives_a_clear_message(monkeypatch):
+    def offline(name, pretrained=False, num_classes=None):
+        raise zoo.WeightsUnavailableError(f"could not download the pretrained weights for {name} (offline)")
+
+    monkeypatch.setattr(zoo, "create_model", offline)
+    with pytest.raises(WeightsError, match="ImageNet weights for resnet18 are not available.*offline"):
+        load_model("resnet18", "imagenet")
+    monkeypatch.undo()
+    with pytest.raises(WeightsError, match="no pretrained weights"):
+        load_model(SMALL, "imagenet")  # a CIFAR-only custom model: the zoo's own message
+
+
+def test_checkpoint_weights_names_and_reload_on_change(tmp_path):
+    torch.manual_seed(7)
+    trained = zoo.create_model(SMALL, num_classes=3)
+    names = ["cat", "dog", "bird"]
+    path = tmp_path / "latest.pt"
+    save_checkpoint(make_checkpoint(model_name=SMALL, class_names=names, model=trained, optimizer=None,
+                                    config={"lr": 0.1}, epoch=2, step=40, metrics={"val_acc": 0.5}), path)
+    loaded = load_weights("vgg16", "checkpoint", path)  # the checkpoint names its own model
+    assert loaded.model_name == SMALL and loaded.class_names == names
+    assert "epoch 2" in loaded.info and "vgg16" in loaded.info
+    assert all(torch.equal(a, b) for a, b in zip(trained.state_dict().values(), loaded.model.state_dict().values()))
+    assert load_weights(SMALL, "checkpoint", path) is loaded
+
+    with torch.no_grad():
+        trained.features[0].weight.add_(1.0)
+    save_checkpoint(make_checkpoint(model_name=SMALL, class_names=names, model=trained, optimizer=None,
+                                    config={}, epoch=3, step=60), path)
+    os.utime(path, ns=(1, 10**18))  # a different mtime even on coarse file systems
+    newer = load_weights(SMALL, "checkpoint", path)
+    assert newer is not loaded and "epoch 3" in newer.info
+    assert torch.equal(newer.model.features[0].weight, trained.features[0].weight)
+
+
+def test_checkpoint_errors(tmp_path):
+    with pytest.raises(WeightsError, match="needs a checkpoint path"):
+        load_weights(SMALL, "checkpoint")
+    with pytest.raises(WeightsError, match="checkpoint not found"):
+        load_weights(SMALL, "checkpoint", tmp_path / "missing.pt")
+    junk = tmp_path / "junk.pt"
+    junk.write_bytes(b"not a checkpoint")
+    with pytest.raises(WeightsError, match="corrupt"):
+        load_weights(SMALL, "checkpoint", junk)
+    with pytest.raises(WeightsError, match="unknown weight source 'pretrained'"):
+        load_weights(SMALL, "pretrained")
+    with pytest.raises(zoo.UnknownModelError):
+        load_weights("vgg17", "random")
+
+
+def test_top_k_and_the_random_weights_flag():
+    logits = torch.tensor([1.0, 3.0, 2.0, 0.0])
+    names = ["a", "b", "c", "d"]
+    exp = torch.exp(logits) / torch.exp(logits).sum()
+    result = top_k(logits, names, k=3)
+    assert [n for n, _ in result] == ["b", "c", "a"]
+    assert [p for _, p in result] == pytest.approx([float(exp[1]), float(exp[2]), float(exp[0])])
+    assert top_k(logits.unsqueeze(0), names, k=10) == top_k(logits, names, k=4)
+    with pytest.raises(ValueError, match="4 logits but 3 class names"):
+        top_k(logits, names[:3])
+    assert not predictions_meaningful("random") and prediction_note("random") == RANDOM_WEIGHTS_NOTE
+    assert predictions_meaningful("imagenet") and prediction_note("checkpoint") == ""
