@@ -26,7 +26,6 @@ from typing import Any, Iterable, Sequence
 import torch
 from torch import nn
 from torch.utils._python_dispatch import TorchDispatchMode
-from torch.utils._pytree import tree_flatten
 
 aten = torch.ops.aten
 
@@ -189,6 +188,38 @@ def _adaptive_window(n_in: int, n_out: int) -> tuple[int, float, float, bool]:
     return max(sizes), n_in / n_out, (first - 1) / 2, False
 
 
+_BATCH_NORMS = {aten.native_batch_norm, aten._native_batch_norm_legit_no_training}
+_SAME_SHAPE_INPLACE = {aten.relu_, aten.add_, aten.mul_, aten.hardtanh_, aten.silu_, aten.sigmoid_}
+_SAME_SHAPE = {aten.relu, aten.add, aten.mul, aten.hardtanh, aten.silu, aten.sigmoid, aten.gelu}
+
+
+def _tensors(x) -> list[torch.Tensor]:
+    """Tensors in an op's arguments or results (aten args nest at most as lists of tensors)."""
+    if isinstance(x, torch.Tensor):
+        return [x]
+    if isinstance(x, (list, tuple)) or type(x).__name__ == "dict_values":
+        return [t for v in x for t in _tensors(v)]
+    return []
+
+
+def _shape_only(func, args, kwargs):
+    """Outputs of a few frequent shape-preserving ops without running their meta kernels.
+
+    On meta, BatchNorm and elementwise ops go through Python decompositions (~2 ms per BatchNorm), which
+    dominated ResNet passes; their output is simply a tensor shaped like the input.
+    """
+    packet = func.overloadpacket
+    if packet in _BATCH_NORMS:
+        x = args[0]
+        return torch.empty_like(x), x.new_empty((0,)), x.new_empty((0,))
+    if packet in _SAME_SHAPE_INPLACE or packet in _SAME_SHAPE:
+        x = args[0]
+        others = [a for a in args[1:] if isinstance(a, torch.Tensor)]
+        if kwargs.get("alpha", 1) is not None and all(o.shape == x.shape and o.dtype == x.dtype for o in others):
+            return x if packet in _SAME_SHAPE_INPLACE else torch.empty_like(x)
+    return NotImplemented
+
+
 class FieldTracker(TorchDispatchMode):
     """Carries a ``Field`` for every tensor derived from the input, through every aten op of the pass.
 
@@ -211,12 +242,14 @@ class FieldTracker(TorchDispatchMode):
 
     def __torch_dispatch__(self, func, types, args=(), kwargs=None):
         kwargs = kwargs or {}
-        out = func(*args, **kwargs)
-        inputs = [a for a in tree_flatten((args, kwargs))[0] if isinstance(a, torch.Tensor)]
+        out = _shape_only(func, args, kwargs)
+        if out is NotImplemented:
+            out = func(*args, **kwargs)
+        inputs = _tensors(args) + _tensors(kwargs.values())
         tracked = [(a, self._fields[id(a)][1]) for a in inputs if id(a) in self._fields]
         if not tracked:
             return out
-        outputs = [o for o in tree_flatten(out)[0] if isinstance(o, torch.Tensor)]
+        outputs = _tensors(out)
         packet = func.overloadpacket
         first_out = outputs[0] if outputs else None
         new = self._rule(packet, args, tracked, first_out)
