@@ -79,6 +79,19 @@ def test_hooks_removed_when_forward_fails():
     assert hook_count(model) == 0
 
 
+def test_stop_early_skips_the_rest_of_the_network():
+    ran = []
+    model = nn.Sequential(nn.Conv2d(3, 2, 1), nn.ReLU(), nn.Conv2d(2, 2, 1))
+    model[2].register_forward_pre_hook(lambda m, a: ran.append("later layer"))
+    x = torch.randn(1, 3, 4, 4)
+    with FeatureCapture(model, ["1", "0"], stop_early=True) as cap:
+        model(x)
+        ran.append("after the forward")  # skipped: the forward ended at layer 1
+    assert ran == []
+    assert torch.allclose(cap.get("1"), torch.relu(model[0](x)))
+    assert hook_count(model) == 1  # only the pre-hook this test added
+
+
 def tile_pixels(image, layout: GridLayout, i: int) -> np.ndarray:
     x0, y0 = layout.tile_origin(i)
     block = np.asarray(image)[y0:y0 + layout.tile_h, x0:x0 + layout.tile_w, 0].astype(int)

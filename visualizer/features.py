@@ -35,15 +35,23 @@ def parse_layer(layer: str) -> tuple[str, int]:
     return name, int(index) if sep else 0
 
 
+class _StopForward(Exception):
+    """Raised by a hook once every asked-for layer has run; ``FeatureCapture.__exit__`` swallows it."""
+
+
 class FeatureCapture:
     """Context manager: forward hooks on the named layers only, removed on exit.
 
     >>> with FeatureCapture(model, ["features.28"]) as cap:
     ...     logits = model(x)
     >>> cap.get("features.28")  # 1×C×H×W, a copy (safe from later in-place ReLUs)
+
+    ``stop_early=True`` ends the forward pass as soon as every asked-for layer has run once (no logits;
+    statements after ``model(x)`` inside the ``with`` block are skipped): an early layer then costs a
+    fraction of the whole network.
     """
 
-    def __init__(self, model: nn.Module, layers: Iterable[str]) -> None:
+    def __init__(self, model: nn.Module, layers: Iterable[str], stop_early: bool = False) -> None:
         modules = dict(model.named_modules())
         self.layers = list(dict.fromkeys(parse_layer(layer)[0] for layer in layers))
         for name in self.layers:
@@ -52,6 +60,7 @@ class FeatureCapture:
                 raise ValueError(f"{type(model).__name__} has no layer {name!r}; layer names look like: {sample}, ...")
         self._modules = [(name, modules[name]) for name in self.layers]
         self.outputs: dict[str, list[torch.Tensor]] = {name: [] for name in self.layers}
+        self.stop_early = stop_early
         self._handles: list[Any] = []
 
     def __enter__(self) -> "FeatureCapture":
@@ -59,16 +68,19 @@ class FeatureCapture:
             self._handles.append(module.register_forward_hook(self._hook(name)))
         return self
 
-    def __exit__(self, *exc: object) -> None:
+    def __exit__(self, exc_type: type | None, exc: BaseException | None, tb: object) -> bool:
         for handle in self._handles:
             handle.remove()
         self._handles.clear()
+        return exc_type is _StopForward
 
     def _hook(self, name: str):
         def hook(module: nn.Module, inputs: Any, output: Any) -> None:
             if isinstance(output, torch.Tensor):
                 # Clone: the next ReLU(inplace=True) would otherwise overwrite a conv's output we keep.
                 self.outputs[name].append(output.detach().clone())
+            if self.stop_early and all(self.outputs.values()):
+                raise _StopForward
 
         return hook
 
