@@ -1,0 +1,174 @@
+"""The app's trainer: ``visualizer.training.train`` in a background thread, one run per process.
+
+States: idle → running ⇄ paused → finished | stopped | failed. The UI polls ``status()`` and
+``metrics()`` (plain dicts, cheap to read while training); the thread never touches the UI.
+"""
+from __future__ import annotations
+
+import threading
+from typing import Any
+
+from visualizer.training import MetricsLog, RunControl, TrainConfig, train
+
+ACTIVE_STATES = ("running", "paused")
+
+
+class TrainerBusyError(RuntimeError):
+    """``start`` while a run is active."""
+
+
+class TrainerStateError(RuntimeError):
+    """``pause``/``resume``/``stop`` when the trainer is not in a state where that makes sense."""
+
+
+class BackgroundTrainer:
+    """One training run at a time, in a daemon thread; ``get_trainer()`` gives the process's instance."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._state = "idle"
+        self._message = "no training run yet"
+        self._error: str | None = None
+        self._config: TrainConfig | None = None
+        self._log = MetricsLog()
+        self._control = RunControl()
+        self._thread: threading.Thread | None = None
+
+    # ----------------------------------------------------------------------------------- commands
+
+    def start(self, config: TrainConfig) -> None:
+        """Start a run in the background. ``ValueError`` for a bad config, ``TrainerBusyError`` if one runs."""
+        with self._lock:
+            if self._state in ACTIVE_STATES:
+                raise TrainerBusyError(
+                    f"a training run is already {self._state} ({self._describe()}); stop it before starting another"
+                )
+            config.validate()
+            self._config = config
+            self._log = MetricsLog()
+            self._control = RunControl()
+            self._state, self._error = "running", None
+            self._message = f"starting {config.model} on {config.dataset}"
+            self._thread = threading.Thread(
+                target=self._run, args=(config, self._log, self._control), name="cnnviz-trainer", daemon=True
+            )
+            self._thread.start()
+
+    def pause(self) -> str:
+        with self._lock:
+            self._require("pause", ("running",))
+            self._control.pause()
+            self._state = "paused"
+            self._message = f"paused at step {self._log.progress().get('step', 0)}"
+            return self._message
+
+    def resume(self) -> str:
+        with self._lock:
+            self._require("resume", ("paused",))
+            self._control.resume()
+            self._state = "running"
+            self._message = "training"
+            return "resumed"
+
+    def stop(self, timeout: float = 10.0) -> str:
+        """Ask the run to stop after the current batch (a checkpoint is written); wait up to ``timeout`` s."""
+        with self._lock:
+            self._require("stop", ACTIVE_STATES)
+            self._control.stop()
+            thread = self._thread
+        if thread is not None:
+            thread.join(timeout)
+        with self._lock:
+            if self._state in ACTIVE_STATES:
+                return "stopping after the current batch"
+            return self._message
+
+    def wait(self, timeout: float | None = None) -> bool:
+        """Block until the run ends (or ``timeout`` s); True if no run is active any more."""
+        thread = self._thread
+        if thread is not None:
+            thread.join(timeout)
+        return not self.is_active()
+
+    # -------------------------------------------------------------------------------------- reads
+
+    def is_active(self) -> bool:
+        with self._lock:
+            return self._state in ACTIVE_STATES
+
+    def status(self) -> dict[str, Any]:
+        """Plain-typed snapshot: state, message, error, model, dataset, progress and last checkpoint."""
+        progress = self._log.progress()
+        with self._lock:
+            config = self._config
+            return {
+                "state": self._state,
+                "message": self._message if self._state != "running" else progress.get("message", self._message),
+                "error": self._error,
+                "model": config.model if config else None,
+                "dataset": config.dataset if config else None,
+                "epoch": progress.get("epoch", 0),
+                "epochs": config.epochs if config else 0,
+                "step": progress.get("step", 0),
+                "total_steps": progress.get("total_steps", 0),
+                "images_per_sec": progress.get("images_per_sec"),
+                "elapsed_s": progress.get("elapsed_s", 0.0),
+                "eta_s": progress.get("eta_s"),
+                "last_checkpoint": progress.get("last_checkpoint"),
+                "synthetic": bool(progress.get("synthetic", config is not None and config.dataset == "shapes")),
+            }
+
+    def metrics(self) -> dict[str, Any]:
+        """``{"steps": [...], "epochs": [...], "final": {...} | None}``, fresh lists the caller may keep."""
+        snap = self._log.snapshot()
+        return {
+            "steps": [dict(r) for r in snap["steps"]],
+            "epochs": [dict(r) for r in snap["epochs"]],
+            "final": None if snap["final"] is None else dict(snap["final"]),
+        }
+
+    # ----------------------------------------------------------------------------------- internals
+
+    def _run(self, config: TrainConfig, log: MetricsLog, control: RunControl) -> None:
+        try:
+            done = train(config, log, control)
+            state = done["status"]
+            acc = done["test_acc"]
+            message = f"{state} at step {done['step']}/{done['total_steps']}" + (
+                f", test accuracy {acc:.1%}" if acc is not None else ""
+            )
+            error = None
+        except Exception as exc:  # noqa: BLE001 - the thread must report, not die silently
+            state, error = "failed", f"{type(exc).__name__}: {exc}"
+            message = f"failed: {exc}"
+        with self._lock:
+            if self._log is log:  # not superseded (start() cannot run while active, but be safe)
+                self._state, self._message, self._error = state, message, error
+
+    def _require(self, action: str, allowed: tuple[str, ...]) -> None:
+        if self._state not in allowed:
+            hint = "start a run first" if self._state == "idle" else f"the last run is {self._state}"
+            if self._state in ACTIVE_STATES:
+                hint = f"it is already {self._state}" if action != "resume" else "it is running, not paused"
+            raise TrainerStateError(f"cannot {action}: the trainer is {self._state} ({hint})")
+
+    def _describe(self) -> str:
+        c = self._config
+        p = self._log.progress()
+        return f"{c.model} on {c.dataset}, epoch {p.get('epoch', 0)}/{c.epochs}" if c else "unknown run"
+
+
+_trainer: BackgroundTrainer | None = None
+_trainer_lock = threading.Lock()
+
+
+def get_trainer() -> BackgroundTrainer:
+    """The process-wide trainer (created on first use)."""
+    global _trainer
+    with _trainer_lock:
+        if _trainer is None:
+            _trainer = BackgroundTrainer()
+        return _trainer
+
+
+__all__ = ["BackgroundTrainer", "TrainerBusyError", "TrainerStateError", "get_trainer"]
