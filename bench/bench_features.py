@@ -62,7 +62,11 @@ def naive(model, path: str, layer: str, top_n: int):
 
 
 def timed(fn, repeat: int) -> float:
-    fn()  # warm-up: allocator, matplotlib import, font cache
+    """Median of ``repeat`` runs after a warm-up (allocator, matplotlib import, font cache).
+
+    The median, not the mean: on a shared 2-core machine one run that waits for another process is noise.
+    """
+    fn()
     times = []
     for _ in range(repeat):
         start = time.perf_counter()
@@ -84,7 +88,14 @@ def main() -> int:
     start = time.perf_counter()
     model = load_weights(MODEL, "random").model
     print(f"{MODEL}: model built once in {time.perf_counter() - start:.2f} s (cached by the app afterwards); "
-          f"torch threads {torch.get_num_threads()}; image {Path(path).name}")
+          f"torch threads {torch.get_num_threads()}; image {Path(path).name}; median of {args.repeat} runs")
+    x = preprocess(load_image(path), MODEL)[0]
+
+    def forward():
+        with torch.no_grad():
+            model(x)
+
+    print(f"  reference: one full VGG-16 forward pass alone {timed(forward, args.repeat):.3f} s")
     worst = 0.0
     for layer in args.layers:
         t_ours = timed(lambda: ours(model, path, layer, args.top_n), args.repeat)

@@ -6,8 +6,10 @@ matplotlib figure per channel. ``explore`` is the one call the app's handler mak
 """
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import math
+import threading
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any, Iterable, NamedTuple
@@ -405,19 +407,38 @@ def first_layer_filters(model: nn.Module, min_patch: int = 24, pad: int = 2) -> 
 # ---------------------------------------------------------------------------------------------- pipeline
 
 _last_forward: dict[str, Any] = {}  # one entry: re-rendering (colormap, top_n...) skips the forward pass
+_last_forward_lock = threading.Lock()
 
 
-def forward_with_capture(model: nn.Module, tensor: torch.Tensor, layers: list[str], cache_key: Any = None):
-    """``(capture, logits)`` for one forward pass hooking ``layers``; the last result is reused for the same key."""
+def forward_with_capture(model: nn.Module, tensor: torch.Tensor, layers: list[str], cache_key: Any = None,
+                         lock: Any = None):
+    """``(capture, logits)`` for one forward pass hooking ``layers``; the last result is reused for the same key.
+
+    ``lock`` (the cached model's) keeps a concurrent request's hooks out of this pass: hooks live on the
+    shared modules, so two overlapping passes would capture each other's activations.
+    """
     key = (cache_key, hashlib.sha1(tensor.numpy().tobytes()).hexdigest(), tuple(layers)) if cache_key else None
-    if key is not None and _last_forward.get("key") == key:
-        return _last_forward["capture"], _last_forward["logits"]
-    with torch.no_grad(), FeatureCapture(model, layers) as capture:
+    with _last_forward_lock:
+        if key is not None and _last_forward.get("key") == key:
+            return _last_forward["capture"], _last_forward["logits"]
+    with lock or contextlib.nullcontext(), torch.no_grad(), FeatureCapture(model, layers) as capture:
         logits = model(tensor)
-    _last_forward.clear()
-    if key is not None:
-        _last_forward.update(key=key, capture=capture, logits=logits)
+    with _last_forward_lock:
+        _last_forward.clear()
+        if key is not None:
+            _last_forward.update(key=key, capture=capture, logits=logits)
     return capture, logits
+
+
+def layer_choices(model_name: str) -> list[tuple[str, str]]:
+    """``(label, key)`` pairs for a layer dropdown: every layer call with a spatial map, in order."""
+    return [(layer.label, layer.key) for layer in spatial_layers(model_name)]
+
+
+def enlarge(image: Image.Image, min_side: int = 224) -> Image.Image:
+    """Nearest-neighbour enlargement by an integer factor, so a 32×32 CIFAR input shows its real pixels."""
+    k = max(1, math.ceil(min_side / max(image.size)))
+    return image if k == 1 else image.resize((image.width * k, image.height * k), Image.Resampling.NEAREST)
 
 
 def explore(
@@ -435,7 +456,8 @@ def explore(
 ) -> dict[str, Any]:
     """Image in → everything the Features tab shows, from one forward pass.
 
-    Returns a dict: ``input`` (PIL, what the network sees), ``grid`` (PIL), ``channels`` (list of
+    Returns a dict: ``input`` (PIL, what the network sees; ``input_display``: the same enlarged with
+    nearest-neighbour to at least 224 px), ``grid`` (PIL), ``channels`` (list of
     ``ChannelTile``), ``layout`` (``GridLayout`` for clicks), ``layer`` (key used), ``shape`` (C, H, W),
     ``overview`` (PIL or None), ``filters`` (PIL or None), ``predictions`` (top-5 ``(name, prob)``),
     ``prediction_note`` (warning text, "" when the weights are trained), ``info`` (weights description),
@@ -455,12 +477,13 @@ def explore(
                          f"choose one of: {', '.join(list(by_key)[:12])}, ...")
     stages = stage_layers(available) if overview else []
     hooked = list(dict.fromkeys([parse_layer(layer)[0]] + [s.name for s in stages]))
-    capture, logits = forward_with_capture(loaded.model, tensor, hooked, cache_key=loaded.key)
+    capture, logits = forward_with_capture(loaded.model, tensor, hooked, cache_key=loaded.key, lock=loaded.lock)
 
     activation = capture.get(layer)[0]
     grid, channels = feature_grid(activation, top_n, rank_by, colormap, normalize)
     return {
         "input": seen,
+        "input_display": enlarge(seen),
         "grid": grid,
         "channels": channels,
         "layout": GridLayout.for_maps(len(channels), activation.shape[1], activation.shape[2]),

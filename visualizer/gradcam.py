@@ -116,7 +116,8 @@ def explain(
     tensor, seen = preprocess(load_image(image), loaded.model_name)
     if layer is None:  # the classic choice: the last stage that still has a spatial map (before pooling)
         layer = stage_layers(spatial_layers(loaded.model_name))[-1].key
-    heat, index, logits = grad_cam_with_logits(loaded.model, tensor, layer, class_index)
+    with loaded.lock:  # the hook sits on the shared, cached model
+        heat, index, logits = grad_cam_with_logits(loaded.model, tensor, layer, class_index)
     probs = torch.softmax(logits.float(), dim=0)
     return {
         "overlay": overlay_heatmap(seen, heat, alpha=alpha),

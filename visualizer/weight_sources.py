@@ -6,8 +6,9 @@ every click; a checkpoint is reloaded when its file changes.
 from __future__ import annotations
 
 import os
+import threading
 from collections import OrderedDict
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import torch
@@ -30,9 +31,12 @@ class LoadedModel:
     class_names: list[str]
     info: str
     key: tuple  # identifies these weights (for caches of results computed from them)
+    # Hold while hooks are on the shared model: overlapping requests would capture each other's activations.
+    lock: threading.RLock = field(default_factory=threading.RLock, compare=False, repr=False)
 
 
 _cache: OrderedDict[tuple, LoadedModel] = OrderedDict()
+_cache_lock = threading.Lock()
 
 
 def load_weights(model_name: str, source: str = "random", checkpoint_path: str | os.PathLike | None = None) -> LoadedModel:
@@ -50,14 +54,15 @@ def load_weights(model_name: str, source: str = "random", checkpoint_path: str |
         key = ("checkpoint", path, stamp)
     else:
         key = (source, model_name)
-    if key in _cache:
-        _cache.move_to_end(key)
-        return _cache[key]
-    loaded = _load(model_name, source, checkpoint_path, key)
-    _cache[key] = loaded
-    while len(_cache) > CACHE_SIZE:
-        _cache.popitem(last=False)
-    return loaded
+    with _cache_lock:  # one build per key even when two requests ask at once
+        if key in _cache:
+            _cache.move_to_end(key)
+            return _cache[key]
+        loaded = _load(model_name, source, checkpoint_path, key)
+        _cache[key] = loaded
+        while len(_cache) > CACHE_SIZE:
+            _cache.popitem(last=False)
+        return loaded
 
 
 def load_model(model_name: str, source: str = "random", checkpoint_path: str | os.PathLike | None = None) -> tuple[nn.Module, str]:
@@ -67,7 +72,8 @@ def load_model(model_name: str, source: str = "random", checkpoint_path: str | o
 
 
 def clear_cache() -> None:
-    _cache.clear()
+    with _cache_lock:
+        _cache.clear()
 
 
 def _load(model_name: str, source: str, checkpoint_path: Any, key: tuple) -> LoadedModel:
