@@ -14,6 +14,7 @@ from visualizer.rf_overlay import (
     draw_receptive_field,
     layer_record,
     map_click_to_unit,
+    receptive_field_from_click,
     receptive_field_view,
     unit_box,
 )
@@ -124,3 +125,17 @@ def test_receptive_field_view_end_to_end():
         receptive_field_view(image, "vgg:8,M,16,M", "features.3", 16, 0)
     with pytest.raises(ValueError, match="no layer 'features.99'"):
         layer_record("vgg:8,M,16,M", "features.99")
+
+
+def test_click_on_explore_grid_gives_that_units_field():
+    from visualizer.features import explore
+
+    image = Image.fromarray(np.full((32, 32, 3), 90, dtype=np.uint8))
+    result = explore(image, "vgg:8,M,16,M", layer="features.3", top_n=4)
+    layout = result["layout"]
+    x0, y0 = layout.tile_origin(2)
+    view = receptive_field_from_click(image, "vgg:8,M,16,M", "features.3", layout,
+                                      x0 + 9 * layout.scale, y0 + 4 * layout.scale)
+    assert view["tile"] == 2 and view["unit"] == (4, 9)
+    assert view["box"] == unit_box(layer_record("vgg:8,M,16,M", "features.3"), 4, 9, 32)
+    assert receptive_field_from_click(image, "vgg:8,M,16,M", "features.3", layout, 0, 0) is None

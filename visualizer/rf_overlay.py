@@ -184,3 +184,14 @@ def receptive_field_view(image: Any, model_name: str, layer: str, y: int, x: int
         text = (f"{layer} unit ({y}, {x}): receptive field {rh:g}×{rw:g} px, rows {field[0]:g}..{field[2]:g}, "
                 f"cols {field[1]:g}..{field[3]:g} (shown clipped to the {input_size[0]}×{input_size[1]} input)")
     return {"overlay": overlay, "box": box, "field": field, "text": text}
+
+
+def receptive_field_from_click(image: Any, model_name: str, layer: str, layout: Any, px: float, py: float,
+                               displayed_size: Sequence[int] | None = None) -> dict[str, Any] | None:
+    """A click on ``explore``'s grid (its ``layout``) → ``receptive_field_view`` of the unit clicked, plus
+    ``tile`` (index in the grid) and ``unit`` (y, x); None when the click missed every map."""
+    hit = click_to_unit(layout, px, py, displayed_size)
+    if hit is None:
+        return None
+    tile, y, x = hit
+    return {**receptive_field_view(image, model_name, layer, y, x), "tile": tile, "unit": (y, x)}
