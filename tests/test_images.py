@@ -168,6 +168,15 @@ def test_text_file_renamed_png(tmp_path):
     assert_message(path, "notes.png", "not an image")
 
 
+def test_heic_and_svg_are_named(tmp_path):
+    heic = tmp_path / "IMG_0001.HEIC"
+    heic.write_bytes(b"\x00\x00\x00\x18ftypheic\x00\x00\x00\x00mif1heic" + b"\x00" * 64)
+    assert_message(heic, "IMG_0001.HEIC", "HEIC", "JPEG")
+    svg = tmp_path / "logo.svg"
+    svg.write_text('<svg xmlns="http://www.w3.org/2000/svg" width="4" height="4"></svg>')
+    assert_message(svg, "logo.svg", "SVG", "PNG")
+
+
 def test_empty_and_missing_files(tmp_path):
     path = tmp_path / "empty.jpg"
     path.write_bytes(b"")

@@ -51,7 +51,7 @@ def load_image(source: ImageSource, max_pixels: int = DEFAULT_MAX_PIXELS) -> Ima
         raise ImageError(f"{name} is too large to decode safely ({exc}); upload an image under "
                          f"{MAX_DECODE_PIXELS // 1_000_000} megapixels") from exc
     except UnidentifiedImageError as exc:
-        raise ImageError(f"{name} is not an image file PIL can read; upload a JPEG, PNG, WebP, GIF or BMP") from exc
+        raise ImageError(f"{name} is not {_unreadable_kind(fp.getvalue())}; upload a JPEG, PNG, WebP, GIF or BMP") from exc
     except OSError as exc:
         raise ImageError(f"{name} could not be read ({exc}); upload a JPEG, PNG, WebP, GIF or BMP") from exc
     return _finish(image, max_pixels, name=name)
@@ -75,6 +75,16 @@ def _open_bytes(source: Any) -> tuple[str, io.IOBase]:
             raise ImageError("the upload is empty (0 bytes); choose an image file")
         return getattr(source, "name", "the upload"), io.BytesIO(data)
     raise ImageError(f"cannot load an image from a {type(source).__name__}; pass a path, bytes or a PIL image")
+
+
+def _unreadable_kind(data: bytes) -> str:
+    """Words for a file PIL cannot open, naming the usual suspects (iPhone HEIC photos, SVG drawings)."""
+    head = data[:256].lstrip()
+    if data[4:8] == b"ftyp" and data[8:12] in (b"heic", b"heix", b"hevc", b"heim", b"heis", b"mif1", b"msf1"):
+        return "an image file PIL can read (it is a HEIC/HEIF photo: export it as JPEG, or set the phone to 'Most Compatible')"
+    if head.startswith(b"<svg") or (head.startswith(b"<?xml") and b"<svg" in data[:1024]):
+        return "an image file PIL can read (it is an SVG drawing: export it as PNG)"
+    return "an image file PIL can read (not an image at all, or an unsupported format)"
 
 
 def _from_array(arr: np.ndarray) -> Image.Image:
