@@ -193,7 +193,7 @@ def format_shape(shape: Sequence[int] | None) -> str:
 def parse_input_shape(text: str | Sequence[int], channels: int = 3) -> tuple[int, int, int]:
     """``"3x224x224"``, ``"224"``, ``"224x224"``, ``"3,224,224"`` (or a sequence) → ``(C, H, W)``."""
     if isinstance(text, str):
-        parts = [p for p in re.split(r"\s*[x×X,*]\s*|\s+", text.strip()) if p != ""]
+        parts = re.split(r"\s*[x×X,*]\s*|\s+", text.strip())
         if not parts or not all(re.fullmatch(r"[+-]?\d+", p) for p in parts):
             raise AnalysisError(
                 f"input size {text!r} is not understood; write CxHxW, HxW or one side, e.g. 3x224x224 or 224"
@@ -426,7 +426,10 @@ def _explain(failure: _PassFailure, model: nn.Module, shape: tuple[int, ...], na
              design: tuple[int, ...] | None) -> str:
     exc, mod, mod_in = failure.exc, failure.module, failure.module_input
     names = {id(m): n for n, m in model.named_modules()}
-    where = f"{names.get(id(mod), '') or name} ({type(mod).__name__})" if mod is not None else name
+    if mod is None or mod is model:
+        where = f"{name}.forward"
+    else:
+        where = f"{names.get(id(mod), '?')} ({type(mod).__name__})"
     at = format_shape(shape)
     designed = f"; {name} was designed for {format_shape(design)}" if design else ""
     if _is_too_small(exc):
