@@ -24,7 +24,7 @@ from torch import nn
 
 import zoo
 from visualizer.checkpoint import CheckpointError, load_checkpoint, load_model_state, make_checkpoint, save_checkpoint
-from visualizer.datasets import DATASETS, ImageData, Normalizer, load_dataset, random_crop_flip
+from visualizer.datasets import DATASETS, ImageData, Normalizer, load_dataset, load_shapes, random_crop_flip
 
 OPTIMIZERS = ("sgd", "adam")
 SCHEDULES = ("constant", "cosine", "onecycle")
@@ -277,10 +277,13 @@ def _load_split(config: TrainConfig, train: bool, rank: int, world: int) -> Imag
     # Under torchrun, rank 0 downloads/extracts first; the others then read the finished files.
     if world > 1 and rank != 0:
         dist.barrier()
-    data = load_dataset(config.dataset, train=train, data_dir=config.data_dir, seed=config.seed)
+    n = config.subset if train else config.test_subset
+    if config.dataset == "shapes":  # generated: make just the images asked for
+        data = load_shapes(train=train, seed=config.seed, n=n)
+    else:
+        data = load_dataset(config.dataset, train=train, data_dir=config.data_dir, seed=config.seed)
     if world > 1 and rank == 0:
         dist.barrier()
-    n = config.subset if train else config.test_subset
     return data.subset(n, seed=config.seed + (0 if train else 1))
 
 
