@@ -109,3 +109,7 @@ def test_top_k_and_the_random_weights_flag():
         top_k(logits, names[:3])
     assert not predictions_meaningful("random") and prediction_note("random") == RANDOM_WEIGHTS_NOTE
     assert predictions_meaningful("imagenet") and prediction_note("checkpoint") == ""
+    assert predictions_meaningful("imagenet", "resnet18")
+    # ImageNet features under a new CIFAR-10 head: the head is untrained.
+    assert not predictions_meaningful("imagenet", "vgg19_finetune_cifar")
+    assert "head is untrained" in prediction_note("imagenet", "vgg19_finetune_cifar")

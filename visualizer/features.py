@@ -493,7 +493,7 @@ def explore(
         if stages else None,
         "filters": first_layer_filters(loaded.model) if filters else None,
         "predictions": top_k(logits[0], loaded.class_names, k=5),
-        "prediction_note": prediction_note(loaded.source),
+        "prediction_note": prediction_note(loaded.source, loaded.model_name),
         "info": loaded.info,
         "model_name": loaded.model_name,
     }

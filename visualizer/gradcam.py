@@ -127,6 +127,6 @@ def explain(
         "probability": float(probs[index]),
         "layer": layer,
         "input": seen,
-        "prediction_note": prediction_note(loaded.source),
+        "prediction_note": prediction_note(loaded.source, loaded.model_name),
         "info": loaded.info,
     }

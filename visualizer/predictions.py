@@ -22,14 +22,32 @@ def top_k(logits: torch.Tensor | np.ndarray, class_names: list[str], k: int = 5)
     return [(class_names[i], float(p)) for p, i in zip(values.tolist(), indices.tolist())]
 
 
-def predictions_meaningful(source: str) -> bool:
-    """Random weights classify at chance: their top-5 must be flagged, not shown as an answer."""
-    return source != "random"
+UNTRAINED_HEAD_NOTE = ("Only the convolutional layers carry ImageNet weights; the {dataset} classifier head is "
+                      "untrained, so the predictions below are meaningless until it is fine-tuned.")
 
 
-def prediction_note(source: str) -> str:
+def _untrained_head(source: str, model_name: str | None) -> str | None:
+    """The dataset of a model whose ImageNet source only covers its features (vgg19_finetune_cifar)."""
+    if source != "imagenet" or not model_name:
+        return None
+    import zoo
+
+    dataset = zoo.get_spec(model_name).dataset
+    return None if dataset == "imagenet" else dataset
+
+
+def predictions_meaningful(source: str, model_name: str | None = None) -> bool:
+    """Random weights classify at chance: their top-5 must be flagged, not shown as an answer. So must an
+    ImageNet-initialised backbone under a fresh CIFAR-10 head (pass ``model_name`` to catch that case)."""
+    return source != "random" and _untrained_head(source, model_name) is None
+
+
+def prediction_note(source: str, model_name: str | None = None) -> str:
     """Text to show above the predictions table ("" when the weights were trained)."""
-    return "" if predictions_meaningful(source) else RANDOM_WEIGHTS_NOTE
+    if source == "random":
+        return RANDOM_WEIGHTS_NOTE
+    dataset = _untrained_head(source, model_name)
+    return UNTRAINED_HEAD_NOTE.format(dataset=dataset.upper().replace("CIFAR10", "CIFAR-10")) if dataset else ""
 
 
 def predictions_table(predictions: list[tuple[str, float]]) -> list[list]:
