@@ -156,10 +156,12 @@ def _trace_spatial(model: nn.Module, x: torch.Tensor) -> list[SpatialLayer]:
                 found.append((name, type(mod).__name__, tuple(output.shape[1:])))
 
         handles.append(module.register_forward_hook(hook))
+    was_training = model.training
     try:
         with torch.no_grad():
-            model.eval()(x)
+            model.eval()(x)  # eval: BatchNorm must not update its running statistics on zeros
     finally:
+        model.train(was_training)
         for handle in handles:
             handle.remove()
     calls: dict[str, int] = {}
