@@ -14,6 +14,7 @@ from __future__ import annotations
 import functools
 import math
 import re
+import threading
 from dataclasses import asdict, dataclass, field
 from itertools import chain
 from typing import Any, Sequence
@@ -237,6 +238,10 @@ class _PassFailure(Exception):
         self.exc, self.module, self.module_input = exc, module, module_input
 
 
+# Hooks live on the module and functional_call swaps its tensors: one pass at a time per process.
+_PASS_LOCK = threading.RLock()
+
+
 def _macs(module: nn.Module, out_shape: list[int]) -> int:
     """torchinfo's ``LayerInfo.calculate_macs``, for one call (batch included in ``out_shape``)."""
     if not out_shape:
@@ -273,13 +278,19 @@ def _meta_state(model: nn.Module) -> dict[str, torch.Tensor] | None:
     return {n: torch.empty_like(t, device="meta") for n, t in tensors}
 
 
-def _run(model: nn.Module, shape: tuple[int, ...], on_leaf_call=None) -> torch.Tensor | None:
+def _run(model: nn.Module, shape: tuple[int, ...], on_leaf_call=None) -> tuple[torch.Tensor | None, FieldTracker]:
     """One shape-only forward pass with receptive-field tracking; ``on_leaf_call(module, in, out, field)``.
 
-    The caller's model is neither moved nor copied: ``functional_call`` swaps meta tensors in for the pass.
-    Modules are put in eval mode for the pass (BatchNorm in training mode refuses 1×1 maps at batch 1) and
-    restored afterwards.
+    The caller's model is neither moved nor copied: ``functional_call`` swaps meta tensors in for the pass
+    (so do not run inference on the same instance from another thread meanwhile; ``analyze_model`` uses its
+    own meta instances). Modules are put in eval mode for the pass (BatchNorm in training mode refuses 1×1
+    maps at batch 1) and restored afterwards.
     """
+    with _PASS_LOCK:
+        return _run_locked(model, shape, on_leaf_call)
+
+
+def _run_locked(model, shape, on_leaf_call):
     tracker = FieldTracker(batch=BATCH)
     stack: list[tuple[nn.Module, list[int] | None]] = []
 
@@ -300,19 +311,26 @@ def _run(model: nn.Module, shape: tuple[int, ...], on_leaf_call=None) -> torch.T
     state = _meta_state(model)
     x = torch.empty((BATCH, *shape), device="meta")
     tracker.track(x, input_field(len(shape) - 1))
+    tracker.locate = lambda: stack[-1][0] if stack else None
     try:
         model.eval()
         with torch.no_grad(), tracker:
-            out = torch.func.functional_call(model, state, (x,)) if state is not None else model(x)
-        return _first_tensor(out)
+            out = _first_tensor(torch.func.functional_call(model, state, (x,)) if state is not None else model(x))
     except Exception as exc:  # noqa: BLE001 — every failure becomes one line in _explain
         mod, in_shape = stack[-1] if stack else (None, None)
+        if tracker.batch_changes:  # a re-batching reshape is the root cause of what failed after it
+            change = tracker.batch_changes[0]
+            raise _PassFailure(change, change.module, change.before) from exc
         raise _PassFailure(exc, mod, in_shape) from exc
     finally:
         for h in handles:
             h.remove()
         for m, training in modes:
             m.training = training
+    if tracker.batch_changes and (out is None or out.ndim == 0 or out.shape[0] != BATCH):
+        change = tracker.batch_changes[0]
+        raise _PassFailure(change, change.module, change.before)
+    return out, tracker
 
 
 def analyze(model: nn.Module, input_shape: Sequence[int] | str = (3, 224, 224), model_name: str | None = None,
@@ -360,10 +378,11 @@ def analyze(model: nn.Module, input_shape: Sequence[int] | str = (3, 224, 224), 
         ))
 
     try:
-        out = _run(model, shape, on_leaf_call)
+        out, tracker = _run(model, shape, on_leaf_call)
     except _PassFailure as failure:
         raise AnalysisError(_explain(failure, model, shape, name, design)) from None
-    notes = []
+    notes = [f"a reshape in {_where(c.module, model, name)} changed the batch dimension ({c}) and a later one "
+             "restored it" for c in tracker.batch_changes[:1]]
     if any(not r.rf_exact for r in records):
         notes.append("≤ marks receptive fields of irregular adaptive-pooling windows: the largest window is shown")
     return Analysis(name, shape, records, total, trainable, list(out.shape) if out is not None else None,
@@ -390,52 +409,55 @@ def _fits(model: nn.Module, shape: tuple[int, ...]) -> str:
         return "small" if _is_too_small(failure.exc) else "other"
 
 
-def _smallest_side(model: nn.Module, c: int, dim: int, other: int, limit: int) -> int | None:
-    """Smallest size along ``dim`` (1: H, 2: W) with no empty map, the other side fixed; None if > limit.
+def _smallest_at_least(small, start: int) -> int | None:
+    """Smallest n ≥ start with ``small(n)`` False, or None below MAX_SIDE.
 
-    Feature-map sizes never shrink when the input grows, so "not too small" is monotone: binary search.
+    Feature-map sizes never shrink when the input grows, so "too small" is monotone: double, then bisect.
     """
-    def small(n: int) -> bool:
-        shape = (c, n, other) if dim == 1 else (c, other, n)
-        return _fits(model, shape) == "small"
-
-    if small(limit):
-        return None
-    lo, hi = 1, limit  # small(hi) is False
-    while lo < hi:
+    lo, hi = start, start
+    while small(hi):
+        if hi >= MAX_SIDE:
+            return None
+        lo, hi = hi + 1, min(2 * hi, MAX_SIDE)
+    while lo < hi:  # small(lo - 1) is True (or lo == start), small(hi) is False
         mid = (lo + hi) // 2
         if small(mid):
             lo = mid + 1
         else:
             hi = mid
-    return lo
+    return hi
 
 
 def smallest_input(model: nn.Module, shape: Sequence[int]) -> tuple[int, int, int] | None:
     """The smallest input, at least ``shape`` on each side, that produces no empty feature map."""
     c, h, w = shape
-    limit = max(h, w, 1024)
-    hmin = _smallest_side(model, c, 1, limit, limit)
-    wmin = _smallest_side(model, c, 2, limit, limit)
-    if hmin is None or wmin is None:
-        return None
-    return (c, max(h, hmin), max(w, wmin))
+    if h == w:
+        n = _smallest_at_least(lambda n: _fits(model, (c, n, n)) == "small", h)
+        return None if n is None else (c, n, n)
+    big = max(h, w, 1024)  # the other side, large enough not to be the problem
+    hmin = _smallest_at_least(lambda n: _fits(model, (c, n, big)) == "small", h)
+    wmin = _smallest_at_least(lambda n: _fits(model, (c, big, n)) == "small", w)
+    return None if hmin is None or wmin is None else (c, hmin, wmin)
+
+
+def _where(mod: nn.Module | None, model: nn.Module, name: str) -> str:
+    if mod is None or mod is model:
+        return f"{name}.forward"
+    qualified = next((n for n, m in model.named_modules() if m is mod), "?")
+    return f"{qualified} ({type(mod).__name__})"
 
 
 def _explain(failure: _PassFailure, model: nn.Module, shape: tuple[int, ...], name: str,
              design: tuple[int, ...] | None) -> str:
     exc, mod, mod_in = failure.exc, failure.module, failure.module_input
-    names = {id(m): n for n, m in model.named_modules()}
-    if mod is None or mod is model:
-        where = f"{name}.forward"
-    else:
-        where = f"{names.get(id(mod), '?')} ({type(mod).__name__})"
+    where = _where(mod, model, name)
     at = format_shape(shape)
     designed = f"; {name} was designed for {format_shape(design)}" if design else ""
     if _is_too_small(exc):
         best = smallest_input(model, shape)
         if best is None:
-            return f"input {at} is too small for {name}: {where} would output an empty feature map{designed}"
+            return (f"input {at} is too small for {name}: {where} would output an empty feature map, and no input "
+                    f"up to {MAX_SIDE} pixels per side is large enough (too many downsampling layers?)")
         fits = _fits(model, best) == "ok"
         hint = (f"the smallest input that works is {format_shape(best)}" if fits or not design
                 else f"use its design size {format_shape(design)}")

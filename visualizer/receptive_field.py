@@ -166,6 +166,10 @@ class InputTooSmall(RuntimeError):
 class BatchChanged(RuntimeError):
     """A reshape turned the batch of 1 into something else (a head that silently re-batches features)."""
 
+    def __init__(self, module: Any, before: list[int], after: list[int]) -> None:
+        super().__init__(f"{before} → {after}")
+        self.module, self.before, self.after = module, before, after
+
 
 _MAX_POOLS = {aten.max_pool1d, aten.max_pool2d, aten.max_pool3d, aten.max_pool2d_with_indices,
               aten.max_pool3d_with_indices}
@@ -231,7 +235,8 @@ class FieldTracker(TorchDispatchMode):
         super().__init__()
         self.batch = batch
         self._fields: dict[int, tuple[torch.Tensor, Field]] = {}
-        self.where: list[str] = []  # module stack, maintained by analysis.py's hooks, for error messages
+        self.batch_changes: list[BatchChanged] = []  # reshapes that changed dim 0, in order
+        self.locate = lambda: None  # the module running now (set by analysis.py), for batch_changes
 
     def track(self, t: torch.Tensor, f: Field) -> None:
         self._fields[id(t)] = (t, f)
@@ -329,4 +334,4 @@ class FieldTracker(TorchDispatchMode):
             raise InputTooSmall(f"{packet} produced an empty map {list(out.shape)}")
         if (packet in _RESHAPES and out.ndim >= 1 and out.shape[0] != self.batch
                 and all(t.ndim >= 1 and t.shape[0] == self.batch for t, _ in tracked)):
-            raise BatchChanged(f"{list(tracked[0][0].shape)} → {list(out.shape)}")
+            self.batch_changes.append(BatchChanged(self.locate(), list(tracked[0][0].shape), list(out.shape)))
