@@ -5,6 +5,7 @@ import numpy as np
 import pytest
 import torch
 from PIL import Image
+import torch.nn.functional as F
 from torch import nn
 
 from visualizer.gradcam import explain, grad_cam, overlay_heatmap
@@ -108,3 +109,35 @@ def test_explain_end_to_end_on_a_small_zoo_model():
     assert result["overlay"].size == (32, 32) and result["heatmap"].shape == (32, 32)
     assert 0.0 <= result["probability"] <= 1.0 and result["class_name"]
     assert "meaningless" in result["prediction_note"]
+
+
+class ReusedReLU(nn.Module):
+    """One ReLU module called twice, as in torchvision's BasicBlock; explain its second call."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.conv1 = nn.Conv2d(3, 4, 3, padding=1)
+        self.conv2 = nn.Conv2d(4, 5, 3, padding=1, stride=2)
+        self.act = nn.ReLU(inplace=True)
+        self.fc = nn.Linear(5, 3)
+
+    def forward(self, x):
+        x = self.act(self.conv2(self.act(self.conv1(x))))
+        return self.fc(x.mean(dim=(2, 3)))
+
+
+def test_gradcam_of_a_second_call_matches_the_formula():
+    torch.manual_seed(0)
+    model = ReusedReLU().eval()
+    x = torch.randn(1, 3, 12, 12)
+    heat, cls = grad_cam(model, x, "act#1", class_index=2)
+
+    # Independently: A = second ReLU output, α_k = mean of d score / d A_k, cam = ReLU(Σ α_k A_k).
+    a = torch.relu(model.conv2(torch.relu(model.conv1(x)))).detach().requires_grad_(True)
+    score = model.fc(a.mean(dim=(2, 3)))[0, 2]
+    (grad,) = torch.autograd.grad(score, a)
+    cam = torch.relu((grad.mean(dim=(2, 3), keepdim=True) * a).sum(1, keepdim=True)).detach()
+    cam = F.interpolate(cam, size=(12, 12), mode="bilinear", align_corners=False)[0, 0].numpy()
+    cam = (cam - cam.min()) / (cam.max() - cam.min())
+    assert cls == 2
+    assert np.allclose(heat, cam, atol=1e-5)
