@@ -78,14 +78,15 @@ def build_demo() -> gr.Blocks:
                 fm_state = gr.State(None)
                 with gr.Row():
                     with gr.Column(scale=1):
-                        fm_image = gr.Image(type="filepath", label=i18n("image"), sources=["upload", "clipboard"],
+                        fm_image = gr.Image(type="filepath", label="Image · 이미지",  # (an upload's label takes no i18n key)
+                                            sources=["upload", "clipboard"],
                                             height=240)
                         gr.Examples(features.example_images(), inputs=fm_image)
                         fm_model = gr.Dropdown(models, value="vgg16", label=i18n("model"), allow_custom_value=True,
                                                info=i18n("custom_cfg"))
                         fm_source = gr.Radio(["random", "imagenet", "checkpoint"], value="random",
                                              label=i18n("weights"))
-                        fm_ckpt = gr.Textbox(label=i18n("checkpoint"), placeholder="runs/…/last.pt")
+                        fm_ckpt = gr.Textbox(label=i18n("checkpoint_path"), placeholder="runs/…/last.pt")
                         fm_layer = gr.Dropdown([], label=i18n("layer"), allow_custom_value=True)
                         with gr.Row():
                             fm_topn = gr.Slider(1, 64, value=16, step=1, label=i18n("top_n"))
@@ -135,9 +136,9 @@ def build_demo() -> gr.Blocks:
                     tr_stop = gr.Button(i18n("stop"), variant="stop")
                 tr_progress = gr.Markdown(elem_id="train-progress")
                 with gr.Row():
-                    tr_loss = gr.LinePlot(x="step", y="value", color="series", label=i18n("loss_curve"),
+                    tr_loss = gr.LinePlot(x="step", y="value", color="series", label=i18n("loss_curve"), y_title="loss",
                                           elem_id="loss-plot")
-                    tr_acc = gr.LinePlot(x="step", y="value", color="series", label=i18n("acc_curve"),
+                    tr_acc = gr.LinePlot(x="step", y="value", color="series", label=i18n("acc_curve"), y_title="accuracy (%)",
                                          elem_id="acc-plot")
                 with gr.Row():
                     tr_conf = gr.Image(label=i18n("confusion"), type="pil", interactive=False)
@@ -161,8 +162,11 @@ def build_demo() -> gr.Blocks:
         # ==================================================================== events
         # Every interaction is also an API endpoint with a stable name (see README, "API").
         arch_outputs = [arch_table, arch_totals, arch_params, arch_macs, arch_rf, arch_files]
-        gr.on([arch_btn.click, arch_model.select, arch_size.select], friendly(architecture.analyze_view),
-              [arch_model, arch_size], arch_outputs, api_name="analyze")
+        gr.on([arch_btn.click, arch_size.select], friendly(architecture.analyze_view), [arch_model, arch_size],
+              arch_outputs, api_name="analyze")
+        # Picking a model switches to the input size it was designed for, then analyses it.
+        arch_model.select(friendly(architecture.design_size), arch_model, arch_size, api_visibility="private").then(
+            friendly(architecture.analyze_view), [arch_model, arch_size], arch_outputs, api_visibility="private")
         demo.load(friendly(architecture.analyze_view), [arch_model, arch_size], arch_outputs,
                   api_visibility="private")
 

@@ -40,9 +40,8 @@ EN: dict[str, str] = {
         "with fewer weights (two 3×3: 2·9 = 18 per channel pair vs 25 for one 5×5; three 3×3: 27 vs 49 for 7×7) "
         "and n nonlinearities instead of one, so the stack is both cheaper and more expressive (VGG, 2014)."
     ),
-    "image": "Image (upload, or pick an example)",
     "weights": "Weights",
-    "checkpoint": "Trainer checkpoint (for weights = checkpoint; default: the latest run's)",
+    "checkpoint_path": "Trainer checkpoint (for weights = checkpoint; default: the latest run's)",
     "layer": "Layer",
     "top_n": "Channels shown (top N)",
     "rank_by": "Rank channels by",
@@ -136,9 +135,8 @@ KO: dict[str, str] = {
         "가중치는 더 적고(3×3 두 개: 채널 쌍당 2·9 = 18 대 5×5 하나: 25; 3×3 세 개: 27 대 7×7: 49) 비선형 함수는 "
         "n개로 늘어나 더 싸고 표현력도 큽니다 (VGG, 2014)."
     ),
-    "image": "이미지 (업로드하거나 예시 선택)",
     "weights": "가중치",
-    "checkpoint": "학습 체크포인트 (가중치 = checkpoint일 때; 기본값: 최근 학습)",
+    "checkpoint_path": "학습 체크포인트 (가중치 = checkpoint일 때; 기본값: 최근 학습)",
     "layer": "층",
     "top_n": "표시할 채널 수 (상위 N)",
     "rank_by": "채널 정렬 기준",

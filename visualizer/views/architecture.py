@@ -33,6 +33,11 @@ def run(model: str, input_size: str | Sequence[int] | None) -> Analysis:
     return analyze_model(spec.name, shape)
 
 
+def design_size(model: str) -> str:
+    """The input size a model was designed for, written like ``3x224x224``."""
+    return "x".join(map(str, zoo.get_spec((model or "").strip()).input_size))
+
+
 def layer_table(a: Analysis) -> pd.DataFrame:
     return pd.DataFrame(a.table_rows())
 

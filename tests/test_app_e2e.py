@@ -1,0 +1,72 @@
+"""End to end: the real server driven through its public API with gradio_client."""
+from __future__ import annotations
+
+import time
+
+import pytest
+from gradio_client import Client, handle_file
+from gradio_client.exceptions import AppError
+
+from visualizer.images import example_images
+
+
+@pytest.fixture(scope="module")
+def client(server_url):
+    return Client(server_url, verbose=False)
+
+
+def test_endpoints_are_documented(client):
+    names = set(client.view_api(print_info=False, return_format="dict")["named_endpoints"])
+    for name in ("analyze", "compare_stacks", "feature_maps", "train_start", "train_pause", "train_resume",
+                 "train_stop", "train_status", "compare_models"):
+        assert f"/{name}" in names
+
+
+def test_analyze_first_output_is_the_layer_table(client):
+    table, totals, *_ = client.predict("resnet18", "3x224x224", api_name="/analyze")
+    names = [row[table["headers"].index("Layer")] for row in table["data"]]
+    assert names[0] == "conv1" and "layer1.0.conv1" in names
+    params = sum(row[table["headers"].index("Params")] for row in table["data"])
+    assert params == 11_689_512  # torchvision's published count for ResNet-18
+    assert "11,689,512" in totals
+
+
+def test_bad_input_is_a_message_and_the_server_keeps_serving(client):
+    with pytest.raises(AppError, match="smallest input that works"):
+        client.predict("vgg16", "3x16x16", api_name="/analyze")
+    with pytest.raises(AppError, match="valid names"):
+        client.predict("vgg17", "224", api_name="/analyze")
+    table, *_ = client.predict("alexnet_cifar", "32", api_name="/analyze")
+    assert len(table["data"]) == 20
+
+
+def test_compare_stacks(client):
+    table, summary, _ = client.predict(3, 3, 64, 64, api_name="/compare_stacks")
+    col = table["headers"].index("weights per channel pair")
+    assert [row[col] for row in table["data"]] == [27, 49]
+
+
+def test_feature_maps_from_an_example_image(client):
+    out = client.predict(handle_file(example_images()[0]), "alexnet_cifar", "random", "", "features.5", 8, "mean",
+                         "magma", "shared", "", api_name="/feature_maps")
+    grid, info = out[0], out[1]
+    assert grid and "features.5" in info and "meaningless" in info
+
+
+def test_training_run_through_the_api(client):
+    with pytest.raises(AppError, match="cannot pause"):
+        client.predict(api_name="/train_pause")
+    client.predict("alexnet_cifar", "shapes", 1, 50, 0.001, "adam", "constant", 0.0, 300, 0, True, False, False, "",
+                   api_name="/train_start")
+    with pytest.raises(AppError, match="already"):
+        client.predict("alexnet_cifar", "shapes", 1, 50, 0.001, "adam", "constant", 0.0, 300, 0, True, False, False,
+                       "", api_name="/train_start")
+    deadline = time.monotonic() + 120
+    while True:
+        progress, loss, acc, *_ = client.predict(api_name="/train_status")
+        if "finished" in progress or time.monotonic() > deadline:
+            break
+        time.sleep(1)
+    assert "finished" in progress, progress
+    assert loss["data"], "the loss curve has points"
+    assert any(row[-1] == "test" for row in acc["data"])

@@ -1,0 +1,97 @@
+"""A real browser (Debian's Chromium driven by Playwright) on the real server: analyse a model, compare
+stacks, start and stop a short `shapes` run and watch the curve update, show feature maps.
+
+Screenshots go to the test's temp dir; with ``CNNVIZ_SCREENSHOTS=docs`` they refresh the README's
+images in ``docs/``.
+"""
+from __future__ import annotations
+
+import os
+import re
+import shutil
+from pathlib import Path
+
+import pytest
+
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+pytestmark = pytest.mark.skipif(not os.path.exists(CHROMIUM),
+                                reason="Debian's chromium is not installed (apt-get install -y chromium)")
+REPO = Path(__file__).resolve().parents[1]
+FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+         "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+
+
+@pytest.fixture(scope="module")
+def page(server_url, tmp_path_factory):
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=FLAGS)
+        context = browser.new_context(viewport={"width": 1400, "height": 1000}, locale="en-US")
+        page = context.new_page()
+        page.set_default_timeout(60_000)
+        page.goto(server_url)
+        yield page
+        browser.close()
+
+
+@pytest.fixture(scope="module")
+def shots(tmp_path_factory):
+    folder = REPO / "docs" if os.environ.get("CNNVIZ_SCREENSHOTS") == "docs" else tmp_path_factory.mktemp("shots")
+    folder.mkdir(exist_ok=True)
+    return folder
+
+
+def test_page_opens_with_vgg16_analysed(page, shots):
+    # The page is useful before any click: VGG-16 at 224×224 is analysed on load.
+    page.get_by_text("138,357,544").first.wait_for()
+    page.get_by_text("features.0", exact=True).first.wait_for()
+    page.screenshot(path=str(shots / "architecture.png"), full_page=False)
+
+
+def test_analyse_another_model(page):
+    # Picking a model from the list switches to its design size (32×32 here) and analyses it.
+    page.get_by_label("Model").first.click()
+    page.get_by_role("option", name="resnet18_cifar", exact=True).click()
+    page.get_by_text("11,173,962").first.wait_for()  # CIFAR ResNet-18's parameter count
+    assert page.get_by_label(re.compile("^Input size")).first.input_value() == "3x32x32"
+    page.get_by_text("layer1.0.conv1", exact=True).first.wait_for()
+
+
+def test_stacks_tab(page, shots):
+    page.get_by_role("tab", name="3×3 vs 5×5").click()
+    page.get_by_text(re.compile("18 instead of 25 weights")).wait_for()
+    page.screenshot(path=str(shots / "stacks.png"))
+
+
+def test_training_curve_updates_then_stop(page, shots):
+    page.get_by_role("tab", name="Training").click()
+    page.get_by_label("Epochs").fill("2")
+    page.get_by_label("Batch size").fill("50")
+    page.get_by_label(re.compile("Training images")).fill("3000")
+    page.get_by_role("button", name="Start").click()
+    progress = page.locator("#train-progress")
+    step_text = re.compile(r"step (\d+)/")
+    progress.get_by_text(step_text).wait_for()
+
+    def step() -> int:
+        m = step_text.search(progress.inner_text())
+        return int(m.group(1)) if m else -1
+
+    first = step()
+    page.wait_for_function(
+        "([sel, first]) => { const m = document.querySelector(sel).innerText.match(/step (\\d+)\\//);"
+        " return m && parseInt(m[1]) > first; }", arg=["#train-progress", first], timeout=60_000)
+    assert step() > first  # the timer keeps refreshing while the run is active
+    page.locator("#loss-plot canvas, #loss-plot svg").first.wait_for()
+    page.screenshot(path=str(shots / "training.png"))
+    page.get_by_role("button", name="Stop").click()
+    progress.get_by_text("stopped", exact=True).wait_for()
+
+
+def test_feature_maps_tab(page, shots):
+    page.get_by_role("tab", name="Feature maps").click()
+    page.locator(".gallery-item, [data-testid='gallery-item'], button.gallery-item").first.click()
+    page.get_by_role("button", name="Show feature maps").click()
+    page.get_by_text("showing the top").wait_for()
+    page.screenshot(path=str(shots / "features.png"), full_page=True)
