@@ -326,6 +326,7 @@ def feature_grid(
         raise ValueError(f"normalize must be one of {NORMALIZATIONS}, got {normalize!r}")
     if top_n < 1:
         raise ValueError(f"top_n must be at least 1, got {top_n}")
+    top_n = int(top_n)  # a UI slider may hand over 16.0
     arr = _as_chw(activation)
     order, scores = rank_channels(arr, rank_by)
     chosen = order[:top_n]
