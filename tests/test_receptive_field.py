@@ -301,3 +301,10 @@ def test_adaptive_pooling_regular_and_irregular():
     b = analyze(features, (3, 10, 9))  # 10 → 4: windows of 3 and 2 pixels, not a regular grid
     assert not b.layers[1].rf_exact and b.layers[1].rf_display.startswith("≤")
     assert b.layers[1].receptive_field[0] == 3 + 2  # the largest window (3) after the 3×3 conv
+
+
+def test_unmodelled_resampling_is_unknown_not_whole_input():
+    net = nn.Sequential(nn.Conv2d(3, 4, 3), nn.Upsample(scale_factor=2), nn.Conv2d(4, 4, 3), nn.Flatten())
+    a = analyze(net, (3, 12, 12))
+    assert a.layers[0].rf_display == "3×3"
+    assert [r.rf_display for r in a.layers[1:]] == ["unknown", "unknown", "unknown"]

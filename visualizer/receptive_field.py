@@ -83,12 +83,13 @@ class Field:
 
     def display(self) -> str:
         if self.rf is None:
-            return "whole input"
+            return "whole input" if self.exact else "unknown"
         text = "×".join(str(r) for r in self.rf)
         return text if self.exact else "≤" + text
 
 
 WHOLE = Field(None, None, None)
+UNKNOWN = Field(None, None, None, exact=False)  # an op that resamples space in a way not modelled here
 
 
 def input_field(ndim: int = 2) -> Field:
@@ -219,7 +220,8 @@ def _shape_only(func, args, kwargs):
     if packet in _SAME_SHAPE_INPLACE or packet in _SAME_SHAPE:
         x = args[0]
         others = [a for a in args[1:] if isinstance(a, torch.Tensor)]
-        if kwargs.get("alpha", 1) is not None and all(o.shape == x.shape and o.dtype == x.dtype for o in others):
+        # Same shape and dtype, floating point: no broadcasting or type promotion to get wrong.
+        if x.is_floating_point() and all(o.shape == x.shape and o.dtype == x.dtype for o in others):
             return x if packet in _SAME_SHAPE_INPLACE else torch.empty_like(x)
     return NotImplemented
 
@@ -259,7 +261,7 @@ class FieldTracker(TorchDispatchMode):
         first_out = outputs[0] if outputs else None
         new = self._rule(packet, args, tracked, first_out)
         for i, o in enumerate(outputs):
-            f = new if i == 0 else self._generic(tracked, o)
+            f = new if i == 0 else self._generic(tracked, o, packet)
             self._check(packet, tracked, o, f)
             self._fields[id(o)] = (o, f)
         return out
@@ -270,7 +272,7 @@ class FieldTracker(TorchDispatchMode):
         x = args[0] if args and isinstance(args[0], torch.Tensor) else None
         fx = self.field(x) if x is not None else None
         if fx is None or fx.rf is None or out is None:
-            return self._generic(tracked, out)
+            return self._generic(tracked, out, packet)
         n = fx.ndim
         if packet is aten.convolution and not args[6]:  # args: x, w, b, stride, padding, dilation, transposed
             k = tuple(args[1].shape[2:])
@@ -309,23 +311,25 @@ class FieldTracker(TorchDispatchMode):
             lefts = [pad[2 * (n - 1 - i)] if 2 * (n - 1 - i) < len(pad) else 0 for i in range(n)]
             center = tuple(_num(c - p * j) for c, p, j in zip(fx.center, lefts, fx.jump))
             return Field(fx.rf, fx.jump, center, fx.exact)
-        return self._generic(tracked, out)
+        return self._generic(tracked, out, packet)
 
-    def _generic(self, tracked, out) -> Field:
+    def _generic(self, tracked, out, packet=None) -> Field:
         """Elementwise / layout ops: union of the inputs whose spatial dims line up with the output's.
 
         If the spatial dims do not line up (flatten, view to a vector, matmul), positions have been mixed:
-        the result depends on the whole input.
+        the result depends on the whole input. An unmodelled op that returns a differently sized map of the
+        same rank (upsampling, transposed conv) gets an unknown field rather than a wrong one.
         """
         if out is None:
             return WHOLE
         fields = []
         for t, f in tracked:
             if f.rf is None:
-                return WHOLE
+                return f
             n = f.ndim
             if out.ndim < n + 1 or t.ndim < n + 1 or tuple(out.shape[-n:]) != tuple(t.shape[-n:]):
-                return WHOLE
+                resampled = out.ndim == t.ndim >= n + 2 and packet not in _RESHAPES
+                return UNKNOWN if resampled else WHOLE
             fields.append(f)
         return union(fields)
 
