@@ -202,10 +202,11 @@ def test_example_images_exist_and_load():
         assert load_image(p, max_pixels=100_000).mode == "RGB"
 
 
-def test_preprocess_imagenet_matches_the_weights_transforms():
+@pytest.mark.parametrize("model_name", ["vgg16", "resnet50"])  # resize 256 vs 232 (IMAGENET1K_V2)
+def test_preprocess_imagenet_matches_the_weights_transforms(model_name):
     image = load_image(example_images()[0])
-    tensor, seen = preprocess(image, "vgg16")
-    reference = zoo.get_spec("vgg16").weights.transforms()(image).unsqueeze(0)
+    tensor, seen = preprocess(image, model_name)
+    reference = zoo.get_spec(model_name).weights.transforms()(image).unsqueeze(0)
     assert tensor.shape == (1, 3, 224, 224) and seen.size == (224, 224)
     assert torch.equal(tensor, reference)
 
