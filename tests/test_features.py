@@ -233,3 +233,35 @@ def test_explore_one_forward_pass_for_grid_and_predictions():
     assert result["overview"] is not None and result["filters"] is not None
     with pytest.raises(ValueError, match="no layer 'classifier'"):
         explore(example_images()[0], name, "random", layer="classifier")
+
+
+def test_explore_follows_a_checkpoint_as_it_is_rewritten(tmp_path):
+    import os
+
+    import zoo
+    from visualizer.checkpoint import make_checkpoint, save_checkpoint
+
+    name, path = "vgg:8,M,16,M", tmp_path / "latest.pt"
+    model = zoo.create_model(name)
+    image = example_images()[0]
+
+    def write(epoch):
+        save_checkpoint(make_checkpoint(model_name=name, class_names=zoo.CIFAR10_CLASSES, model=model,
+                                        optimizer=None, config={}, epoch=epoch, step=10 * epoch), path)
+        os.utime(path, ns=(epoch, epoch * 10**9))  # distinct mtimes even on coarse file systems
+
+    write(1)
+    before = explore(image, name, "checkpoint", layer="features.0", checkpoint_path=str(path), overview=False)
+    with torch.no_grad():
+        model.features[0].weight.mul_(-1.0)  # "training" changed the first layer
+    write(2)
+    after = explore(image, name, "checkpoint", layer="features.0", checkpoint_path=str(path), overview=False)
+    assert "epoch 1" in before["info"] and "epoch 2" in after["info"]
+    assert before["prediction_note"] == "" and after["prediction_note"] == ""
+    # Negated filters: the new maps are the old ones negated, so the ranking and ranges change.
+    old = {t.channel: (t.min, t.max) for t in before["channels"]}
+    new = {t.channel: (t.min, t.max) for t in after["channels"]}
+    shared = set(old) & set(new)
+    assert all(new[c] != old[c] for c in shared)
+    assert np.asarray(before["grid"]).shape == np.asarray(after["grid"]).shape
+    assert not np.array_equal(np.asarray(before["grid"]), np.asarray(after["grid"]))
