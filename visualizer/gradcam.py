@@ -70,7 +70,9 @@ def grad_cam_with_logits(
                 class_index = int(logits[0].argmax())
             if not 0 <= class_index < logits.shape[1]:
                 raise ValueError(f"class_index must be in 0..{logits.shape[1] - 1}, got {class_index}")
-            (grad,) = torch.autograd.grad(logits[0, class_index], activation)
+            (grad,) = torch.autograd.grad(logits[0, class_index], activation, allow_unused=True)
+            if grad is None:  # the class score does not depend on this layer (a side branch)
+                grad = torch.zeros_like(activation)
     finally:
         handle.remove()
 
