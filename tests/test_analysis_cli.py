@@ -79,3 +79,12 @@ def test_module_entry_point():
 
 def test_formatting_parses_the_same_shapes_as_the_app():
     assert analysis_cli.parse_input_shape("3,64,64") == (3, 64, 64)
+
+
+def test_package_import_is_light_and_gradio_free():
+    code = ("import sys, visualizer; assert 'torch' not in sys.modules; "
+            "from visualizer import analyze, analyze_model, compare_stacks; "
+            "assert 'gradio' not in sys.modules, 'gradio imported'")
+    done = subprocess.run([sys.executable, "-c", code], cwd=ROOT, env={**os.environ, "PYTHONPATH": str(ROOT)},
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import functools
 import math
+import operator
 import re
 import threading
 from dataclasses import asdict, dataclass, field
@@ -215,7 +216,13 @@ def check_input_shape(shape: Sequence[int]) -> tuple[int, int, int]:
     text = "x".join(str(d) for d in dims)
     if len(dims) == 4 and dims[0] == 1:
         dims = dims[1:]
-    if len(dims) != 3 or not all(isinstance(d, int) and not isinstance(d, bool) for d in dims):
+    try:  # ints, numpy ints and 0-d integer tensors; not floats or bools
+        if any(isinstance(d, bool) for d in dims):
+            raise TypeError
+        dims = [operator.index(d) for d in dims]
+    except TypeError:
+        dims = []
+    if len(dims) != 3:
         raise AnalysisError(f"input size {text!r} must be three integers CxHxW (batch is always 1), e.g. 3x224x224")
     if any(d <= 0 for d in dims):
         raise AnalysisError(f"input size {text} has a zero or negative dimension; every size must be ≥ 1, "
