@@ -202,3 +202,9 @@ def test_parse_input_shape_forms():
     assert parse_input_shape("224x160") == (3, 224, 160)
     assert parse_input_shape("1, 28, 28") == (1, 28, 28)
     assert parse_input_shape("3×32×32") == (3, 32, 32)
+
+
+def test_half_precision_model_gets_a_half_input():
+    model = nn.Sequential(nn.Conv2d(3, 8, 3), nn.ReLU()).half()
+    a = analyze(model, (3, 10, 12))
+    assert a.layers[0].output_shape == [1, 8, 8, 10] and a.layers[0].activation_bytes == 8 * 8 * 10 * 2

@@ -297,7 +297,7 @@ def _run(model: nn.Module, shape: tuple[int, ...], on_leaf_call=None) -> tuple[t
         return _run_locked(model, shape, on_leaf_call)
 
 
-def _run_locked(model, shape, on_leaf_call):
+def _run_locked(model: nn.Module, shape: tuple[int, ...], on_leaf_call) -> tuple[torch.Tensor | None, FieldTracker]:
     tracker = FieldTracker(batch=BATCH)
     stack: list[tuple[nn.Module, list[int] | None]] = []
 
@@ -306,7 +306,7 @@ def _run_locked(model, shape, on_leaf_call):
         stack.append((mod, list(t.shape) if t is not None else None))
 
     def post(mod, args, out):
-        mod_, in_shape = stack.pop()
+        _, in_shape = stack.pop()
         if on_leaf_call is not None and id(mod) in leaves:
             t = _first_tensor(out)
             on_leaf_call(mod, in_shape, t, tracker.field(t) if t is not None else None)
@@ -316,7 +316,9 @@ def _run_locked(model, shape, on_leaf_call):
     handles = [m.register_forward_pre_hook(pre) for m in modules] + [m.register_forward_hook(post) for m in modules]
     modes = [(m, m.training) for m in modules]
     state = _meta_state(model)
-    x = torch.empty((BATCH, *shape), device="meta")
+    # The input takes the parameters' dtype (a half-precision model gets a half input, and half-size bytes).
+    dtype = next((p.dtype for p in model.parameters() if p.is_floating_point()), torch.get_default_dtype())
+    x = torch.empty((BATCH, *shape), device="meta", dtype=dtype)
     tracker.track(x, input_field(len(shape) - 1))
     tracker.locate = lambda: stack[-1][0] if stack else None
     try:
