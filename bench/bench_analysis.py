@@ -56,11 +56,18 @@ def main() -> None:
     shape = (3, 224, 224)
     analyze(model, shape)  # warm-up both
     torchinfo.summary(model, input_size=(1, *shape), verbose=0, device="cpu")
-    t_ours = best_of(lambda: analyze(model, shape), args.repeats)
+    t_ours = best_of(lambda: analyze(model, shape).to_dict(), args.repeats)  # records, totals, breakdowns
     t_ti = best_of(lambda: torchinfo.summary(model, input_size=(1, *shape), verbose=0, device="cpu"), args.repeats)
-    print(f"VGG-16 at 3x224x224: analyze {t_ours * 1000:.1f} ms, torchinfo.summary {t_ti * 1000:.1f} ms "
+    print(f"VGG-16 at 3x224x224: analyze + to_dict {t_ours * 1000:.1f} ms, torchinfo.summary {t_ti * 1000:.1f} ms "
           f"(best of {args.repeats}, {torch.get_num_threads()} threads) -> {t_ti / t_ours:.1f}x faster "
           f"(target >= 10x)")
+
+    resnet = zoo.create_model("resnet50").eval()
+    analyze(resnet, shape)
+    t_r = best_of(lambda: analyze(resnet, shape).to_dict(), args.repeats)
+    t_rti = best_of(lambda: torchinfo.summary(resnet, input_size=(1, *shape), verbose=0, device="cpu"), args.repeats)
+    print(f"(for reference) ResNet-50 at 3x224x224: {t_r * 1000:.1f} ms vs torchinfo {t_rti * 1000:.1f} ms "
+          f"-> {t_rti / t_r:.1f}x")
 
     if args.zoo:
         for name in zoo.list_models():

@@ -348,6 +348,9 @@ def analyze(model: nn.Module, input_shape: Sequence[int] | str = (3, 224, 224), 
 
     Raises ``AnalysisError`` (one line) when the input does not fit the model.
     """
+    if not isinstance(model, nn.Module):
+        raise AnalysisError(f"analyze() takes a torch.nn.Module, got {type(model).__name__} {model!r:.60}; "
+                            "for a zoo model by name use analyze_model('vgg16')")
     shape = parse_input_shape(input_shape) if isinstance(input_shape, str) else check_input_shape(input_shape)
     name = model_name or type(model).__name__
     design = tuple(design_input_shape) if design_input_shape else None
