@@ -1,0 +1,106 @@
+"""Trainer throughput vs a bare PyTorch loop on in-memory tensors (same process, same model and batch).
+
+    python bench/bench_trainer.py [--model alexnet_cifar] [--batch-size 128] [--steps 25] [--repeats 2]
+
+Baseline: a bare loop over a pre-normalized float tensor already in memory (random batches, Adam,
+forward/backward/step; no augmentation, no metrics). The trainer runs ``visualizer.training.train`` on
+synthetic shapes of the same size, with its uint8 storage, batched crop+flip augmentation, metrics and
+the schedule. Both skip their first ``--warmup`` steps. Target: trainer/bare >= 0.9.
+On CUDA both use the trainer's recipe (bf16/fp16 autocast, channels_last); the bare loop too.
+"""
+from __future__ import annotations
+
+import argparse
+import contextlib
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+import zoo  # noqa: E402
+from visualizer.training import TrainConfig, resolve_device, train  # noqa: E402
+
+
+def bare_loop(model_name: str, batch_size: int, steps: int, warmup: int, device: torch.device) -> float:
+    """Images/s of the simplest loop there is over float tensors already on the device."""
+    torch.manual_seed(0)
+    cuda = device.type == "cuda"
+    fmt = torch.channels_last if cuda else torch.contiguous_format
+    model = zoo.create_model(model_name, num_classes=10).to(device, memory_format=fmt).train()
+    opt = torch.optim.Adam(model.parameters(), lr=1e-3)
+    n = batch_size * (steps + warmup)
+    x_all = torch.randn(n, 3, 32, 32, device=device)
+    y_all = torch.randint(0, 10, (n,), device=device)
+    order = torch.randperm(n, device=device)
+    dtype = torch.bfloat16 if cuda and torch.cuda.is_bf16_supported() else torch.float16
+    amp = (lambda: torch.autocast("cuda", dtype=dtype)) if cuda else contextlib.nullcontext
+    t0 = None
+    for i in range(steps + warmup):
+        if i == warmup:
+            if cuda:
+                torch.cuda.synchronize()
+            t0 = time.perf_counter()
+        idx = order[i * batch_size:(i + 1) * batch_size]
+        x = x_all[idx].contiguous(memory_format=fmt)
+        with amp():
+            loss = F.cross_entropy(model(x), y_all[idx])
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+    if cuda:
+        torch.cuda.synchronize()
+    return steps * batch_size / (time.perf_counter() - t0)
+
+
+def trainer_loop(model_name: str, batch_size: int, steps: int, warmup: int, augment: bool) -> float:
+    """Images/s the trainer reports over its steps after ``warmup`` (evaluation time excluded)."""
+    records = []
+    with tempfile.TemporaryDirectory() as out:
+        cfg = TrainConfig(model=model_name, dataset="shapes", epochs=1, batch_size=batch_size,
+                          subset=batch_size * (steps + warmup), test_subset=100, log_every=warmup,
+                          augment=augment, out_dir=out, schedule="cosine")
+        train(cfg, on_event=lambda e: records.append(e) if e["event"] == "step" else None)
+    measured = [r for r in records if r["step"] > warmup]
+    images = batch_size * warmup * len(measured)
+    seconds = sum(batch_size * warmup / r["images_per_sec"] for r in measured)
+    return images / seconds
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--model", default="alexnet_cifar")
+    p.add_argument("--batch-size", type=int, default=128)
+    p.add_argument("--steps", type=int, default=25, help="timed steps per trial (a multiple of --warmup)")
+    p.add_argument("--warmup", type=int, default=5)
+    p.add_argument("--repeats", type=int, default=2, help="trials per method, interleaved (noise on shared CPUs)")
+    args = p.parse_args()
+    args.steps -= args.steps % args.warmup
+    device = resolve_device("auto")
+    print(f"device {device}, torch {torch.__version__}, {torch.get_num_threads()} threads, model {args.model}, "
+          f"batch {args.batch_size}, {args.steps} timed steps x {args.repeats} trials")
+    results: dict[str, list[float]] = {"bare loop (float tensors, no aug)": [], "trainer (uint8 + crop/flip)": [],
+                                       "trainer (uint8, no aug)": []}
+    for _ in range(args.repeats):
+        results["bare loop (float tensors, no aug)"].append(
+            bare_loop(args.model, args.batch_size, args.steps, args.warmup, device))
+        results["trainer (uint8 + crop/flip)"].append(
+            trainer_loop(args.model, args.batch_size, args.steps, args.warmup, augment=True))
+        results["trainer (uint8, no aug)"].append(
+            trainer_loop(args.model, args.batch_size, args.steps, args.warmup, augment=False))
+    base = statistics.median(results["bare loop (float tensors, no aug)"])
+    for name, values in results.items():
+        med = statistics.median(values)
+        print(f"{name:36s} {med:9.1f} images/s  (trials: {', '.join(f'{v:.0f}' for v in values)})"
+              f"  ratio {med / base:.3f}")
+    ratio = statistics.median(results["trainer (uint8 + crop/flip)"]) / base
+    print(f"trainer / bare loop = {ratio:.3f} (target >= 0.9): {'OK' if ratio >= 0.9 else 'BELOW TARGET'}")
+
+
+if __name__ == "__main__":
+    main()
