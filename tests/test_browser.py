@@ -71,8 +71,9 @@ def test_training_curve_updates_then_stop(page, shots):
     page.get_by_label(re.compile("Training images")).fill("3000")
     page.get_by_role("button", name="Start").click()
     progress = page.locator("#train-progress")
+    progress.get_by_text("running", exact=True).wait_for()  # (an earlier run's "finished" line is replaced)
     step_text = re.compile(r"step (\d+)/")
-    progress.get_by_text(step_text).wait_for()
+    page.wait_for_function("sel => /step \\d+\\//.test(document.querySelector(sel).innerText)", arg="#train-progress")
 
     def step() -> int:
         m = step_text.search(progress.inner_text())
