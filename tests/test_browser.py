@@ -96,3 +96,20 @@ def test_feature_maps_tab(page, shots):
     page.get_by_role("button", name="Show feature maps").click()
     page.get_by_text("showing the top").wait_for()
     page.screenshot(path=str(shots / "features.png"), full_page=True)
+
+
+def test_compare_tab(page, shots):
+    page.get_by_role("tab", name="Compare").click()
+    page.get_by_role("button", name="Compare").click()
+    page.get_by_text("61100840").first.wait_for()  # AlexNet's parameter count in the table
+    page.screenshot(path=str(shots / "compare.png"))
+
+
+def test_language_switch_to_korean(page):
+    # Gradio's own Settings panel switches the page language (our EN/KO texts through gr.I18n).
+    page.get_by_text("Settings").last.click()
+    page.get_by_label("Language").click()
+    page.get_by_role("option", name="한국어").click()
+    page.keyboard.press("Escape")
+    page.get_by_role("tab", name="구조").wait_for()
+    page.get_by_role("tab", name="학습").wait_for()

@@ -51,10 +51,9 @@ def build_demo() -> gr.Blocks:
                 arch_totals = gr.Markdown()
                 arch_table = gr.Dataframe(label=i18n("layers"), interactive=False, wrap=False, max_height=480)
                 with gr.Row():
-                    arch_params = gr.BarPlot(x="group", y="parameters", color="grouping", label=i18n("params_chart"),
-                                             x_label_angle=-30)
-                    arch_macs = gr.BarPlot(x="group", y="MACs", color="grouping", label=i18n("macs_chart"),
-                                           x_label_angle=-30)
+                    # One stacked bar per grouping: what the parameters (and the work) are made of.
+                    arch_params = gr.BarPlot(x="grouping", y="parameters", color="group", label=i18n("params_chart"))
+                    arch_macs = gr.BarPlot(x="grouping", y="MACs", color="group", label=i18n("macs_chart"))
                 arch_rf = gr.LinePlot(x="depth", y="pixels", color="series", label=i18n("rf_chart"))
                 arch_files = gr.File(label=i18n("downloads"), file_count="multiple")
                 with gr.Accordion("Formulas · 공식", open=False):
@@ -156,7 +155,10 @@ def build_demo() -> gr.Blocks:
                                            label=i18n("input_size"), scale=1)
                     cmp_btn = gr.Button(i18n("compare"), variant="primary", scale=1)
                 cmp_table = gr.Dataframe(interactive=False)
-                cmp_chart = gr.BarPlot(x="model", y="value", color="measure", label="", x_label_angle=-30)
+                with gr.Row():
+                    cmp_params = gr.BarPlot(x="model", y="parameters (M)", color="model", x_label_angle=-30)
+                    cmp_macs = gr.BarPlot(x="model", y="MACs (G)", color="model", x_label_angle=-30)
+                    cmp_mem = gr.BarPlot(x="model", y="activations (MiB)", color="model", x_label_angle=-30)
                 gr.Markdown(i18n("explain_compare"))
 
         # ==================================================================== events
@@ -216,7 +218,11 @@ def build_demo() -> gr.Blocks:
         # A newly opened tab picks up the run in progress (and starts polling if there is one).
         demo.load(friendly(status_ui), None, status_outputs, api_name="train_status")
 
-        cmp_btn.click(friendly(compare.compare_view), [cmp_models, cmp_size], [cmp_table, cmp_chart],
+        def compare_ui(models: list[str], input_size: str):
+            table, chart = compare.compare_view(models, input_size)
+            return table, chart, chart, chart  # one frame, three measures
+
+        cmp_btn.click(friendly(compare_ui), [cmp_models, cmp_size], [cmp_table, cmp_params, cmp_macs, cmp_mem],
                       api_name="compare_models")
     return demo
 

@@ -10,7 +10,7 @@ MAX_MODELS = 8
 
 
 def compare_view(models: list[str] | str, input_size: str) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """(table, long-form chart frame): parameters, MACs, depth, final receptive field, activation memory."""
+    """(table, chart frame with one row per model): parameters, MACs, depth, final receptive field, activations."""
     names = [m.strip() for m in (models.split(",") if isinstance(models, str) else models or []) if m.strip()]
     if len(names) < 2:
         raise ValueError(f"pick at least two models to compare (got {len(names)})")
@@ -31,7 +31,6 @@ def compare_view(models: list[str] | str, input_size: str) -> tuple[pd.DataFrame
             "final receptive field": spatial[-1].rf_display if spatial else "–",
             "activation memory": human(a.total_activation_bytes, "B"),
         })
-        chart += [{"model": a.model_name, "value": a.total_params / 1e6, "measure": "parameters (M)"},
-                  {"model": a.model_name, "value": a.total_macs / 1e9, "measure": "MACs (G)"},
-                  {"model": a.model_name, "value": a.total_activation_bytes / 2**20, "measure": "activations (MiB)"}]
+        chart.append({"model": a.model_name, "parameters (M)": a.total_params / 1e6, "MACs (G)": a.total_macs / 1e9,
+                      "activations (MiB)": a.total_activation_bytes / 2**20})
     return pd.DataFrame(rows), pd.DataFrame(chart)
