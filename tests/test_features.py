@@ -179,6 +179,17 @@ def test_spatial_layers_and_stages_of_vgg16():
                                                      "features.29", "features.30"]
 
 
+def test_stages_of_resnets_are_the_stage_outputs():
+    # torchvision ResNet: stem ReLU (112×112), then each stage's last block output, which is the block's
+    # last ReLU call (BasicBlock: 2 calls, Bottleneck: 3). Blocks per stage from the paper's table.
+    for name, blocks, relu_calls in [("resnet18", [2, 2, 2, 2], 2), ("resnet50", [3, 4, 6, 3], 3)]:
+        expected = ["relu"] + [f"layer{i + 1}.{n - 1}.relu#{relu_calls - 1}" for i, n in enumerate(blocks)]
+        stages = stage_layers(spatial_layers(name))
+        assert [s.key for s in stages] == expected
+        assert [s.height for s in stages] == [112, 56, 28, 14, 7]
+    assert features.default_layer("vgg16") == "features.22"
+
+
 def test_spatial_layers_of_a_module_list_repeated_calls():
     found = spatial_layers(Twice(), input_size=(3, 8, 8))
     assert [(s.key, s.call_index, s.height) for s in found] == [("conv", 0, 8), ("act", 0, 8), ("pool", 0, 4),

@@ -189,17 +189,24 @@ def _spatial_from_records(records: Any) -> list[SpatialLayer]:
 
 
 def stage_layers(layers: list[SpatialLayer]) -> list[SpatialLayer]:
-    """One layer per stage: the last layer call at each resolution, in call order (VGG: before each pool).
+    """One layer per stage, in call order: the last layer call at each resolution (VGG: before each pool).
 
-    Adaptive pooling in front of the classifier and 1×1 maps are not stages.
+    Layers of the block where the next resolution begins do not count: a ResNet-50 bottleneck's first 1×1
+    conv still runs at the old resolution but belongs to the next stage. (When that leaves nothing, as in
+    VGG's single ``features`` block, the last layer at the resolution is the stage.) Adaptive pooling in
+    front of the classifier and 1×1 maps are not stages.
     """
-    last: dict[tuple[int, int], SpatialLayer] = {}
-    for layer in layers:
-        if layer.kind.startswith("Adaptive") or layer.height * layer.width == 1:
-            continue  # the classifier's pooling: no spatial stage of its own
-        last.pop((layer.height, layer.width), None)  # re-insert so the order follows the last call
-        last[(layer.height, layer.width)] = layer
-    return sorted(last.values(), key=layers.index)
+    spatial = [s for s in layers if not s.kind.startswith("Adaptive") and s.height * s.width > 1]
+    resolutions = list(dict.fromkeys((s.height, s.width) for s in spatial))
+    stages = []
+    for i, resolution in enumerate(resolutions):
+        at = [s for s in spatial if (s.height, s.width) == resolution]
+        if i + 1 < len(resolutions):
+            opener = next(s for s in spatial if (s.height, s.width) == resolutions[i + 1])
+            block = opener.name.rpartition(".")[0]
+            at = [s for s in at if s.name.rpartition(".")[0] != block] or at
+        stages.append(at[-1])
+    return stages
 
 
 # ---------------------------------------------------------------------------------------------- present
@@ -433,6 +440,12 @@ def forward_with_capture(model: nn.Module, tensor: torch.Tensor, layers: list[st
     return capture, logits
 
 
+def default_layer(model_name: str) -> str:
+    """A good first layer to show: the middle stage (VGG-16: features.22, 512×28×28)."""
+    stages = stage_layers(spatial_layers(model_name))
+    return stages[len(stages) // 2].key if stages else spatial_layers(model_name)[-1].key
+
+
 def layer_choices(model_name: str) -> list[tuple[str, str]]:
     """``(label, key)`` pairs for a layer dropdown: every layer call with a spatial map, in order."""
     return [(layer.label, layer.key) for layer in spatial_layers(model_name)]
@@ -474,7 +487,7 @@ def explore(
     tensor, seen = preprocess(load_image(image), loaded.model_name)
     available = spatial_layers(loaded.model_name)
     by_key = {entry.key: entry for entry in available}
-    layer = layer or available[len(available) // 2].key
+    layer = layer or default_layer(loaded.model_name)
     if layer not in by_key:
         raise ValueError(f"{loaded.model_name} has no layer {layer!r} with a spatial output; "
                          f"choose one of: {', '.join(list(by_key)[:12])}, ...")
