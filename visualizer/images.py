@@ -108,7 +108,7 @@ def _finish(image: Image.Image, max_pixels: int, name: str) -> Image.Image:
         raise ImageError(f"{name} has no pixels ({w}×{h})")
     if getattr(image, "n_frames", 1) > 1:
         image.seek(0)  # animated GIF / WebP / APNG: the first frame
-    if image.format == "JPEG" and w * h > max_pixels:
+    if image.format in ("JPEG", "MPO") and w * h > max_pixels:  # MPO: phone JPEGs with extra frames
         # Let libjpeg decode at 1/2, 1/4 or 1/8 scale: a huge phone photo never exists at full size in memory.
         scale = (max_pixels / (w * h)) ** 0.5
         image.draft("RGB", (max(1, int(w * scale)), max(1, int(h * scale))))
