@@ -81,10 +81,10 @@ def _unreadable_kind(data: bytes) -> str:
     """Words for a file PIL cannot open, naming the usual suspects (iPhone HEIC photos, SVG drawings)."""
     head = data[:256].lstrip()
     if data[4:8] == b"ftyp" and data[8:12] in (b"heic", b"heix", b"hevc", b"heim", b"heis", b"mif1", b"msf1"):
-        return "an image file PIL can read (it is a HEIC/HEIF photo: export it as JPEG, or set the phone to 'Most Compatible')"
+        return "an image file this app can read (it is a HEIC/HEIF photo: export it as JPEG, or set the phone to 'Most Compatible')"
     if head.startswith(b"<svg") or (head.startswith(b"<?xml") and b"<svg" in data[:1024]):
-        return "an image file PIL can read (it is an SVG drawing: export it as PNG)"
-    return "an image file PIL can read (not an image at all, or an unsupported format)"
+        return "an image file this app can read (it is an SVG drawing: export it as PNG)"
+    return "an image file this app can read (not an image at all, or an unsupported format)"
 
 
 def _from_array(arr: np.ndarray) -> Image.Image:
