@@ -103,7 +103,19 @@ def test_overlay_heatmap_blends_toward_the_colormap():
 
 
 def test_explain_end_to_end_on_a_small_zoo_model():
-    result = explain(example_images()[0], "vgg:8,M,16,M", "random")
+    from visualizer.weight_sources import load_weights
+
+    model = load_weights("vgg:8,M,16,M", "random").model
+    calls = []
+    handle = model.register_forward_pre_hook(lambda m, a: calls.append(1))
+    try:
+        result = explain(example_images()[0], "vgg:8,M,16,M", "random")
+        again = explain(example_images()[0], "vgg:8,M,16,M", "random")  # a re-render: no second pass
+        other = explain(example_images()[0], "vgg:8,M,16,M", "random", class_index=(result["class_index"] + 1) % 10)
+    finally:
+        handle.remove()
+    assert len(calls) == 2 and np.array_equal(again["heatmap"], result["heatmap"])
+    assert other["class_index"] != result["class_index"]
     # conv 0, relu 1, pool 2, conv 3, relu 4, pool 5 (8×8), then global pooling: the last map is features.5.
     assert result["layer"] == "features.5"
     assert result["overlay"].size == (32, 32) and result["heatmap"].shape == (32, 32)

@@ -5,6 +5,7 @@ layer's channels; the ReLU of the weighted sum, upsampled to the input, is the h
 """
 from __future__ import annotations
 
+import hashlib
 from typing import Any
 
 import numpy as np
@@ -95,6 +96,9 @@ def overlay_heatmap(image: Image.Image, heatmap: np.ndarray, alpha: float = 0.5,
     return Image.blend(image.convert("RGB"), colored, alpha)
 
 
+_last_cam: dict[str, Any] = {}
+
+
 def explain(
     image: Any,
     model_name: str,
@@ -118,8 +122,15 @@ def explain(
     tensor, seen = preprocess(load_image(image), loaded.model_name)
     if layer is None:  # the classic choice: the last stage that still has a spatial map (before pooling)
         layer = stage_layers(spatial_layers(loaded.model_name))[-1].key
+    # One-entry cache: the app re-renders on every colormap / top-N change; the Grad-CAM stays the same.
+    key = (loaded.key, hashlib.sha1(tensor.numpy().tobytes()).hexdigest(), layer, class_index)
     with loaded.lock:  # the hook sits on the shared, cached model
-        heat, index, logits = grad_cam_with_logits(loaded.model, tensor, layer, class_index)
+        entry = _last_cam.get("entry")  # (key, result), swapped in one assignment: safe across models' threads
+        if entry is not None and entry[0] == key:
+            heat, index, logits = entry[1]
+        else:
+            heat, index, logits = grad_cam_with_logits(loaded.model, tensor, layer, class_index)
+            _last_cam["entry"] = (key, (heat, index, logits))
     probs = torch.softmax(logits.float(), dim=0)
     return {
         "overlay": overlay_heatmap(seen, heat, alpha=alpha),
