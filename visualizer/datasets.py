@@ -171,16 +171,17 @@ def random_crop_flip(images: torch.Tensor, padding: int = 4, generator: torch.Ge
                      flip: bool = True) -> torch.Tensor:
     """Per-image random crop after zero padding, and horizontal flip with p=0.5, for a whole batch at once.
 
-    Works on any dtype and device; the random offsets are drawn on the CPU (``generator``) so a run is
-    reproducible whatever the device.
+    Works on any dtype and device. The random numbers come from ``generator`` (on its device; give one
+    on the images' device so a GPU never waits for a host-to-device copy).
     """
     n, _, h, w = images.shape
-    offsets = torch.randint(0, 2 * padding + 1, (n, 2), generator=generator).to(images.device)
+    rng_device = generator.device if generator is not None else images.device
+    offsets = torch.randint(0, 2 * padding + 1, (n, 2), generator=generator, device=rng_device).to(images.device)
     padded = torch.nn.functional.pad(images, (padding, padding, padding, padding))
     rows = offsets[:, 0:1] + torch.arange(h, device=images.device)  # (n, h)
     cols = offsets[:, 1:2] + torch.arange(w, device=images.device)  # (n, w)
     if flip:
-        flips = (torch.rand(n, generator=generator) < 0.5).to(images.device)
+        flips = (torch.rand(n, generator=generator, device=rng_device) < 0.5).to(images.device)
         # Flipping = reading the crop's columns right to left.
         cols = torch.where(flips[:, None], cols.flip(1), cols)
     batch = torch.arange(n, device=images.device)[:, None, None]

@@ -27,6 +27,24 @@ _FIELDS = {
 }
 
 
+RECIPES = """recipes:
+  first minute on a laptop CPU (accuracy rises within the first epoch):
+    python -m visualizer train alexnet_cifar --subset 5000 --epochs 5
+  no network in the classroom (synthetic shapes, generated locally):
+    python -m visualizer train alexnet_cifar --dataset shapes --epochs 3
+  the course notes' optimizer settings (they report alexnet_cifar 75.08 %, ResNet-18 82.98 %):
+    python -m visualizer train resnet18_cifar --subset 0 --test-subset 0 --optimizer adam --lr 1e-3 \\
+        --batch-size 32 --epochs 50 --schedule constant
+  beating it on a GPU (full data, augmentation, SGD + one-cycle):
+    python -m visualizer train resnet18_cifar --subset 0 --test-subset 0 --optimizer sgd --lr 0.1 \\
+        --momentum 0.9 --weight-decay 5e-4 --batch-size 128 --epochs 30 --schedule onecycle
+  fine-tuning ImageNet weights with a new 10-way head and frozen features:
+    python -m visualizer train vgg19_finetune_cifar --pretrained --freeze-features --epochs 5
+  several processes (gloo on CPU, nccl on GPUs; rank 0 writes):
+    torchrun --nproc_per_node 2 -m visualizer train resnet18_cifar --subset 0 --epochs 30
+"""
+
+
 def add_commands(sub: argparse._SubParsersAction) -> None:
     """Register ``train`` on the CLI's subparsers."""
     from visualizer.training import DEVICES, OPTIMIZERS, SCHEDULES
@@ -36,6 +54,8 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
         help="train a zoo model on CIFAR-10 or the synthetic shapes set",
         description="Train a zoo model on 32×32 images. Flags left out take the defaults, or the "
         "checkpoint's values with --resume. Runs under torchrun for DistributedDataParallel.",
+        epilog=RECIPES,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     p.add_argument("model", help="zoo model name, e.g. alexnet_cifar, resnet18_cifar, vgg16, 'vgg_bn:32,M,64,M'")
     # default=None everywhere: "not given", so --resume can keep the checkpoint's setting.

@@ -303,9 +303,11 @@ def evaluate(model: nn.Module, images: torch.Tensor, labels: torch.Tensor, norma
     confusion = torch.zeros(num_classes * num_classes, dtype=acc_dtype, device=labels.device)
     loss_sum = torch.zeros((), dtype=acc_dtype, device=labels.device)
     for i in range(0, len(idx_all), batch_size):
-        if control is not None and control.stop_requested:
-            model.train(was_training)
-            return None
+        if control is not None:
+            control.wait_while_paused()
+            if control.stop_requested:
+                model.train(was_training)
+                return None
         idx = idx_all[i:i + batch_size]
         x = normalize(images[idx]).contiguous(memory_format=memory_format)
         y = labels[idx]
@@ -351,7 +353,7 @@ def train(config: TrainConfig, log: MetricsLog | None = None, control: RunContro
 
     device = resolve_device(config.device)
     on_cuda = device.type == "cuda"
-    log.update_progress(message=f"loading {config.dataset} data", state_detail="loading")
+    log.update_progress(message=f"loading {config.dataset} data")
     train_set = _load_split(config, train=True, rank=rank, world=world)
     test_set = _load_split(config, train=False, rank=rank, world=world)
     class_names = train_set.class_names
@@ -415,7 +417,7 @@ def train(config: TrainConfig, log: MetricsLog | None = None, control: RunContro
             last_checkpoint = str(save_checkpoint(ckpt, ckpt_path))
             log.update_progress(last_checkpoint=last_checkpoint)
 
-    aug_gen = torch.Generator()
+    aug_gen = torch.Generator(device=device)
     run_start, paused_s, steps_this_run = time.perf_counter(), 0.0, 0
     status, evaluation, epoch = "finished", None, start_epoch
     log.update_progress(message="training", epoch=start_epoch + 1, epochs=config.epochs, step=step,
