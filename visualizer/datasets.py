@@ -15,6 +15,8 @@ from __future__ import annotations
 
 import math
 import os
+import socket
+import urllib.parse
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -27,6 +29,7 @@ SHAPES_CLASSES = [
 DATASETS = ("cifar10", "shapes")
 SHAPES_TRAIN_SIZE = 10_000
 SHAPES_TEST_SIZE = 2_000
+CONNECT_TIMEOUT_S = 10.0  # before saying "offline"
 
 
 class DatasetUnavailableError(RuntimeError):
@@ -73,6 +76,8 @@ def load_cifar10(data_dir: str | os.PathLike = "./data", train: bool = True, dow
         if not download:
             raise DatasetUnavailableError(_offline_message(root, "download disabled")) from None
         try:
+            if not (root / CIFAR10_ARCHIVE).exists():
+                _check_reachable(CIFAR10.url)
             # Extracts a placed cifar-10-python.tar.gz without the network if its md5 is right.
             ds = CIFAR10(str(root), train=train, download=True)
         except Exception as exc:  # URLError, socket errors, HTTP errors, a bad archive
@@ -82,11 +87,17 @@ def load_cifar10(data_dir: str | os.PathLike = "./data", train: bool = True, dow
     return ImageData("cifar10", images, labels, list(ds.classes), synthetic=False)
 
 
+def _check_reachable(url: str, timeout: float = CONNECT_TIMEOUT_S) -> None:
+    """Fail within ``timeout`` s behind a firewall that drops packets (urllib alone would wait forever)."""
+    parsed = urllib.parse.urlparse(url)
+    socket.create_connection((parsed.hostname, parsed.port or 443), timeout=timeout).close()
+
+
 def _offline_message(root: Path, reason: str) -> str:
     return (
         f"CIFAR-10 is not in {root.resolve()} and could not be downloaded ({reason}). "
         f"Place {CIFAR10_ARCHIVE} (from https://www.cs.toronto.edu/~kriz/{CIFAR10_ARCHIVE}) in "
-        f"{root.resolve()}, or use --dataset shapes (synthetic, no download)."
+        f"{root.resolve()}, or train on the synthetic 'shapes' dataset (no download)."
     )
 
 

@@ -181,6 +181,11 @@ def run_train(args: argparse.Namespace) -> int:
     log = MetricsLog()
     reporter = _Reporter(args.metrics if rank == 0 else None, append=bool(args.resume),
                          progress=rank == 0 and not args.no_progress, log=log)
+    if rank == 0:
+        what = "synthetic shapes (generated locally)" if config.dataset == "shapes" else config.dataset
+        reporter.write(f"training {config.model} on {what}, {config.epochs} epochs"
+                       + (f" on {world} processes" if world > 1 else "")
+                       + (f", resuming {config.resume}" if config.resume else ""))
     control = RunControl()
     # Ctrl-C: finish the batch, write a checkpoint, exit "stopped". Single process only: under torchrun
     # the ranks would stop at different batches and wait on each other forever.
