@@ -53,6 +53,26 @@ def test_feature_maps_from_an_example_image(client):
     assert grid and "features.5" in info and "meaningless" in info
 
 
+def test_uploads_reach_our_image_checks(client, tmp_path):
+    # A text file named .png: our message, not a crash inside the upload component.
+    fake = tmp_path / "notes.png"
+    fake.write_text("these are lecture notes, not a picture")
+    with pytest.raises(AppError, match="upload a JPEG, PNG"):
+        client.predict(handle_file(str(fake)), "alexnet_cifar", "random", "", "", 4, "mean", "viridis", "channel", "",
+                       api_name="/feature_maps")
+    # A 16-bit grayscale PNG (values up to 65535) arrives intact and is shown, not clipped to white.
+    import numpy as np
+    from PIL import Image
+
+    deep = tmp_path / "deep.png"
+    ramp = (np.linspace(0, 65535, 64 * 64).reshape(64, 64)).astype(np.uint16)
+    Image.fromarray(ramp).save(deep)
+    out = client.predict(handle_file(str(deep)), "alexnet_cifar", "random", "", "", 4, "mean", "viridis", "channel",
+                         "", api_name="/feature_maps")
+    seen = np.asarray(Image.open(out[2]).convert("L"), dtype=float)
+    assert seen.min() < 40 and seen.max() > 215  # the full ramp survives (clipping would make it ~all white)
+
+
 def test_training_run_through_the_api(client):
     with pytest.raises(AppError, match="cannot pause"):
         client.predict(api_name="/train_pause")

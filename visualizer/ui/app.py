@@ -20,6 +20,21 @@ SIZE_PRESETS = ["3x224x224", "3x227x227", "3x32x32"]
 MAX_UPLOAD = "20mb"
 
 
+class ImageUpload(gr.Image):
+    """An image upload that hands the original file to ``visualizer.images.load_image``.
+
+    Gradio's own preprocessing opens and converts the file first: 16-bit PNGs are clipped, transparency
+    takes the file's hidden colour, and a non-image fails inside Gradio before our checks could say why.
+    """
+
+    is_template = True  # the browser side is the ordinary Image component
+
+    def preprocess(self, payload: Any) -> Any:
+        if payload is None or payload.path is None or (payload.url or "").startswith("data:"):
+            return super().preprocess(payload)
+        return payload.path
+
+
 def friendly(fn: Callable) -> Callable:
     """Turn the handlers' plain exceptions into a readable message in the page; the server keeps serving."""
 
@@ -77,7 +92,7 @@ def build_demo() -> gr.Blocks:
                 fm_state = gr.State(None)
                 with gr.Row():
                     with gr.Column(scale=1):
-                        fm_image = gr.Image(type="filepath", label="Image · 이미지",  # (an upload's label takes no i18n key)
+                        fm_image = ImageUpload(type="filepath", label="Image · 이미지",  # (an upload's label takes no i18n key)
                                             sources=["upload", "clipboard"],
                                             height=240)
                         gr.Examples(features.example_images(), inputs=fm_image)

@@ -8,6 +8,7 @@ from PIL import Image
 
 from visualizer import images
 from visualizer.analysis import analyze_model
+from visualizer import features
 from visualizer.features import explore, parse_layer, spatial_layers, stage_layers
 from visualizer.gradcam import explain
 from visualizer.rf_overlay import click_to_unit, draw_receptive_field, unit_box, unit_center
@@ -21,11 +22,9 @@ def example_images() -> list[str]:
 
 
 def layer_choices(model: str) -> dict[str, Any]:
-    """Dropdown choices (label, key) of every layer with a spatial output; default: the middle one."""
-    layers = spatial_layers((model or "").strip())
-    if not layers:
-        raise ValueError(f"{model} has no layer with a spatial output to show")
-    return {"choices": [(s.label, s.key) for s in layers], "value": layers[len(layers) // 2].key}
+    """Dropdown choices (label, key) of every layer with a spatial output; default: the middle stage."""
+    name = (model or "").strip()
+    return {"choices": features.layer_choices(name), "value": features.default_layer(name)}
 
 
 def _class_index(text: str | None, class_names: list[str]) -> int | None:
