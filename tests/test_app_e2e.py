@@ -90,3 +90,9 @@ def test_training_run_through_the_api(client):
     assert "finished" in progress, progress
     assert loss["data"], "the loss curve has points"
     assert any(row[-1] == "test" for row in acc["data"])
+    # The checkpoint is downloadable from the page and loads safely (weights_only) with its metadata.
+    from visualizer.checkpoint import load_checkpoint
+
+    checkpoint = client.predict(api_name="/train_status")[5]
+    ckpt = load_checkpoint(checkpoint)
+    assert ckpt["model_name"] == "alexnet_cifar" and ckpt["epoch"] == 1
