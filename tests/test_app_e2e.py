@@ -48,9 +48,9 @@ def test_compare_stacks(client):
 
 def test_feature_maps_from_an_example_image(client):
     out = client.predict(handle_file(example_images()[0]), "alexnet_cifar", "random", "", "features.5", 8, "mean",
-                         "magma", "shared", "", api_name="/feature_maps")
+                         "magma", "shared", "", "features.8", api_name="/feature_maps")
     grid, info = out[0], out[1]
-    assert grid and "features.5" in info and "meaningless" in info
+    assert grid and "features.5" in info and "meaningless" in info and "Grad-CAM at `features.8`" in info
 
 
 def test_uploads_reach_our_image_checks(client, tmp_path):
@@ -58,7 +58,7 @@ def test_uploads_reach_our_image_checks(client, tmp_path):
     fake = tmp_path / "notes.png"
     fake.write_text("these are lecture notes, not a picture")
     with pytest.raises(AppError, match="upload a JPEG, PNG"):
-        client.predict(handle_file(str(fake)), "alexnet_cifar", "random", "", "", 4, "mean", "viridis", "channel", "",
+        client.predict(handle_file(str(fake)), "alexnet_cifar", "random", "", "", 4, "mean", "viridis", "channel", "", "",
                        api_name="/feature_maps")
     # A 16-bit grayscale PNG (values up to 65535) arrives intact and is shown, not clipped to white.
     import numpy as np
@@ -68,7 +68,7 @@ def test_uploads_reach_our_image_checks(client, tmp_path):
     ramp = (np.linspace(0, 65535, 64 * 64).reshape(64, 64)).astype(np.uint16)
     Image.fromarray(ramp).save(deep)
     out = client.predict(handle_file(str(deep)), "alexnet_cifar", "random", "", "", 4, "mean", "viridis", "channel",
-                         "", api_name="/feature_maps")
+                         "", "", api_name="/feature_maps")
     seen = np.asarray(Image.open(out[2]).convert("L"), dtype=float)
     assert seen.min() < 40 and seen.max() > 215  # the full ramp survives (clipping would make it ~all white)
 

@@ -105,7 +105,7 @@ def test_feature_maps_and_click_to_receptive_field():
     grid, info, seen, cam, top5, overview, filters, rf, state = features.feature_maps(
         image, "alexnet_cifar", "random", None, "features.2", 8, "max", "viridis", "channel", "cat")
     assert seen.size == (32, 32) and len(top5) == 5 and "meaningless" in info
-    assert "Grad-CAM" in info and "cat" in info
+    assert "Grad-CAM at `features.12`" in info and "cat" in info  # default: the last conv stage
     assert len(state["channels"]) == 8
     # Click inside tile 3 at unit (row 2, col 5) of features.2 (the first max-pool, 15×15 map).
     layout = state["layout"]
@@ -117,6 +117,13 @@ def test_feature_maps_and_click_to_receptive_field():
     assert "rows 4–7, columns 10–13" in text and "4×4" in text
     with pytest.raises(ValueError, match="between the maps"):
         features.rf_from_click(state, 0, 0)
+
+
+def test_gradcam_at_a_chosen_layer():
+    image = Image.new("RGB", (32, 32), "blue")
+    out = features.feature_maps(image, "alexnet_cifar", cam_layer="features.6", cam_class="3")
+    assert "Grad-CAM at `features.6` for **cat**" in out[1]  # CIFAR-10 class 3 is "cat"
+    assert out[3].size == out[2].size
 
 
 def test_feature_maps_without_image_says_what_to_do():

@@ -109,7 +109,9 @@ def build_demo() -> gr.Blocks:
                             fm_cmap = gr.Dropdown(["viridis", "magma", "inferno", "gray", "coolwarm", "jet"],
                                                   value="viridis", label=i18n("colormap"))
                             fm_norm = gr.Radio(["channel", "shared"], value="channel", label=i18n("normalize"))
-                        fm_cam_class = gr.Textbox(label=i18n("gradcam_class"), placeholder="e.g. 281 or tabby")
+                        with gr.Row():
+                            fm_cam_layer = gr.Dropdown([], label=i18n("gradcam_layer"), allow_custom_value=True)
+                            fm_cam_class = gr.Textbox(label=i18n("gradcam_class"), placeholder="e.g. 281 or tabby")
                         fm_btn = gr.Button(i18n("show"), variant="primary")
                     with gr.Column(scale=2):
                         fm_info = gr.Markdown()
@@ -193,10 +195,13 @@ def build_demo() -> gr.Blocks:
               api_name="compare_stacks")
         demo.load(friendly(stacks.stacks_view), st_inputs, st_outputs, api_visibility="private")
 
-        gr.on([fm_model.change, demo.load], friendly(lambda m: gr.Dropdown(**features.layer_choices(m))),
-              fm_model, fm_layer, api_visibility="private")
+        def layer_pickers(model: str):
+            return gr.Dropdown(**features.layer_choices(model)), gr.Dropdown(**features.cam_layer_choices(model))
+
+        gr.on([fm_model.change, demo.load], friendly(layer_pickers), fm_model, [fm_layer, fm_cam_layer],
+              api_visibility="private")
         fm_inputs = [fm_image, fm_model, fm_source, fm_ckpt, fm_layer, fm_topn, fm_rank, fm_cmap, fm_norm,
-                     fm_cam_class]
+                     fm_cam_class, fm_cam_layer]
         fm_outputs = [fm_grid, fm_info, fm_seen, fm_cam, fm_top5, fm_overview, fm_filters, fm_rf, fm_state]
         fm_btn.click(friendly(features.feature_maps), fm_inputs, fm_outputs, api_name="feature_maps")
 

@@ -27,6 +27,12 @@ def layer_choices(model: str) -> dict[str, Any]:
     return {"choices": features.layer_choices(name), "value": features.default_layer(name)}
 
 
+def cam_layer_choices(model: str) -> dict[str, Any]:
+    """Grad-CAM layer choices; default: the last conv stage (the classic choice: semantic yet still spatial)."""
+    name = (model or "").strip()
+    return {"choices": features.layer_choices(name), "value": stage_layers(spatial_layers(name))[-1].key}
+
+
 def _class_index(text: str | None, class_names: list[str]) -> int | None:
     """'' → None (top prediction); '281' → 281; 'tabby' → the first class whose name contains it."""
     text = (text or "").strip()
@@ -52,20 +58,22 @@ def _latest_checkpoint() -> str | None:
 
 def feature_maps(image: Any, model: str, source: str = "random", checkpoint: str | None = None,
                  layer: str | None = None, top_n: float = 16, rank_by: str = "mean", colormap: str = "viridis",
-                 normalize: str = "channel", cam_class: str | None = None) -> tuple:
+                 normalize: str = "channel", cam_class: str | None = None, cam_layer: str | None = None) -> tuple:
     """(grid, info, network input, Grad-CAM overlay, top-5 table, overview, filters, rf overlay, click state)."""
     if image is None or (isinstance(image, str) and not image.strip()):
         raise ValueError("no image yet: upload one (JPEG, PNG, WebP, GIF …) or click an example below the upload box")
     if source == "checkpoint" and not (checkpoint or "").strip():
         checkpoint = _latest_checkpoint()
     model = (model or "").strip()
-    if layer and parse_layer(layer)[0] not in {s.name for s in spatial_layers(model)}:
-        layer = None  # a layer of the previously chosen model: fall back to this model's default
+    names = {s.name for s in spatial_layers(model)}
+    # A layer of the previously chosen model falls back to this model's default.
+    layer = layer if layer and parse_layer(layer)[0] in names else None
+    cam_layer = cam_layer if cam_layer and parse_layer(cam_layer)[0] in names else None
     out = explore(image, model, source, layer or None, int(top_n), rank_by, colormap, normalize,
                   checkpoint_path=checkpoint)
     name = out["model_name"]
     class_names = load_weights(model, source, checkpoint).class_names  # cached: the model explore just used
-    cam_layer = stage_layers(spatial_layers(name))[-1].key  # the last conv stage, the classic Grad-CAM choice
+    cam_layer = cam_layer or cam_layer_choices(name)["value"]
     cam = explain(image, model, source, cam_layer, _class_index(cam_class, class_names), checkpoint_path=checkpoint)
     top5 = pd.DataFrame([{"class": c, "probability (%)": round(100 * p, 2)} for c, p in out["predictions"]])
     info = [f"**{out['info']}** · layer `{out['layer']}` {'×'.join(map(str, out['shape']))}, "
