@@ -3,6 +3,7 @@ import pickle
 import shutil
 import socket
 import tarfile
+import time
 import urllib.error
 
 import pytest
@@ -96,6 +97,39 @@ def test_cifar10_placed_archive_is_extracted_without_network(tiny_cifar, monkeyp
     monkeypatch.setattr(CIFAR10, "tgz_md5", _md5(archive))
     test = load_cifar10(data_dir, train=False, download=True)
     assert torch.equal(test.images, written["test_batch"][0])
+
+
+def test_cifar10_download_reports_progress(tiny_cifar, monkeypatch):
+    """torchvision's own download path, with only the network read replaced by a slow local copy."""
+    data_dir, written = tiny_cifar
+    source = data_dir.parent / "server" / CIFAR10_ARCHIVE
+    source.parent.mkdir()
+    with tarfile.open(source, "w:gz") as tar:
+        tar.add(data_dir / CIFAR10.base_folder, arcname=CIFAR10.base_folder)
+    shutil.rmtree(data_dir)
+    monkeypatch.setattr(CIFAR10, "tgz_md5", _md5(source))
+
+    class Connection:
+        def close(self):
+            pass
+
+    def slow_copy(url, filename, chunk_size=1024):
+        assert url == CIFAR10.url
+        data = source.read_bytes()
+        with open(filename, "wb") as f:
+            for i in range(0, len(data), len(data) // 4 + 1):
+                f.write(data[i:i + len(data) // 4 + 1])
+                f.flush()
+                time.sleep(0.3)
+
+    monkeypatch.setattr(socket, "create_connection", lambda *a, **k: Connection())
+    monkeypatch.setattr(tv_utils, "_get_redirect_url", lambda url, max_hops=3: url)
+    monkeypatch.setattr(tv_utils, "_urlretrieve", slow_copy)
+    messages = []
+    train = load_cifar10(data_dir, train=True, download=True, progress=messages.append)
+    assert len(train) == 20 and (data_dir / CIFAR10_ARCHIVE).exists()
+    assert messages and all(m.startswith(f"downloading {CIFAR10_ARCHIVE}: ") for m in messages)
+    assert messages[-1].endswith("/ 170.5 MB")
 
 
 def test_shapes_are_deterministic_balanced_and_synthetic():

@@ -13,16 +13,20 @@ batch's device and normalizes in one fused multiply-add.
 """
 from __future__ import annotations
 
+import contextlib
 import math
 import os
 import socket
+import threading
 import urllib.parse
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Callable, Iterator
 
 import torch
 
 CIFAR10_ARCHIVE = "cifar-10-python.tar.gz"
+CIFAR10_ARCHIVE_BYTES = 170_498_071
 SHAPES_CLASSES = [
     "circle", "square", "triangle", "star", "cross", "ring", "stripes", "diamond", "checker", "crescent",
 ]
@@ -65,8 +69,13 @@ class ImageData:
 # --------------------------------------------------------------------------------------------- CIFAR-10
 
 
-def load_cifar10(data_dir: str | os.PathLike = "./data", train: bool = True, download: bool = True) -> ImageData:
-    """CIFAR-10 via torchvision (downloading into ``data_dir`` with a progress bar if needed)."""
+def load_cifar10(data_dir: str | os.PathLike = "./data", train: bool = True, download: bool = True,
+                 progress: Callable[[str], None] | None = None) -> ImageData:
+    """CIFAR-10 via torchvision, downloading into ``data_dir`` if needed.
+
+    torchvision draws a progress bar on stderr; ``progress`` also gets a line every half second
+    ("downloading cifar-10-python.tar.gz: 41.2 / 170.5 MB") for a UI to show.
+    """
     from torchvision.datasets import CIFAR10
 
     root = Path(data_dir).expanduser()
@@ -79,12 +88,37 @@ def load_cifar10(data_dir: str | os.PathLike = "./data", train: bool = True, dow
             if not (root / CIFAR10_ARCHIVE).exists():
                 _check_reachable(CIFAR10.url)
             # Extracts a placed cifar-10-python.tar.gz without the network if its md5 is right.
-            ds = CIFAR10(str(root), train=train, download=True)
+            with _watch_download(root / CIFAR10_ARCHIVE, CIFAR10_ARCHIVE_BYTES, progress):
+                ds = CIFAR10(str(root), train=train, download=True)
         except Exception as exc:  # URLError, socket errors, HTTP errors, a bad archive
             raise DatasetUnavailableError(_offline_message(root, f"{type(exc).__name__}: {exc}")) from exc
     images = torch.from_numpy(ds.data).permute(0, 3, 1, 2).contiguous()  # NHWC → NCHW, still uint8
     labels = torch.tensor(ds.targets, dtype=torch.int64)
     return ImageData("cifar10", images, labels, list(ds.classes), synthetic=False)
+
+
+@contextlib.contextmanager
+def _watch_download(path: Path, total_bytes: int, progress: Callable[[str], None] | None) -> Iterator[None]:
+    """Report the size of a file being downloaded, from a side thread, while the body runs."""
+    if progress is None:
+        yield
+        return
+    done = threading.Event()
+
+    def watch() -> None:
+        while not done.wait(0.5):
+            if path.exists():
+                size = path.stat().st_size
+                verb = "downloading" if size < total_bytes else "checking and extracting"
+                progress(f"{verb} {path.name}: {size / 1e6:.1f} / {total_bytes / 1e6:.1f} MB")
+
+    thread = threading.Thread(target=watch, name="cnnviz-download-progress", daemon=True)
+    thread.start()
+    try:
+        yield
+    finally:
+        done.set()
+        thread.join()
 
 
 def _check_reachable(url: str, timeout: float = CONNECT_TIMEOUT_S) -> None:
@@ -166,10 +200,10 @@ def load_shapes(train: bool = True, seed: int = 0, n: int | None = None) -> Imag
 
 
 def load_dataset(name: str, train: bool, data_dir: str | os.PathLike = "./data", seed: int = 0,
-                 download: bool = True) -> ImageData:
+                 download: bool = True, progress: Callable[[str], None] | None = None) -> ImageData:
     """``cifar10`` or ``shapes``, train or test split, whole (subset it with ``ImageData.subset``)."""
     if name == "cifar10":
-        return load_cifar10(data_dir, train=train, download=download)
+        return load_cifar10(data_dir, train=train, download=download, progress=progress)
     if name == "shapes":
         return load_shapes(train=train, seed=seed)
     raise ValueError(f"unknown dataset {name!r}; choose one of {', '.join(DATASETS)}")

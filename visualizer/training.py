@@ -273,7 +273,8 @@ def _all_reduce(t: torch.Tensor, world: int) -> torch.Tensor:
     return t
 
 
-def _load_split(config: TrainConfig, train: bool, rank: int, world: int) -> ImageData:
+def _load_split(config: TrainConfig, train: bool, rank: int, world: int,
+                progress: Callable[[str], None] | None = None) -> ImageData:
     # Under torchrun, rank 0 downloads/extracts first; the others then read the finished files.
     if world > 1 and rank != 0:
         dist.barrier()
@@ -281,7 +282,8 @@ def _load_split(config: TrainConfig, train: bool, rank: int, world: int) -> Imag
     if config.dataset == "shapes":  # generated: make just the images asked for
         data = load_shapes(train=train, seed=config.seed, n=n)
     else:
-        data = load_dataset(config.dataset, train=train, data_dir=config.data_dir, seed=config.seed)
+        data = load_dataset(config.dataset, train=train, data_dir=config.data_dir, seed=config.seed,
+                            progress=progress)
     if world > 1 and rank == 0:
         dist.barrier()
     return data.subset(n, seed=config.seed + (0 if train else 1))
@@ -354,8 +356,12 @@ def train(config: TrainConfig, log: MetricsLog | None = None, control: RunContro
     device = resolve_device(config.device)
     on_cuda = device.type == "cuda"
     log.update_progress(message=f"loading {config.dataset} data")
-    train_set = _load_split(config, train=True, rank=rank, world=world)
-    test_set = _load_split(config, train=False, rank=rank, world=world)
+
+    def data_progress(message: str) -> None:
+        log.update_progress(message=message)
+
+    train_set = _load_split(config, train=True, rank=rank, world=world, progress=data_progress)
+    test_set = _load_split(config, train=False, rank=rank, world=world, progress=data_progress)
     class_names = train_set.class_names
     num_classes = len(class_names)
 
