@@ -161,6 +161,15 @@ def test_frozen_features_do_not_move(tmp_path):
     assert [n for n, p in resnet.named_parameters() if p.requires_grad] == ["linear.weight", "linear.bias"]
 
 
+def test_an_imagenet_model_gets_a_ten_way_head_and_frozen_features():
+    model = build_model(TrainConfig(model="resnet18", freeze_features=True), 10)  # torchvision's builder
+    assert model(torch.zeros(2, 3, 32, 32)).shape == (2, 10)
+    assert [n for n, p in model.named_parameters() if p.requires_grad] == ["fc.weight", "fc.bias"]
+    vgg = build_model(TrainConfig(model="vgg11", freeze_features=True), 10)
+    trainable = {n.split(".")[0] for n, p in vgg.named_parameters() if p.requires_grad}
+    assert trainable == {"classifier"} and vgg.classifier[-1].out_features == 10
+
+
 def test_models_that_cannot_take_32px_are_refused_clearly():
     with pytest.raises(ValueError, match=r"'alexnet' needs inputs of at least 63×63"):
         build_model(TrainConfig(model="alexnet"), 10)

@@ -355,6 +355,8 @@ def train(config: TrainConfig, log: MetricsLog | None = None, control: RunContro
 
     device = resolve_device(config.device)
     on_cuda = device.type == "cuda"
+    if on_cuda:
+        torch.backends.cudnn.benchmark = True  # fixed 32×32 shapes: let cuDNN pick its fastest kernels
     log.update_progress(message=f"loading {config.dataset} data")
 
     def data_progress(message: str) -> None:
