@@ -10,7 +10,7 @@ TINY_VGG = "vgg_bn:16,M,32,M,64,M"
 
 
 def _config(tmp_path, **over) -> TrainConfig:
-    kw = dict(model=TINY_VGG, dataset="shapes", epochs=50, subset=640, test_subset=100, batch_size=32,
+    kw = dict(model=TINY_VGG, dataset="shapes", device="cpu", epochs=50, subset=640, test_subset=100, batch_size=32,
               log_every=1, out_dir=str(tmp_path / "run"))
     kw.update(over)
     return TrainConfig(**kw)

@@ -21,7 +21,7 @@ def _read_jsonl(path):
 
 
 def _args(tmp_path, *extra):
-    return ["train", TINY_VGG, "--dataset", "shapes", "--epochs", "2", "--batch-size", "32", "--lr", "3e-3",
+    return ["train", TINY_VGG, "--dataset", "shapes", "--device", "cpu", "--epochs", "2", "--batch-size", "32", "--lr", "3e-3",
             "--subset", "320", "--test-subset", "100", "--log-every", "4", "--metrics", str(tmp_path / "m.jsonl"),
             "--out", str(tmp_path / "out"), "--no-progress", *extra]
 
@@ -40,7 +40,7 @@ def test_train_writes_json_lines_and_a_checkpoint_then_resumes(tmp_path):
     assert (ckpt["epoch"], ckpt["step"]) == (1, 10) and ckpt["config"]["lr"] == 3e-3
 
     # --resume keeps the checkpoint's settings, takes the flags given, continues steps and the file.
-    assert main(["train", TINY_VGG, "--resume", done["checkpoint"], "--epochs", "2", "--no-progress",
+    assert main(["train", TINY_VGG, "--resume", done["checkpoint"], "--epochs", "2", "--no-progress",  # cpu kept
                  "--metrics", str(tmp_path / "m.jsonl")]) == 0
     events = _read_jsonl(tmp_path / "m.jsonl")
     resumed_steps = [e["step"] for e in events if e["event"] == "step"]

@@ -22,7 +22,8 @@ TINY_VGG = "vgg_bn:16,M,32,M,64,M"  # a zoo custom VGG: learns shapes in seconds
 
 
 def _tiny(tmp_path, **over) -> TrainConfig:
-    kw = dict(model=TINY_VGG, dataset="shapes", epochs=2, subset=640, test_subset=200, batch_size=64,
+    # CPU even where a GPU exists: the exact-resume and independent-evaluation checks assume float32.
+    kw = dict(model=TINY_VGG, dataset="shapes", device="cpu", epochs=2, subset=640, test_subset=200, batch_size=64,
               lr=3e-3, schedule="constant", log_every=5, out_dir=str(tmp_path / "run"))
     kw.update(over)
     return TrainConfig(**kw)

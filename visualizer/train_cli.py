@@ -113,7 +113,12 @@ def _init_distributed(config) -> tuple[int, int]:
     world = int(os.environ.get("WORLD_SIZE", "1"))
     if world <= 1:
         return 0, 1
-    use_cuda = torch.cuda.is_available() and config.device in ("auto", "cuda")
+    # One GPU per process: with fewer GPUs than local processes, fall back to gloo on CPU.
+    local_world = int(os.environ.get("LOCAL_WORLD_SIZE", world))
+    use_cuda = config.device in ("auto", "cuda") and torch.cuda.device_count() >= local_world
+    if config.device == "cuda" and not use_cuda:
+        raise ValueError(f"{local_world} processes per node need {local_world} GPUs, found "
+                         f"{torch.cuda.device_count()}; lower --nproc_per_node or use --device cpu")
     if use_cuda:
         torch.cuda.set_device(int(os.environ.get("LOCAL_RANK", "0")))
     if not use_cuda and config.device == "auto":
@@ -174,10 +179,10 @@ def run_train(args: argparse.Namespace) -> int:
     try:
         config = config_from_args(args)
         config.validate()
+        rank, world = _init_distributed(config)
     except (ValueError, CheckpointError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    rank, world = _init_distributed(config)
     log = MetricsLog()
     reporter = _Reporter(args.metrics if rank == 0 else None, append=bool(args.resume),
                          progress=rank == 0 and not args.no_progress, log=log)
