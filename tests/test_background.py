@@ -91,3 +91,15 @@ def test_bad_config_is_refused_before_starting(tmp_path):
 
 def test_one_trainer_per_process():
     assert get_trainer() is get_trainer()
+
+
+def test_stop_while_paused_wakes_the_run_and_stops_it(tmp_path):
+    trainer = BackgroundTrainer()
+    trainer.start(_config(tmp_path))
+    try:
+        _wait_for(lambda: trainer.status()["step"] >= 1)
+        trainer.pause()
+    finally:
+        message = trainer.stop()
+    assert trainer.status()["state"] == "stopped" and "stopped" in message
+    assert load_checkpoint(trainer.status()["last_checkpoint"])["step"] == trainer.status()["step"]
