@@ -81,6 +81,11 @@ def test_training_run_through_the_api(client):
     with pytest.raises(AppError, match="already"):
         client.predict("alexnet_cifar", "shapes", 1, 50, 0.001, "adam", "constant", 0.0, 300, 0, True, False, False,
                        "", api_name="/train_start")
+    # Bad input while the run is active: a message, and the run goes on undisturbed.
+    with pytest.raises(AppError, match="smallest input"):
+        client.predict("alexnet", "3x8x8", api_name="/analyze")
+    progress, *_ = client.predict(api_name="/train_status")
+    assert "running" in progress or "finished" in progress, progress
     deadline = time.monotonic() + 120
     while True:
         progress, loss, acc, *_ = client.predict(api_name="/train_status")

@@ -6,6 +6,7 @@ become ``gr.Error`` pop-ups (the server keeps serving); every event has a stable
 from __future__ import annotations
 
 import functools
+import os
 from typing import Any, Callable
 
 import gradio as gr
@@ -126,7 +127,7 @@ def build_demo() -> gr.Blocks:
                 gr.Markdown(i18n("explain_features"))
 
             # ---------------------------------------------------------------- Training
-            with gr.Tab(i18n("tab_train"), id="train"):
+            with gr.Tab(i18n("tab_train"), id="train") as train_tab:
                 with gr.Row():
                     tr_dataset = gr.Radio(["shapes", "cifar10"], value="shapes", label=i18n("dataset"))
                     tr_model = gr.Dropdown(training.trainable_models(), value="alexnet_cifar",
@@ -162,6 +163,7 @@ def build_demo() -> gr.Blocks:
                 tr_ckpt = gr.File(label=i18n("ckpt_download"))
                 gr.Markdown(i18n("explain_train"))
                 tr_timer = gr.Timer(1.0, active=False)
+                tr_shown = gr.State(None)  # (path, mtime) of the checkpoint this page already has
 
             # ---------------------------------------------------------------- Compare
             with gr.Tab(i18n("tab_compare"), id="compare"):
@@ -218,6 +220,12 @@ def build_demo() -> gr.Blocks:
             *values, active = training.train_status()
             return *values, gr.Timer(active=active)  # poll only while a run is active
 
+        def tick_ui(shown: tuple | None):
+            """The 1-second refresh: the checkpoint file is re-sent only when it changed on disk."""
+            *values, checkpoint, timer = status_ui()
+            key = (checkpoint, os.path.getmtime(checkpoint)) if checkpoint and os.path.exists(checkpoint) else None
+            return *values, (gr.skip() if key == shown else checkpoint), timer, key
+
         def start_ui(*args):
             training.train_start(*args)
             return status_ui()
@@ -234,9 +242,12 @@ def build_demo() -> gr.Blocks:
         tr_pause.click(friendly(control_ui(training.train_pause)), None, status_outputs, api_name="train_pause")
         tr_resume.click(friendly(control_ui(training.train_resume)), None, status_outputs, api_name="train_resume")
         tr_stop.click(friendly(control_ui(training.train_stop)), None, status_outputs, api_name="train_stop")
-        tr_timer.tick(friendly(status_ui), None, status_outputs, api_visibility="private", show_progress="hidden")
-        # A newly opened tab picks up the run in progress (and starts polling if there is one).
+        tr_timer.tick(friendly(tick_ui), tr_shown, [*status_outputs, tr_shown], api_visibility="private",
+                      show_progress="hidden")
+        # A newly opened page, or a look at the Training tab, picks up the run in progress (a run may have been
+        # started from another browser or the API) and starts polling if there is one.
         demo.load(friendly(status_ui), None, status_outputs, api_name="train_status")
+        train_tab.select(friendly(status_ui), None, status_outputs, api_visibility="private")
 
         def compare_ui(models: list[str], input_size: str):
             table, chart = compare.compare_view(models, input_size)
