@@ -126,6 +126,15 @@ def test_gradcam_at_a_chosen_layer():
     assert out[3].size == out[2].size
 
 
+def test_unknown_layer_falls_back_and_says_so():
+    image = Image.new("RGB", (32, 32), "green")
+    out = features.feature_maps(image, "alexnet_cifar", layer="layer4.1.conv2")
+    assert "`layer4.1.conv2` is not a layer of alexnet_cifar" in out[1]
+    from visualizer.features import default_layer
+
+    assert f"layer `{default_layer('alexnet_cifar')}`" in out[1]  # the model's default layer instead
+
+
 def test_feature_maps_without_image_says_what_to_do():
     with pytest.raises(ValueError, match="upload"):
         features.feature_maps(None, "vgg16")

@@ -66,7 +66,10 @@ def feature_maps(image: Any, model: str, source: str = "random", checkpoint: str
         checkpoint = _latest_checkpoint()
     model = (model or "").strip()
     names = {s.name for s in spatial_layers(model)}
-    # A layer of the previously chosen model falls back to this model's default.
+    # A layer this model does not have (a leftover from the previously chosen model, or a typo) falls back to
+    # the model's default, and the info line says so.
+    notes = [f"`{name}` is not a layer of {model} with a spatial output; showing the default instead."
+             for name in (layer, cam_layer) if name and parse_layer(name)[0] not in names]
     layer = layer if layer and parse_layer(layer)[0] in names else None
     cam_layer = cam_layer if cam_layer and parse_layer(cam_layer)[0] in names else None
     out = explore(image, model, source, layer or None, int(top_n), rank_by, colormap, normalize,
@@ -80,6 +83,7 @@ def feature_maps(image: Any, model: str, source: str = "random", checkpoint: str
             f"showing the top {len(out['channels'])} channels by {rank_by} activation "
             f"({', '.join(str(t.channel) for t in out['channels'][:12])}{' …' if len(out['channels']) > 12 else ''})",
             f"Grad-CAM at `{cam['layer']}` for **{cam['class_name']}** (p = {cam['probability']:.3f})."]
+    info += notes
     if out["prediction_note"]:
         info.append(f"⚠️ {out['prediction_note']}")
     state = {"model_name": name, "layer": out["layer"], "layout": out["layout"],
