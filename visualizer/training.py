@@ -69,7 +69,16 @@ class TrainConfig:
         def is_int(v: Any) -> bool:
             return isinstance(v, int) and not isinstance(v, bool)
 
-        zoo.get_spec(self.model)  # UnknownModelError (a ValueError) lists the valid names
+        spec = zoo.get_spec(self.model)  # UnknownModelError (a ValueError) lists the valid names
+        min_h, min_w = spec.min_size or (1, 1)
+        check(max(min_h, min_w) <= 32, f"model {self.model!r} needs inputs of at least {min_h}×{min_w}, but "
+              "CIFAR-10 images are 32×32; pick a *_cifar model, a VGG or a ResNet")
+        check(not self.pretrained or spec.has_pretrained,
+              f"model {self.model!r} has no pretrained weights; untick 'pretrained', or fine-tune an ImageNet "
+              "model (vgg*, resnet*) or vgg19_finetune_cifar")
+        check(self.resume is None or os.path.isfile(str(self.resume)),
+              f"checkpoint to resume from not found: {self.resume} (a last.pt written by the trainer, e.g. "
+              "runs/<run>/last.pt)")
         check(self.dataset in DATASETS, f"dataset must be one of {', '.join(DATASETS)}, got {self.dataset!r}")
         check(is_int(self.epochs) and 1 <= self.epochs <= 1000, f"epochs must be 1..1000, got {self.epochs!r}")
         check(is_int(self.batch_size) and 1 <= self.batch_size <= 8192,
@@ -221,12 +230,6 @@ def learning_rate(config: TrainConfig, step: int, total_steps: int) -> float:
 
 def build_model(config: TrainConfig, num_classes: int) -> nn.Module:
     """The zoo model with a ``num_classes`` head; ImageNet weights and frozen features if asked."""
-    spec = zoo.get_spec(config.model)
-    if spec.min_size and (spec.min_size[0] > 32 or spec.min_size[1] > 32):
-        raise ValueError(
-            f"model {config.model!r} needs inputs of at least {spec.min_size[0]}×{spec.min_size[1]}, "
-            "but CIFAR-10 images are 32×32; pick a *_cifar model, a VGG or a ResNet"
-        )
     model = zoo.create_model(config.model, pretrained=config.pretrained, num_classes=num_classes)
     if config.freeze_features:
         freeze_features(model)
