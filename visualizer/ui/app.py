@@ -19,6 +19,7 @@ i18n = gr.I18n(en=EN, ko=KO)
 EXAMPLE_CUSTOM = "vgg:64,64,M,128,128,M,256,256,M"  # type any such string into a model box
 SIZE_PRESETS = ["3x224x224", "3x227x227", "3x32x32"]
 MAX_UPLOAD = "20mb"
+FROM_ZERO = [0, None]  # bars must start at zero, or an 18-vs-25 comparison looks like nothing-vs-25
 
 
 class ImageUpload(gr.Image):
@@ -68,8 +69,9 @@ def build_demo() -> gr.Blocks:
                 arch_table = gr.Dataframe(label=i18n("layers"), interactive=False, wrap=False, max_height=480)
                 with gr.Row():
                     # One stacked bar per grouping: what the parameters (and the work) are made of.
-                    arch_params = gr.BarPlot(x="grouping", y="parameters", color="group", label=i18n("params_chart"))
-                    arch_macs = gr.BarPlot(x="grouping", y="MACs", color="group", label=i18n("macs_chart"))
+                    arch_params = gr.BarPlot(x="grouping", y="parameters", color="group", label=i18n("params_chart"),
+                                             y_lim=FROM_ZERO)
+                    arch_macs = gr.BarPlot(x="grouping", y="MACs", color="group", label=i18n("macs_chart"), y_lim=FROM_ZERO)
                 arch_rf = gr.LinePlot(x="depth", y="pixels", color="series", label=i18n("rf_chart"))
                 arch_files = gr.File(label=i18n("downloads"), file_count="multiple")
                 with gr.Accordion("Formulas · 공식", open=False):
@@ -84,8 +86,8 @@ def build_demo() -> gr.Blocks:
                     st_out = gr.Slider(1, 1024, value=64, step=1, label=i18n("out_ch"))
                 st_summary = gr.Markdown()
                 st_table = gr.Dataframe(interactive=False)
-                st_chart = gr.BarPlot(x="design", y="value", color="design", x_label_angle=0,
-                                      label="per output position")
+                st_chart = gr.BarPlot(x="design", y="value", color="design", x_label_angle=0, y_lim=FROM_ZERO,
+                                      label="weights per channel pair · 채널 쌍당 가중치 수")
                 gr.Markdown(i18n("explain_stacks"))
 
             # ---------------------------------------------------------------- Feature maps
@@ -175,9 +177,9 @@ def build_demo() -> gr.Blocks:
                     cmp_btn = gr.Button(i18n("compare"), variant="primary", scale=1)
                 cmp_table = gr.Dataframe(interactive=False)
                 with gr.Row():
-                    cmp_params = gr.BarPlot(x="model", y="parameters (M)", color="model", x_label_angle=-30)
-                    cmp_macs = gr.BarPlot(x="model", y="MACs (G)", color="model", x_label_angle=-30)
-                    cmp_mem = gr.BarPlot(x="model", y="activations (MiB)", color="model", x_label_angle=-30)
+                    cmp_params = gr.BarPlot(x="model", y="parameters (M)", color="model", x_label_angle=-30, y_lim=FROM_ZERO)
+                    cmp_macs = gr.BarPlot(x="model", y="MACs (G)", color="model", x_label_angle=-30, y_lim=FROM_ZERO)
+                    cmp_mem = gr.BarPlot(x="model", y="activations (MiB)", color="model", x_label_angle=-30, y_lim=FROM_ZERO)
                 gr.Markdown(i18n("explain_compare"))
 
         # ==================================================================== events
