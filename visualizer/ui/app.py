@@ -260,17 +260,12 @@ def build_demo() -> gr.Blocks:
     return demo
 
 
-def launch(host: str = "127.0.0.1", port: int = 7860, share: bool = False, auth: str | None = None,
+def launch(host: str = "127.0.0.1", port: int = 7860, share: bool = False, auth: tuple[str, str] | None = None,
            prevent_thread_lock: bool = False) -> gr.Blocks:
-    credentials = None
-    if auth:
-        user, sep, password = auth.partition(":")
-        if not sep or not user or not password:
-            raise SystemExit(f"--auth must look like user:password, got {auth!r}")
-        credentials = (user, password)
+    """Serve the page; ``auth`` is a (user, password) login, e.g. for a classroom LAN."""
     demo = build_demo()
     demo.queue(default_concurrency_limit=2)
-    demo.launch(server_name=host, server_port=port, share=share, auth=credentials, i18n=i18n,
+    demo.launch(server_name=host, server_port=port, share=share, auth=auth, i18n=i18n,
                 max_file_size=MAX_UPLOAD, prevent_thread_lock=prevent_thread_lock, show_error=True,
                 theme=gr.themes.Soft())
     return demo
