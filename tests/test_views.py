@@ -114,7 +114,7 @@ def test_feature_maps_and_click_to_receptive_field():
     # Independent geometry: 3×3 conv (no padding) then 2×2 pool stride 2 → field 4, jump 2, unit (y, x) covers
     # input rows 2y..2y+3 and columns 2x..2x+3.
     assert f"Channel {state['channels'][3]}" in text
-    assert "rows 4–7, columns 10–13" in text and "4×4" in text
+    assert "rows 4..7, cols 10..13" in text and "receptive field 4×4" in text
     with pytest.raises(ValueError, match="between the maps"):
         features.rf_from_click(state, 0, 0)
 

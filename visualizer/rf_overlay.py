@@ -162,11 +162,17 @@ def receptive_field_view(image: Any, model_name: str, layer: str, y: int, x: int
     Returns ``overlay`` (PIL), ``box`` (top, left, bottom, right), ``field`` (unclipped, or None for the whole
     input) and ``text`` (a one-line description).
     """
-    import zoo
     from visualizer.images import load_image, preprocess
 
-    spec = zoo.get_spec(model_name)
     _, seen = preprocess(load_image(image), model_name)
+    return unit_overlay(seen, model_name, layer, y, x)
+
+
+def unit_overlay(seen: Image.Image, model_name: str, layer: str, y: int, x: int) -> dict[str, Any]:
+    """``receptive_field_view`` for an image already preprocessed for the network (``seen``)."""
+    import zoo
+
+    spec = zoo.get_spec(model_name)
     record = layer_record(model_name, layer)
     shape = _get(record, "output_shape")
     if shape is not None and len(shape) >= 2:

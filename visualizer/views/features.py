@@ -6,12 +6,10 @@ from typing import Any
 import pandas as pd
 from PIL import Image
 
-from visualizer import images
-from visualizer.analysis import analyze_model
-from visualizer import features
+from visualizer import features, images
 from visualizer.features import explore, parse_layer, spatial_layers, stage_layers
 from visualizer.gradcam import explain
-from visualizer.rf_overlay import click_to_unit, draw_receptive_field, unit_box, unit_center
+from visualizer.rf_overlay import click_to_unit, unit_overlay
 from visualizer.weight_sources import load_weights
 
 MAX_EXAMPLES = 6
@@ -92,24 +90,6 @@ def feature_maps(image: Any, model: str, source: str = "random", checkpoint: str
             None, state)
 
 
-def receptive_field_overlay(seen: Image.Image, model_name: str, layer: str, y: int, x: int) -> tuple[Image.Image, str]:
-    """Draw unit (y, x) of ``layer``'s receptive field on the network input, from the analysis engine's record."""
-    import zoo
-
-    spec = zoo.get_spec(model_name)
-    name, call = parse_layer(layer)
-    record = analyze_model(spec.name).layer(name, call)
-    _, h, w = record.output_shape[-3:] if len(record.output_shape) == 4 else (0, 1, 1)
-    if not (0 <= y < h and 0 <= x < w):
-        raise ValueError(f"unit ({y}, {x}) is outside {layer}'s {h}×{w} map; use rows 0..{h - 1}, columns 0..{w - 1}")
-    size = spec.input_size[1:]
-    box = unit_box(record, y, x, size)
-    overlay = draw_receptive_field(seen, box, size, centers=[unit_center(record, y, x)])
-    top, left, bottom, right = box
-    return overlay, (f"`{layer}` unit (row {y}, col {x}) sees input rows {top}–{bottom}, columns {left}–{right}: "
-                     f"receptive field {record.rf_display}, jump {'×'.join(f'{j:g}' for j in record.jump or [])}.")
-
-
 def rf_from_click(state: dict | None, px: float, py: float) -> tuple[Image.Image, str]:
     """A click on the rendered grid at image pixel (px, py) → the clicked unit's receptive field on the input."""
     if not state:
@@ -118,5 +98,5 @@ def rf_from_click(state: dict | None, px: float, py: float) -> tuple[Image.Image
     if hit is None:
         raise ValueError("that click is between the maps; click inside one of the coloured maps")
     tile, y, x = hit
-    overlay, text = receptive_field_overlay(state["input"], state["model_name"], state["layer"], y, x)
-    return overlay, f"Channel {state['channels'][tile]}: {text}"
+    view = unit_overlay(state["input"], state["model_name"], state["layer"], y, x)
+    return view["overlay"], f"Channel {state['channels'][tile]}: {view['text']}"
