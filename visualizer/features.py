@@ -479,12 +479,12 @@ def explore(
     ``prediction_note`` (warning text, "" when the weights are trained), ``info`` (weights description),
     ``model_name`` (the model actually used: a checkpoint names its own).
     """
-    from visualizer.images import load_image, preprocess
+    from visualizer.images import network_input
     from visualizer.predictions import prediction_note, top_k
     from visualizer.weight_sources import load_weights
 
     loaded = load_weights(model_name, source, checkpoint_path)
-    tensor, seen = preprocess(load_image(image), loaded.model_name)
+    tensor, seen = network_input(image, loaded.model_name)
     available = spatial_layers(loaded.model_name)
     by_key = {entry.key: entry for entry in available}
     layer = layer or default_layer(loaded.model_name)

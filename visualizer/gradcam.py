@@ -114,12 +114,12 @@ def explain(
     ``layer``, ``input`` (PIL the network sees), ``prediction_note``, ``info``.
     """
     from visualizer.features import spatial_layers, stage_layers
-    from visualizer.images import load_image, preprocess
+    from visualizer.images import network_input
     from visualizer.predictions import prediction_note
     from visualizer.weight_sources import load_weights
 
     loaded = load_weights(model_name, source, checkpoint_path)
-    tensor, seen = preprocess(load_image(image), loaded.model_name)
+    tensor, seen = network_input(image, loaded.model_name)
     if layer is None:  # the classic choice: the last stage that still has a spatial map (before pooling)
         layer = stage_layers(spatial_layers(loaded.model_name))[-1].key
     # One-entry cache: the app re-renders on every colormap / top-N change; the Grad-CAM stays the same.

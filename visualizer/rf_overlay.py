@@ -162,9 +162,9 @@ def receptive_field_view(image: Any, model_name: str, layer: str, y: int, x: int
     Returns ``overlay`` (PIL), ``box`` (top, left, bottom, right), ``field`` (unclipped, or None for the whole
     input) and ``text`` (a one-line description).
     """
-    from visualizer.images import load_image, preprocess
+    from visualizer.images import network_input
 
-    _, seen = preprocess(load_image(image), model_name)
+    _, seen = network_input(image, model_name)
     return unit_overlay(seen, model_name, layer, y, x)
 
 
