@@ -149,11 +149,10 @@ def layer_record(model_name: str, layer: str) -> Any:
     """The analysis engine's record of ``layer`` (``name`` or ``name#k`` for the k-th call) in ``model_name``."""
     from visualizer.features import model_analysis, parse_layer
 
-    name, call = parse_layer(layer)
-    for record in model_analysis(model_name).layers:
-        if record.name == name and record.call_index == call:
-            return record
-    raise ValueError(f"{model_name} has no layer {layer!r} in its analysis; pick a layer from the layer list")
+    try:
+        return model_analysis(model_name).layer(*parse_layer(layer))
+    except KeyError:
+        raise ValueError(f"{model_name} has no layer {layer!r} in its analysis; pick a layer from the layer list") from None
 
 
 def receptive_field_view(image: Any, model_name: str, layer: str, y: int, x: int) -> dict[str, Any]:
