@@ -37,6 +37,15 @@ def parse_layer(layer: str) -> tuple[str, int]:
     return name, int(index) if sep else 0
 
 
+def named_module(model: nn.Module, name: str) -> nn.Module:
+    """The submodule called ``name``; a ``ValueError`` listing real names when there is none."""
+    modules = dict(model.named_modules())
+    if name not in modules or name == "":
+        sample = ", ".join(n for n in list(modules)[1:9])
+        raise ValueError(f"{type(model).__name__} has no layer {name!r}; layer names look like: {sample}, ...")
+    return modules[name]
+
+
 class _StopForward(Exception):
     """Raised by a hook once every asked-for layer has run; ``FeatureCapture.__exit__`` swallows it."""
 
@@ -54,13 +63,8 @@ class FeatureCapture:
     """
 
     def __init__(self, model: nn.Module, layers: Iterable[str], stop_early: bool = False) -> None:
-        modules = dict(model.named_modules())
         self.layers = list(dict.fromkeys(parse_layer(layer)[0] for layer in layers))
-        for name in self.layers:
-            if name not in modules or name == "":
-                sample = ", ".join(n for n in list(modules)[1:9])
-                raise ValueError(f"{type(model).__name__} has no layer {name!r}; layer names look like: {sample}, ...")
-        self._modules = [(name, modules[name]) for name in self.layers]
+        self._modules = [(name, named_module(model, name)) for name in self.layers]
         self.outputs: dict[str, list[torch.Tensor]] = {name: [] for name in self.layers}
         self.stop_early = stop_early
         self._handles: list[Any] = []

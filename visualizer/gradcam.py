@@ -14,7 +14,7 @@ import torch.nn.functional as F
 from PIL import Image
 from torch import nn
 
-from visualizer.features import colormap_lut, parse_layer
+from visualizer.features import colormap_lut, named_module, parse_layer
 
 
 def grad_cam(
@@ -35,10 +35,7 @@ def grad_cam_with_logits(
 ) -> tuple[np.ndarray, int, torch.Tensor]:
     """``grad_cam`` plus the logits of the same forward pass (for the class probability)."""
     name, call = parse_layer(layer_name)
-    modules = dict(model.named_modules())
-    if name not in modules or name == "":
-        sample = ", ".join(n for n in list(modules)[1:9])
-        raise ValueError(f"{type(model).__name__} has no layer {name!r}; layer names look like: {sample}, ...")
+    module = named_module(model, name)
     if input_tensor.dim() != 4 or input_tensor.shape[0] != 1:
         raise ValueError(f"grad_cam explains one image: expected a 1×C×H×W tensor, got {tuple(input_tensor.shape)}")
 
@@ -55,7 +52,7 @@ def grad_cam_with_logits(
         state["activation"] = leaf
         return leaf.clone()
 
-    handle = modules[name].register_forward_hook(hook)
+    handle = module.register_forward_hook(hook)
     try:
         with torch.enable_grad():
             logits = model(input_tensor)
