@@ -97,6 +97,13 @@ def test_feature_maps_tab(page, shots):
     page.locator(".gallery-item, [data-testid='gallery-item'], button.gallery-item").first.click()
     page.get_by_role("button", name="Show feature maps").click()
     page.get_by_text("showing the top").wait_for()
+    # Click inside the first map of the grid (tiles start a few pixels in, below their label): the clicked
+    # unit's receptive field is drawn on the input and described.
+    grid = page.locator("#feature-grid img").first
+    box = grid.bounding_box()
+    grid.click(position={"x": box["width"] * 0.15, "y": box["height"] * 0.15})
+    page.locator("#rf-info").get_by_text(re.compile(r"Channel \d+: .* receptive field \d+×\d+")).wait_for()
+    page.locator("#rf-overlay img").first.wait_for()
     page.screenshot(path=str(shots / "features.png"), full_page=True)
 
 

@@ -117,12 +117,14 @@ def build_demo() -> gr.Blocks:
                             fm_cam_class = gr.Textbox(label=i18n("gradcam_class"), placeholder="e.g. 281 or tabby")
                         fm_btn = gr.Button(i18n("show"), variant="primary")
                     with gr.Column(scale=2):
-                        fm_info = gr.Markdown()
-                        fm_grid = gr.Image(label=i18n("grid"), type="pil", interactive=False)
+                        fm_info = gr.Markdown(elem_id="feature-info")
+                        fm_grid = gr.Image(label=i18n("grid"), type="pil", interactive=False, elem_id="feature-grid")
                         with gr.Row():
                             fm_seen = gr.Image(label=i18n("net_input"), type="pil", interactive=False)
-                            fm_rf = gr.Image(label=i18n("rf_overlay"), type="pil", interactive=False)
+                            fm_rf = gr.Image(label=i18n("rf_overlay"), type="pil", interactive=False,
+                                             elem_id="rf-overlay")
                             fm_cam = gr.Image(label=i18n("gradcam"), type="pil", interactive=False)
+                        fm_rf_info = gr.Markdown(elem_id="rf-info")
                         fm_top5 = gr.Dataframe(label=i18n("top5"), interactive=False)
                         fm_overview = gr.Image(label=i18n("overview"), type="pil", interactive=False)
                         fm_filters = gr.Image(label=i18n("filters"), type="pil", interactive=False)
@@ -207,12 +209,15 @@ def build_demo() -> gr.Blocks:
         fm_inputs = [fm_image, fm_model, fm_source, fm_ckpt, fm_layer, fm_topn, fm_rank, fm_cmap, fm_norm,
                      fm_cam_class, fm_cam_layer]
         fm_outputs = [fm_grid, fm_info, fm_seen, fm_cam, fm_top5, fm_overview, fm_filters, fm_rf, fm_state]
-        fm_btn.click(friendly(features.feature_maps), fm_inputs, fm_outputs, api_name="feature_maps")
+        def feature_maps_ui(*args):
+            return *features.feature_maps(*args), ""  # a new grid: the last click's description is stale
+
+        fm_btn.click(friendly(feature_maps_ui), fm_inputs, [*fm_outputs, fm_rf_info], api_name="feature_maps")
 
         def grid_clicked(state, evt: gr.SelectData):
             return features.rf_from_click(state, evt.index[0], evt.index[1])
 
-        fm_grid.select(friendly(grid_clicked), fm_state, [fm_rf, fm_info], api_visibility="private")
+        fm_grid.select(friendly(grid_clicked), fm_state, [fm_rf, fm_rf_info], api_visibility="private")
 
         train_inputs = [tr_model, tr_dataset, tr_epochs, tr_batch, tr_lr, tr_opt, tr_sched, tr_wd, tr_subset,
                         tr_seed, tr_aug, tr_pre, tr_freeze, tr_resume_from]
