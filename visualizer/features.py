@@ -300,11 +300,14 @@ def _as_chw(activation: torch.Tensor | np.ndarray) -> np.ndarray:
     return np.nan_to_num(arr.astype(np.float32, copy=False))
 
 
-def _colorize(maps: np.ndarray, lo: np.ndarray, hi: np.ndarray, lut: np.ndarray) -> np.ndarray:
-    """N×H×W floats → N×H×W×3 uint8; each map scaled by its own (lo, hi); a flat map is drawn at the low end."""
+def colorize(maps: np.ndarray, lut: np.ndarray, lo: float | np.ndarray = 0.0, hi: float | np.ndarray = 1.0) -> np.ndarray:
+    """N×H×W floats → N×H×W×3 uint8 through ``lut``, ``lo``..``hi`` spanning it: one range for all maps, or
+    one per map (arrays of N); a flat map is drawn at the low end."""
+    lo, hi = np.asarray(lo, dtype=np.float32), np.asarray(hi, dtype=np.float32)
+    if lo.ndim:
+        lo, hi = lo[:, None, None], hi[:, None, None]
     span = np.where(hi > lo, hi - lo, 1.0)
-    scaled = (maps - lo[:, None, None]) / span[:, None, None]
-    return lut[np.clip(scaled * 255.0 + 0.5, 0, 255).astype(np.uint8)]
+    return lut[np.clip((maps - lo) / span * 255.0 + 0.5, 0, 255).astype(np.uint8)]
 
 
 def rank_channels(activation: torch.Tensor | np.ndarray, rank_by: str = "mean") -> tuple[np.ndarray, np.ndarray]:
@@ -344,10 +347,8 @@ def feature_grid(
     maps = arr[chosen]
     lo, hi = maps.min(axis=(1, 2)), maps.max(axis=(1, 2))
     tiles = [ChannelTile(int(c), float(a), float(b), float(scores[c])) for c, a, b in zip(chosen, lo, hi)]
-    if normalize == "shared":
-        colored = _colorize(maps, np.full_like(lo, lo.min()), np.full_like(hi, hi.max()), colormap_lut(colormap))
-    else:
-        colored = _colorize(maps, lo, hi, colormap_lut(colormap))
+    shared = normalize == "shared"
+    colored = colorize(maps, colormap_lut(colormap), lo.min() if shared else lo, hi.max() if shared else hi)
 
     layout = GridLayout.for_maps(len(chosen), arr.shape[1], arr.shape[2], cols, labels)
     width, height = layout.size
@@ -385,7 +386,7 @@ def overview_strip(
     for i, (name, activation) in enumerate(stages):
         arr = _as_chw(activation)
         mean = arr.mean(axis=0)
-        rgb = _colorize(mean[None], np.array([mean.min()]), np.array([mean.max()]), lut)[0]
+        rgb = colorize(mean[None], lut, mean.min(), mean.max())[0]
         c, h, w = arr.shape
         k = tile / max(h, w)
         size = (max(1, round(w * k)), max(1, round(h * k)))

@@ -14,7 +14,7 @@ import torch.nn.functional as F
 from PIL import Image
 from torch import nn
 
-from visualizer.features import colormap_lut, named_module, parse_layer
+from visualizer.features import colorize, colormap_lut, named_module, parse_layer
 
 
 def grad_cam(
@@ -88,8 +88,7 @@ def overlay_heatmap(image: Image.Image, heatmap: np.ndarray, alpha: float = 0.5,
     if heat.ndim != 2:
         raise ValueError(f"heatmap must be 2-D (H×W), got shape {heat.shape}")
     heat_img = Image.fromarray(heat, mode="F").resize(image.size, Image.Resampling.BILINEAR)
-    index = np.clip(np.asarray(heat_img) * 255.0 + 0.5, 0, 255).astype(np.uint8)
-    colored = Image.fromarray(colormap_lut(colormap)[index])
+    colored = Image.fromarray(colorize(np.asarray(heat_img)[None], colormap_lut(colormap))[0])
     return Image.blend(image.convert("RGB"), colored, alpha)
 
 
