@@ -48,8 +48,3 @@ def prediction_note(source: str, model_name: str | None = None) -> str:
         return RANDOM_WEIGHTS_NOTE
     dataset = _untrained_head(source, model_name)
     return UNTRAINED_HEAD_NOTE.format(dataset=dataset.upper().replace("CIFAR10", "CIFAR-10")) if dataset else ""
-
-
-def predictions_table(predictions: list[tuple[str, float]]) -> list[list]:
-    """Rows ``[rank, class, "12.3%"]`` for a table component."""
-    return [[rank, name, f"{100.0 * prob:.1f}%"] for rank, (name, prob) in enumerate(predictions, start=1)]

@@ -74,10 +74,6 @@ class Field:
     exact: bool = True  # False only for irregular windows (adaptive pooling to a non-divisor size)
 
     @property
-    def is_whole(self) -> bool:
-        return self.rf is None
-
-    @property
     def ndim(self) -> int:
         return 0 if self.rf is None else len(self.rf)
 
