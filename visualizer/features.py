@@ -177,18 +177,13 @@ def _trace_spatial(model: nn.Module, x: torch.Tensor) -> list[SpatialLayer]:
     return layers
 
 
-def _spatial_from_records(records: Any) -> list[SpatialLayer]:
-    records = getattr(records, "layers", records)
+def _spatial_from_records(analysis: Any) -> list[SpatialLayer]:
     layers = []
-    for rec in records:
-        get = rec.get if isinstance(rec, dict) else lambda key, default=None: getattr(rec, key, default)
-        shape = tuple(get("output_shape") or ())
-        shape = shape[1:] if len(shape) == 4 else shape  # with or without the batch dim
-        if len(shape) != 3:
+    for rec in analysis.layers:
+        if rec.output_shape is None or len(rec.output_shape) != 4:  # batch × C×H×W
             continue
-        name, index = get("name"), int(get("call_index", 0) or 0)
-        kind = get("kind") or get("type") or get("class_name") or ""
-        layers.append(SpatialLayer(name if index == 0 else f"{name}#{index}", name, index, str(kind), *map(int, shape)))
+        key = rec.name if rec.call_index == 0 else f"{rec.name}#{rec.call_index}"
+        layers.append(SpatialLayer(key, rec.name, rec.call_index, rec.type, *rec.output_shape[1:]))
     return layers
 
 
