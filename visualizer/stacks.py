@@ -80,15 +80,13 @@ def _row(label: str, n: int, kernel: int, a: Analysis) -> StackRow:
 def compare_stacks(kernel: int = 3, repeat: int = 2, in_channels: int = 64, out_channels: int | None = None,
                    mid_channels: int | None = None, input_size: int = 32, bias: bool = True) -> StackComparison:
     """Compare ``repeat`` stacked ``kernel``×``kernel`` convs with one conv of the same receptive field."""
-    for label, v, lo, hi in (("kernel", kernel, 1, 31), ("repeat", repeat, 1, 16), ("channels", in_channels, 1, 4096),
-                             ("input size", input_size, 1, 4096)):
-        if isinstance(v, bool) or not isinstance(v, int) or not lo <= v <= hi:
-            raise AnalysisError(f"{label} must be an integer from {lo} to {hi}, got {v!r}")
     out_channels = in_channels if out_channels is None else out_channels
     mid_channels = out_channels if mid_channels is None else mid_channels
-    for label, v in (("out channels", out_channels), ("mid channels", mid_channels)):
-        if isinstance(v, bool) or not isinstance(v, int) or not 1 <= v <= 4096:
-            raise AnalysisError(f"{label} must be an integer from 1 to 4096, got {v!r}")
+    for label, v, lo, hi in (("kernel", kernel, 1, 31), ("repeat", repeat, 1, 16), ("channels", in_channels, 1, 4096),
+                             ("input size", input_size, 1, 4096), ("out channels", out_channels, 1, 4096),
+                             ("mid channels", mid_channels, 1, 4096)):
+        if isinstance(v, bool) or not isinstance(v, int) or not lo <= v <= hi:
+            raise AnalysisError(f"{label} must be an integer from {lo} to {hi}, got {v!r}")
     big = repeat * (kernel - 1) + 1
     shape = (in_channels, input_size, input_size)
     with torch.device("meta"):  # shapes only: a 4096-wide 31×31 conv would otherwise need 64 GB
