@@ -446,6 +446,12 @@ def default_layer(model_name: str) -> str:
     return stages[len(stages) // 2].key if stages else spatial_layers(model_name)[-1].key
 
 
+def default_cam_layer(model_name: str) -> str:
+    """Grad-CAM's classic layer: the last conv stage, semantic yet still spatial (VGG-16: features.30)."""
+    stages = stage_layers(spatial_layers(model_name))
+    return stages[-1].key if stages else spatial_layers(model_name)[-1].key
+
+
 def layer_choices(model_name: str) -> list[tuple[str, str]]:
     """``(label, key)`` pairs for a layer dropdown: every layer call with a spatial map, in order."""
     return [(layer.label, layer.key) for layer in spatial_layers(model_name)]

@@ -109,7 +109,7 @@ def explain(
     Returns ``overlay`` (PIL), ``heatmap`` (H×W array), ``class_index``, ``class_name``, ``probability``,
     ``layer``, ``input`` (PIL the network sees), ``prediction_note``, ``info``.
     """
-    from visualizer.features import spatial_layers, stage_layers
+    from visualizer.features import default_cam_layer
     from visualizer.images import network_input
     from visualizer.predictions import prediction_note
     from visualizer.weight_sources import load_weights
@@ -117,7 +117,7 @@ def explain(
     loaded = load_weights(model_name, source, checkpoint_path)
     tensor, seen = network_input(image, loaded.model_name)
     if layer is None:  # the classic choice: the last stage that still has a spatial map (before pooling)
-        layer = stage_layers(spatial_layers(loaded.model_name))[-1].key
+        layer = default_cam_layer(loaded.model_name)
     # One-entry cache: the app re-renders on every colormap / top-N change; the Grad-CAM stays the same.
     key = (loaded.key, hashlib.sha1(tensor.numpy().tobytes()).hexdigest(), layer, class_index)
     with loaded.lock:  # the hook sits on the shared, cached model

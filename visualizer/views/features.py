@@ -7,7 +7,7 @@ import pandas as pd
 from PIL import Image
 
 from visualizer import features, images
-from visualizer.features import explore, parse_layer, spatial_layers, stage_layers
+from visualizer.features import explore, parse_layer, spatial_layers
 from visualizer.gradcam import explain
 from visualizer.rf_overlay import click_to_unit, unit_overlay
 from visualizer.weight_sources import load_weights
@@ -28,7 +28,7 @@ def layer_choices(model: str) -> dict[str, Any]:
 def cam_layer_choices(model: str) -> dict[str, Any]:
     """Grad-CAM layer choices; default: the last conv stage (the classic choice: semantic yet still spatial)."""
     name = (model or "").strip()
-    return {"choices": features.layer_choices(name), "value": stage_layers(spatial_layers(name))[-1].key}
+    return {"choices": features.layer_choices(name), "value": features.default_cam_layer(name)}
 
 
 def _class_index(text: str | None, class_names: list[str]) -> int | None:
