@@ -104,7 +104,10 @@ def test_feature_maps_and_click_to_receptive_field():
     image = Image.fromarray(np.random.default_rng(0).integers(0, 255, (40, 50, 3), dtype=np.uint8))
     grid, info, seen, cam, top5, overview, filters, rf, state = features.feature_maps(
         image, "alexnet_cifar", "random", None, "features.2", 8, "max", "viridis", "channel", "cat")
-    assert seen.size == (32, 32) and len(top5) == 5 and "meaningless" in info
+    assert len(top5) == 5 and "meaningless" in info
+    # What the network sees: its 32×32 input, shown enlarged pixel for pixel (nearest neighbour, 7×).
+    assert state["input"].size == (32, 32) and seen.size == (224, 224)
+    assert np.array_equal(np.asarray(seen)[::7, ::7], np.asarray(state["input"]))
     assert "Grad-CAM at `features.12`" in info and "cat" in info  # default: the last conv stage
     assert len(state["channels"]) == 8
     # Click inside tile 3 at unit (row 2, col 5) of features.2 (the first max-pool, 15×15 map).

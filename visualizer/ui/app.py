@@ -260,8 +260,9 @@ def build_demo() -> gr.Blocks:
             table, chart = compare.compare_view(models, input_size)
             return table, chart, chart, chart  # one frame, three measures
 
-        cmp_btn.click(friendly(compare_ui), [cmp_models, cmp_size], [cmp_table, cmp_params, cmp_macs, cmp_mem],
-                      api_name="compare_models")
+        cmp_outputs = [cmp_table, cmp_params, cmp_macs, cmp_mem]
+        cmp_btn.click(friendly(compare_ui), [cmp_models, cmp_size], cmp_outputs, api_name="compare_models")
+        demo.load(friendly(compare_ui), [cmp_models, cmp_size], cmp_outputs, api_visibility="private")
     return demo
 
 

@@ -86,7 +86,7 @@ def feature_maps(image: Any, model: str, source: str = "random", checkpoint: str
         info.append(f"⚠️ {out['prediction_note']}")
     state = {"model_name": name, "layer": out["layer"], "layout": out["layout"],
              "channels": [t.channel for t in out["channels"]], "input": out["input"]}
-    return (out["grid"], "\n\n".join(info), out["input"], cam["overlay"], top5, out["overview"], out["filters"],
+    return (out["grid"], "\n\n".join(info), out["input_display"], features.enlarge(cam["overlay"]), top5, out["overview"], out["filters"],
             None, state)
 
 
