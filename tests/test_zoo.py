@@ -2,6 +2,9 @@
 from __future__ import annotations
 
 import os
+import socket
+import threading
+import time
 
 import pytest
 import torch
@@ -194,11 +197,27 @@ def test_pretrained_finetune_model_takes_imagenet_features(torch_home):
     assert torch.equal(model.features[34].bias, donor[34].bias)
 
 
-def test_offline_pretrained_is_a_clear_error(torch_home):
+def test_offline_pretrained_is_a_clear_error(torch_home, monkeypatch):
+    def no_route(address, timeout=None):
+        raise OSError(101, "Network is unreachable")
+
+    # Offline for certain (a test must never download 233 MB on a connected machine).
+    monkeypatch.setattr(socket, "create_connection", no_route)
     with pytest.raises(zoo.WeightsUnavailableError) as err:
         zoo.create_model("alexnet", pretrained=True)
     msg = str(err.value)
     assert "alexnet-owt-7be5be79.pth" in msg and str(torch_home) in msg and "download" in msg
+
+
+def test_a_server_that_never_answers_is_bounded_in_time(monkeypatch):
+    # A firewall that drops packets (or a DNS look-up that hangs): the check gives up after its timeout.
+    release = threading.Event()
+    monkeypatch.setattr(socket, "create_connection", lambda address, timeout=None: release.wait(5))
+    started = time.monotonic()
+    with pytest.raises(OSError, match="no answer from download.pytorch.org within 0.2 s"):
+        zoo.check_reachable("https://download.pytorch.org/models/alexnet-owt-7be5be79.pth", timeout=0.2)
+    assert time.monotonic() - started < 2
+    release.set()
 
 
 def test_models_without_pretrained_weights_say_so():

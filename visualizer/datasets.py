@@ -16,14 +16,14 @@ from __future__ import annotations
 import contextlib
 import math
 import os
-import socket
 import threading
-import urllib.parse
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Iterator
 
 import torch
+
+import zoo
 
 CIFAR10_ARCHIVE = "cifar-10-python.tar.gz"
 CIFAR10_ARCHIVE_BYTES = 170_498_071
@@ -86,7 +86,7 @@ def load_cifar10(data_dir: str | os.PathLike = "./data", train: bool = True, dow
             raise DatasetUnavailableError(_offline_message(root, "download disabled")) from None
         try:
             if not (root / CIFAR10_ARCHIVE).exists():
-                _check_reachable(CIFAR10.url)
+                zoo.check_reachable(CIFAR10.url, CONNECT_TIMEOUT_S)
             # Extracts a placed cifar-10-python.tar.gz without the network if its md5 is right.
             with _watch_download(root / CIFAR10_ARCHIVE, CIFAR10_ARCHIVE_BYTES, progress):
                 ds = CIFAR10(str(root), train=train, download=True)
@@ -119,12 +119,6 @@ def _watch_download(path: Path, total_bytes: int, progress: Callable[[str], None
     finally:
         done.set()
         thread.join()
-
-
-def _check_reachable(url: str, timeout: float = CONNECT_TIMEOUT_S) -> None:
-    """Fail within ``timeout`` s behind a firewall that drops packets (urllib alone would wait forever)."""
-    parsed = urllib.parse.urlparse(url)
-    socket.create_connection((parsed.hostname, parsed.port or 443), timeout=timeout).close()
 
 
 def _offline_message(root: Path, reason: str) -> str:

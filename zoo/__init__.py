@@ -9,6 +9,7 @@ from zoo.registry import (
     ModelSpec,
     UnknownModelError,
     WeightsUnavailableError,
+    check_reachable,
     create_model,
     get_spec,
     list_models,
@@ -17,6 +18,6 @@ from zoo.registry import (
 
 __all__ = [
     "CIFAR10_CLASSES", "CIFAR10_MEAN", "CIFAR10_STD", "IMAGENET_MEAN", "IMAGENET_STD", "ConfigError",
-    "ModelSpec", "UnknownModelError", "WeightsUnavailableError", "create_model", "get_spec", "list_models",
+    "ModelSpec", "UnknownModelError", "WeightsUnavailableError", "check_reachable", "create_model", "get_spec", "list_models",
     "weights_cache_path",
 ]

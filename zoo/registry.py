@@ -174,24 +174,35 @@ def weights_cache_path(weights: Any) -> str:
     return os.path.join(torch.hub.get_dir(), "checkpoints", os.path.basename(urlparse(weights.url).path))
 
 
+def check_reachable(url: str, timeout: float = CONNECT_TIMEOUT_S) -> None:
+    """Raise ``OSError`` unless ``url``'s server accepts a connection within ``timeout`` seconds.
+
+    Downloads (weights here, CIFAR-10 in ``visualizer.datasets``) ask first: behind a firewall that drops
+    packets urllib would wait forever. A thread bounds the DNS look-up too, which socket timeouts do not cover.
+    """
+    parsed = urlparse(url)
+    pool = ThreadPoolExecutor(max_workers=1)
+    try:
+        pool.submit(socket.create_connection, (parsed.hostname, parsed.port or 443), timeout).result(timeout).close()
+    except FutureTimeout as exc:  # (an OSError since Python 3.11; said explicitly for the message)
+        raise TimeoutError(f"no answer from {parsed.hostname} within {timeout:g} s") from exc
+    finally:
+        pool.shutdown(wait=False)
+
+
 def _check_reachable(weights: Any) -> None:
     """Fail fast, with a useful message, when the weights are not cached and the server is out of reach."""
     path = weights_cache_path(weights)
     if os.path.exists(path):
         return
-    host = urlparse(weights.url).hostname
-    # A thread bounds the DNS look-up too, which socket timeouts do not cover.
-    pool = ThreadPoolExecutor(max_workers=1)
     try:
-        pool.submit(socket.create_connection, (host, 443), CONNECT_TIMEOUT_S).result(CONNECT_TIMEOUT_S).close()
-    except (OSError, FutureTimeout) as exc:
+        check_reachable(weights.url)
+    except OSError as exc:
         raise WeightsUnavailableError(
             f"could not download the pretrained weights {weights} from {weights.url} ({exc.__class__.__name__}: "
             f"{exc}); no cached copy at {path}. Connect to the internet once, or place the file there, "
             "or use random weights."
         ) from exc
-    finally:
-        pool.shutdown(wait=False)
 
 
 def _fetch_state_dict(weights: Any) -> dict[str, torch.Tensor]:
