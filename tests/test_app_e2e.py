@@ -98,6 +98,9 @@ def test_training_run_through_the_api(client):
     # The checkpoint is downloadable from the page and loads safely (weights_only) with its metadata.
     from visualizer.checkpoint import load_checkpoint
 
-    checkpoint = client.predict(api_name="/train_status")[5]
+    _, _, _, confusion, per_class, checkpoint, _ = client.predict(api_name="/train_status")
+    # At the end: the confusion matrix (an image) and one accuracy per class of the synthetic set.
+    assert confusion and [row[0] for row in per_class["data"]][:3] == ["circle", "square", "triangle"]
+    assert len(per_class["data"]) == 10 and all(0 <= row[1] <= 100 for row in per_class["data"])
     ckpt = load_checkpoint(checkpoint)
     assert ckpt["model_name"] == "alexnet_cifar" and ckpt["epoch"] == 1
