@@ -176,6 +176,6 @@ def test_training_curves_and_final_views():
     assert list(table["accuracy (%)"]) == [75.0, 100.0]
     line = training.progress_line({"state": "running", "model": "m", "dataset": "shapes", "synthetic": True,
                                    "epoch": 1, "epochs": 3, "step": 20, "total_steps": 60,
-                                   "images_per_sec": 250.0, "elapsed_s": 65, "eta_s": 130})
+                                   "images_per_sec": 250.0, "elapsed_s": 65, "eta_s": 130}, metrics["epochs"][-1])
     assert "epoch 1/3" in line and "step 20/60" in line and "250 images/s" in line and "ETA 2:10" in line
-    assert "synthetic" in line
+    assert "synthetic" in line and "test accuracy 50.0% after epoch 1" in line

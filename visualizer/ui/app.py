@@ -19,6 +19,7 @@ i18n = gr.I18n(en=EN, ko=KO)
 EXAMPLE_CUSTOM = "vgg:64,64,M,128,128,M,256,256,M"  # type any such string into a model box
 SIZE_PRESETS = ["3x224x224", "3x227x227", "3x32x32"]
 MAX_UPLOAD = "20mb"
+CURVE_COLORS = {"train": "#4c78a8", "test": "#f58518"}
 FROM_ZERO = [0, None]  # bars must start at zero, or an 18-vs-25 comparison looks like nothing-vs-25
 
 
@@ -158,8 +159,10 @@ def build_demo() -> gr.Blocks:
                 tr_progress = gr.Markdown(elem_id="train-progress")
                 with gr.Row():
                     tr_loss = gr.LinePlot(x="step", y="value", color="series", label=i18n("loss_curve"), y_title="loss",
+                                          color_map=CURVE_COLORS,
                                           elem_id="loss-plot")
                     tr_acc = gr.LinePlot(x="step", y="value", color="series", label=i18n("acc_curve"), y_title="accuracy (%)",
+                                         color_map=CURVE_COLORS,
                                          elem_id="acc-plot")
                 with gr.Row():
                     tr_conf = gr.Image(label=i18n("confusion"), type="pil", interactive=False)

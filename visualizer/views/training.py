@@ -14,6 +14,7 @@ from visualizer.features import colormap_lut
 from visualizer.training import TrainConfig
 
 ACTIVE_STATES = ("running", "paused")
+UI_LOG_EVERY = 5  # steps between curve points: classroom runs are short, the curve should move every second
 
 
 def _trainer():
@@ -48,6 +49,7 @@ def make_config(model: str, dataset: str, epochs: Any = 3, batch_size: Any = 64,
         optimizer=optimizer, schedule=schedule, weight_decay=_number(weight_decay, "Weight decay", float, 0, 1),
         subset=subset_n or None, seed=_number(seed, "Seed", int, 0, 2**31 - 1), augment=bool(augment),
         pretrained=bool(pretrained), freeze_features=bool(freeze_features), resume=resume or None,
+        log_every=UI_LOG_EVERY,
     )
     return config.validate()
 
@@ -83,7 +85,7 @@ def _duration(seconds: float | None) -> str:
         f"{seconds // 60}:{seconds % 60:02d}"
 
 
-def progress_line(status: dict) -> str:
+def progress_line(status: dict, last_epoch: dict | None = None) -> str:
     state = status.get("state", "idle")
     if state == "idle":
         return "No run yet. Pick a dataset and a model, then **Start**."
@@ -95,6 +97,8 @@ def progress_line(status: dict) -> str:
         parts.append(f"step {status.get('step', 0)}/{status['total_steps']}")
     if status.get("images_per_sec"):
         parts.append(f"{status['images_per_sec']:.0f} images/s")
+    if last_epoch:  # the curve needs two epochs to draw a test line; the number is useful from the first
+        parts.append(f"test accuracy {100 * last_epoch['test_acc']:.1f}% after epoch {last_epoch['epoch']}")
     parts.append(f"elapsed {_duration(status.get('elapsed_s'))}")
     if state in ACTIVE_STATES:
         parts.append(f"ETA {_duration(status.get('eta_s'))}")
@@ -156,7 +160,8 @@ def train_status() -> tuple[str, pd.DataFrame, pd.DataFrame, Image.Image | None,
     metrics = trainer.metrics()
     loss, acc = curves(metrics)
     final = metrics.get("final")
-    return (progress_line(status), loss, acc, confusion_image(final), per_class_table(final),
+    last_epoch = metrics["epochs"][-1] if metrics.get("epochs") else None
+    return (progress_line(status, last_epoch), loss, acc, confusion_image(final), per_class_table(final),
             status.get("last_checkpoint"), status.get("state") in ACTIVE_STATES)
 
 
