@@ -87,7 +87,11 @@ def test_training_curve_updates_then_stop(page, shots):
         " return m && parseInt(m[1]) > first; }", arg=["#train-progress", first], timeout=60_000)
     assert step() > first  # the timer keeps refreshing while the run is active
     page.locator("#loss-plot canvas, #loss-plot svg").first.wait_for()
-    page.screenshot(path=str(shots / "training.png"))
+    if os.environ.get("CNNVIZ_SCREENSHOTS") == "docs":  # the README's picture: wait for the first test point
+        page.wait_for_function("sel => /epoch 2\\//.test(document.querySelector(sel).innerText)",
+                               arg="#train-progress", timeout=120_000)
+        page.wait_for_timeout(3000)
+    page.screenshot(path=str(shots / "training.png"), full_page=True)
     page.get_by_role("button", name="Stop").click()
     progress.get_by_text("stopped", exact=True).wait_for()
 
