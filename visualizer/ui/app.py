@@ -75,7 +75,7 @@ def build_demo() -> gr.Blocks:
                     arch_macs = gr.BarPlot(x="grouping", y="MACs", color="group", label=i18n("macs_chart"), y_lim=FROM_ZERO)
                 arch_rf = gr.LinePlot(x="depth", y="pixels", color="series", label=i18n("rf_chart"))
                 arch_files = gr.File(label=i18n("downloads"), file_count="multiple")
-                with gr.Accordion("Formulas · 공식", open=False):
+                with gr.Accordion("Formulas · 공식", open=True):
                     gr.Markdown(i18n("explain_arch"), latex_delimiters=[])
 
             # ---------------------------------------------------------------- 3×3 vs 5×5
