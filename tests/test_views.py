@@ -138,6 +138,25 @@ def test_unknown_layer_falls_back_and_says_so():
     assert f"layer `{default_layer('alexnet_cifar')}`" in out[1]  # the model's default layer instead
 
 
+def test_checkpoint_layers_are_checked_against_the_checkpoint_model(tmp_path):
+    # The picker says vgg16 (whose features.22 exists) but the checkpoint holds alexnet_cifar, which has no
+    # features.22: the page falls back to alexnet_cifar's default instead of failing.
+    import torch
+
+    import zoo
+    from visualizer.checkpoint import make_checkpoint, save_checkpoint
+
+    model = zoo.create_model("alexnet_cifar")
+    path = tmp_path / "last.pt"
+    save_checkpoint(make_checkpoint(model_name="alexnet_cifar", class_names=zoo.CIFAR10_CLASSES, model=model,
+                                    optimizer=torch.optim.SGD(model.parameters(), lr=0.1), config={}, epoch=1,
+                                    step=10), path)
+    out = features.feature_maps(Image.new("RGB", (32, 32), "white"), "vgg16", "checkpoint", str(path),
+                                layer="features.22")
+    assert "`features.22` is not a layer of alexnet_cifar" in out[1]
+    assert out[-1]["model_name"] == "alexnet_cifar" and "meaningless" not in out[1]
+
+
 def test_feature_maps_without_image_says_what_to_do():
     with pytest.raises(ValueError, match="upload"):
         features.feature_maps(None, "vgg16")

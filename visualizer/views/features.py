@@ -63,19 +63,18 @@ def feature_maps(image: Any, model: str, source: str = "random", checkpoint: str
     if source == "checkpoint" and not (checkpoint or "").strip():
         checkpoint = _latest_checkpoint()
     model = (model or "").strip()
-    names = {s.name for s in spatial_layers(model)}
+    loaded = load_weights(model, source, checkpoint)  # cached; explore and explain get the same object
+    name = loaded.model_name  # a checkpoint names its own model, which may differ from the picker's
+    names = {s.name for s in spatial_layers(name)}
     # A layer this model does not have (a leftover from the previously chosen model, or a typo) falls back to
     # the model's default, and the info line says so.
-    notes = [f"`{name}` is not a layer of {model} with a spatial output; showing the default instead."
-             for name in (layer, cam_layer) if name and parse_layer(name)[0] not in names]
+    notes = [f"`{key}` is not a layer of {name} with a spatial output; showing the default instead."
+             for key in (layer, cam_layer) if key and parse_layer(key)[0] not in names]
     layer = layer if layer and parse_layer(layer)[0] in names else None
-    cam_layer = cam_layer if cam_layer and parse_layer(cam_layer)[0] in names else None
-    out = explore(image, model, source, layer or None, int(top_n), rank_by, colormap, normalize,
+    cam_layer = cam_layer if cam_layer and parse_layer(cam_layer)[0] in names else features.default_cam_layer(name)
+    out = explore(image, model, source, layer, int(top_n), rank_by, colormap, normalize, checkpoint_path=checkpoint)
+    cam = explain(image, model, source, cam_layer, _class_index(cam_class, loaded.class_names),
                   checkpoint_path=checkpoint)
-    name = out["model_name"]
-    class_names = load_weights(model, source, checkpoint).class_names  # cached: the model explore just used
-    cam_layer = cam_layer or cam_layer_choices(name)["value"]
-    cam = explain(image, model, source, cam_layer, _class_index(cam_class, class_names), checkpoint_path=checkpoint)
     top5 = pd.DataFrame([{"class": c, "probability (%)": round(100 * p, 2)} for c, p in out["predictions"]])
     info = [f"**{out['info']}** · layer `{out['layer']}` {'×'.join(map(str, out['shape']))}, "
             f"showing the top {len(out['channels'])} channels by {rank_by} activation "
@@ -86,8 +85,8 @@ def feature_maps(image: Any, model: str, source: str = "random", checkpoint: str
         info.append(f"⚠️ {out['prediction_note']}")
     state = {"model_name": name, "layer": out["layer"], "layout": out["layout"],
              "channels": [t.channel for t in out["channels"]], "input": out["input"]}
-    return (out["grid"], "\n\n".join(info), out["input_display"], features.enlarge(cam["overlay"]), top5, out["overview"], out["filters"],
-            None, state)
+    return (out["grid"], "\n\n".join(info), out["input_display"], features.enlarge(cam["overlay"]), top5,
+            out["overview"], out["filters"], None, state)
 
 
 def rf_from_click(state: dict | None, px: float, py: float) -> tuple[Image.Image, str]:
