@@ -32,6 +32,11 @@ DEVICES = ("auto", "cpu", "cuda", "mps")
 CHECKPOINT_NAME = "last.pt"
 
 
+def takes_32px(spec: zoo.ModelSpec) -> bool:
+    """Whether a zoo model accepts the 32×32 images of CIFAR-10 and shapes (torchvision's AlexNet needs 63)."""
+    return max(spec.min_size or (1, 1)) <= 32
+
+
 @dataclass
 class TrainConfig:
     """Everything a run depends on. Defaults: accuracy visibly rises within a minute on a laptop CPU."""
@@ -71,7 +76,7 @@ class TrainConfig:
 
         spec = zoo.get_spec(self.model)  # UnknownModelError (a ValueError) lists the valid names
         min_h, min_w = spec.min_size or (1, 1)
-        check(max(min_h, min_w) <= 32, f"model {self.model!r} needs inputs of at least {min_h}×{min_w}, but "
+        check(takes_32px(spec), f"model {self.model!r} needs inputs of at least {min_h}×{min_w}, but "
               "CIFAR-10 images are 32×32; pick a *_cifar model, a VGG or a ResNet")
         check(not self.pretrained or spec.has_pretrained,
               f"model {self.model!r} has no pretrained weights; untick 'pretrained', or fine-tune an ImageNet "

@@ -6,12 +6,10 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from PIL import Image, ImageDraw
-
-from PIL import ImageFont
+from PIL import Image, ImageDraw, ImageFont
 
 from visualizer.features import colormap_lut
-from visualizer.training import TrainConfig
+from visualizer.training import TrainConfig, takes_32px
 
 ACTIVE_STATES = ("running", "paused")
 UI_LOG_EVERY = 5  # steps between curve points: classroom runs are short, the curve should move every second
@@ -169,5 +167,4 @@ def trainable_models() -> list[str]:
     """Zoo models that take a 32×32 input (CIFAR-10 and shapes images)."""
     import zoo
 
-    return [n for n in zoo.list_models()
-            if zoo.get_spec(n).dataset == "cifar10" or max(zoo.get_spec(n).min_size or (1, 1)) <= 32]
+    return [n for n in zoo.list_models() if takes_32px(zoo.get_spec(n))]
