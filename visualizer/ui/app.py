@@ -182,9 +182,12 @@ def build_demo() -> gr.Blocks:
                     cmp_btn = gr.Button(i18n("compare"), variant="primary", scale=1)
                 cmp_table = gr.Dataframe(interactive=False)
                 with gr.Row():
-                    cmp_params = gr.BarPlot(x="model", y="parameters (M)", color="model", x_label_angle=-30, y_lim=FROM_ZERO)
-                    cmp_macs = gr.BarPlot(x="model", y="MACs (G)", color="model", x_label_angle=-30, y_lim=FROM_ZERO)
-                    cmp_mem = gr.BarPlot(x="model", y="activations (MiB)", color="model", x_label_angle=-30, y_lim=FROM_ZERO)
+                    cmp_params = gr.BarPlot(x="model", y="parameters (M)", color="model", x_label_angle=-30,
+                                          y_lim=FROM_ZERO)
+                    cmp_macs = gr.BarPlot(x="model", y="MACs (G)", color="model", x_label_angle=-30,
+                                          y_lim=FROM_ZERO)
+                    cmp_mem = gr.BarPlot(x="model", y="activations (MiB)", color="model", x_label_angle=-30,
+                                          y_lim=FROM_ZERO)
                 gr.Markdown(i18n("explain_compare"))
 
         # ==================================================================== events
@@ -212,6 +215,7 @@ def build_demo() -> gr.Blocks:
         fm_inputs = [fm_image, fm_model, fm_source, fm_ckpt, fm_layer, fm_topn, fm_rank, fm_cmap, fm_norm,
                      fm_cam_class, fm_cam_layer]
         fm_outputs = [fm_grid, fm_info, fm_seen, fm_cam, fm_top5, fm_overview, fm_filters, fm_rf, fm_state]
+
         def feature_maps_ui(*args):
             return *features.feature_maps(*args), ""  # a new grid: the last click's description is stale
 
