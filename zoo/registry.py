@@ -67,10 +67,6 @@ class ModelSpec:
     def has_pretrained(self) -> bool:
         return self.weights is not None
 
-    @property
-    def is_custom(self) -> bool:
-        return is_custom_name(self.name)
-
 
 _ORIGINS = {
     "alexnet": "AlexNet (Krizhevsky, Sutskever & Hinton, 2012), torchvision's single-GPU variant",
