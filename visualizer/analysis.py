@@ -65,6 +65,17 @@ class LayerRecord:
     jump: list[float] | None = None  # effective stride [jh, jw]
     rf_center: list[float] | None = None  # centre of unit (0, 0)'s field, input pixel coordinates
     rf_exact: bool = True
+    groups: int = 1  # a conv's groups (C_in / groups input channels per filter)
+    # The graph, as the pass saw it: where this call's input came from (record keys, "input", or a join
+    # "⊕3"), and the receptive field of that input (for the r = r_prev + (k−1)·j_prev lesson).
+    input_from: list[str] = field(default_factory=list)
+    input_receptive_field: list[int] | None = None
+    input_jump: list[float] | None = None
+
+    @property
+    def key(self) -> str:
+        """``name``, or ``name#k`` for the k-th call of a module used more than once (the layer pickers' key)."""
+        return self.name if self.call_index == 0 else f"{self.name}#{self.call_index}"
 
     @property
     def rf_display(self) -> str:
@@ -85,6 +96,26 @@ def _tup(v):
 
 
 @dataclass
+class Join:
+    """A functional op outside any layer where two or more paths meet: ResNet's ``out + identity``.
+
+    ``inputs[i]`` are the record keys (or "input", or another join's ``key``) each operand came from;
+    ``consumers`` the records that read the result; ``after`` the index of the last record before it.
+    """
+
+    index: int
+    op: str  # "add", "mul", "cat", ...
+    inputs: list[list[str]]
+    after: int
+    consumers: list[str] = field(default_factory=list)
+    output_shape: list[int] | None = None
+
+    @property
+    def key(self) -> str:
+        return f"⊕{self.index}"
+
+
+@dataclass
 class Analysis:
     """All records of one pass, with totals and breakdowns computed from them."""
 
@@ -96,6 +127,7 @@ class Analysis:
     output_shape: list[int] | None = None
     design_input_shape: tuple[int, ...] | None = None
     notes: list[str] = field(default_factory=list)
+    joins: list[Join] = field(default_factory=list)
 
     @property
     def total_macs(self) -> int:
@@ -124,6 +156,17 @@ class Analysis:
     def conv_fc_split(self) -> dict[str, float | int | None]:
         return breakdowns.conv_fc_split(self.layers)
 
+    def by_key(self, key: str) -> LayerRecord:
+        """The record of ``name`` or ``name#k`` (the k-th call); ``KeyError`` naming real keys when absent."""
+        name, _, call = key.partition("#")
+        if call and not call.isdigit():
+            raise KeyError(f"bad layer key {key!r}; use a layer name, or name#k for its k-th call")
+        try:
+            return self.layer(name, int(call) if call else 0)
+        except KeyError:
+            sample = ", ".join(r.key for r in self.layers[:6])
+            raise KeyError(f"{self.model_name} has no layer {key!r}; layers look like: {sample}, ...") from None
+
     def layer(self, name: str, call_index: int = 0) -> LayerRecord:
         for r in self.layers:
             if r.name == name and r.call_index == call_index:
@@ -148,6 +191,7 @@ class Analysis:
             "conv_fc_split": self.conv_fc_split(),
             "notes": list(self.notes),
             "layers": [r.to_dict() for r in self.layers],
+            "joins": [{**asdict(j), "key": j.key} for j in self.joins],
         }
 
     def table_rows(self) -> list[dict[str, Any]]:
@@ -299,17 +343,21 @@ def _run(model: nn.Module, shape: tuple[int, ...], on_leaf_call=None) -> tuple[t
 
 def _run_locked(model: nn.Module, shape: tuple[int, ...], on_leaf_call) -> tuple[torch.Tensor | None, FieldTracker]:
     tracker = FieldTracker(batch=BATCH)
-    stack: list[tuple[nn.Module, list[int] | None]] = []
+    stack: list[tuple[nn.Module, list[int] | None, torch.Tensor | None]] = []
 
     def pre(mod, args):
         t = _first_tensor(args)
-        stack.append((mod, list(t.shape) if t is not None else None))
+        stack.append((mod, list(t.shape) if t is not None else None, t))
 
     def post(mod, args, out):
-        _, in_shape = stack.pop()
+        _, in_shape, t_in = stack.pop()
         if on_leaf_call is not None and id(mod) in leaves:
             t = _first_tensor(out)
-            on_leaf_call(mod, in_shape, t, tracker.field(t) if t is not None else None)
+            key = on_leaf_call(mod, in_shape, t, tracker.field(t) if t is not None else None,
+                               tracker.origin(t_in) if t_in is not None else None,
+                               tracker.field(t_in) if t_in is not None else None)
+            if key is not None and t is not None:
+                tracker.set_origin(t, key)
 
     modules = list(model.modules())
     leaves = {id(m) for m in modules if next(m.children(), None) is None}
@@ -320,13 +368,15 @@ def _run_locked(model: nn.Module, shape: tuple[int, ...], on_leaf_call) -> tuple
     dtype = next((p.dtype for p in model.parameters() if p.is_floating_point()), torch.get_default_dtype())
     x = torch.empty((BATCH, *shape), device="meta", dtype=dtype)
     tracker.track(x, input_field(len(shape) - 1))
+    tracker.set_origin(x, "input")
     tracker.locate = lambda: stack[-1][0] if stack else None
+    tracker.inside_leaf = lambda: bool(stack) and id(stack[-1][0]) in leaves
     try:
         model.eval()
         with torch.no_grad(), tracker:
             out = _first_tensor(torch.func.functional_call(model, state, (x,)) if state is not None else model(x))
     except Exception as exc:  # noqa: BLE001 — every failure becomes one line in _explain
-        mod, in_shape = stack[-1] if stack else (None, None)
+        mod, in_shape = stack[-1][:2] if stack else (None, None)
         if tracker.batch_changes:  # a re-batching reshape is the root cause of what failed after it
             change = tracker.batch_changes[0]
             raise _PassFailure(change, change.module, change.before) from exc
@@ -360,13 +410,15 @@ def analyze(model: nn.Module, input_shape: Sequence[int] | str = (3, 224, 224), 
     trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
     records: list[LayerRecord] = []
 
-    def on_leaf_call(mod: nn.Module, in_shape, out: torch.Tensor | None, f: Field | None) -> None:
+    def on_leaf_call(mod: nn.Module, in_shape, out: torch.Tensor | None, f: Field | None, in_origin: str | None,
+                     f_in: Field | None) -> str:
         call = calls.get(id(mod), 0)
         calls[id(mod)] = call + 1
         out_shape = list(out.shape) if out is not None else None
         params = sum(p.numel() for p in mod.parameters())
         g = geometry_of(mod)
         f = f or Field(None, None, None)
+        f_in = f_in or Field(None, None, None)
         records.append(LayerRecord(
             index=len(records),
             name=names.get(id(mod), ""),
@@ -387,18 +439,41 @@ def analyze(model: nn.Module, input_shape: Sequence[int] | str = (3, 224, 224), 
             jump=list(f.jump) if f.jump is not None else None,
             rf_center=[float(c) for c in f.center] if f.center is not None else None,
             rf_exact=f.exact,
+            groups=int(getattr(mod, "groups", 1) or 1),
+            input_from=[in_origin] if in_origin else [],
+            input_receptive_field=list(f_in.rf) if f_in.rf is not None else None,
+            input_jump=list(f_in.jump) if f_in.jump is not None else None,
         ))
+        return records[-1].key
 
     try:
         out, tracker = _run(model, shape, on_leaf_call)
     except _PassFailure as failure:
         raise AnalysisError(_explain(failure, model, shape, name, design)) from None
+    joins = _joins(tracker, records, out)
     notes = [f"a reshape in {_where(c.module, model, name)} changed the batch dimension ({c}) and a later one "
              "restored it" for c in tracker.batch_changes[:1]]
     if any(not r.rf_exact for r in records):
         notes.append("≤ marks receptive fields of irregular adaptive-pooling windows: the largest window is shown")
     return Analysis(name, shape, records, total, trainable, list(out.shape) if out is not None else None,
-                    design, notes)
+                    design, notes, joins)
+
+
+def _joins(tracker: FieldTracker, records: list[LayerRecord], out: torch.Tensor | None) -> list[Join]:
+    """The tracker's joins as ``Join``s, each placed after the last record that fed it, with its readers."""
+    position = {r.key: r.index for r in records}
+    joins: list[Join] = []
+    for i, (op, operands, result) in enumerate(tracker.joins):
+        after = max((position.get(o, -1) for o in operands), default=-1)
+        after = max([after] + [joins[int(o[1:])].after for o in operands if o.startswith("⊕")])
+        joins.append(Join(i, op, [[o] for o in operands], after, output_shape=list(result.shape)))
+    for r in records:
+        for source in r.input_from:
+            if source.startswith("⊕"):
+                joins[int(source[1:])].consumers.append(r.key)
+    if out is not None and (tracker.origin(out) or "").startswith("⊕"):
+        joins[int(tracker.origin(out)[1:])].consumers.append("output")
+    return joins
 
 
 # ---------------------------------------------------------------------------------------------------------

@@ -235,6 +235,17 @@ class FieldTracker(TorchDispatchMode):
         self._fields: dict[int, tuple[torch.Tensor, Field]] = {}
         self.batch_changes: list[BatchChanged] = []  # reshapes that changed dim 0, in order
         self.locate = lambda: None  # the module running now (set by analysis.py), for batch_changes
+        # Provenance, for drawing the graph: where each tensor came from (a layer's key, set by analysis.py,
+        # or a join), and the joins themselves: ops outside any layer where differently sourced tensors meet.
+        self.inside_leaf = lambda: False  # set by analysis.py
+        self._origins: dict[int, str] = {}
+        self.joins: list[tuple[str, list[str], torch.Tensor]] = []  # (op, origin of each operand, result)
+
+    def set_origin(self, t: torch.Tensor, origin: str) -> None:
+        self._origins[id(t)] = origin
+
+    def origin(self, t: Any) -> str | None:
+        return self._origins.get(id(t))
 
     def track(self, t: torch.Tensor, f: Field) -> None:
         self._fields[id(t)] = (t, f)
@@ -260,7 +271,21 @@ class FieldTracker(TorchDispatchMode):
             f = new if i == 0 else self._generic(tracked, o, packet)
             self._check(packet, tracked, o, f)
             self._fields[id(o)] = (o, f)
+        self._trace(packet, tracked, outputs)
         return out
+
+    def _trace(self, packet, tracked, outputs) -> None:
+        """Carry origins through ops; an op outside any layer whose operands come from different places is a
+        join (the ⊕ of a residual block). Inside a layer the layer's own hook sets its output's origin."""
+        origins = list(dict.fromkeys(o for o in (self._origins.get(id(t)) for t, _ in tracked) if o is not None))
+        if not origins or not outputs:
+            return
+        if len(origins) > 1 and not self.inside_leaf():
+            operands = [self._origins.get(id(t), "?") for t, _ in tracked]
+            self.joins.append((packet.__name__, operands, outputs[0]))
+            origins = [f"⊕{len(self.joins) - 1}"]
+        for o in outputs:
+            self._origins[id(o)] = origins[0]
 
     # -- rules ------------------------------------------------------------------------------------------
 

@@ -1,0 +1,37 @@
+"""The network drawn: ``LayerRecord``s → an SVG string (and the same picture as PNG).
+
+``render_svg(analysis)`` is the one call; ``graph`` decides what is drawn (shortcuts, folding), ``scene``
+where (boxes on a log scale, arcs on levels), ``svg`` and ``raster`` how. Nothing here runs a model: the
+diagram is a view of the analysis engine's records, like the table beside it.
+"""
+from __future__ import annotations
+
+from typing import Iterable
+
+from visualizer.analysis import Analysis
+from visualizer.diagram.graph import FOLDS, Node, Skip, kind_of, nodes, skips
+from visualizer.diagram.scene import Scene, build
+from visualizer.diagram.svg import to_svg
+
+
+def render_svg(analysis: Analysis, fold: str = "blocks", expanded: Iterable[str] = (), selected: str | None = None,
+               fit: bool = False) -> str:
+    """The architecture of ``analysis`` as an SVG document.
+
+    ``fold``: ``"none"`` (every layer), ``"blocks"`` (conv + BN + ReLU as one box; every residual block) or
+    ``"stages"`` (runs of same-shaped blocks as one box with a count; ``expanded`` lists the stages, by
+    their first layer's key, to draw open). ``selected``: a layer key to highlight. ``fit``: scale to the
+    page's width instead of a fixed pixel size.
+    """
+    return to_svg(build(analysis, fold, expanded, selected), fit=fit)
+
+
+def render_png(analysis: Analysis, fold: str = "blocks", expanded: Iterable[str] = (), selected: str | None = None,
+               scale: float = 2.0):
+    """The same drawing as a PIL image (``scale``× the SVG's pixel size, for slides)."""
+    from visualizer.diagram.raster import to_image
+
+    return to_image(build(analysis, fold, expanded, selected), scale=scale)
+
+
+__all__ = ["FOLDS", "Node", "Scene", "Skip", "build", "kind_of", "nodes", "render_png", "render_svg", "skips"]
