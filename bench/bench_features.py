@@ -19,7 +19,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import torch  # noqa: E402
 
-from visualizer import features  # noqa: E402
+from visualizer import forward_pass  # noqa: E402
 from visualizer.features import FeatureCapture, explore, feature_grid  # noqa: E402
 from visualizer.images import example_images, load_image, preprocess  # noqa: E402
 from visualizer.weight_sources import load_weights  # noqa: E402
@@ -113,7 +113,7 @@ def main() -> int:
               f"(cpu ×{c_naive / c_ours:4.1f})")
 
     def full():
-        features._last_forward.clear()  # no reuse of the previous forward pass
+        forward_pass.clear()  # no reuse of the previous forward pass
         explore(path, MODEL, "random", layer="features.16")
 
     t_full, c_full = timed(full, args.repeat)

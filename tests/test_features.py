@@ -7,7 +7,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from visualizer import features
+from visualizer import features, forward_pass
 from visualizer.features import (
     FeatureCapture,
     GridLayout,
@@ -227,12 +227,13 @@ def test_explore_one_forward_pass_for_grid_and_predictions():
     calls = []
     handle = model.register_forward_pre_hook(lambda m, args: calls.append(1))
     try:
-        features._last_forward.clear()
+        forward_pass.clear()
         result = explore(example_images()[0], name, "random", layer="features.3", top_n=4)
     finally:
         handle.remove()
     assert len(calls) == 1
     assert hook_count(model) == 0
+    assert result["forward_pass"].full_forwards == 1 and result["forward_pass"].partial_forwards == 0
     assert result["shape"] == (16, 16, 16) and len(result["channels"]) == 4
     assert result["input"].size == (32, 32)
     assert result["grid"].size == result["layout"].size

@@ -6,10 +6,7 @@ matplotlib figure per channel. ``explore`` is the one call the app's handler mak
 """
 from __future__ import annotations
 
-import contextlib
-import hashlib
 import math
-import threading
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any, Iterable, NamedTuple
@@ -416,30 +413,6 @@ def first_layer_filters(model: nn.Module, min_patch: int = 24, pad: int = 2) -> 
 
 # ---------------------------------------------------------------------------------------------- pipeline
 
-_last_forward: dict[str, Any] = {}  # one entry: re-rendering (colormap, top_n...) skips the forward pass
-_last_forward_lock = threading.Lock()
-
-
-def forward_with_capture(model: nn.Module, tensor: torch.Tensor, layers: list[str], cache_key: Any = None,
-                         lock: Any = None):
-    """``(capture, logits)`` for one forward pass hooking ``layers``; the last result is reused for the same key.
-
-    ``lock`` (the cached model's) keeps a concurrent request's hooks out of this pass: hooks live on the
-    shared modules, so two overlapping passes would capture each other's activations.
-    """
-    key = (cache_key, hashlib.sha1(tensor.numpy().tobytes()).hexdigest(), tuple(layers)) if cache_key else None
-    with _last_forward_lock:
-        if key is not None and _last_forward.get("key") == key:
-            return _last_forward["capture"], _last_forward["logits"]
-    with lock or contextlib.nullcontext(), torch.no_grad(), FeatureCapture(model, layers) as capture:
-        logits = model(tensor)
-    with _last_forward_lock:
-        _last_forward.clear()
-        if key is not None:
-            _last_forward.update(key=key, capture=capture, logits=logits)
-    return capture, logits
-
-
 def default_layer(model_name: str) -> str:
     """A good first layer to show: the middle stage (VGG-16: features.22, 512×28×28)."""
     stages = stage_layers(spatial_layers(model_name))
@@ -475,47 +448,47 @@ def explore(
     checkpoint_path: str | None = None,
     overview: bool = True,
     filters: bool = True,
+    cam_layer: str | None = None,
+    cam_class: int | None = None,
 ) -> dict[str, Any]:
-    """Image in → everything the Features tab shows, from one forward pass.
+    """Image in → everything the Features tab shows, from one forward pass (``ForwardPass``; with
+    ``cam_layer``, the same pass also serves ``gradcam.explain`` for that layer and class).
 
     Returns a dict: ``input`` (PIL, what the network sees; ``input_display``: the same enlarged with
     nearest-neighbour to at least 224 px), ``grid`` (PIL), ``channels`` (list of
     ``ChannelTile``), ``layout`` (``GridLayout`` for clicks), ``layer`` (key used), ``shape`` (C, H, W),
     ``overview`` (PIL or None), ``filters`` (PIL or None), ``predictions`` (top-5 ``(name, prob)``),
     ``prediction_note`` (warning text, "" when the weights are trained), ``info`` (weights description),
-    ``model_name`` (the model actually used: a checkpoint names its own).
+    ``model_name`` (the model actually used: a checkpoint names its own), ``forward_pass`` (the pass read).
     """
-    from visualizer.images import network_input
+    from visualizer.forward_pass import forward_pass
     from visualizer.predictions import prediction_note, top_k
-    from visualizer.weight_sources import load_weights
 
-    loaded = load_weights(model_name, source, checkpoint_path)
-    tensor, seen = network_input(image, loaded.model_name)
-    available = spatial_layers(loaded.model_name)
+    run = forward_pass(image, model_name, source, checkpoint_path)
+    available = spatial_layers(run.model_name)
     by_key = {entry.key: entry for entry in available}
-    layer = layer or default_layer(loaded.model_name)
+    layer = layer or default_layer(run.model_name)
     if layer not in by_key:
-        raise ValueError(f"{loaded.model_name} has no layer {layer!r} with a spatial output; "
+        raise ValueError(f"{run.model_name} has no layer {layer!r} with a spatial output; "
                          f"choose one of: {', '.join(list(by_key)[:12])}, ...")
     stages = stage_layers(available) if overview else []
-    hooked = list(dict.fromkeys([parse_layer(layer)[0]] + [s.name for s in stages]))
-    capture, logits = forward_with_capture(loaded.model, tensor, hooked, cache_key=loaded.key, lock=loaded.lock)
-
-    activation = capture.get(layer)[0]
+    run.ensure([layer] + [s.key for s in stages], cam_layer=cam_layer, cam_class=cam_class)
+    activation = run.activation(layer)
     grid, channels = feature_grid(activation, top_n, rank_by, colormap, normalize)
     return {
-        "input": seen,
-        "input_display": enlarge(seen),
+        "input": run.seen,
+        "input_display": enlarge(run.seen),
         "grid": grid,
         "channels": channels,
         "layout": GridLayout.for_maps(len(channels), activation.shape[1], activation.shape[2]),
         "layer": layer,
         "shape": tuple(activation.shape),
-        "overview": overview_strip([(s.key, capture.get(s.key)[0]) for s in stages], colormap=colormap)
+        "overview": overview_strip([(s.key, run.activation(s.key)) for s in stages], colormap=colormap)
         if stages else None,
-        "filters": first_layer_filters(loaded.model) if filters else None,
-        "predictions": top_k(logits[0], loaded.class_names, k=5),
-        "prediction_note": prediction_note(loaded.source, loaded.model_name),
-        "info": loaded.info,
-        "model_name": loaded.model_name,
+        "filters": first_layer_filters(run.loaded.model) if filters else None,
+        "predictions": top_k(run.logits, run.class_names, k=5),
+        "prediction_note": prediction_note(run.source, run.model_name),
+        "info": run.info,
+        "model_name": run.model_name,
+        "forward_pass": run,
     }

@@ -5,8 +5,7 @@ layer's channels; the ReLU of the weighted sum, upsampled to the input, is the h
 """
 from __future__ import annotations
 
-import hashlib
-from typing import Any
+from typing import Any, Sequence
 
 import numpy as np
 import torch
@@ -30,56 +29,77 @@ def grad_cam(
     return heat, index
 
 
-def grad_cam_with_logits(
-    model: nn.Module, input_tensor: torch.Tensor, layer_name: str, class_index: int | None = None
-) -> tuple[np.ndarray, int, torch.Tensor]:
-    """``grad_cam`` plus the logits of the same forward pass (for the class probability)."""
-    name, call = parse_layer(layer_name)
-    module = named_module(model, name)
-    if input_tensor.dim() != 4 or input_tensor.shape[0] != 1:
-        raise ValueError(f"grad_cam explains one image: expected a 1×C×H×W tensor, got {tuple(input_tensor.shape)}")
+class CamCapture:
+    """Context manager: the output of ``layer_name`` (``name#k``: its k-th call) becomes a leaf we can
+    differentiate the class score against, so Grad-CAM can ride on any forward pass (the feature maps' one).
 
-    state: dict[str, Any] = {"calls": 0}
+    >>> with CamCapture(model, "features.28") as cam, torch.enable_grad():
+    ...     logits = model(x)
+    ...     heat, index = cam.heatmap(logits, None, x.shape[-2:])
+    """
 
-    def hook(module: nn.Module, inputs: Any, output: Any) -> Any:
-        index = state["calls"]
-        state["calls"] += 1
-        if index != call or not isinstance(output, torch.Tensor):
+    def __init__(self, model: nn.Module, layer_name: str) -> None:
+        self.layer_name = layer_name
+        self._name, self._call = parse_layer(layer_name)
+        self._module = named_module(model, self._name)
+        self._calls = 0
+        self.activation: torch.Tensor | None = None
+        self._handle = None
+
+    def __enter__(self) -> "CamCapture":
+        self._handle = self._module.register_forward_hook(self._hook)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._handle.remove()
+
+    def _hook(self, module: nn.Module, inputs: Any, output: Any) -> Any:
+        index = self._calls
+        self._calls += 1
+        if index != self._call or not isinstance(output, torch.Tensor):
             return None
         # Swap in a leaf we can differentiate against; hand the rest of the network a clone of it, so a
         # following ReLU(inplace=True) changes the clone and never the activation we weigh.
         leaf = output.detach().requires_grad_(True)
-        state["activation"] = leaf
+        self.activation = leaf
         return leaf.clone()
 
-    handle = module.register_forward_hook(hook)
-    try:
+    def heatmap(self, logits: torch.Tensor, class_index: int | None, size: Sequence[int]) -> tuple[np.ndarray, int]:
+        """``(heatmap H×W in [0, 1] at ``size``, class explained)`` from the logits of the hooked pass."""
+        if self.activation is None:
+            raise ValueError(f"layer {self.layer_name!r} did not produce a tensor in call #{self._call} "
+                             f"(it ran {self._calls} time(s))")
+        activation = self.activation
+        if activation.dim() != 4:
+            raise ValueError(f"Grad-CAM needs a layer with a spatial C×H×W output; {self.layer_name!r} gives "
+                             f"shape {tuple(activation.shape[1:])} (pick a conv layer)")
+        logits = logits.reshape(1, -1)
+        if class_index is None:
+            class_index = int(logits[0].argmax())
+        if not 0 <= class_index < logits.shape[1]:
+            raise ValueError(f"class_index must be in 0..{logits.shape[1] - 1}, got {class_index}")
         with torch.enable_grad():
-            logits = model(input_tensor)
-            if "activation" not in state:
-                raise ValueError(f"layer {layer_name!r} did not produce a tensor in call #{call} "
-                                 f"(it ran {state['calls']} time(s))")
-            activation = state["activation"]
-            if activation.dim() != 4:
-                raise ValueError(f"Grad-CAM needs a layer with a spatial C×H×W output; {layer_name!r} gives "
-                                 f"shape {tuple(activation.shape[1:])} (pick a conv layer)")
-            logits = logits.reshape(1, -1)
-            if class_index is None:
-                class_index = int(logits[0].argmax())
-            if not 0 <= class_index < logits.shape[1]:
-                raise ValueError(f"class_index must be in 0..{logits.shape[1] - 1}, got {class_index}")
             (grad,) = torch.autograd.grad(logits[0, class_index], activation, allow_unused=True)
-            if grad is None:  # the class score does not depend on this layer (a side branch)
-                grad = torch.zeros_like(activation)
-    finally:
-        handle.remove()
+        if grad is None:  # the class score does not depend on this layer (a side branch)
+            grad = torch.zeros_like(activation)
+        weights = grad.mean(dim=(2, 3), keepdim=True)  # α_k: global-average-pooled gradients
+        cam = F.relu((weights * activation.detach()).sum(dim=1, keepdim=True))
+        cam = F.interpolate(cam, size=tuple(size), mode="bilinear", align_corners=False)[0, 0]
+        lo, hi = float(cam.min()), float(cam.max())
+        heat = (cam - lo) / (hi - lo) if hi > lo else torch.zeros_like(cam)
+        return heat.numpy().astype(np.float32), int(class_index)
 
-    weights = grad.mean(dim=(2, 3), keepdim=True)  # α_k: global-average-pooled gradients
-    cam = F.relu((weights * activation.detach()).sum(dim=1, keepdim=True))
-    cam = F.interpolate(cam, size=input_tensor.shape[-2:], mode="bilinear", align_corners=False)[0, 0]
-    lo, hi = float(cam.min()), float(cam.max())
-    heat = (cam - lo) / (hi - lo) if hi > lo else torch.zeros_like(cam)
-    return heat.numpy().astype(np.float32), int(class_index), logits.detach()[0]
+
+def grad_cam_with_logits(
+    model: nn.Module, input_tensor: torch.Tensor, layer_name: str, class_index: int | None = None
+) -> tuple[np.ndarray, int, torch.Tensor]:
+    """``grad_cam`` plus the logits of the same forward pass (for the class probability)."""
+    if input_tensor.dim() != 4 or input_tensor.shape[0] != 1:
+        raise ValueError(f"grad_cam explains one image: expected a 1×C×H×W tensor, got {tuple(input_tensor.shape)}")
+    with CamCapture(model, layer_name) as cam, torch.enable_grad():
+        logits = model(input_tensor)
+        heat, index = cam.heatmap(logits, class_index, input_tensor.shape[-2:])
+    return heat, index, logits.detach().reshape(1, -1)[0]
 
 
 def overlay_heatmap(image: Image.Image, heatmap: np.ndarray, alpha: float = 0.5, colormap: str = "jet") -> Image.Image:
@@ -90,9 +110,6 @@ def overlay_heatmap(image: Image.Image, heatmap: np.ndarray, alpha: float = 0.5,
     heat_img = Image.fromarray(heat, mode="F").resize(image.size, Image.Resampling.BILINEAR)
     colored = Image.fromarray(colorize(np.asarray(heat_img)[None], colormap_lut(colormap))[0])
     return Image.blend(image.convert("RGB"), colored, alpha)
-
-
-_last_cam: dict[str, Any] = {}
 
 
 def explain(
@@ -107,26 +124,19 @@ def explain(
     """Image in → Grad-CAM overlay for one class at one conv layer (default: the last conv-stage layer).
 
     Returns ``overlay`` (PIL), ``heatmap`` (H×W array), ``class_index``, ``class_name``, ``probability``,
-    ``layer``, ``input`` (PIL the network sees), ``prediction_note``, ``info``.
+    ``layer``, ``input`` (PIL the network sees), ``prediction_note``, ``info``. Reads the image's
+    ``ForwardPass`` (shared with the feature maps: one forward pass per image, model and weights).
     """
     from visualizer.features import default_cam_layer
-    from visualizer.images import network_input
+    from visualizer.forward_pass import forward_pass
     from visualizer.predictions import prediction_note
-    from visualizer.weight_sources import load_weights
 
-    loaded = load_weights(model_name, source, checkpoint_path)
-    tensor, seen = network_input(image, loaded.model_name)
+    run = forward_pass(image, model_name, source, checkpoint_path)
+    loaded = run.loaded
     if layer is None:  # the classic choice: the last stage that still has a spatial map (before pooling)
         layer = default_cam_layer(loaded.model_name)
-    # One-entry cache: the app re-renders on every colormap / top-N change; the Grad-CAM stays the same.
-    key = (loaded.key, hashlib.sha1(tensor.numpy().tobytes()).hexdigest(), layer, class_index)
-    with loaded.lock:  # the hook sits on the shared, cached model
-        entry = _last_cam.get("entry")  # (key, result), swapped in one assignment: safe across models' threads
-        if entry is not None and entry[0] == key:
-            heat, index, logits = entry[1]
-        else:
-            heat, index, logits = grad_cam_with_logits(loaded.model, tensor, layer, class_index)
-            _last_cam["entry"] = (key, (heat, index, logits))
+    heat, index = run.grad_cam(layer, class_index)
+    seen, logits = run.seen, run.logits
     probs = torch.softmax(logits.float(), dim=0)
     return {
         "overlay": overlay_heatmap(seen, heat, alpha=alpha),

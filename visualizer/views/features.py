@@ -72,9 +72,11 @@ def feature_maps(image: Any, model: str, source: str = "random", checkpoint: str
              for key in (layer, cam_layer) if key and parse_layer(key)[0] not in names]
     layer = layer if layer and parse_layer(layer)[0] in names else None
     cam_layer = cam_layer if cam_layer and parse_layer(cam_layer)[0] in names else features.default_cam_layer(name)
-    out = explore(image, model, source, layer, int(top_n), rank_by, colormap, normalize, checkpoint_path=checkpoint)
-    cam = explain(image, model, source, cam_layer, _class_index(cam_class, loaded.class_names),
-                  checkpoint_path=checkpoint)
+    cam_index = _class_index(cam_class, loaded.class_names)
+    # One forward pass serves the grid, the overview, the predictions and Grad-CAM (explain reads it).
+    out = explore(image, model, source, layer, int(top_n), rank_by, colormap, normalize, checkpoint_path=checkpoint,
+                  cam_layer=cam_layer, cam_class=cam_index)
+    cam = explain(image, model, source, cam_layer, cam_index, checkpoint_path=checkpoint)
     top5 = pd.DataFrame([{"class": c, "probability (%)": round(100 * p, 2)} for c, p in out["predictions"]])
     info = [f"**{out['info']}** · layer `{out['layer']}` {'×'.join(map(str, out['shape']))}, "
             f"showing the top {len(out['channels'])} channels by {rank_by} activation "
@@ -84,7 +86,8 @@ def feature_maps(image: Any, model: str, source: str = "random", checkpoint: str
     if out["prediction_note"]:
         info.append(f"⚠️ {out['prediction_note']}")
     state = {"model_name": name, "layer": out["layer"], "layout": out["layout"],
-             "channels": [t.channel for t in out["channels"]], "input": out["input"]}
+             "channels": [t.channel for t in out["channels"]], "input": out["input"],
+             "pass": out["forward_pass"].key}
     return (out["grid"], "\n\n".join(info), out["input_display"], features.enlarge(cam["overlay"]), top5,
             out["overview"], out["filters"], None, state)
 
