@@ -1,5 +1,5 @@
-"""A real browser (Debian's Chromium driven by Playwright) on the real server: analyse a model, compare
-stacks, start and stop a short `shapes` run and watch the curve update, show feature maps.
+"""A real browser (Debian's Chromium driven by Playwright) on the real server: the architecture diagram and its
+linked views, compare stacks, start and stop a short `shapes` run and watch the curve update, feature maps.
 
 Screenshots go to the test's temp dir; with ``CNNVIZ_SCREENSHOTS=docs`` they refresh the README's
 images in ``docs/``.
@@ -18,12 +18,45 @@ pytestmark = pytest.mark.skipif(not os.path.exists(CHROMIUM),
 
 
 def test_page_opens_with_vgg16_analysed(page, shots):
-    # The page is useful before any click: VGG-16 at 224×224 is analysed on load.
+    # The page is useful before any click: VGG-16 at 224×224 is analysed and drawn on load.
     page.get_by_text("138,357,544").first.wait_for()
     page.get_by_text("features.0", exact=True).first.wait_for()
-    page.get_by_text("Receptive field growing with depth").wait_for()
-    page.wait_for_timeout(500)  # let the charts draw
+    page.locator('#arch-diagram [data-layer="features.28"]').wait_for()
+    page.locator("#arch-diagram svg.cnn-bars").wait_for()
+    page.wait_for_timeout(500)
+    page.locator("#arch-diagram").screenshot(path=str(shots / "diagram-vgg16.png"))
+
+
+def test_click_a_box_selects_its_layer_everywhere(page, shots):
+    page.locator('#arch-diagram [data-layer="features.10"]').click()
+    card = page.locator("#layer-details")
+    card.get_by_text("features.10").first.wait_for()
+    # Its own numbers in the formulas: 128·256·3·3 + 256 parameters; receptive field 16 + 2·4 = 24.
+    card.get_by_text("128 · 256 · 3 · 3 + 256 = 295,168").wait_for()
+    card.get_by_text("16 + (3 − 1)·1·4 = 24").wait_for()
+    assert page.locator("#arch-diagram .selected[data-layer]").get_attribute("data-layer") == "features.10"
+    # The table row of that layer is highlighted (the styled row's cells carry the highlight colour).
+    row_cell = page.locator('#arch-table [data-testid="cell-10-1"]')  # row 10, column "Layer"
+    row_cell.get_by_text("features.10", exact=True).wait_for()
+    colour = row_cell.evaluate("c => getComputedStyle(c).backgroundColor || ''")
+    assert colour.replace(" ", "") in ("rgb(255,232,204)", "rgba(255,232,204,1)"), colour
     page.screenshot(path=str(shots / "architecture.png"), full_page=True)
+
+
+def test_resnet18_diagram_shows_its_shortcuts_and_maps_through_an_image(page, shots):
+    page.get_by_label("Model").first.click()
+    page.get_by_role("option", name="resnet18", exact=True).click()
+    page.locator('#arch-diagram [data-layer="layer4.1.conv2"]').wait_for()
+    assert page.locator("#arch-diagram g.skip").count() == 8
+    assert page.locator("#arch-diagram g.skip.projection").count() == 3
+    page.wait_for_timeout(300)
+    page.locator("#arch-diagram").screenshot(path=str(shots / "diagram-resnet18.png"))
+    # An example image, then a click on a box: that layer's maps and a receptive field on the image.
+    page.locator("button.gallery-item:visible").first.click()
+    page.locator('#arch-diagram [data-layer="layer2.0.conv1"]').click()
+    page.locator("#arch-maps-info").get_by_text(re.compile(r"maps of layer2\.0\.conv1")).wait_for()
+    page.locator("#arch-maps img").first.wait_for()
+    page.locator("#arch-rf img").first.wait_for()
 
 
 def test_analyse_another_model(page):
@@ -73,7 +106,7 @@ def test_training_curve_updates_then_stop(page, shots):
 
 def test_feature_maps_tab(page, shots):
     page.get_by_role("tab", name="Feature maps").click()
-    page.locator(".gallery-item, [data-testid='gallery-item'], button.gallery-item").first.click()
+    page.locator("button.gallery-item:visible").first.click()
     page.get_by_role("button", name="Show feature maps").click()
     page.get_by_text("showing the top").wait_for()
     # Click inside the first map of the grid (tiles start a few pixels in, below their label): the clicked
@@ -109,6 +142,10 @@ def test_korean_browser_gets_korean_page(page, server_url, shots):
     korean.goto(server_url)
     korean.get_by_text("138,357,544").first.wait_for()
     assert korean.get_by_role("tab").all_inner_texts() == ["구조", "3×3 대 5×5", "특징 맵", "학습", "비교"]
+    # The details card's text follows the page language too.
+    korean.locator('#arch-diagram [data-layer="features.0"]').click()
+    korean.locator("#layer-details").get_by_text("파라미터", exact=True).wait_for()
+    assert not korean.locator("#layer-details").get_by_text("parameters", exact=True).is_visible()
     korean.get_by_role("tab", name="3×3 대 5×5").click()
     korean.get_by_text("왜 3×3 합성곱을 쌓을까?").wait_for()
     korean.screenshot(path=str(shots / "korean.png"))

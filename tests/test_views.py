@@ -1,6 +1,9 @@
 """The page's handlers, called directly as plain functions (no server, no browser)."""
 from __future__ import annotations
 
+import re
+import xml.etree.ElementTree as ET
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -22,7 +25,7 @@ ALEXNET_FC = fc(256 * 6 * 6, 4096) + fc(4096, 4096) + fc(4096, 1000)
 
 
 def test_analyze_view_table_and_exports(tmp_path):
-    table, totals, params, macs, rf, files = architecture.analyze_view("alexnet_cifar", "3x32x32")
+    table, totals, diagram_html, files, fold, state, card = architecture.analyze_view("alexnet_cifar", "3x32x32")
     # 13 feature layers + 7 classifier layers, one row each (every leaf call).
     assert len(table) == 20
     hand = conv(3, 64, 3) + conv(64, 192, 3) + conv(192, 384, 3) + conv(384, 256, 3) + conv(256, 256, 1) \
@@ -30,28 +33,81 @@ def test_analyze_view_table_and_exports(tmp_path):
     assert table["Params"].sum() == hand
     assert f"{hand:,}" in totals
     assert table.iloc[0]["Output shape"] == "64x30x30"  # 3×3 conv without padding: 32 − 2
-    csv_path, md_path = files
+    csv_path, md_path, svg_path, png_path = files
     assert pd.read_csv(csv_path)["Params"].sum() == hand
     md = open(md_path, encoding="utf-8").read()
     assert md.count("\n|") == len(table) + 2  # header, rule, one line per layer and "features.0" in md
-    # Breakdown frames sum to the same totals in every grouping.
-    for grouping in ("by layer type", "by block"):
-        assert params[params.grouping == grouping]["parameters"].sum() == hand
+    # The diagram download is the drawing the page shows: every conv and linear layer is a clickable element.
+    svg = ET.fromstring(open(svg_path, encoding="utf-8").read())
+    drawn = {g.get("data-layer") for g in svg.iter() if g.get("data-layer")}
+    assert {"features.0", "features.3", "features.6", "features.8", "features.10", "classifier.1",
+            "classifier.4", "classifier.6"} <= drawn
+    assert 'data-layer="features.10"' in diagram_html
+    png = Image.open(png_path)
+    assert png.width > png.height > 100
+    assert fold == "blocks" and state["model"] == "alexnet_cifar" and state["selected"] is None
+    assert "Click a box" in card
 
 
 def test_conv_vs_fc_split_for_alexnet():
-    _, totals, params, _, _, _ = architecture.analyze_view("alexnet", "224")
-    split = params[params.grouping == "conv vs FC"].set_index("group")["parameters"]
-    assert split["conv"] == ALEXNET_CONV == 2_469_696
-    assert split["FC"] == ALEXNET_FC == 58_631_144
+    _, totals, *_ = architecture.analyze_view("alexnet", "224")
+    assert f"**{ALEXNET_CONV:,}**" in totals and ALEXNET_CONV == 2_469_696
+    assert f"**{ALEXNET_FC:,}**" in totals and ALEXNET_FC == 58_631_144
     assert f"{ALEXNET_FC / ALEXNET_CONV:.2f}×" in totals
 
 
-def test_rf_frame_reaches_published_vgg16_value():
-    # Araujo et al. (Distill 2019): VGG-16's last conv-stage field is 212×212 px at 224 input.
-    _, _, _, _, rf, _ = architecture.analyze_view("vgg16", "3x224x224")
-    assert rf[rf.series.str.startswith("receptive")]["pixels"].max() == 212
-    assert set(rf[rf.series.str.startswith("input")]["pixels"]) == {224}
+def test_bars_under_the_diagram_show_vgg16_lesson():
+    # Araujo et al. (Distill 2019): VGG-16's last conv-stage field is 212×212 px at 224 input; and the three
+    # fully-connected layers hold ~89 % of its 138 M weights.
+    _, _, html, *_ = architecture.analyze_view("vgg16", "3x224x224")
+    bars = html[html.index('<svg xmlns="http://www.w3.org/2000/svg" class="cnn-bars"'):]
+    fields = [int(m) for m in re.findall(r"receptive field (\d+)×\d+", bars)]
+    assert max(fields) == 212
+    fc_share = (fc(25088, 4096) + fc(4096, 4096) + fc(4096, 1000)) / 138_357_544
+    shares = [float(m) for m in re.findall(r"classifier\.\d+ \(fc\): params 파라미터 [\d,]+ = ([\d.]+)%", bars)]
+    assert len(shares) == 3 and abs(sum(shares) - 100 * fc_share) < 0.2
+
+
+def test_a_clicked_layer_gets_its_formulas_with_its_own_numbers():
+    *_, state, _ = architecture.analyze_view("vgg16", "3x224x224")
+    table, card, state = architecture.select_view(state, "features.10")
+    assert state["selected"] == "features.10"
+    # features.10 is the first conv of block 3: 128 → 256 channels, 3×3, on 56×56 (after two 2×2 pools).
+    assert f"{conv(128, 256, 3):,}" in card and "128 · 256 · 3 · 3 + 256" in card
+    # Receptive field by hand: 3×3 convs add 2·jump, 2×2/2 pools add 1·jump and double it:
+    # 3, 5, (pool) 6, 10, 14, (pool) 16, then features.10: 16 + 2·4 = 24 with jump 4.
+    assert "16 + (3 − 1)·1·4 = 24" in card
+    assert "⌊(56 + 2·1 − 1·(3−1) − 1) / 1⌋ + 1 = 56" in card
+    styled = table.to_html()
+    assert styled.count("#ffe8cc") >= 1 and "features.10" in styled
+    with pytest.raises(ValueError, match="no layer 'features.99'"):
+        architecture.select_view(state, "features.99")
+    assert architecture.row_key(state, 10) == "features.10"
+
+
+def test_fold_and_expand_redraw_the_diagram():
+    *_, state, _ = architecture.analyze_view("resnet152", "224")
+    assert state["fold"] == "stages"  # 150+ boxes would be unreadable: deep models open folded
+    html, files, state = architecture.redraw_view(state, None, "layer3.0.conv1")
+    assert state["expanded"] == ["layer3.0.conv1"] and html.count('class="skip') == 36
+    html, _, state = architecture.redraw_view(state, "blocks")
+    assert state["expanded"] == [] and html.count('class="skip') == 50
+
+
+def test_layer_maps_read_one_forward_pass():
+    from visualizer import forward_pass
+
+    forward_pass.clear()
+    image = features.example_images()[0]
+    grid, overlay, text, click = features.layer_maps(image, "alexnet_cifar", "random", "features.3")
+    assert grid is not None and overlay.size[0] >= 224 and "features.3" in text
+    run = forward_pass.cached(click["pass"])
+    assert (run.full_forwards, run.partial_forwards) == (1, 0)
+    features.layer_maps(image, "alexnet_cifar", "random", "features.10")  # captured by the same pass
+    assert (run.full_forwards, run.partial_forwards) == (1, 0)
+    _, _, text, _ = features.layer_maps(image, "alexnet_cifar", "random", "classifier.1")
+    assert "no spatial map" in text
+    assert features.layer_maps(None, "alexnet_cifar", "random", "features.3")[0] is None
 
 
 @pytest.mark.parametrize("model, size, fragment", [

@@ -103,8 +103,14 @@ def save_checkpoint(checkpoint: dict, path: str | os.PathLike) -> Path:
     return path
 
 
-def load_checkpoint(path: str | os.PathLike) -> dict:
-    """Load and validate a checkpoint (``weights_only=True``, tensors on CPU).
+def read_model_name(path: str | os.PathLike) -> str:
+    """The model a checkpoint holds, without reading its tensors (memory-mapped load)."""
+    return load_checkpoint(path, mmap=True)["model_name"]
+
+
+def load_checkpoint(path: str | os.PathLike, mmap: bool = False) -> dict:
+    """Load and validate a checkpoint (``weights_only=True``, tensors on CPU; ``mmap``: tensors stay on disk
+    until touched, for reading the metadata of a big file cheaply).
 
     Raises ``CheckpointError`` with one line saying what is wrong with the file.
     """
@@ -112,7 +118,7 @@ def load_checkpoint(path: str | os.PathLike) -> dict:
     if not path.is_file():
         raise CheckpointError(f"checkpoint not found: {path} (expected a .pt file written by the trainer)")
     try:
-        ckpt = torch.load(path, map_location="cpu", weights_only=True)
+        ckpt = torch.load(path, map_location="cpu", weights_only=True, mmap=mmap)
     except Exception as exc:  # torch raises many types for truncated/garbage files
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise CheckpointError(

@@ -23,6 +23,9 @@ from visualizer.gradcam import CamCapture
 
 MAX_CACHE_BYTES = 384 * 2**20  # activations and inputs kept over all passes
 MAX_PASSES = 16
+# A full pass keeps every spatial layer's output when all of them fit this (VGG-16 at 224: ~110 MB), so a
+# click on any layer afterwards costs no forward at all; bigger models keep what was asked.
+CAPTURE_ALL_BYTES = 160 * 2**20
 
 
 class ForwardPass:
@@ -72,7 +75,9 @@ class ForwardPass:
         with self._lock:
             missing = [layer for layer in dict.fromkeys(layers) if layer not in self._acts]
             cam_key = self._cam_key(cam_layer, cam_class) if cam_layer else None
-            if self.logits is None or (cam_key is not None and cam_key not in self._cams):
+            if self.logits is None:
+                self._full(list(dict.fromkeys(missing + self._all_spatial())), cam_layer, cam_class)
+            elif cam_key is not None and cam_key not in self._cams:
                 self._full(missing, cam_layer, cam_class)
             elif missing:
                 self._partial(missing)
@@ -92,6 +97,15 @@ class ForwardPass:
         if class_index is None and self.logits is not None:
             class_index = int(self.logits.argmax())
         return layer, class_index
+
+    def _all_spatial(self) -> list[str]:
+        """Every layer with a spatial map, when their outputs together fit ``CAPTURE_ALL_BYTES``."""
+        from visualizer.features import model_analysis, spatial_layers
+
+        layers = spatial_layers(self.model_name)
+        records = {r.key: r for r in model_analysis(self.model_name).layers}
+        total = sum(records[s.key].activation_bytes for s in layers if s.key in records)
+        return [s.key for s in layers] if total <= CAPTURE_ALL_BYTES else []
 
     def _full(self, layers: list[str], cam_layer: str | None, cam_class: int | None) -> None:
         loaded = self.loaded

@@ -5,8 +5,10 @@ every click; a checkpoint is reloaded when its file changes.
 """
 from __future__ import annotations
 
+import dataclasses
 import os
 import threading
+import time
 from collections import OrderedDict
 from dataclasses import dataclass, field
 from typing import Any
@@ -14,7 +16,8 @@ from typing import Any
 import torch
 from torch import nn
 
-SOURCES = ("random", "imagenet", "checkpoint")
+SOURCES = ("auto", "random", "imagenet", "checkpoint")
+REACHABILITY_TTL_S = 300.0  # how long "the weights server is (un)reachable" is believed
 CACHE_SIZE = 3  # three VGG-19s are ~1.7 GB; more would crowd a laptop
 RANDOM_SEED = 0  # random init is seeded, so "random" shows the same maps on every call
 
@@ -39,10 +42,77 @@ _cache: OrderedDict[tuple, LoadedModel] = OrderedDict()
 _cache_lock = threading.Lock()
 
 
+_reachable: dict[str, tuple[float, bool]] = {}
+
+
+def imagenet_weights_available(model_name: str) -> bool:
+    """Whether ImageNet weights for this model are cached, or their server answers (checked at most every
+    ``REACHABILITY_TTL_S`` seconds, within zoo's bounded timeout: never a hang)."""
+    import zoo
+
+    spec = zoo.get_spec(model_name)
+    if spec.weights is None or spec.dataset != "imagenet":
+        return False
+    if os.path.exists(zoo.weights_cache_path(spec.weights)):
+        return True
+    url = spec.weights.url
+    now = time.monotonic()
+    known = _reachable.get(url)
+    if known is None or now - known[0] > REACHABILITY_TTL_S:
+        try:
+            zoo.check_reachable(url)
+            known = (now, True)
+        except OSError:
+            known = (now, False)
+        _reachable[url] = known
+    return known[1]
+
+
+def latest_checkpoint() -> str | None:
+    """The checkpoint the app's trainer wrote last (None before any run)."""
+    from visualizer.background import get_trainer
+
+    return get_trainer().status().get("last_checkpoint")
+
+
+def resolve_auto(model_name: str) -> tuple[str, str | None, str]:
+    """Weights worth looking at for ``model_name``: ``(source, checkpoint, why)``.
+
+    ImageNet weights when they are cached or can be downloaded, else the trainer's latest checkpoint when it
+    is of this model, else random initialisation (whose predictions are flagged as meaningless).
+    """
+    import zoo
+
+    spec = zoo.get_spec(model_name)
+    if imagenet_weights_available(spec.name):
+        return "imagenet", None, "ImageNet weights (downloaded once, then cached)"
+    checkpoint = latest_checkpoint()
+    if checkpoint and os.path.exists(checkpoint):
+        from visualizer.checkpoint import CheckpointError, read_model_name
+
+        try:
+            if read_model_name(checkpoint) == spec.name:
+                return "checkpoint", checkpoint, "the latest training run's checkpoint"
+        except CheckpointError:
+            pass
+    why = ("no ImageNet weights here (not cached, and their server cannot be reached) and no trained checkpoint "
+           "of this model" if spec.has_pretrained and spec.dataset == "imagenet"
+           else "no trained checkpoint of this model yet (train it in the Training tab)")
+    return "random", None, why
+
+
 def load_weights(model_name: str, source: str = "random", checkpoint_path: str | os.PathLike | None = None) -> LoadedModel:
-    """Build ``model_name`` with weights from ``source``; cached (LRU of ``CACHE_SIZE``)."""
+    """Build ``model_name`` with weights from ``source``; cached (LRU of ``CACHE_SIZE``).
+
+    ``source="auto"`` picks the weights worth looking at (``resolve_auto``); the result's ``source`` is the
+    one used and its ``info`` says why.
+    """
     if source not in SOURCES:
         raise WeightsError(f"unknown weight source {source!r}; use one of {', '.join(SOURCES)}")
+    if source == "auto":
+        resolved, checkpoint, why = resolve_auto(model_name)
+        loaded = load_weights(model_name, resolved, checkpoint)
+        return dataclasses.replace(loaded, info=f"{loaded.info} — chosen automatically: {why}")
     if source == "checkpoint":
         if not checkpoint_path:
             raise WeightsError("source 'checkpoint' needs a checkpoint path (train a model first in the Training tab)")

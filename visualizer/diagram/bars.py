@@ -49,7 +49,7 @@ def render_bars_svg(scene: Scene, analysis: Analysis, fit: bool = False) -> str:
     y_m = y_p + STRIP + GAP
     y_rf = y_m + STRIP + GAP
     height = y_rf + STRIP + 18
-    size = (f'width="100%" style="min-width:{_n(width * 0.55)}px;max-width:{_n(width * 1.25)}px"' if fit
+    size = (f'width="100%" style="min-width:{_n(width * 0.7)}px;max-width:{_n(width * 1.25)}px"' if fit
             else f'width="{_n(width)}" height="{_n(height)}"')
     out = [f'<svg xmlns="http://www.w3.org/2000/svg" class="cnn-bars" viewBox="0 0 {_n(width)} {_n(height)}" '
            f'{size} role="img" aria-label="parameters, MACs and receptive field per layer">',

@@ -295,6 +295,7 @@ def build(analysis: Analysis, fold: str = "blocks", expanded: Iterable[str] = ()
         attrs = {"data-shape": "x".join(map(str, node.shape)) if node.shape else ""}
         if node.keys:
             attrs["data-layer"] = node.keys[0]
+            attrs["data-index"] = str(records[node.keys[0]].index)  # its row in the layer table
         if len(node.keys) > 1 and node.kind != "stage":
             attrs["data-folded"] = " ".join(node.keys[1:])
         cls = f"layer {node.kind}" + (" selected" if selected and selected in node.keys[:1] else "")
@@ -330,7 +331,8 @@ def build(analysis: Analysis, fold: str = "blocks", expanded: Iterable[str] = ()
                 tx = x0 + (t % per_row) * 5
                 ty = y_bottom_labels + 8 + (t // per_row) * 5
                 tick = Group("layer tick" + (" selected" if k == selected else ""),
-                             {"data-layer": k, "data-shape": "x".join(map(str, r.output_shape[1:]))},
+                             {"data-layer": k, "data-shape": "x".join(map(str, r.output_shape[1:])),
+                              "data-index": str(r.index)},
                              _record_title(r))
                 tick.shapes.append(Poly([(tx, ty), (tx + 4, ty), (tx + 4, ty + 4), (tx, ty + 4)],
                                         COLORS[kind_of(r)], width=0.3))
@@ -374,6 +376,7 @@ def build(analysis: Analysis, fold: str = "blocks", expanded: Iterable[str] = ()
             main = via[0]
             tag = Group("layer shortcut" + (" selected" if selected in s.via else ""),
                         {"data-layer": main.key, "data-shape": "x".join(map(str, main.output_shape[1:])),
+                         "data-index": str(main.index),
                          **({"data-folded": " ".join(r.key for r in via[1:])} if len(via) > 1 else {})},
                         "\n".join(_record_title(r) for r in via))
             tag.shapes.append(Poly([(mid_x - tw / 2, mid_y - 8), (mid_x + tw / 2, mid_y - 8),
@@ -384,7 +387,8 @@ def build(analysis: Analysis, fold: str = "blocks", expanded: Iterable[str] = ()
             if fold == "none" and len(via) > 1:  # every layer: the shortcut's BatchNorm gets its own element
                 for extra in via[1:]:
                     groups.append(Group("layer shortcut-extra", {
-                        "data-layer": extra.key, "data-shape": "x".join(map(str, extra.output_shape[1:]))},
+                        "data-layer": extra.key, "data-shape": "x".join(map(str, extra.output_shape[1:])),
+                        "data-index": str(extra.index)},
                         _record_title(extra),
                         [Poly([(mid_x + tw / 2 + 2, mid_y - 8), (mid_x + tw / 2 + 7, mid_y - 8),
                                (mid_x + tw / 2 + 7, mid_y + 6), (mid_x + tw / 2 + 2, mid_y + 6)],

@@ -48,7 +48,7 @@ def _shape(s) -> str:
 
 def to_svg(scene: Scene, fit: bool = False) -> str:
     """The scene as a standalone SVG document (``fit``: scale to the container's width, for the page)."""
-    size = (f'width="100%" style="min-width:{_n(scene.width * 0.55)}px;max-width:{_n(scene.width * 1.25)}px"'
+    size = (f'width="100%" style="min-width:{_n(scene.width * 0.7)}px;max-width:{_n(scene.width * 1.25)}px"'
             if fit else f'width="{_n(scene.width)}" height="{_n(scene.height)}"')
     out = [f'<svg xmlns="http://www.w3.org/2000/svg" class="cnn-diagram" viewBox="0 0 {_n(scene.width)} '
            f'{_n(scene.height)}" {size} role="img" aria-label={quoteattr(scene.title)}>',

@@ -22,6 +22,63 @@ MAX_UPLOAD = "20mb"
 CURVE_COLORS = {"train": "#4c78a8", "test": "#f58518"}
 FROM_ZERO = [0, None]  # bars must start at zero, or an 18-vs-25 comparison looks like nothing-vs-25
 
+# A click anywhere in the diagram (one delegated listener, so redraws need no re-binding): a box selects its
+# layer at once in the page and then asks Python for its details; a stage's ×N badge asks for a redraw.
+DIAGRAM_JS = """
+element.addEventListener('click', (event) => {
+  const badge = event.target.closest('[data-expand]');
+  if (badge) { trigger('click', {expand: badge.dataset.expand}); return; }
+  const hit = event.target.closest('[data-layer], [data-bar]');
+  if (!hit) return;
+  const key = hit.dataset.layer || hit.dataset.bar;
+  element.querySelectorAll('.selected').forEach((n) => n.classList.remove('selected'));
+  element.querySelectorAll('[data-layer]').forEach((n) => { if (n.dataset.layer === key) n.classList.add('selected'); });
+  trigger('select', {layer: key});
+});
+"""
+# After a box is clicked, bring its (highlighted) row of the table into view. The table is a virtual list
+# (only visible rows exist), so scroll its container to the row's position rather than to an element.
+SCROLL_TO_ROW_JS = """
+() => {
+  const picked = document.querySelector('#arch-diagram .selected[data-index]');
+  const table = document.querySelector('#arch-table');
+  if (!picked || !table) return;
+  const row = table.querySelector('[role=row].virtual-row');
+  const scroller = [...table.querySelectorAll('*')].find(
+    (e) => e.scrollHeight > e.clientHeight + 4 && ['auto', 'scroll'].includes(getComputedStyle(e).overflowY));
+  if (!row || !scroller) return;
+  const top = Number(picked.dataset.index) * row.offsetHeight - scroller.clientHeight / 3;
+  scroller.scrollTo({top: Math.max(0, top), behavior: 'smooth'});
+}
+"""
+# The page's language, read off a hidden translated probe, decides which half of bilingual HTML shows.
+LANGUAGE_JS = """
+() => {
+  const apply = () => {
+    const probe = document.querySelector('#lang-probe');
+    const ko = probe && probe.innerText.trim().startsWith('ko');
+    document.documentElement.dataset.cnnvizLang = ko ? 'ko' : 'en';
+  };
+  apply();
+  new MutationObserver(apply).observe(document.body, {subtree: true, childList: true, characterData: true});
+}
+"""
+CSS = """
+.ko { display: none; }
+html[data-cnnviz-lang="ko"] .ko { display: inline !important; }  /* beats Gradio's prefixed copy of .ko */
+html[data-cnnviz-lang="ko"] .en { display: none !important; }
+#lang-probe { display: none; }
+.diagram-scroll { overflow-x: auto; width: 100%; }
+.diagram-hint { color: #666; font-size: 0.85em; margin: 2px 0 4px; }
+.layer-card h3 { margin: 0 0 2px; }
+.layer-card table { border-collapse: collapse; width: 100%; font-size: 0.92em; }
+.layer-card th { text-align: left; vertical-align: top; padding: 4px 8px 4px 0; white-space: nowrap; color: #444; }
+.layer-card td { padding: 4px 0; }
+.layer-card code { white-space: normal; }
+.layer-card .formula { margin: 1px 0 3px; }
+.muted { color: #666; }
+"""
+
 
 class ImageUpload(gr.Image):
     """An image upload that hands the original file to ``visualizer.images.load_image``.
@@ -57,23 +114,40 @@ def build_demo() -> gr.Blocks:
     models = zoo.list_models() + [EXAMPLE_CUSTOM]
     with gr.Blocks(title="CNN architecture visualizer") as demo:
         gr.Markdown(i18n("title"))
+        gr.Markdown(i18n("lang_code"), elem_id="lang-probe")
         with gr.Tabs():
             # ---------------------------------------------------------------- Architecture
             with gr.Tab(i18n("tab_arch"), id="arch"):
+                arch_state = gr.State(None)  # {"model", "input_size", "fold", "expanded", "selected"}
+                arch_maps_state = gr.State(None)  # click state of the layer's maps (like the Feature-maps grid)
                 with gr.Row():
                     arch_model = gr.Dropdown(models, value="vgg16", label=i18n("model"), allow_custom_value=True,
                                              info=i18n("custom_cfg"), scale=3)
                     arch_size = gr.Dropdown(SIZE_PRESETS, value="3x224x224", allow_custom_value=True,
                                             label=i18n("input_size"), scale=2)
                     arch_btn = gr.Button(i18n("analyze"), variant="primary", scale=1)
-                arch_totals = gr.Markdown()
-                arch_table = gr.Dataframe(label=i18n("layers"), interactive=False, wrap=False, max_height=480)
+                arch_fold = gr.Radio(architecture.FOLD_CHOICES, value="blocks", label=i18n("fold"),
+                                     elem_id="arch-fold")
+                arch_diagram = gr.HTML(elem_id="arch-diagram", js_on_load=DIAGRAM_JS, padding=False)
                 with gr.Row():
-                    # One stacked bar per grouping: what the parameters (and the work) are made of.
-                    arch_params = gr.BarPlot(x="grouping", y="parameters", color="group", label=i18n("params_chart"),
-                                             y_lim=FROM_ZERO)
-                    arch_macs = gr.BarPlot(x="grouping", y="MACs", color="group", label=i18n("macs_chart"), y_lim=FROM_ZERO)
-                arch_rf = gr.LinePlot(x="depth", y="pixels", color="series", label=i18n("rf_chart"))
+                    with gr.Column(scale=3):
+                        arch_totals = gr.Markdown()
+                        arch_table = gr.Dataframe(label=i18n("layers"), interactive=False, wrap=False, max_height=480,
+                                                  elem_id="arch-table")
+                    with gr.Column(scale=2):
+                        arch_details = gr.HTML(elem_id="layer-details", padding=True)
+                        with gr.Accordion(i18n("through_image"), open=True):
+                            with gr.Row():
+                                arch_image = ImageUpload(type="filepath", label="Image · 이미지", height=150,
+                                                         sources=["upload", "clipboard"], scale=1)
+                                arch_weights = gr.Radio(["auto", "random", "imagenet", "checkpoint"], value="auto",
+                                                        label=i18n("weights"), scale=1)
+                            gr.Examples(features.example_images()[:4], inputs=arch_image)
+                            arch_maps = gr.Image(label=i18n("layer_maps"), type="pil", interactive=False,
+                                                 elem_id="arch-maps")
+                            arch_rf = gr.Image(label=i18n("rf_overlay"), type="pil", interactive=False,
+                                               elem_id="arch-rf", height=260)
+                            arch_maps_info = gr.Markdown(elem_id="arch-maps-info")
                 arch_files = gr.File(label=i18n("downloads"), file_count="multiple")
                 with gr.Accordion("Formulas · 공식", open=True):
                     gr.Markdown(i18n("explain_arch"), latex_delimiters=[])
@@ -102,8 +176,8 @@ def build_demo() -> gr.Blocks:
                         gr.Examples(features.example_images(), inputs=fm_image)
                         fm_model = gr.Dropdown(models, value="vgg16", label=i18n("model"), allow_custom_value=True,
                                                info=i18n("custom_cfg"))
-                        fm_source = gr.Radio(["random", "imagenet", "checkpoint"], value="random",
-                                             label=i18n("weights"))
+                        fm_source = gr.Radio(["auto", "random", "imagenet", "checkpoint"], value="auto",
+                                             label=i18n("weights"), info=i18n("weights_auto"))
                         fm_ckpt = gr.Textbox(label=i18n("checkpoint_path"), placeholder="runs/…/last.pt")
                         fm_layer = gr.Dropdown([], label=i18n("layer"), allow_custom_value=True)
                         with gr.Row():
@@ -192,14 +266,70 @@ def build_demo() -> gr.Blocks:
 
         # ==================================================================== events
         # Every interaction is also an API endpoint with a stable name (see README, "API").
-        arch_outputs = [arch_table, arch_totals, arch_params, arch_macs, arch_rf, arch_files]
-        gr.on([arch_btn.click, arch_size.select], friendly(architecture.analyze_view), [arch_model, arch_size],
-              arch_outputs, api_name="analyze")
+        arch_outputs = [arch_table, arch_totals, arch_diagram, arch_files, arch_fold, arch_state, arch_details]
+        no_maps = [arch_maps, arch_rf, arch_maps_info, arch_maps_state]
+
+        def analyze_ui(model: str, input_size: str):
+            return *architecture.analyze_view(model, input_size), None, None, "", None
+
+        gr.on([arch_btn.click, arch_size.select], friendly(analyze_ui), [arch_model, arch_size],
+              arch_outputs + no_maps, api_name="analyze")
         # Picking a model switches to the input size it was designed for, then analyses it.
         arch_model.select(friendly(architecture.design_size), arch_model, arch_size, api_visibility="private").then(
-            friendly(architecture.analyze_view), [arch_model, arch_size], arch_outputs, api_visibility="private")
-        demo.load(friendly(architecture.analyze_view), [arch_model, arch_size], arch_outputs,
-                  api_visibility="private")
+            friendly(analyze_ui), [arch_model, arch_size], arch_outputs + no_maps, api_visibility="private")
+        demo.load(friendly(analyze_ui), [arch_model, arch_size], arch_outputs + no_maps, api_visibility="private")
+
+        def refold_ui(state: dict | None, fold: str):
+            return architecture.redraw_view(state, fold)
+
+        arch_fold.input(friendly(refold_ui), [arch_state, arch_fold], [arch_diagram, arch_files, arch_state],
+                        api_visibility="private")
+
+        def expand_ui(state: dict | None, evt: gr.EventData):
+            return architecture.redraw_view(state, None, getattr(evt, "expand", None))
+
+        arch_diagram.click(friendly(expand_ui), arch_state, [arch_diagram, arch_files, arch_state],
+                           api_visibility="private")
+
+        def layer_ui(state: dict | None, key: str, image: Any, weights: str):
+            table, card, state = architecture.select_view(state, key)
+            return (table, card, state, *features.layer_maps(image, state["model"], weights, key))
+
+        layer_outputs = [arch_table, arch_details, arch_state, arch_maps, arch_rf, arch_maps_info, arch_maps_state]
+
+        def diagram_clicked(state: dict | None, image: Any, weights: str, evt: gr.EventData):
+            return layer_ui(state, getattr(evt, "layer", ""), image, weights)
+
+        arch_diagram.select(friendly(diagram_clicked), [arch_state, arch_image, arch_weights], layer_outputs,
+                            api_visibility="private").then(None, None, None, js=SCROLL_TO_ROW_JS)
+
+        def row_clicked(state: dict | None, image: Any, weights: str, evt: gr.SelectData):
+            return layer_ui(state, architecture.row_key(state, evt.index[0]), image, weights)
+
+        arch_table.select(friendly(row_clicked), [arch_state, arch_image, arch_weights], layer_outputs,
+                          api_visibility="private")
+
+        def layer_details_api(model: str, input_size: str, layer: str):
+            """A layer's details card by name (what a click on its box shows), for scripts."""
+            state = architecture.arch_state(architecture.run(model, input_size), "blocks")
+            return architecture.select_view(state, layer)[1]
+
+        gr.api(friendly(layer_details_api), api_name="layer_details")
+
+        def image_changed(state: dict | None, image: Any, weights: str):
+            key = (state or {}).get("selected")
+            if not key:
+                return None, None, "", None
+            return features.layer_maps(image, state["model"], weights, key)
+
+        gr.on([arch_image.change, arch_weights.input], friendly(image_changed), [arch_state, arch_image, arch_weights],
+              no_maps, api_visibility="private")
+
+        def arch_maps_clicked(maps_state, evt: gr.SelectData):
+            return features.rf_from_click(maps_state, evt.index[0], evt.index[1])
+
+        arch_maps.select(friendly(arch_maps_clicked), arch_maps_state, [arch_rf, arch_maps_info],
+                         api_visibility="private")
 
         st_inputs = [st_kernel, st_repeat, st_in, st_out]
         st_outputs = [st_table, st_summary, st_chart]
@@ -280,5 +410,5 @@ def launch(host: str = "127.0.0.1", port: int = 7860, share: bool = False, auth:
     demo.queue(default_concurrency_limit=2)
     demo.launch(server_name=host, server_port=port, share=share, auth=auth, i18n=i18n,
                 max_file_size=MAX_UPLOAD, prevent_thread_lock=prevent_thread_lock, show_error=True,
-                theme=gr.themes.Soft())
+                theme=gr.themes.Soft(), css=CSS, js=LANGUAGE_JS)
     return demo

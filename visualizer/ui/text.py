@@ -6,6 +6,10 @@ from __future__ import annotations
 
 EN: dict[str, str] = {
     "title": "# CNN architecture visualizer\nVGG, AlexNet and ResNet from real forward hooks on real PyTorch models.",
+    "lang_code": "en",
+    "fold": "Draw",
+    "through_image": "Through an image: this layer's maps and receptive field",
+    "layer_maps": "Top maps of the selected layer (click one for that unit's receptive field)",
     "tab_arch": "Architecture",
     "tab_stacks": "3×3 vs 5×5",
     "tab_features": "Feature maps",
@@ -17,9 +21,6 @@ EN: dict[str, str] = {
     "analyze": "Analyze",
     "layers": "Per-layer table",
     "totals": "Totals",
-    "params_chart": "Parameters by group",
-    "macs_chart": "MACs by group",
-    "rf_chart": "Receptive field growing with depth",
     "downloads": "Download the table",
     "explain_arch": (
         "**Output size** of a conv or pool: `out = ⌊(in + 2·padding − dilation·(kernel−1) − 1) / stride⌋ + 1`.\n\n"
@@ -27,8 +28,11 @@ EN: dict[str, str] = {
         "`r_l = r_{l−1} + (k_l − 1)·d_l·j_{l−1}`, with the jump (effective stride) `j_l = j_{l−1}·s_l`. "
         "In a ResNet the shortcut joins at the sum; the field after it covers both paths. After global pooling "
         "or flatten every unit sees the whole input.\n\n"
-        "**Parameters** of a conv: `C_in·C_out·k_h·k_w (+ C_out bias)`; **MACs** (multiply-accumulates): "
-        "parameters × output positions. VGG's fully-connected layers hold most parameters; its convs do most work."
+        "**Parameters** of a conv: `C_in·C_out·k_h·k_w (+ C_out bias)`; **MACs** (multiply-accumulates), "
+        "textbook count: weights × output positions, `C_in·C_out·k_h·k_w·H_out·W_out`; the table's MACs column "
+        "follows torchinfo, which counts the bias too. The bars under the diagram show both per layer: VGG's "
+        "fully-connected layers hold most parameters, its convs do most of the work.\n\n"
+        "**Click a box** (or a row): the card beside the table works these formulas with that layer's own numbers."
     ),
     "kernel": "Kernel k of each stacked conv",
     "repeats": "Number of stacked convs n",
@@ -41,6 +45,8 @@ EN: dict[str, str] = {
         "and n nonlinearities instead of one, so the stack is both cheaper and more expressive (VGG, 2014)."
     ),
     "weights": "Weights",
+    "weights_auto": "auto: ImageNet weights when cached or downloadable, else the latest training run of this model, "
+                    "else random",
     "checkpoint_path": "Trainer checkpoint (for weights = checkpoint; default: the latest run's)",
     "layer": "Layer",
     "top_n": "Channels shown (top N)",
@@ -102,6 +108,10 @@ EN: dict[str, str] = {
 
 KO: dict[str, str] = {
     "title": "# CNN 구조 시각화\n실제 PyTorch 모델의 forward hook으로 살펴보는 VGG, AlexNet, ResNet.",
+    "lang_code": "ko",
+    "fold": "그리기",
+    "through_image": "이미지로 보기: 이 층의 특징 맵과 수용 영역",
+    "layer_maps": "선택한 층의 상위 특징 맵 (맵을 클릭하면 그 유닛의 수용 영역)",
     "tab_arch": "구조",
     "tab_stacks": "3×3 대 5×5",
     "tab_features": "특징 맵",
@@ -113,17 +123,16 @@ KO: dict[str, str] = {
     "analyze": "분석",
     "layers": "층별 표",
     "totals": "합계",
-    "params_chart": "그룹별 파라미터 수",
-    "macs_chart": "그룹별 MAC 연산량",
-    "rf_chart": "깊이에 따른 수용 영역(receptive field)의 증가",
     "downloads": "표 내려받기",
     "explain_arch": (
         "합성곱·풀링의 **출력 크기**: `out = ⌊(in + 2·padding − dilation·(kernel−1) − 1) / stride⌋ + 1`.\n\n"
         "**수용 영역**(한 유닛이 보는 입력 픽셀 범위)은 층마다 커집니다: `r_l = r_{l−1} + (k_l − 1)·d_l·j_{l−1}`, "
         "점프(유효 stride)는 `j_l = j_{l−1}·s_l`. ResNet에서는 지름길(shortcut)이 덧셈에서 합쳐지므로, 덧셈 뒤의 "
         "수용 영역은 두 경로를 모두 포함합니다. 전역 풀링이나 flatten 뒤에는 모든 유닛이 입력 전체를 봅니다.\n\n"
-        "합성곱의 **파라미터 수**: `C_in·C_out·k_h·k_w (+ 편향 C_out)`; **MAC**(곱셈-누산) 수: 파라미터 × 출력 위치 수. "
-        "VGG는 완전연결층이 파라미터 대부분을 차지하고, 연산은 대부분 합성곱층이 합니다."
+        "합성곱의 **파라미터 수**: `C_in·C_out·k_h·k_w (+ 편향 C_out)`; **MAC**(곱셈-누산) 수는 교과서 방식으로 가중치 × "
+        "출력 위치 수, `C_in·C_out·k_h·k_w·H_out·W_out`이며, 표의 MACs 열은 편향까지 세는 torchinfo 방식입니다. "
+        "다이어그램 아래 막대가 층마다 두 값을 보여줍니다: VGG는 완전연결층이 파라미터 대부분을, 합성곱층이 연산 대부분을 "
+        "차지합니다.\n\n**상자(또는 행)를 클릭**하면 표 옆의 카드가 그 층의 숫자로 공식을 풀어 보여줍니다."
     ),
     "kernel": "쌓는 합성곱의 커널 크기 k",
     "repeats": "쌓는 합성곱의 개수 n",
@@ -136,6 +145,7 @@ KO: dict[str, str] = {
         "n개로 늘어나 더 싸고 표현력도 큽니다 (VGG, 2014)."
     ),
     "weights": "가중치",
+    "weights_auto": "auto: ImageNet 가중치(캐시되었거나 내려받을 수 있을 때), 없으면 이 모델의 최근 학습 결과, 그것도 없으면 무작위",
     "checkpoint_path": "학습 체크포인트 (가중치 = checkpoint일 때; 기본값: 최근 학습)",
     "layer": "층",
     "top_n": "표시할 채널 수 (상위 N)",

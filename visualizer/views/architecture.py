@@ -4,14 +4,25 @@ Every number comes from one ``Analysis`` (one pass of the engine), so the views 
 """
 from __future__ import annotations
 
+import functools
 import os
+import shutil
 import tempfile
-from typing import Sequence
+import uuid
+from typing import Any, Sequence
 
 import pandas as pd
 
 import zoo
+from visualizer import diagram
 from visualizer.analysis import Analysis, analyze_model, parse_input_shape
+from visualizer.diagram.bars import render_bars_svg
+from visualizer.views.layer_details import details_html, empty_card, t
+
+FOLD_CHOICES = [("every layer · 모든 층", "none"), ("conv blocks · 합성곱 블록", "blocks"), ("stages · 단계", "stages")]
+MAX_DEFAULT_BOXES = 40  # deeper than this in "blocks" mode and the page opens folded to stages
+EXPORTS_KEPT = 32  # download folders kept; older ones are deleted (the server owns only what it wrote)
+SELECTED_ROW = "background-color: #ffe8cc; font-weight: bold"
 
 
 def human(n: float, unit: str = "") -> str:
@@ -30,7 +41,13 @@ def run(model: str, input_size: str | Sequence[int] | None) -> Analysis:
     spec = zoo.get_spec(name)  # UnknownModelError / ConfigError say what exists
     text = input_size if not isinstance(input_size, str) or input_size.strip() else None
     shape = spec.input_size if text is None else parse_input_shape(text)
-    return analyze_model(spec.name, shape)
+    return _analysis(spec.name, tuple(shape))
+
+
+@functools.lru_cache(maxsize=32)
+def _analysis(name: str, shape: tuple[int, ...]) -> Analysis:
+    """Analyses are architecture only (a few hundred records): a click on a layer reuses its model's."""
+    return analyze_model(name, shape)
 
 
 def design_size(model: str) -> str:
@@ -76,33 +93,6 @@ def totals_markdown(a: Analysis) -> str:
     return "\n".join(lines)
 
 
-def breakdown_frames(a: Analysis) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Long-form frames (group, value, grouping) for the parameter and MAC bar charts."""
-    split = a.conv_fc_split()
-    def frame(by_type: dict, by_block: dict, conv: int, fc: int, col: str) -> pd.DataFrame:
-        rows = [{"group": k, col: v, "grouping": "by layer type"} for k, v in by_type.items() if v]
-        rows += [{"group": f"[{k}]", col: v, "grouping": "by block"} for k, v in by_block.items() if v]
-        rows += [{"group": k, col: v, "grouping": "conv vs FC"} for k, v in (("conv", conv), ("FC", fc))]
-        return pd.DataFrame(rows, columns=["group", col, "grouping"])
-
-    return (frame(a.params_by_type(), a.params_by_block(), split["conv_params"], split["fc_params"], "parameters"),
-            frame(a.macs_by_type(), a.macs_by_block(), split["conv_macs"], split["fc_macs"], "MACs"))
-
-
-def rf_frame(a: Analysis) -> pd.DataFrame:
-    """Receptive field (height and width) by layer depth, with the input size drawn as a flat line."""
-    rows = []
-    _, h, w = a.input_shape
-    for r in a.layers:
-        if r.receptive_field is None:
-            continue
-        rows.append({"depth": r.index, "pixels": r.receptive_field[0], "series": "receptive field (height)"})
-        if r.receptive_field[1] != r.receptive_field[0] or h != w:
-            rows.append({"depth": r.index, "pixels": r.receptive_field[1], "series": "receptive field (width)"})
-        rows.append({"depth": r.index, "pixels": h, "series": f"input height {h}"})
-    return pd.DataFrame(rows, columns=["depth", "pixels", "series"])
-
-
 def to_markdown(df: pd.DataFrame) -> str:
     header = "| " + " | ".join(map(str, df.columns)) + " |"
     rule = "|" + "|".join("---" for _ in df.columns) + "|"
@@ -110,10 +100,27 @@ def to_markdown(df: pd.DataFrame) -> str:
     return "\n".join([header, rule, *body]) + "\n"
 
 
+def _export_folder() -> str:
+    """A new folder for one request's downloads (unique: concurrent replies never share a file); the oldest
+    beyond ``EXPORTS_KEPT`` are removed."""
+    root = os.path.join(tempfile.gettempdir(), f"cnnviz-exports-{os.getuid() if hasattr(os, 'getuid') else 0}")
+    os.makedirs(root, exist_ok=True)
+    folders = sorted((e for e in os.scandir(root) if e.is_dir()), key=lambda e: e.stat().st_mtime)
+    for old in folders[:max(0, len(folders) - EXPORTS_KEPT + 1)]:
+        shutil.rmtree(old.path, ignore_errors=True)
+    folder = os.path.join(root, uuid.uuid4().hex)
+    os.makedirs(folder)
+    return folder
+
+
+def _stem(a: Analysis) -> str:
+    return a.model_name.replace(":", "_").replace(",", "-") + "_" + "x".join(map(str, a.input_shape))
+
+
 def export_table(a: Analysis, table: pd.DataFrame, folder: str | None = None) -> list[str]:
     """Write the layer table as CSV and Markdown files; return their paths."""
-    folder = folder or tempfile.mkdtemp(prefix="cnnviz-")
-    stem = a.model_name.replace(":", "_").replace(",", "-") + "_" + "x".join(map(str, a.input_shape))
+    folder = folder or _export_folder()
+    stem = _stem(a)
     csv_path, md_path = os.path.join(folder, stem + ".csv"), os.path.join(folder, stem + ".md")
     table.to_csv(csv_path, index=False)
     with open(md_path, "w", encoding="utf-8") as f:
@@ -122,10 +129,95 @@ def export_table(a: Analysis, table: pd.DataFrame, folder: str | None = None) ->
     return [csv_path, md_path]
 
 
-def analyze_view(model: str, input_size: str) -> tuple[pd.DataFrame, str, pd.DataFrame, pd.DataFrame,
-                                                       pd.DataFrame, list[str]]:
-    """Everything the Architecture tab shows; the first output is the layer table."""
+def export_diagram(a: Analysis, fold: str, expanded: Sequence[str] = (), folder: str | None = None) -> list[str]:
+    """The diagram as an SVG file (for slides) and a PNG at twice its size; return their paths."""
+    folder = folder or _export_folder()
+    stem = _stem(a) + f"_{fold}"
+    svg_path, png_path = os.path.join(folder, stem + ".svg"), os.path.join(folder, stem + ".png")
+    with open(svg_path, "w", encoding="utf-8") as f:
+        f.write(diagram.render_svg(a, fold, expanded) + "\n")
+    diagram.render_png(a, fold, expanded).save(png_path)
+    return [svg_path, png_path]
+
+
+def default_fold(a: Analysis) -> str:
+    """Blocks (every residual block and shortcut drawn) unless that makes too many boxes: then stages."""
+    row, _ = diagram.nodes(a, "blocks")
+    return "blocks" if len(row) <= MAX_DEFAULT_BOXES else "stages"
+
+
+def diagram_html(a: Analysis, fold: str, expanded: Sequence[str] = (), selected: str | None = None) -> str:
+    """The diagram with the per-layer bars under it, both scaled to the page width (so they stay aligned)."""
+    scene = diagram.build(a, fold, expanded, selected)
+    hint = t("Click a box for its details · hover for numbers · ×N opens a folded stage",
+             "상자를 클릭하면 자세히 · 마우스를 올리면 숫자 · ×N을 누르면 접힌 단계가 펼쳐집니다")
+    return (f"<div class='diagram-hint'>{hint}</div><div class='diagram-scroll'>"
+            f"{diagram.svg.to_svg(scene, fit=True)}{render_bars_svg(scene, a, fit=True)}</div>")
+
+
+def arch_state(a: Analysis, fold: str, expanded: Sequence[str] = (), selected: str | None = None) -> dict[str, Any]:
+    """What the page keeps between events: plain values only (the analysis itself is cached by name and shape)."""
+    return {"model": a.model_name, "input_size": "x".join(map(str, a.input_shape)), "fold": fold,
+            "expanded": list(expanded), "selected": selected}
+
+
+def _from_state(state: dict | None) -> Analysis:
+    if not state:
+        raise ValueError("analyse a model first (pick one and press Analyze)")
+    return run(state["model"], state["input_size"])
+
+
+def analyze_view(model: str, input_size: str, fold: str | None = None) -> tuple[pd.DataFrame, str, str, list[str],
+                                                                                str, dict, str]:
+    """Everything the Architecture tab shows; the first output is the layer table.
+
+    ``(table, totals, diagram HTML, download files, fold used, page state, details card)``; ``fold`` None:
+    the model's default (``default_fold``).
+    """
     a = run(model, input_size)
+    fold = fold if fold in diagram.FOLDS else default_fold(a)
     table = layer_table(a)
-    params, macs = breakdown_frames(a)
-    return table, totals_markdown(a), params, macs, rf_frame(a), export_table(a, table)
+    folder = _export_folder()
+    files = export_table(a, table, folder) + export_diagram(a, fold, (), folder)
+    return (table, totals_markdown(a), diagram_html(a, fold), files, fold, arch_state(a, fold), empty_card())
+
+
+def redraw_view(state: dict | None, fold: str | None = None, expand: str | None = None) -> tuple[str, list[str], dict]:
+    """Redraw after a fold change or a click on a stage's ×N: ``(diagram HTML, downloads, state)``."""
+    a = _from_state(state)
+    fold = fold if fold in diagram.FOLDS else state["fold"]
+    expanded = list(state.get("expanded", [])) if fold == state["fold"] else []
+    if expand and expand not in expanded:
+        expanded.append(expand)
+    folder = _export_folder()
+    files = export_table(a, layer_table(a), folder) + export_diagram(a, fold, expanded, folder)
+    new = arch_state(a, fold, expanded, state.get("selected"))
+    return diagram_html(a, fold, expanded, new["selected"]), files, new
+
+
+def highlighted_table(a: Analysis, key: str | None) -> Any:
+    """The layer table with ``key``'s row highlighted (a pandas Styler, which Gradio displays as is)."""
+    table = layer_table(a)
+    if not key:
+        return table
+    row = a.by_key(key).index
+    return table.style.apply(lambda r: [SELECTED_ROW if r.name == row else ""] * len(r), axis=1)
+
+
+def select_view(state: dict | None, key: str) -> tuple[Any, str, dict]:
+    """A click on a box (or a table row): ``(highlighted table, details card, state)``."""
+    a = _from_state(state)
+    key = (key or "").strip()
+    try:
+        a.by_key(key)
+    except KeyError as exc:
+        raise ValueError(str(exc).strip("'\"")) from None
+    return highlighted_table(a, key), details_html(a, key), {**state, "selected": key}
+
+
+def row_key(state: dict | None, row: int) -> str:
+    """The layer key of table row ``row`` (rows are the records, in call order)."""
+    a = _from_state(state)
+    if not 0 <= row < len(a.layers):
+        raise ValueError(f"row {row} is not in the table (0..{len(a.layers) - 1})")
+    return a.layers[row].key

@@ -54,7 +54,7 @@ def _latest_checkpoint() -> str | None:
     return get_trainer().status().get("last_checkpoint")
 
 
-def feature_maps(image: Any, model: str, source: str = "random", checkpoint: str | None = None,
+def feature_maps(image: Any, model: str, source: str = "auto", checkpoint: str | None = None,
                  layer: str | None = None, top_n: float = 16, rank_by: str = "mean", colormap: str = "viridis",
                  normalize: str = "channel", cam_class: str | None = None, cam_layer: str | None = None) -> tuple:
     """(grid, info, network input, Grad-CAM overlay, top-5 table, overview, filters, rf overlay, click state)."""
@@ -102,3 +102,37 @@ def rf_from_click(state: dict | None, px: float, py: float) -> tuple[Image.Image
     tile, y, x = hit
     view = unit_overlay(state["input"], state["model_name"], state["layer"], y, x)
     return view["overlay"], f"Channel {state['channels'][tile]}: {view['text']}"
+
+
+LAYER_MAPS = 8  # maps shown beside a layer clicked in the diagram
+
+
+def layer_maps(image: Any, model: str, source: str, layer: str, top_n: int = LAYER_MAPS,
+               colormap: str = "viridis") -> tuple[Image.Image | None, Image.Image | None, str, dict | None]:
+    """A layer clicked in the diagram, seen through an image: ``(its top maps, the receptive field of the
+    strongest unit on the input, a description, the click state for the maps)``.
+
+    Reads the image's ``ForwardPass`` (the Feature-maps tab's, when it shows the same image and weights): a
+    layer not captured yet costs one early-stopped forward, a captured one nothing.
+    """
+    from visualizer.forward_pass import forward_pass
+
+    if image is None or (isinstance(image, str) and not image.strip()):
+        return None, None, "", None
+    run = forward_pass(image, (model or "").strip(), source)
+    spatial = {s.key for s in spatial_layers(run.model_name)}
+    if layer not in spatial:
+        return None, None, (f"`{layer}` has no spatial map (its output is a vector: every unit sees the whole "
+                            "input) · 공간 맵이 없는 층입니다"), None
+    activation = run.activation(layer)
+    grid, tiles = features.feature_grid(activation, top_n, "mean", colormap, "channel", cols=4)
+    layout = features.GridLayout.for_maps(len(tiles), activation.shape[1], activation.shape[2], cols=4)
+    # The strongest unit of the strongest map: the most telling receptive field to draw first.
+    best = activation[tiles[0].channel]
+    y, x = divmod(int(best.argmax()), best.shape[1])
+    view = unit_overlay(run.seen, run.model_name, layer, y, x)
+    state = {"model_name": run.model_name, "layer": layer, "layout": layout,
+             "channels": [tile.channel for tile in tiles], "input": run.seen, "pass": run.key}
+    text = (f"{run.info}\n\nTop {len(tiles)} of {activation.shape[0]} maps of `{layer}` by mean activation; "
+            f"the strongest unit, channel {tiles[0].channel}: {view['text']}. Click a map for another unit.")
+    return grid, view["overlay"], text, state
