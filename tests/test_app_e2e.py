@@ -18,7 +18,7 @@ def client(server_url):
 def test_endpoints_are_documented(client):
     names = set(client.view_api(print_info=False, return_format="dict")["named_endpoints"])
     for name in ("analyze", "compare_stacks", "feature_maps", "train_start", "train_pause", "train_resume",
-                 "train_stop", "train_status", "compare_models"):
+                 "train_stop", "train_status", "compare_models", "layer_details"):
         assert f"/{name}" in names
 
 
@@ -29,6 +29,16 @@ def test_analyze_first_output_is_the_layer_table(client):
     params = sum(row[table["headers"].index("Params")] for row in table["data"])
     assert params == 11_689_512  # torchvision's published count for ResNet-18
     assert "11,689,512" in totals
+
+
+def test_analyze_returns_the_diagram_and_layer_details_work_by_name(client):
+    _, _, diagram, files, fold, *_ = client.predict("resnet18", "3x224x224", api_name="/analyze")
+    assert fold == "blocks" and diagram.count('class="skip') == 8 and diagram.count('class="skip projection"') == 3
+    assert sorted(f.rsplit(".", 1)[-1] for f in files) == ["csv", "md", "png", "svg"]
+    card = client.predict("resnet18", "3x224x224", "layer2.0.downsample.0", api_name="/layer_details")
+    assert "64 · 128 · 1 · 1 = 8,192" in card  # a 1×1 projection from 64 to 128 channels, no bias
+    with pytest.raises(AppError, match="no layer 'layer9.0'"):
+        client.predict("resnet18", "3x224x224", "layer9.0", api_name="/layer_details")
 
 
 def test_bad_input_is_a_message_and_the_server_keeps_serving(client):

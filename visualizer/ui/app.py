@@ -309,7 +309,7 @@ def build_demo() -> gr.Blocks:
         arch_table.select(friendly(row_clicked), [arch_state, arch_image, arch_weights], layer_outputs,
                           api_visibility="private")
 
-        def layer_details_api(model: str, input_size: str, layer: str):
+        def layer_details_api(model: str, input_size: str, layer: str) -> str:
             """A layer's details card by name (what a click on its box shows), for scripts."""
             state = architecture.arch_state(architecture.run(model, input_size), "blocks")
             return architecture.select_view(state, layer)[1]
