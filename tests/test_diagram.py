@@ -406,6 +406,27 @@ def test_vgg16_bars_fc_layers_hold_89_percent_of_the_weights_convs_do_99_percent
     assert heights[first] / heights[second] == pytest.approx(fcs[first] / fcs[second], rel=0.02)
 
 
+@pytest.mark.xfail(strict=True, reason="a stage's receptive field is read from node.keys[-1], which is the first "
+                                       "block's downsample.1 (_fold_stages appends shortcut keys last): the field "
+                                       "at the stage's input, not at its end")
+def test_bars_receptive_field_of_a_folded_stage_is_the_one_at_its_end():
+    a = _analysis("resnet50")
+    svg = _svg("resnet50", "stages")
+    bars = render_bars_svg(build(a, "stages"), a)
+    dots = {g.get("data-bar"): g.findtext(NS + "title") for g in _groups(bars) if g.find(NS + "circle") is not None}
+    row = _main_row(svg)
+    wrong = []
+    for i, g in enumerate(row):
+        if "stage" in _cls(g):
+            end = a.layers[a.by_key(row[i + 1].get("data-layer")).index - 1]  # as in the data-shape test
+            rf = "×".join(map(str, end.receptive_field))
+            if not dots[g.get("data-layer")].endswith(f"receptive field {rf}"):
+                wrong.append((g.get("data-layer"), rf, dots[g.get("data-layer")]))
+            if f"끝의 수용 영역 {end.rf_display}\n" not in g.findtext(NS + "title"):
+                wrong.append((g.get("data-layer"), end.rf_display, "stage tooltip"))
+    assert wrong == []
+
+
 class _SharedConv(nn.Module):
     """One conv called twice (weights shared): its parameters exist once, its work is done twice."""
 
