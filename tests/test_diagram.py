@@ -56,8 +56,14 @@ def _layer_elements(svg: str) -> list[ET.Element]:
 
 
 def _main_row(svg: str) -> list[ET.Element]:
-    """The boxes on the main row, left to right (not a stage's per-conv ticks, not the tags on shortcut arcs)."""
-    return [g for g in _layer_elements(svg) if not _cls(g) & {"tick", "shortcut", "shortcut-extra"}]
+    """The boxes on the main row, left to right (not a stage's per-conv ticks, not the tags on shortcut arcs);
+    a folded stage's box carries ``data-first`` (the layer a click on it selects) instead of a data-layer."""
+    return [g for g in _groups(svg) if "stage" in _cls(g)
+            or (g.get("data-layer") is not None and not _cls(g) & {"tick", "shortcut", "shortcut-extra"})]
+
+
+def _key(g: ET.Element) -> str:
+    return g.get("data-layer") or g.get("data-first")
 
 
 def _skips(svg: str) -> list[ET.Element]:
@@ -183,12 +189,10 @@ def test_a_folded_stage_shows_the_output_of_its_last_layer(name):
     stages = [i for i, g in enumerate(row) if "stage" in _cls(g)]
     assert len(stages) >= 2
     for i in stages:
-        nxt = a.by_key(row[i + 1].get("data-layer"))
+        nxt = a.by_key(_key(row[i + 1]))
         assert row[i].get("data-shape") == _shape(a.layers[nxt.index - 1])
 
 
-@pytest.mark.xfail(strict=True, reason="stage boxes reuse their first conv's key as data-layer (so the key is "
-                                       "on the stage and on its first tick) but show the stage's output shape")
 def test_in_stages_every_data_layer_is_unique_and_shows_its_records_shape():
     a = _analysis("resnet50")
     elements = _layer_elements(_svg("resnet50", "stages"))
@@ -196,6 +200,12 @@ def test_in_stages_every_data_layer_is_unique_and_shows_its_records_shape():
     other_shape = [(g.get("data-layer"), g.get("data-shape")) for g in elements
                    if g.get("data-shape") != _shape(a.by_key(g.get("data-layer")))]
     assert (twice, other_shape) == ([], [])
+    # Each stage box names the layer a click selects and every layer it holds.
+    stages = [g for g in _groups(_svg("resnet50", "stages")) if "stage" in _cls(g)]
+    assert [g.get("data-count") for g in stages] == ["3", "4", "6", "3"]
+    for g in stages:
+        held = g.get("data-keys").split()
+        assert g.get("data-first") == held[0] and all(a.by_key(k) for k in held)
 
 
 # ---------------------------------------------------------------------------------------------- shortcuts
@@ -292,10 +302,8 @@ def test_resnet152_stages_fold_to_counts_and_one_opens_with_its_shortcuts():
     ("vgg16", "none"),
     ("vgg16", "blocks"),
     ("resnet18", "blocks"),
-    pytest.param("resnet18", "none", marks=pytest.mark.xfail(strict=True, reason=(
-        "selected='layer2.0.downsample.1' marks the downsample.0 tag, not the element named downsample.1"))),
-    pytest.param("resnet18", "stages", marks=pytest.mark.xfail(strict=True, reason=(
-        "a conv folded in a stage marks both the stage box and the conv's tick"))),
+    ("resnet18", "none"),
+    ("resnet18", "stages"),
 ])
 def test_selected_marks_exactly_the_element_of_that_layer(name, fold):
     svg = _svg(name, fold)
@@ -306,8 +314,6 @@ def test_selected_marks_exactly_the_element_of_that_layer(name, fold):
     assert not [g for g in _groups(svg) if "selected" in _cls(g)]
 
 
-@pytest.mark.xfail(strict=True, reason="a BN / ReLU folded into a main-row box marks nothing when selected, "
-                                       "while one folded into a shortcut tag marks the tag")
 def test_selecting_a_folded_layer_marks_the_box_that_holds_it():
     svg = _svg("resnet18", "blocks")
     for g in _layer_elements(svg):
@@ -348,7 +354,7 @@ def test_bars_sit_one_per_box_under_the_diagram(name, fold):
     diagram = _svg(name, fold)
     bars = render_bars_svg(build(a, fold), a)
     assert _view_box(bars)[0] == _view_box(diagram)[0]
-    boxes = {g.get("data-layer"): g for g in _main_row(diagram)}
+    boxes = {_key(g): g for g in _main_row(diagram)}
     bar_groups = [g for g in _groups(bars) if g.get("data-bar") is not None]
     assert {g.get("data-bar") for g in bar_groups} == set(boxes)
     per_key = Counter((g.get("data-bar"), "rect" if g.find(NS + "rect") is not None else "dot") for g in bar_groups)
@@ -406,9 +412,6 @@ def test_vgg16_bars_fc_layers_hold_89_percent_of_the_weights_convs_do_99_percent
     assert heights[first] / heights[second] == pytest.approx(fcs[first] / fcs[second], rel=0.02)
 
 
-@pytest.mark.xfail(strict=True, reason="a stage's receptive field is read from node.keys[-1], which is the first "
-                                       "block's downsample.1 (_fold_stages appends shortcut keys last): the field "
-                                       "at the stage's input, not at its end")
 def test_bars_receptive_field_of_a_folded_stage_is_the_one_at_its_end():
     a = _analysis("resnet50")
     svg = _svg("resnet50", "stages")
@@ -418,12 +421,12 @@ def test_bars_receptive_field_of_a_folded_stage_is_the_one_at_its_end():
     wrong = []
     for i, g in enumerate(row):
         if "stage" in _cls(g):
-            end = a.layers[a.by_key(row[i + 1].get("data-layer")).index - 1]  # as in the data-shape test
+            end = a.layers[a.by_key(_key(row[i + 1])).index - 1]  # as in the data-shape test
             rf = "×".join(map(str, end.receptive_field))
-            if not dots[g.get("data-layer")].endswith(f"receptive field {rf}"):
-                wrong.append((g.get("data-layer"), rf, dots[g.get("data-layer")]))
+            if not dots[_key(g)].endswith(f"receptive field {rf}"):
+                wrong.append((_key(g), rf, dots[_key(g)]))
             if f"끝의 수용 영역 {end.rf_display}\n" not in g.findtext(NS + "title"):
-                wrong.append((g.get("data-layer"), end.rf_display, "stage tooltip"))
+                wrong.append((_key(g), end.rf_display, "stage tooltip"))
     assert wrong == []
 
 

@@ -27,7 +27,7 @@ def _node_sums(scene: Scene, analysis: Analysis) -> list[tuple[str, float, int, 
             continue
         params = sum(records[k].params for k in keys if records[k].call_index == 0)
         macs = sum(records[k].macs for k in keys)
-        last = records[keys[-1]] if node.kind != "stage" else records[keys[-1]]
+        last = records.get(node.tail) or records[keys[-1]]  # the record whose output the box shows
         rf = last.receptive_field
         out.append((node.key, scene.centers[node.key], params, macs, rf, node.label or records[keys[0]].type))
     return out

@@ -67,27 +67,32 @@ class Skip:
     via_kinds: set[str] = field(default_factory=set)
 
 
-def _ancestors(start: str, producers: dict[str, list[str]]) -> dict[str, int]:
-    """Every node upstream of ``start`` (itself included) with its distance in steps."""
-    dist, frontier = {start: 0}, [start]
-    while frontier:
-        nxt = []
-        for node in frontier:
-            for p in producers.get(node, []):
-                if p not in dist:
-                    dist[p] = dist[node] + 1
-                    nxt.append(p)
-        frontier = nxt
-    return dist
+def _fork(a: str, b: str, producers: dict[str, list[str]], order: dict[str, float]) -> tuple[str, list[str], list[str]] | None:
+    """Where the paths into ``a`` and ``b`` last split: ``(fork, path from fork to a, path from fork to b)``.
 
+    Walks back from both at once, latest node first (producers always come earlier in call order), so it stops
+    at the fork after visiting only the block between them — linear in the model's size over all joins.
+    """
+    import heapq
 
-def _path(start: str, stop: str, producers: dict[str, list[str]]) -> list[str]:
-    """Nodes from ``start`` back to (not including) ``stop``, following first producers, in call order."""
-    out, node = [], start
-    while node != stop and node in producers:
-        out.append(node)
-        node = next((p for p in producers[node] if stop in _ancestors(p, producers)), producers[node][0])
-    return out[::-1]
+    parent: list[dict[str, str | None]] = [{a: None}, {b: None}]
+    heap = [(-order.get(a, -1), 0, a), (-order.get(b, -1), 1, b)]
+    while heap:
+        _, side, node = heapq.heappop(heap)
+        if node in parent[1 - side]:
+            paths = []
+            for s in (0, 1):  # fork → ... → operand, by following each side's parent pointers
+                path, step = [], parent[s][node]
+                while step is not None:
+                    path.append(step)
+                    step = parent[s][step]
+                paths.append(path)
+            return node, paths[0], paths[1]
+        for p in producers.get(node, []):
+            if p not in parent[side]:
+                parent[side][p] = node
+                heapq.heappush(heap, (-order.get(p, -1), side, p))
+    return None
 
 
 def _common_prefix(keys: Iterable[str]) -> str:
@@ -116,12 +121,10 @@ def skips(analysis: Analysis) -> list[Skip]:
         operands = [operand[0] for operand in j.inputs if operand]
         if j.op not in ADD_OPS or len(operands) != 2 or operands[0] == operands[1]:
             continue
-        up = [_ancestors(o, producers) for o in operands]
-        common = set(up[0]) & set(up[1])
-        if not common:
+        found = _fork(operands[0], operands[1], producers, order)
+        if found is None:
             continue
-        fork = max(common, key=lambda k: order.get(k, -1))
-        paths = [_path(o, fork, producers) for o in operands]
+        fork, *paths = found
         short, long = sorted(paths, key=len)
         if any(k.startswith("⊕") for k in short):  # the "shortcut" holds another join: not a simple skip
             continue
@@ -305,6 +308,7 @@ def _fold_stages(row: list[Node], by_join: dict[str, Skip], expanded: set[str]) 
             name = _common_prefix(keys) if residual else ""
             label = f"{name or group[0][0].label} ×{len(group)}"
             out.append(Node("stage", keys, list(_unit_shape(group[-1]) or []), label, count=len(group),
-                            stage=keys[0], folded_units=[[k for n in u for k in n.keys] for u in group]))
+                            stage=keys[0], folded_units=[[k for n in u for k in n.keys] for u in group],
+                            tail=group[-1][-1].tail))
         i = j
     return out

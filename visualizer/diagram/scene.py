@@ -186,7 +186,7 @@ def _node_title(node: Node, records: dict[str, LayerRecord]) -> str:
     if node.kind == "stage":
         params = sum(records[k].params for k in node.keys if records[k].call_index == 0)
         macs = sum(records[k].macs for k in node.keys)
-        last = records[node.keys[-1]] if node.keys[-1] in records else first
+        last = records.get(node.tail) or first  # the stage's output: its last block's
         text = (f"{node.label}: {node.count} units folded · {node.count}개 단위 접힘\n"
                 f"output {shape_text(node.shape)} · params 파라미터 {params:,} · MACs {human(macs)}\n"
                 f"receptive field at its end 끝의 수용 영역 {last.rf_display}\n"
@@ -298,7 +298,7 @@ def build(analysis: Analysis, fold: str = "blocks", expanded: Iterable[str] = ()
             attrs["data-index"] = str(records[node.keys[0]].index)  # its row in the layer table
         if len(node.keys) > 1 and node.kind != "stage":
             attrs["data-folded"] = " ".join(node.keys[1:])
-        cls = f"layer {node.kind}" + (" selected" if selected and selected in node.keys[:1] else "")
+        cls = f"layer {node.kind}"
         if node.kind == "join":
             attrs["data-join"] = node.join
             g = Group(cls if node.keys else "join", attrs, _node_title(node, records))
@@ -311,8 +311,12 @@ def build(analysis: Analysis, fold: str = "blocks", expanded: Iterable[str] = ()
         if node.kind == "stage":
             attrs["data-stage"] = node.stage
             attrs["data-count"] = str(node.count)
-            g = Group("stage" + (" selected" if selected and selected in node.keys else ""), attrs,
-                      _node_title(node, records))
+            # The box stands for the whole stage (its output shape); its layers are the ticks underneath, so
+            # it carries data-stage (and data-first: the layer a click selects) instead of a data-layer.
+            del attrs["data-layer"], attrs["data-index"]
+            attrs["data-first"] = node.keys[0]
+            attrs["data-keys"] = " ".join(node.keys)
+            g = Group("stage", attrs, _node_title(node, records))
             for back in (2, 1):  # a stack of boxes behind: several units folded into one
                 g.shapes += _box(x0 + back * 4, y_mid - back * 4, w, h, d, _lighter(COLORS["stage"], 0.45))
             g.shapes += _box(x0, y_mid, w, h, d, COLORS["stage"])
@@ -330,7 +334,7 @@ def build(analysis: Analysis, fold: str = "blocks", expanded: Iterable[str] = ()
                 r = records[k]
                 tx = x0 + (t % per_row) * 5
                 ty = y_bottom_labels + 8 + (t // per_row) * 5
-                tick = Group("layer tick" + (" selected" if k == selected else ""),
+                tick = Group("layer tick",
                              {"data-layer": k, "data-shape": "x".join(map(str, r.output_shape[1:])),
                               "data-index": str(r.index)},
                              _record_title(r))
@@ -374,7 +378,7 @@ def build(analysis: Analysis, fold: str = "blocks", expanded: Iterable[str] = ()
             text = label if proj else "identity"
             tw = _text_width(text, FONT - 1) + 8
             main = via[0]
-            tag = Group("layer shortcut" + (" selected" if selected in s.via else ""),
+            tag = Group("layer shortcut",
                         {"data-layer": main.key, "data-shape": "x".join(map(str, main.output_shape[1:])),
                          "data-index": str(main.index),
                          **({"data-folded": " ".join(r.key for r in via[1:])} if len(via) > 1 else {})},
@@ -393,8 +397,22 @@ def build(analysis: Analysis, fold: str = "blocks", expanded: Iterable[str] = ()
                         [Poly([(mid_x + tw / 2 + 2, mid_y - 8), (mid_x + tw / 2 + 7, mid_y - 8),
                                (mid_x + tw / 2 + 7, mid_y + 6), (mid_x + tw / 2 + 2, mid_y + 6)],
                               COLORS[kind_of(extra)], width=0.6)]))
+    if selected:
+        _mark_selected(groups, selected)
     title = f"{analysis.model_name} at {shape_text(analysis.input_shape)}"
     return Scene(width, height, groups, title, centers, row, found)
+
+
+def _mark_selected(groups: list[Group], key: str) -> None:
+    """Mark the one element that shows layer ``key``: its own element, else the box it is folded into, else
+    the folded stage holding it."""
+    for test in (lambda g: g.attrs.get("data-layer") == key,
+                 lambda g: key in g.attrs.get("data-folded", "").split(),
+                 lambda g: key in g.attrs.get("data-keys", "").split()):
+        hit = next((g for g in groups if test(g)), None)
+        if hit is not None:
+            hit.cls += " selected"
+            return
 
 
 def centers_of(item: tuple[str, Node | None], centers: dict[str, float]) -> float:

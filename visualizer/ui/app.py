@@ -28,9 +28,9 @@ DIAGRAM_JS = """
 element.addEventListener('click', (event) => {
   const badge = event.target.closest('[data-expand]');
   if (badge) { trigger('click', {expand: badge.dataset.expand}); return; }
-  const hit = event.target.closest('[data-layer], [data-bar]');
+  const hit = event.target.closest('[data-layer], [data-bar], [data-first]');
   if (!hit) return;
-  const key = hit.dataset.layer || hit.dataset.bar;
+  const key = hit.dataset.layer || hit.dataset.bar || hit.dataset.first;
   element.querySelectorAll('.selected').forEach((n) => n.classList.remove('selected'));
   element.querySelectorAll('[data-layer]').forEach((n) => { if (n.dataset.layer === key) n.classList.add('selected'); });
   trigger('select', {layer: key});
