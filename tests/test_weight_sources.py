@@ -7,7 +7,7 @@ import pytest
 import torch
 
 import zoo
-from visualizer import weight_sources
+from visualizer import budgets, weight_sources
 from visualizer.checkpoint import make_checkpoint, save_checkpoint
 from visualizer.predictions import RANDOM_WEIGHTS_NOTE, prediction_note, predictions_meaningful, top_k
 from visualizer.weight_sources import WeightsError, load_model, load_weights
@@ -36,19 +36,61 @@ def test_random_is_seeded_cached_and_leaves_global_rng_alone():
     assert all(torch.equal(a, b) for a, b in zip(model.state_dict().values(), again.state_dict().values()))
 
 
-def test_lru_evicts_the_least_recently_used():
-    names = [f"vgg:{4 + i},M" for i in range(weight_sources.CACHE_SIZE + 1)]
-    first = load_weights(names[0]).model
-    for name in names[1:-1]:
-        load_weights(name)
-    assert load_weights(names[0]).model is first  # touched again: now the most recent
-    load_weights(names[-1])  # evicts names[1], not names[0]
-    assert load_weights(names[0]).model is first
-    assert len(weight_sources._cache) == weight_sources.CACHE_SIZE
+def test_cache_is_bounded_by_bytes_and_evicts_the_least_recently_used():
+    # vgg:n,M is one 3×3 conv 3→n (with bias) and one linear n→10: (27n + n + 10n + 10) float32 parameters.
+    def size(n):
+        return 4 * (27 * n + n + 10 * n + 10)
+
+    weight_sources.clear_cache()
+    before = budgets.current()
+    budgets.configure(model_cache_bytes=size(4) + size(5) + size(6))
+    try:
+        a = load_weights("vgg:4,M").model
+        b = load_weights("vgg:5,M").model
+        load_weights("vgg:6,M")
+        assert len(weight_sources._cache) == 3  # exactly at the budget
+        assert load_weights("vgg:4,M").model is a  # touched again: now the most recent
+        load_weights("vgg:7,M")  # over budget: evicts 5, then 6 (least recently used first), keeps 4 and 7
+        assert [k[1] for k in weight_sources._cache] == ["vgg:4,M", "vgg:7,M"]
+        assert load_weights("vgg:4,M").model is a and load_weights("vgg:5,M").model is not b
+        assert weight_sources.model_bytes(a) == size(4)
+    finally:
+        budgets.configure(model_cache_bytes=before.model_cache_bytes)
+        weight_sources.clear_cache()
+
+
+def test_a_model_too_large_is_refused_before_it_is_built(monkeypatch):
+    built, real = [], zoo.create_model
+
+    def spy(*args, **kwargs):  # counts real builds; the budget's own count runs on the meta device
+        if torch.empty(0).device.type != "meta":
+            built.append(args)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(zoo, "create_model", spy)
+    # 4096-wide 3×3 convs: 3·4096·9 + 4096 + 4096·4096·9 + 4096 + 4096·10 + 10 parameters (≈ 151 M).
+    name = "vgg:4096,M,4096,M"
+    params = 3 * 4096 * 9 + 4096 + 4096 * 4096 * 9 + 4096 + 4096 * 10 + 10
+    before = budgets.current()
+    budgets.configure(max_params=100_000_000)
+    try:
+        with pytest.raises(budgets.BudgetError, match=rf"{params / 1e6:,.1f} M parameters .* limit of 100 M "
+                                                      r"\(--max-params\)"):
+            load_weights(name, "random")
+    finally:
+        budgets.configure(max_params=before.max_params)
+    assert built == []  # refused before zoo.create_model was called
+    monkeypatch.setattr(budgets.memory, "available_memory", lambda: 400 * 2**20)  # a crowded machine
+    with pytest.raises(budgets.BudgetError, match=r"needs 604\.6 MB for its weights but this server has 419\.4 MB free"):
+        load_weights(name, "random")
 
 
 def test_imagenet_offline_gives_a_clear_message(monkeypatch):
+    real = zoo.create_model
+
     def offline(name, pretrained=False, num_classes=None):
+        if not pretrained:  # (the memory budget counts parameters on a meta-device build)
+            return real(name, pretrained, num_classes)
         raise zoo.WeightsUnavailableError(f"could not download the pretrained weights for {name} (offline)")
 
     monkeypatch.setattr(zoo, "create_model", offline)

@@ -176,8 +176,13 @@ def model_from_checkpoint(path: str | os.PathLike) -> tuple[nn.Module, dict]:
     """Build the zoo model named in the checkpoint, load its weights, return ``(model.eval(), ckpt)``."""
     import zoo  # lazy: the zoo imports torchvision model builders
 
-    ckpt = load_checkpoint(path)
+    from visualizer.budgets.memory import check_model
+
+    # Memory-mapped: the tensors are read once, into the model, and a crafted file naming a huge model is
+    # refused (check_model) before anything of its size is allocated.
+    ckpt = load_checkpoint(path, mmap=True)
     try:
+        check_model(ckpt["model_name"])
         model = zoo.create_model(ckpt["model_name"], pretrained=False, num_classes=ckpt["num_classes"])
     except ValueError as exc:  # UnknownModelError / ConfigError
         raise CheckpointError(f"checkpoint {path}: cannot build model {ckpt['model_name']!r}: {exc}") from exc

@@ -1,7 +1,8 @@
 """Where a model's weights come from: random init, ImageNet pretrained, or the trainer's checkpoint.
 
-Loaded models are kept in a small LRU cache, so the app does not rebuild VGG-16 (1.5 s, 528 MB) on
-every click; a checkpoint is reloaded when its file changes.
+Loaded models are kept in an LRU cache bounded by their bytes (``budgets.Limits.model_cache_bytes``), so the
+app does not rebuild VGG-16 (1.5 s, 528 MB) on every click; a checkpoint is reloaded when its file changes.
+A model too large for this server is refused before it is built (``budgets.memory.check_model``).
 """
 from __future__ import annotations
 
@@ -16,9 +17,11 @@ from typing import Any
 import torch
 from torch import nn
 
+from visualizer import budgets
+from visualizer.budgets.memory import check_model
+
 SOURCES = ("auto", "random", "imagenet", "checkpoint")
 REACHABILITY_TTL_S = 300.0  # how long "the weights server is (un)reachable" is believed
-CACHE_SIZE = 3  # three VGG-19s are ~1.7 GB; more would crowd a laptop
 RANDOM_SEED = 0  # random init is seeded, so "random" shows the same maps on every call
 
 
@@ -102,7 +105,7 @@ def resolve_auto(model_name: str) -> tuple[str, str | None, str]:
 
 
 def load_weights(model_name: str, source: str = "random", checkpoint_path: str | os.PathLike | None = None) -> LoadedModel:
-    """Build ``model_name`` with weights from ``source``; cached (LRU of ``CACHE_SIZE``).
+    """Build ``model_name`` with weights from ``source``; cached (LRU bounded by bytes).
 
     ``source="auto"`` picks the weights worth looking at (``resolve_auto``); the result's ``source`` is the
     one used and its ``info`` says why.
@@ -130,9 +133,16 @@ def load_weights(model_name: str, source: str = "random", checkpoint_path: str |
             return _cache[key]
         loaded = _load(model_name, source, checkpoint_path, key)
         _cache[key] = loaded
-        while len(_cache) > CACHE_SIZE:
+        # Bounded by bytes, not count: three small CIFAR nets cost less than one VGG-19. The newest stays.
+        budget = budgets.current().model_cache_bytes
+        while len(_cache) > 1 and sum(model_bytes(m.model) for m in _cache.values()) > budget:
             _cache.popitem(last=False)
         return loaded
+
+
+def model_bytes(model: nn.Module) -> int:
+    """Bytes held by a model's parameters and buffers."""
+    return sum(t.numel() * t.element_size() for t in list(model.parameters()) + list(model.buffers()))
 
 
 def load_model(model_name: str, source: str = "random", checkpoint_path: str | os.PathLike | None = None) -> tuple[nn.Module, str]:
@@ -165,6 +175,7 @@ def _load(model_name: str, source: str, checkpoint_path: Any, key: tuple) -> Loa
         return LoadedModel(model.eval(), ckpt["model_name"], source, list(ckpt["class_names"]), info, key)
 
     spec = zoo.get_spec(model_name)  # UnknownModelError / ConfigError: the zoo's messages list what exists
+    check_model(spec.name)  # before a single weight is allocated
     if source == "imagenet":
         try:
             model = zoo.create_model(model_name, pretrained=True)

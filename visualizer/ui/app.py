@@ -12,6 +12,7 @@ from typing import Any, Callable
 import gradio as gr
 
 import zoo
+from visualizer.budgets import outputs
 from visualizer.ui.text import EN, KO
 from visualizer.views import architecture, compare, features, stacks, training
 
@@ -96,12 +97,13 @@ class ImageUpload(gr.Image):
 
 
 def friendly(fn: Callable) -> Callable:
-    """Turn the handlers' plain exceptions into a readable message in the page; the server keeps serving."""
+    """Turn the handlers' plain exceptions into a readable message in the page (the server keeps serving), and
+    their images into files that no concurrent reply can truncate."""
 
     @functools.wraps(fn)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         try:
-            return fn(*args, **kwargs)
+            return outputs.as_files(fn(*args, **kwargs))  # images as files of their own: see budgets.outputs
         except gr.Error:
             raise
         except (ValueError, RuntimeError, OSError, KeyError) as exc:

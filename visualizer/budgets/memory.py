@@ -1,0 +1,55 @@
+"""Bytes before allocation: a model's weights from its parameter count (built on meta: free), refused when
+they exceed the parameter limit or the set share of this machine's free memory."""
+from __future__ import annotations
+
+import functools
+import os
+
+from visualizer.budgets.limits import BudgetError, current, human_bytes
+
+BYTES_PER_PARAM = 4  # float32
+
+
+def available_memory() -> int | None:
+    """Free memory now (``MemAvailable``; on other systems the physical memory), or None if unknown."""
+    try:
+        with open("/proc/meminfo", encoding="ascii") as f:
+            for line in f:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    try:
+        return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (ValueError, OSError, AttributeError):
+        return None
+
+
+@functools.lru_cache(maxsize=256)
+def model_params(name: str) -> int:
+    """Parameters of a zoo model (or custom VGG string), counted on the meta device: nothing is allocated."""
+    from visualizer.analysis import _meta_model
+
+    return sum(p.numel() for p in _meta_model(name).parameters())
+
+
+def check_model(name: str) -> int:
+    """Refuse a model too large to build here; return its weights' bytes. ``BudgetError`` says why."""
+    import zoo
+
+    spec = zoo.get_spec(name)  # unknown names and bad configs say what exists
+    params = model_params(spec.name)
+    limits = current()
+    size = params * BYTES_PER_PARAM
+    if params > limits.max_params:
+        raise BudgetError(
+            f"{spec.name} has {params / 1e6:,.1f} M parameters ({human_bytes(size)} of weights), above this "
+            f"server's limit of {limits.max_params / 1e6:,.0f} M (--max-params); pick a smaller model, or "
+            "narrower layers in a custom VGG (e.g. vgg:64,M,128,M,256)")
+    free = available_memory()
+    if free is not None and size > limits.max_model_share * free:
+        raise BudgetError(
+            f"{spec.name} needs {human_bytes(size)} for its weights but this server has {human_bytes(free)} free "
+            f"and lets one model take at most {limits.max_model_share:.0%} of it (--max-model-share); pick a "
+            "smaller model, or try again when other work has finished")
+    return size

@@ -1,0 +1,77 @@
+"""Images a reply carries, each written once as a file of its own, so no reply can be cut short by another.
+
+Gradio 6.31 stores a returned PIL image under a name derived from its bytes and rewrites that file in place
+on every reply (``gradio/processing_utils.py``, ``save_pil_to_cache``: ``write_bytes``). Two students asking
+for the same feature maps at once could then download a file while it is being truncated (measured: 12 of
+217 calls failed, "Too little data for declared Content-Length"). A file path handed to Gradio instead goes
+through ``save_file_to_cache``, which stages a copy and renames it into place, and reuses an existing one.
+So the page's handlers return paths written here: atomically (temp file + rename), never rewritten, and
+pruned to the newest ``MAX_FILES``.
+"""
+from __future__ import annotations
+
+import hashlib
+import io
+import os
+import tempfile
+import threading
+from typing import Any
+
+from PIL import Image
+
+MAX_FILES = 2000  # ~100 KB each: ~200 MB of disk at most
+_lock = threading.Lock()
+_written = 0
+
+
+def folder() -> str:
+    path = os.path.join(tempfile.gettempdir(), f"cnnviz-images-{os.getuid() if hasattr(os, 'getuid') else 0}")
+    os.makedirs(path, exist_ok=True)
+    return path
+
+
+def image_file(image: Image.Image) -> str:
+    """``image`` as a PNG file named by its content; written atomically the first time, reused after."""
+    global _written
+    buffer = io.BytesIO()
+    image.save(buffer, format="PNG", compress_level=1)  # fast; the browser gets it once
+    data = buffer.getvalue()
+    path = os.path.join(folder(), hashlib.sha1(data).hexdigest() + ".png")
+    if os.path.exists(path):
+        os.utime(path)  # recently used: pruned last
+        return path
+    fd, staging = tempfile.mkstemp(dir=os.path.dirname(path), prefix=".staging-", suffix=".png")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+        os.replace(staging, path)
+    except BaseException:
+        if os.path.exists(staging):
+            os.unlink(staging)
+        raise
+    with _lock:
+        _written += 1
+        if _written % 100 == 0:
+            _prune()
+    return path
+
+
+def _prune() -> None:
+    entries = sorted((e for e in os.scandir(folder()) if e.name.endswith(".png") and not e.name.startswith(".")),
+                     key=lambda e: e.stat().st_mtime)
+    for entry in entries[:max(0, len(entries) - MAX_FILES)]:
+        try:
+            os.unlink(entry.path)
+        except OSError:
+            pass
+
+
+def as_files(result: Any) -> Any:
+    """A handler's return value with every PIL image (top level or in a tuple/list) replaced by its file."""
+    if isinstance(result, Image.Image):
+        return image_file(result)
+    if isinstance(result, tuple):
+        return tuple(as_files(v) if isinstance(v, Image.Image) else v for v in result)
+    if isinstance(result, list):
+        return [as_files(v) if isinstance(v, Image.Image) else v for v in result]
+    return result
