@@ -194,7 +194,7 @@ def test_unknown_layer_falls_back_and_says_so():
     assert f"layer `{default_layer('alexnet_cifar')}`" in out[1]  # the model's default layer instead
 
 
-def test_checkpoint_layers_are_checked_against_the_checkpoint_model(tmp_path):
+def test_checkpoint_layers_are_checked_against_the_checkpoint_model(tmp_path, monkeypatch):
     # The picker says vgg16 (whose features.22 exists) but the checkpoint holds alexnet_cifar, which has no
     # features.22: the page falls back to alexnet_cifar's default instead of failing.
     import torch
@@ -202,8 +202,10 @@ def test_checkpoint_layers_are_checked_against_the_checkpoint_model(tmp_path):
     import zoo
     from visualizer.checkpoint import make_checkpoint, save_checkpoint
 
+    monkeypatch.setenv("CNNVIZ_RUNS_DIR", str(tmp_path / "runs"))
     model = zoo.create_model("alexnet_cifar")
-    path = tmp_path / "last.pt"
+    path = tmp_path / "runs" / "run1" / "last.pt"
+    path.parent.mkdir(parents=True)
     save_checkpoint(make_checkpoint(model_name="alexnet_cifar", class_names=zoo.CIFAR10_CLASSES, model=model,
                                     optimizer=torch.optim.SGD(model.parameters(), lr=0.1), config={}, epoch=1,
                                     step=10), path)
@@ -211,6 +213,22 @@ def test_checkpoint_layers_are_checked_against_the_checkpoint_model(tmp_path):
                                 layer="features.22")
     assert "`features.22` is not a layer of alexnet_cifar" in out[1]
     assert out[-1]["model_name"] == "alexnet_cifar" and "meaningless" not in out[1]
+
+
+def test_checkpoints_outside_the_servers_runs_are_refused_alike(tmp_path, monkeypatch):
+    monkeypatch.setenv("CNNVIZ_RUNS_DIR", str(tmp_path / "runs"))
+    secret = tmp_path / "secret.pt"
+    secret.write_bytes(b"not a checkpoint")
+    image = Image.new("RGB", (32, 32), "white")
+    messages = set()
+    for path in (str(secret), str(tmp_path / "missing.pt"), "/etc/passwd", "../../etc/shadow",
+                 str(tmp_path / "runs" / ".." / "secret.pt")):
+        with pytest.raises(ValueError) as err:
+            features.feature_maps(image, "alexnet_cifar", "checkpoint", path)
+        messages.add(str(err.value))
+    assert len(messages) == 1 and "not one of this server's runs or uploads" in messages.pop()
+    with pytest.raises(ValueError, match="no checkpoint yet"):
+        features.feature_maps(image, "alexnet_cifar", "checkpoint", "")
 
 
 def test_feature_maps_without_image_says_what_to_do():

@@ -168,7 +168,7 @@ def build_demo() -> gr.Blocks:
                 gr.Markdown(i18n("explain_stacks"))
 
             # ---------------------------------------------------------------- Feature maps
-            with gr.Tab(i18n("tab_features"), id="features"):
+            with gr.Tab(i18n("tab_features"), id="features") as features_tab:
                 fm_state = gr.State(None)
                 with gr.Row():
                     with gr.Column(scale=1):
@@ -180,7 +180,11 @@ def build_demo() -> gr.Blocks:
                                                info=i18n("custom_cfg"))
                         fm_source = gr.Radio(["auto", "random", "imagenet", "checkpoint"], value="auto",
                                              label=i18n("weights"), info=i18n("weights_auto"))
-                        fm_ckpt = gr.Textbox(label=i18n("checkpoint_path"), placeholder="runs/…/last.pt")
+                        with gr.Row():
+                            fm_ckpt = gr.Dropdown([], label=i18n("checkpoint_path"), allow_custom_value=True,
+                                                  scale=3)
+                            fm_ckpt_upload = gr.UploadButton(i18n("upload_checkpoint"), file_types=[".pt"],
+                                                             type="filepath", scale=1, size="sm")
                         fm_layer = gr.Dropdown([], label=i18n("layer"), allow_custom_value=True)
                         with gr.Row():
                             fm_topn = gr.Slider(1, 64, value=16, step=1, label=i18n("top_n"))
@@ -344,6 +348,17 @@ def build_demo() -> gr.Blocks:
 
         gr.on([fm_model.change, demo.load], friendly(layer_pickers), fm_model, [fm_layer, fm_cam_layer],
               api_visibility="private")
+        def checkpoint_picker():
+            return gr.Dropdown(**features.checkpoint_choices())
+
+        gr.on([demo.load, features_tab.select], friendly(checkpoint_picker), None, fm_ckpt, api_visibility="private")
+
+        def checkpoint_uploaded(path: str | None):
+            choices, source = features.upload_checkpoint(path)
+            return gr.Dropdown(**choices), source
+
+        fm_ckpt_upload.upload(friendly(checkpoint_uploaded), fm_ckpt_upload, [fm_ckpt, fm_source],
+                              api_visibility="private")
         fm_inputs = [fm_image, fm_model, fm_source, fm_ckpt, fm_layer, fm_topn, fm_rank, fm_cmap, fm_norm,
                      fm_cam_class, fm_cam_layer]
         fm_outputs = [fm_grid, fm_info, fm_seen, fm_cam, fm_top5, fm_overview, fm_filters, fm_rf, fm_state]

@@ -48,10 +48,40 @@ def _class_index(text: str | None, class_names: list[str]) -> int | None:
     return matches[0]
 
 
-def _latest_checkpoint() -> str | None:
-    from visualizer.background import get_trainer
+def checkpoint_choices() -> dict[str, Any]:
+    """The checkpoint picker: this server's runs and uploads, newest first (no free-text paths)."""
+    from visualizer.budgets import runs
 
-    return get_trainer().status().get("last_checkpoint")
+    found = runs.checkpoints()
+    return {"choices": found, "value": found[0][1] if found else None}
+
+
+def upload_checkpoint(path: str | None) -> tuple[dict[str, Any], str]:
+    """Keep an uploaded ``.pt`` among the server's checkpoints; ``(picker update selecting it, source)``."""
+    from visualizer.budgets import runs
+    from visualizer.checkpoint import CheckpointError, load_checkpoint
+
+    if not path:
+        raise ValueError("no file received; choose a .pt checkpoint written by this app's trainer")
+    try:
+        load_checkpoint(path, mmap=True)  # its own file: say exactly what is wrong with it
+    except CheckpointError as exc:
+        raise ValueError(str(exc).replace(str(path), "the uploaded file")) from None
+    stored = runs.store_upload(path)
+    return {**checkpoint_choices(), "value": stored}, "checkpoint"
+
+
+def _checkpoint_path(checkpoint: str | None) -> str:
+    """A checkpoint the server owns: the one picked, else the latest run's; anything else is refused."""
+    from visualizer.budgets import runs
+    from visualizer.weight_sources import latest_checkpoint
+
+    if (checkpoint or "").strip():
+        return runs.resolve(checkpoint)
+    latest = latest_checkpoint() or next((path for _, path in runs.checkpoints()), None)
+    if latest is None:
+        raise ValueError("no checkpoint yet: train a model in the Training tab, or upload a .pt file")
+    return latest
 
 
 def feature_maps(image: Any, model: str, source: str = "auto", checkpoint: str | None = None,
@@ -60,8 +90,7 @@ def feature_maps(image: Any, model: str, source: str = "auto", checkpoint: str |
     """(grid, info, network input, Grad-CAM overlay, top-5 table, overview, filters, rf overlay, click state)."""
     if image is None or (isinstance(image, str) and not image.strip()):
         raise ValueError("no image yet: upload one (JPEG, PNG, WebP, GIF …) or click an example below the upload box")
-    if source == "checkpoint" and not (checkpoint or "").strip():
-        checkpoint = _latest_checkpoint()
+    checkpoint = _checkpoint_path(checkpoint) if source == "checkpoint" else None
     model = (model or "").strip()
     loaded = load_weights(model, source, checkpoint)  # cached; explore and explain get the same object
     name = loaded.model_name  # a checkpoint names its own model, which may differ from the picker's
