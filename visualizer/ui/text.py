@@ -27,8 +27,11 @@ EN: dict[str, str] = {
         "`r_l = r_{l−1} + (k_l − 1)·d_l·j_{l−1}`, with the jump (effective stride) `j_l = j_{l−1}·s_l`. "
         "In a ResNet the shortcut joins at the sum; the field after it covers both paths. After global pooling "
         "or flatten every unit sees the whole input.\n\n"
-        "**Parameters** of a conv: `C_in·C_out·k_h·k_w (+ C_out bias)`; **MACs** (multiply-accumulates): "
-        "parameters × output positions. VGG's fully-connected layers hold most parameters; its convs do most work."
+        "**Parameters** of a conv: `C_in·C_out·k_h·k_w (+ C_out bias)`. **MACs** (multiply-accumulates) come in two "
+        "conventions: *MACs (weights only)* is the textbook count, `k_h·k_w·C_in/groups·C_out·H_out·W_out` for a conv "
+        "and `in·out` for a linear layer; *MACs (torchinfo)* is what `torchinfo.summary` reports, every parameter "
+        "(biases too) × output positions for a conv, × 1 for other layers (BatchNorm: 2·C). "
+        "VGG's fully-connected layers hold most parameters; its convs do most work."
     ),
     "kernel": "Kernel k of each stacked conv",
     "repeats": "Number of stacked convs n",
@@ -122,7 +125,10 @@ KO: dict[str, str] = {
         "**수용 영역**(한 유닛이 보는 입력 픽셀 범위)은 층마다 커집니다: `r_l = r_{l−1} + (k_l − 1)·d_l·j_{l−1}`, "
         "점프(유효 stride)는 `j_l = j_{l−1}·s_l`. ResNet에서는 지름길(shortcut)이 덧셈에서 합쳐지므로, 덧셈 뒤의 "
         "수용 영역은 두 경로를 모두 포함합니다. 전역 풀링이나 flatten 뒤에는 모든 유닛이 입력 전체를 봅니다.\n\n"
-        "합성곱의 **파라미터 수**: `C_in·C_out·k_h·k_w (+ 편향 C_out)`; **MAC**(곱셈-누산) 수: 파라미터 × 출력 위치 수. "
+        "합성곱의 **파라미터 수**: `C_in·C_out·k_h·k_w (+ 편향 C_out)`. **MAC**(곱셈-누산) 수는 두 가지 기준으로 "
+        "보여 줍니다: *MACs (weights only)* 는 교과서 기준으로 합성곱은 `k_h·k_w·C_in/groups·C_out·H_out·W_out`, "
+        "완전연결층은 `in·out` 입니다; *MACs (torchinfo)* 는 `torchinfo.summary` 와 같은 값으로, 합성곱은 모든 "
+        "파라미터(편향 포함) × 출력 위치 수, 다른 층은 파라미터 수 그대로(BatchNorm: 2·C) 셉니다. "
         "VGG는 완전연결층이 파라미터 대부분을 차지하고, 연산은 대부분 합성곱층이 합니다."
     ),
     "kernel": "쌓는 합성곱의 커널 크기 k",
