@@ -83,6 +83,10 @@ def test_stacks_view_weights_per_channel_pair(k, n, stack_w, single_w):
     assert list(table["nonlinearities"]) == [n, 1]
     assert f"{stack_w} instead of {single_w}" in summary
     assert list(chart["value"]) == [stack_w, single_w]
+    # the lesson's multiply-adds, weights only (textbook): n·k·k·64·64 vs K·K·64·64 per output position
+    per_position = [n * k * k * 64 * 64, big * big * 64 * 64]
+    assert list(table["MACs per output position (weights only)"]) == per_position
+    assert f"{per_position[0]:,} multiply-adds instead of {per_position[1]:,}" in summary
 
 
 def test_stacks_view_rejects_even_kernels():

@@ -20,7 +20,6 @@ from __future__ import annotations
 import contextlib
 import functools
 import html
-import importlib.util
 import inspect
 import math
 import operator
@@ -204,10 +203,12 @@ class Analysis:
     def diagram_svg(self) -> str:
         """The architecture diagram as an SVG string from ``visualizer.diagram.render_svg``; "" while that
         module does not exist (it is being written separately; the HTML view leaves room for it)."""
-        if importlib.util.find_spec("visualizer.diagram") is None:
-            return ""
-        from visualizer.diagram import render_svg
-
+        try:
+            from visualizer.diagram import render_svg
+        except ModuleNotFoundError as exc:
+            if exc.name == "visualizer.diagram":
+                return ""
+            raise  # the module exists but one of its own imports is missing: say so
         return render_svg(self)
 
     def _repr_html_(self) -> str:
