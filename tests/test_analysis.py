@@ -391,3 +391,43 @@ def test_print_gives_the_cli_table():
     assert f"{a.total_params:,}" in text and f"Total MACs:          {a.total_macs:,}" in text
     assert f"Textbook MACs:       {a.total_textbook_macs:,}" in text
     assert len(repr(a)) < 200 and "vgg:8,M,16" in repr(a)
+
+
+# ---------------------------------------------------------------------------------------------------------
+# torchvision classifiers by name
+
+
+@pytest.mark.parametrize("name", ["tv:mobilenet_v2", "tv:efficientnet_b0", "tv:densenet121", "tv:googlenet",
+                                  "tv:convnext_tiny", "tv:inception_v3", "tv:vit_b_32"])
+def test_tv_models_agree_with_torchinfo_and_a_real_forward(name):
+    torch.manual_seed(0)
+    model = zoo.create_model(name).eval()
+    side = 224 if name == "tv:vit_b_32" else 80  # a ViT's position embedding fixes its size; the CNNs go small
+    s, leaves = _torchinfo_leaf_calls(model, (3, side, side))
+    a = analyze(model, (3, side, side))
+    assert [(r.type, r.output_shape, r.macs) for r in a.layers] == leaves
+    assert (a.total_macs, a.total_params, a.trainable_params) == (s.total_mult_adds, s.total_params,
+                                                                     s.trainable_params)
+    with torch.no_grad():
+        assert a.output_shape == list(model(torch.zeros(1, 3, side, side)).shape) == [1, 1000]
+
+
+@pytest.mark.parametrize("name", ["tv:mobilenet_v2", "tv:efficientnet_b0", "tv:densenet121", "tv:googlenet",
+                                  "tv:convnext_tiny"])
+def test_tv_models_by_name_at_their_design_size(name):
+    spec = zoo.get_spec(name)
+    a = analyze_model(name)
+    assert a.model_name == name and a.input_shape == spec.input_size and a.output_shape == [1, 1000]
+    assert a.total_params == spec.weights.meta["num_params"]
+    assert not any(r.rf_display == "unknown" for r in a.layers)  # CNNs: every field followed (or whole input)
+    # the classifier sees everything; nothing after global pooling claims a window
+    assert a.layers[-1].rf_display == "whole input"
+
+
+def test_vision_transformer_is_honest_about_what_it_cannot_follow():
+    a = analyze_model("tv:vit_b_16")
+    patches = a.layer("conv_proj")
+    assert patches.receptive_field == [16, 16] and patches.jump == [16, 16] and patches.rf_exact
+    after = a.layers[a.layers.index(patches) + 1:]
+    assert after and all(r.rf_display == "unknown" for r in after)
+    assert any("unknown" in note for note in a.notes) and not any("batch" in note for note in a.notes)

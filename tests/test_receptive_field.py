@@ -81,7 +81,7 @@ def linearize(model: nn.Module) -> nn.Module:
         elif isinstance(mod, nn.MaxPool2d):
             assert mod.dilation in (1, (1, 1))
             new = nn.AvgPool2d(mod.kernel_size, mod.stride, mod.padding, mod.ceil_mode)
-        elif isinstance(mod, (nn.ReLU, nn.BatchNorm2d, nn.Dropout, nn.Sigmoid, nn.GELU, nn.LayerNorm)):
+        elif isinstance(mod, (nn.ReLU, nn.ReLU6, nn.BatchNorm2d, nn.Dropout, nn.Sigmoid, nn.GELU, nn.LayerNorm)):
             new = nn.Identity()
         else:
             continue
@@ -424,3 +424,13 @@ def test_channels_last_blocks_convnext_style_match_measurement():
         assert a.layer(name).receptive_field == a.layer("2.block.0").receptive_field == [4 + 24] * 2
     # by hand: stem 4, +6·4 per 7×7 depthwise conv at jump 4 (two blocks), ×2 downsample (+4), +6·8
     assert a.layer("6.block.6").receptive_field == [4 + 2 * 24 + 4 + 48] * 2
+
+
+def test_mobilenet_v2_depthwise_separable_blocks_match_measurement():
+    # Inverted residuals: 1×1 expand, 3×3 depthwise (stride 1 or 2), 1×1 project, shortcut add when shapes match.
+    torch.manual_seed(0)
+    features = torchvision.models.mobilenet_v2().features
+    # stem conv; depthwise convs at stride 1 and 2; the first conv after blocks that end in a shortcut add
+    names = ["0.0", "1.conv.0.0", "2.conv.1.0", "3.conv.1.0", "4.conv.0.0", "7.conv.1.0", "11.conv.0.0"]
+    checked = assert_engine_matches_measurement(features, (3, 224, 240), names, stop_at=names[-1])
+    assert checked == len(names)

@@ -38,6 +38,7 @@ from visualizer.receptive_field import (
     Field,
     FieldTracker,
     InputTooSmall,
+    UNKNOWN,
     geometry_of,
     input_field,
 )
@@ -476,7 +477,7 @@ def analyze(model: nn.Module, input_shape: Sequence[int] | str = (3, 224, 224), 
         out_shape = list(out.shape) if out is not None else None
         params, trainable_here = own[id(mod)]
         g = geometry_of(mod)
-        f = f or Field(None, None, None)
+        f = f or UNKNOWN  # an output the tracker never saw derive from the input (a constant, a non-tensor)
         records.append(LayerRecord(
             index=len(records),
             name=names.get(id(mod), ""),
