@@ -12,7 +12,8 @@ EN: dict[str, str] = {
     "tab_train": "Training",
     "tab_compare": "Compare",
     "model": "Model",
-    "custom_cfg": "or type your own VGG: vgg:64,64,M,128,M (widths of 3×3 convs, M = 2×2 max-pool; vgg_bn: for BatchNorm)",
+    "custom_cfg": "or type your own VGG: vgg:64,64,M,128,M (widths of 3×3 convs, M = 2×2 max-pool; vgg_bn: for "
+                  "BatchNorm), or any torchvision classifier: tv:mobilenet_v2, tv:efficientnet_b0, tv:convnext_tiny …",
     "input_size": "Input size (C×H×W, or one number for a square RGB input)",
     "analyze": "Analyze",
     "layers": "Per-layer table",
@@ -95,7 +96,7 @@ EN: dict[str, str] = {
         "batch 32, 50 epochs. `shapes` is a synthetic 10-class dataset generated on the fly for classrooms "
         "without network."
     ),
-    "models_to_compare": "Models to compare",
+    "models_to_compare": "Models to compare (type any tv: name too, e.g. tv:mobilenet_v3_large)",
     "compare": "Compare",
     "explain_compare": (
         "Same input size for every model. Depth counts conv and linear layers; activation memory is the sum of "
@@ -111,7 +112,8 @@ KO: dict[str, str] = {
     "tab_train": "학습",
     "tab_compare": "비교",
     "model": "모델",
-    "custom_cfg": "또는 직접 VGG 설계: vgg:64,64,M,128,M (3×3 합성곱 채널 수, M = 2×2 최대 풀링; BatchNorm은 vgg_bn:)",
+    "custom_cfg": "또는 직접 VGG 설계: vgg:64,64,M,128,M (3×3 합성곱 채널 수, M = 2×2 최대 풀링; BatchNorm은 vgg_bn:), "
+                  "또는 torchvision의 어떤 분류 모델이든: tv:mobilenet_v2, tv:efficientnet_b0, tv:convnext_tiny …",
     "input_size": "입력 크기 (C×H×W, 또는 정사각형 RGB 입력의 한 변)",
     "analyze": "분석",
     "layers": "층별 표",
@@ -191,7 +193,7 @@ KO: dict[str, str] = {
         "CIFAR-10에서 Adam 1e-3, 배치 32, 50 에폭으로 75.08 %(AlexNet-CIFAR), 82.98 %(ResNet-18)의 테스트 정확도를 "
         "얻었습니다. `shapes`는 네트워크 없는 교실을 위해 즉석에서 만드는 10개 클래스의 합성 데이터셋입니다."
     ),
-    "models_to_compare": "비교할 모델",
+    "models_to_compare": "비교할 모델 (tv: 이름도 입력 가능, 예: tv:mobilenet_v3_large)",
     "compare": "비교",
     "explain_compare": (
         "모든 모델에 같은 입력 크기를 씁니다. 깊이는 합성곱층과 완전연결층의 수이고, 활성화 메모리는 배치 1, float32에서 "
