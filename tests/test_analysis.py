@@ -431,3 +431,12 @@ def test_vision_transformer_is_honest_about_what_it_cannot_follow():
     after = a.layers[a.layers.index(patches) + 1:]
     assert after and all(r.rf_display == "unknown" for r in after)
     assert any("unknown" in note for note in a.notes) and not any("batch" in note for note in a.notes)
+
+
+def test_builders_that_compute_while_building_still_go_on_meta():
+    # RegNet derives its widths with tensor arithmetic and .tolist(), which torch.device("meta") cannot do;
+    # the analysis then builds it with parameters moved to meta as they are registered.
+    spec = zoo.get_spec("tv:regnet_y_400mf")
+    a = analyze_model("tv:regnet_y_400mf")
+    assert a.total_params == spec.weights.meta["num_params"] and a.output_shape == [1, 1000]
+    assert all(not p.is_meta for p in nn.Linear(2, 2).parameters())  # the patch is gone afterwards
