@@ -1,9 +1,11 @@
-"""Benchmark: full analysis vs ``torchinfo.summary`` on the same VGG-16 instance, same process.
+"""Benchmark: full analysis vs ``torchinfo.summary`` and ``torchscan`` on the same instances, same process.
 
     python bench/bench_analysis.py [--repeats 5] [--zoo]
 
-Prints the speed ratio (target ≥ 10×), the time and peak-RSS growth of VGG-19 at 2048×2048 (shape-only,
-so it should stay flat), and with ``--zoo`` the MAC/parameter agreement with torchinfo on every zoo model.
+Prints the speed ratios for VGG-16 (target ≥ 10× torchinfo), ResNet-50 and ResNet-152 at 224×224 (torchscan
+only when it is installed: it is a test requirement, not a runtime one), the time and peak-RSS growth of
+VGG-19 at 2048×2048 (shape-only, so it should stay flat), and with ``--zoo`` the MAC/parameter agreement
+with torchinfo on every zoo model.
 """
 from __future__ import annotations
 
@@ -17,6 +19,11 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 import torch  # noqa: E402
 import torchinfo  # noqa: E402
+
+try:  # optional: a second reference
+    import torchscan  # noqa: E402
+except ImportError:
+    torchscan = None
 
 import zoo  # noqa: E402
 from visualizer.analysis import analyze, analyze_model  # noqa: E402
@@ -52,22 +59,32 @@ def main() -> None:
           f"{big.total_macs / 1e9:.1f} GMACs, {big.total_activation_bytes / 2**30:.1f} GiB of activations "
           f"described; peak RSS growth {rss_growth:.1f} MiB")
 
-    model = zoo.create_model("vgg16").eval()
     shape = (3, 224, 224)
-    analyze(model, shape)  # warm-up both
-    torchinfo.summary(model, input_size=(1, *shape), verbose=0, device="cpu")
-    t_ours = best_of(lambda: analyze(model, shape).to_dict(), args.repeats)  # records, totals, breakdowns
-    t_ti = best_of(lambda: torchinfo.summary(model, input_size=(1, *shape), verbose=0, device="cpu"), args.repeats)
-    print(f"VGG-16 at 3x224x224: analyze + to_dict {t_ours * 1000:.1f} ms, torchinfo.summary {t_ti * 1000:.1f} ms "
-          f"(best of {args.repeats}, {torch.get_num_threads()} threads) -> {t_ti / t_ours:.1f}x faster "
-          f"(target >= 10x)")
-
-    resnet = zoo.create_model("resnet50").eval()
-    analyze(resnet, shape)
-    t_r = best_of(lambda: analyze(resnet, shape).to_dict(), args.repeats)
-    t_rti = best_of(lambda: torchinfo.summary(resnet, input_size=(1, *shape), verbose=0, device="cpu"), args.repeats)
-    print(f"(for reference) ResNet-50 at 3x224x224: {t_r * 1000:.1f} ms vs torchinfo {t_rti * 1000:.1f} ms "
-          f"-> {t_rti / t_r:.1f}x")
+    print(f"Same instance, same process, best of {args.repeats}, {torch.get_num_threads()} threads; ours = analyze + "
+          "to_dict (records, totals, breakdowns, receptive fields)"
+          + ("" if torchscan else "; torchscan not installed (pip install torchscan) - skipped"))
+    for name, target in (("vgg16", " (target >= 10x)"), ("resnet50", ""), ("resnet152", "")):
+        model = zoo.create_model(name).eval()
+        analyze(model, shape)  # warm-up every tool once
+        torchinfo.summary(model, input_size=(1, *shape), verbose=0, device="cpu")
+        t_ours = best_of(lambda: analyze(model, shape).to_dict(), args.repeats)
+        t_ti = best_of(lambda: torchinfo.summary(model, input_size=(1, *shape), verbose=0, device="cpu"),
+                       args.repeats)
+        line = (f"{name:>9} at 3x224x224: ours {t_ours * 1000:7.1f} ms | torchinfo.summary {t_ti * 1000:7.1f} ms "
+                f"-> {t_ti / t_ours:5.1f}x{target}")
+        if torchscan:
+            torchscan.crawl_module(model, shape)
+            # crawl_module is torchscan's collection step alone (summary() adds its printing on top)
+            t_ts = best_of(lambda: torchscan.crawl_module(model, shape), args.repeats)
+            line += f" | torchscan.crawl_module {t_ts * 1000:7.1f} ms -> {t_ts / t_ours:5.1f}x"
+        print(line)
+        if name == "vgg16":  # the conventions side by side, once
+            a, macs = analyze(model, shape), None
+            if torchscan:
+                macs = torchscan.crawl_module(model, shape)["totals"]["macs"]["value"]
+            print(f"  (VGG-16 MACs: ours {a.total_macs:,} torchinfo's convention, {a.total_textbook_macs:,} weights "
+                  "only" + (f"; torchscan {macs:,}, its own convention)" if macs is not None else ")"))
+        del model
 
     if args.zoo:
         for name in zoo.list_models():

@@ -2,6 +2,9 @@
 from __future__ import annotations
 
 import json
+import sys
+import types
+from html.parser import HTMLParser
 
 import pytest
 import torch
@@ -208,3 +211,232 @@ def test_half_precision_model_gets_a_half_input():
     model = nn.Sequential(nn.Conv2d(3, 8, 3), nn.ReLU()).half()
     a = analyze(model, (3, 10, 12))
     assert a.layers[0].output_shape == [1, 8, 8, 10] and a.layers[0].activation_bytes == 8 * 8 * 10 * 2
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Trainable parameters per record, and the two MAC conventions
+
+
+def test_trainable_params_per_record_come_from_the_real_parameters():
+    a = analyze(torchvision.models.alexnet(), (3, 224, 224))
+    assert a.layer("features.0").trainable_params == 64 * 3 * 11 * 11 + 64 == 23_296
+    model = torchvision.models.resnet18()
+    for p in model.layer2.parameters():
+        p.requires_grad_(False)
+    model.fc.bias.requires_grad_(False)
+    a = analyze(model, (3, 64, 64))
+    for r in a.layers:  # the truth, read straight off the module the record names
+        module = model.get_submodule(r.name)
+        assert r.trainable_params == sum(p.numel() for p in module.parameters() if p.requires_grad), r.name
+    assert a.layer("layer2.0.conv1").trainable_params == 0 and a.layer("fc").trainable_params == 512 * 1000
+    assert sum(r.trainable_params for r in a.layers if r.call_index == 0) == a.trainable_params
+
+
+def test_textbook_macs_are_weights_times_positions():
+    class Mixed(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.conv = nn.Conv2d(4, 8, 3, stride=2, padding=1)  # 16×20 → 8×10
+            self.dw = nn.Conv2d(8, 8, 5, padding=2, groups=8)  # depthwise: C_in/g = 1
+            self.bn = nn.BatchNorm2d(8)
+            self.up = nn.ConvTranspose2d(8, 6, 4, stride=2, padding=1, groups=2)  # 8×10 → 16×20
+            self.per_position = nn.Linear(6, 12)  # on (1, 16, 20, 6): one row per position
+            self.head = nn.Linear(12, 3)
+
+        def forward(self, x):
+            x = self.up(self.bn(self.dw(self.conv(x))))
+            x = self.per_position(x.permute(0, 2, 3, 1))
+            return self.head(x.mean((1, 2)))
+
+    a = analyze(Mixed(), (4, 16, 20))
+    expected = {
+        "conv": 3 * 3 * 4 * 8 * 8 * 10,
+        "dw": 5 * 5 * 1 * 8 * 8 * 10,
+        "bn": 0,
+        "up": 4 * 4 * (8 // 2) * 6 * 8 * 10,  # every input pixel meets k·k·C_out/g weights of its group, C_in of them
+        "per_position": 6 * 12 * 16 * 20,
+        "head": 12 * 3,
+    }
+    assert {r.name: r.textbook_macs for r in a.layers} == expected
+    assert a.total_textbook_macs == sum(expected.values()) and a.to_dict()["total_textbook_macs"] == a.total_textbook_macs
+    s, _ = _torchinfo_leaf_calls(Mixed(), (4, 16, 20))
+    assert a.total_macs == s.total_mult_adds  # the other convention is still torchinfo's
+
+
+def test_vgg16_textbook_macs_by_hand():
+    a = analyze_model("vgg16")
+    convs, c_in, side = 0, 3, 224
+    for v in torchvision.models.vgg.cfgs["D"]:
+        if v == "M":
+            side //= 2
+        else:
+            convs += 3 * 3 * c_in * v * side * side
+            c_in = v
+    fc = 512 * 7 * 7 * 4096 + 4096 * 4096 + 4096 * 1000
+    assert a.total_textbook_macs == convs + fc == 15_470_264_320
+    assert a.total_macs - a.total_textbook_macs == sum(r.output_shape[1] * r.output_shape[2] * r.output_shape[3]
+                                                        for r in a.layers if r.type == "Conv2d") + 4096 + 4096 + 1000
+
+
+# ---------------------------------------------------------------------------------------------------------
+# A smallest-size hint is a size that runs
+
+
+def _forward_runs(model: nn.Module, side: int) -> bool:
+    try:
+        with torch.no_grad():
+            model.eval()(torch.zeros(1, 3, side, side))
+        return True
+    except RuntimeError:
+        return False
+
+
+def test_smallest_size_hint_runs_in_a_real_forward_head_included():
+    model = zoo.create_model("alexnet_cifar")
+    msg = _error(analyze, model, (3, 8, 8))
+    side = int(msg.rsplit("smallest input that works is 3x", 1)[1].split("x")[0])
+    assert msg.endswith(f"3x{side}x{side}")
+    assert _forward_runs(model, side) and not _forward_runs(model, side - 1)
+    # the same through the zoo (which knows the design size)
+    assert f"3x{side}x{side}" in _error(analyze_model, "alexnet_cifar", (3, 8, 8))
+
+
+def test_a_head_no_input_size_fits_gets_no_made_up_size():
+    class Odd(nn.Module):  # 1 channel × (n − 2)² features can never be 7
+        def __init__(self):
+            super().__init__()
+            self.conv = nn.Conv2d(3, 1, 3)
+            self.pool = nn.MaxPool2d(2)
+            self.fc = nn.Linear(7, 2)
+
+        def forward(self, x):
+            return self.fc(torch.flatten(self.pool(self.conv(x)), 1))
+
+    msg = _error(analyze, Odd(), (3, 3, 3))
+    assert "too small" in msg and "smallest input that works" not in msg and "exact input size" in msg
+    assert not any(_forward_runs(Odd(), n) for n in range(4, 40))
+
+
+def test_forward_that_needs_more_than_one_tensor_is_refused_clearly():
+    class TwoInputs(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.conv = nn.Conv2d(3, 4, 3)
+
+        def forward(self, x, mask):
+            return self.conv(x) * mask
+
+    msg = _error(analyze, TwoInputs(), (3, 16, 16))
+    assert "x, mask" in msg and "one image tensor" in msg
+
+    class Optional(nn.Module):  # a second argument with a default is fine
+        def __init__(self):
+            super().__init__()
+            self.conv = nn.Conv2d(3, 4, 3)
+
+        def forward(self, x, scale: float = 1.0):
+            return self.conv(x) * scale
+
+    assert analyze(Optional(), (3, 16, 16)).output_shape == [1, 4, 14, 14]
+
+
+# ---------------------------------------------------------------------------------------------------------
+# In a notebook and in print()
+
+
+class _Cells(HTMLParser):
+    def __init__(self):
+        super().__init__()
+        self.rows, self.open_tags, self.svg = 0, [], 0
+
+    def handle_starttag(self, tag, attrs):
+        if tag == "tr" and "tbody" in self.open_tags:
+            self.rows += 1
+        self.svg += tag == "svg"
+        if tag not in ("br", "img"):
+            self.open_tags.append(tag)
+
+    def handle_endtag(self, tag):
+        assert self.open_tags and self.open_tags[-1] == tag, (tag, self.open_tags[-3:])
+        self.open_tags.pop()
+
+
+def test_repr_html_shows_totals_and_every_layer_escaped(monkeypatch):
+    a = analyze(zoo.create_model("alexnet_cifar"), (3, 32, 32), model_name="<AlexNet & co>")
+    monkeypatch.setitem(sys.modules, "visualizer.diagram", None)  # the diagram module absent: no diagram
+    page = a._repr_html_()
+    parser = _Cells()
+    parser.feed(page)
+    assert parser.open_tags == [] and parser.rows == len(a.layers) and parser.svg == 0
+    assert "&lt;AlexNet &amp; co&gt;" in page and "<AlexNet" not in page
+    for text in (f"{a.total_params:,}", f"{a.total_macs:,}", f"{a.total_textbook_macs:,}", "MACs (torchinfo)",
+                 "MACs (weights only)", "features.0", "classifier.6"):
+        assert text in page, text
+
+
+def test_repr_html_inserts_the_diagram_when_that_module_exists(monkeypatch):
+    diagram = types.ModuleType("visualizer.diagram")
+    diagram.render_svg = lambda analysis: f'<svg data-model="{len(analysis.layers)}"></svg>'
+    monkeypatch.setitem(sys.modules, "visualizer.diagram", diagram)
+    a = analyze_model("alexnet_cifar")
+    assert a.diagram_svg() == f'<svg data-model="{len(a.layers)}"></svg>'
+    page = a._repr_html_()
+    assert page.index("<svg") < page.index("features.0")  # drawn above the table
+
+
+def test_print_gives_the_cli_table():
+    a = analyze_model("vgg:8,M,16", (3, 48, 48))
+    text = str(a)
+    assert text.splitlines()[0] == "vgg:8,M,16 at input 3x48x48 (designed for 3x32x32)"
+    assert f"{a.total_params:,}" in text and f"Total MACs:          {a.total_macs:,}" in text
+    assert f"Textbook MACs:       {a.total_textbook_macs:,}" in text
+    assert len(repr(a)) < 200 and "vgg:8,M,16" in repr(a)
+
+
+# ---------------------------------------------------------------------------------------------------------
+# torchvision classifiers by name
+
+
+@pytest.mark.parametrize("name", ["tv:mobilenet_v2", "tv:efficientnet_b0", "tv:densenet121", "tv:googlenet",
+                                  "tv:convnext_tiny", "tv:inception_v3", "tv:vit_b_32"])
+def test_tv_models_agree_with_torchinfo_and_a_real_forward(name):
+    torch.manual_seed(0)
+    model = zoo.create_model(name).eval()
+    side = 224 if name == "tv:vit_b_32" else 80  # a ViT's position embedding fixes its size; the CNNs go small
+    s, leaves = _torchinfo_leaf_calls(model, (3, side, side))
+    a = analyze(model, (3, side, side))
+    assert [(r.type, r.output_shape, r.macs) for r in a.layers] == leaves
+    assert (a.total_macs, a.total_params, a.trainable_params) == (s.total_mult_adds, s.total_params,
+                                                                     s.trainable_params)
+    with torch.no_grad():
+        assert a.output_shape == list(model(torch.zeros(1, 3, side, side)).shape) == [1, 1000]
+
+
+@pytest.mark.parametrize("name", ["tv:mobilenet_v2", "tv:efficientnet_b0", "tv:densenet121", "tv:googlenet",
+                                  "tv:convnext_tiny"])
+def test_tv_models_by_name_at_their_design_size(name):
+    spec = zoo.get_spec(name)
+    a = analyze_model(name)
+    assert a.model_name == name and a.input_shape == spec.input_size and a.output_shape == [1, 1000]
+    assert a.total_params == spec.weights.meta["num_params"]
+    assert not any(r.rf_display == "unknown" for r in a.layers)  # CNNs: every field followed (or whole input)
+    # the classifier sees everything; nothing after global pooling claims a window
+    assert a.layers[-1].rf_display == "whole input"
+
+
+def test_vision_transformer_is_honest_about_what_it_cannot_follow():
+    a = analyze_model("tv:vit_b_16")
+    patches = a.layer("conv_proj")
+    assert patches.receptive_field == [16, 16] and patches.jump == [16, 16] and patches.rf_exact
+    after = a.layers[a.layers.index(patches) + 1:]
+    assert after and all(r.rf_display == "unknown" for r in after)
+    assert any("unknown" in note for note in a.notes) and not any("batch" in note for note in a.notes)
+
+
+def test_builders_that_compute_while_building_still_go_on_meta():
+    # RegNet derives its widths with tensor arithmetic and .tolist(), which torch.device("meta") cannot do;
+    # the analysis then builds it with parameters moved to meta as they are registered.
+    spec = zoo.get_spec("tv:regnet_y_400mf")
+    a = analyze_model("tv:regnet_y_400mf")
+    assert a.total_params == spec.weights.meta["num_params"] and a.output_shape == [1, 1000]
+    assert all(not p.is_meta for p in nn.Linear(2, 2).parameters())  # the patch is gone afterwards

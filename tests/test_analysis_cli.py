@@ -88,3 +88,13 @@ def test_package_import_is_light_and_gradio_free():
     done = subprocess.run([sys.executable, "-c", code], cwd=ROOT, env={**os.environ, "PYTHONPATH": str(ROOT)},
                           capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr
+
+
+def test_summary_of_a_torchvision_model_by_name(capsys):
+    code, out, _ = _run(["summary", "tv:googlenet", "--input", "96", "--json"], capsys)
+    d = json.loads(out)
+    assert code == 0 and d["model"] == "tv:googlenet" and d["input_shape"] == [3, 96, 96]
+    assert d["total_params"] == 6_624_904  # GoogLeNet_Weights metadata: the model as shipped, no aux heads
+    assert d["total_textbook_macs"] == sum(layer["textbook_macs"] for layer in d["layers"])
+    code, out, _ = _run(["summary", "tv:convnext_tiny"], capsys)
+    assert code == 0 and "MACs (torchinfo)" in out and "MACs (weights only)" in out and "LayerNorm" in out

@@ -1,9 +1,10 @@
 """Receptive fields: against an independent measurement and against published values.
 
 The measurement does not use the engine at all: it builds a *linearized* copy of the network (every conv
-becomes "average the input channels, then a uniform positive window with the conv's own geometry", ReLU
-and BatchNorm become identities, max-pooling becomes average pooling), so the gradient of one output unit
-with respect to the input is positive exactly on the pixels that unit can see. The extent of that support
+becomes "average the input channels, then a uniform positive window with the conv's own geometry", transposed
+convs likewise, a linear layer averages its features, ReLU, GELU, BatchNorm and LayerNorm become identities,
+max-pooling becomes average pooling), so the gradient of one output unit with respect to the input is
+positive exactly on the pixels that unit can see. The extent of that support
 is the receptive field; its midpoint is the field's centre. The model's own ``forward`` runs, so functional
 adds, multiplies and concatenations in it are measured too.
 """
@@ -20,6 +21,7 @@ from torchvision.models.resnet import Bottleneck
 
 from visualizer.analysis import analyze
 from visualizer.receptive_field import Geometry, geometry_of, receptive_field_recurrence
+from visualizer.rf_overlay import unit_field
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -44,6 +46,27 @@ class _UniformConv(nn.Module):
         return y
 
 
+class _UniformConvTranspose(nn.Module):
+    """A transposed conv collapsed the same way: one channel, uniform positive weights, its own geometry."""
+
+    def __init__(self, conv: nn.ConvTranspose2d) -> None:
+        super().__init__()
+        self.conv = conv
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        c = self.conv
+        w = torch.full((1, 1, *c.kernel_size), 1.0 / math.prod(c.kernel_size), dtype=x.dtype)
+        return F.conv_transpose2d(x.mean(1, keepdim=True), w, None, c.stride, c.padding, c.output_padding, 1,
+                                  c.dilation)
+
+
+class _MeanOfFeatures(nn.Module):
+    """A linear layer on the last dim (channels-last maps) as the mean of its features: one output feature."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x.mean(-1, keepdim=True)
+
+
 def linearize(model: nn.Module) -> nn.Module:
     """Replace, in place, every leaf that is not linear-and-positive by one that is."""
     for name, mod in list(model.named_modules()):
@@ -51,10 +74,14 @@ def linearize(model: nn.Module) -> nn.Module:
             continue
         if isinstance(mod, nn.Conv2d):
             new = _UniformConv(mod)
+        elif isinstance(mod, nn.ConvTranspose2d):
+            new = _UniformConvTranspose(mod)
+        elif isinstance(mod, nn.Linear):
+            new = _MeanOfFeatures()
         elif isinstance(mod, nn.MaxPool2d):
             assert mod.dilation in (1, (1, 1))
             new = nn.AvgPool2d(mod.kernel_size, mod.stride, mod.padding, mod.ceil_mode)
-        elif isinstance(mod, (nn.ReLU, nn.BatchNorm2d, nn.Dropout, nn.Sigmoid)):
+        elif isinstance(mod, (nn.ReLU, nn.ReLU6, nn.BatchNorm2d, nn.Dropout, nn.Sigmoid, nn.GELU, nn.LayerNorm)):
             new = nn.Identity()
         else:
             continue
@@ -96,14 +123,19 @@ def measured_fields(model: nn.Module, names: list[str], shape: tuple[int, int, i
     result = {}
     for key, o in outs.items():
         y, xx = o.shape[2] // 2, o.shape[3] // 2
-        (g,) = torch.autograd.grad(o[0, :, y, xx].sum(), x, retain_graph=True)
-        support = g[0].abs().sum(0) > 0
-        rows = support.any(1).nonzero().flatten()
-        cols = support.any(0).nonzero().flatten()
-        r0, r1, c0, c1 = rows.min().item(), rows.max().item(), cols.min().item(), cols.max().item()
-        inside = r0 > 0 and c0 > 0 and r1 < shape[1] - 1 and c1 < shape[2] - 1
-        result[key] = ((y, xx), (r1 - r0 + 1, c1 - c0 + 1), ((r0 + r1) / 2, (c0 + c1) / 2), inside)
+        result[key] = ((y, xx), *unit_support(o, x, y, xx))
     return result
+
+
+def unit_support(o: torch.Tensor, x: torch.Tensor, y: int, xx: int) -> tuple[tuple, tuple, bool, tuple]:
+    """(extent, centre, inside, (top, left, bottom, right)) of the input pixels unit (y, xx) of ``o`` sees."""
+    (g,) = torch.autograd.grad(o[0, :, y, xx].sum(), x, retain_graph=True)
+    support = g[0].abs().sum(0) > 0
+    rows = support.any(1).nonzero().flatten()
+    cols = support.any(0).nonzero().flatten()
+    r0, r1, c0, c1 = rows.min().item(), rows.max().item(), cols.min().item(), cols.max().item()
+    inside = r0 > 0 and c0 > 0 and r1 < x.shape[2] - 1 and c1 < x.shape[3] - 1
+    return (r1 - r0 + 1, c1 - c0 + 1), ((r0 + r1) / 2, (c0 + c1) / 2), inside, (r0, c0, r1, c1)
 
 
 def assert_engine_matches_measurement(model: nn.Module, shape: tuple[int, int, int], names: list[str],
@@ -112,7 +144,7 @@ def assert_engine_matches_measurement(model: nn.Module, shape: tuple[int, int, i
     a = analyze(model, shape)
     measured = measured_fields(linearize(model), names, shape, stop_at)
     checked = 0
-    for (n, call), ((y, x), rf, centre, inside) in measured.items():
+    for (n, call), ((y, x), rf, centre, inside, _) in measured.items():
         if not inside:  # a field clipped by the image border has no measurable extent
             continue
         r = a.layer(n, call)
@@ -308,3 +340,97 @@ def test_unmodelled_resampling_is_unknown_not_whole_input():
     a = analyze(net, (3, 12, 12))
     assert a.layers[0].rf_display == "3×3"
     assert [r.rf_display for r in a.layers[1:]] == ["unknown", "unknown", "unknown"]
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Transposed convolutions, flips and channels-last blocks
+
+
+def test_stride_1_transposed_conv_grows_the_field_like_a_conv():
+    # A stride-1 transposed conv is a conv with the kernel mirrored: 3, then 3 + 2 = 5, then 7 (by hand).
+    torch.manual_seed(0)
+    net = nn.Sequential(nn.Conv2d(3, 8, 3, padding=1), nn.ConvTranspose2d(8, 8, 3, padding=1),
+                        nn.Conv2d(8, 8, 3, padding=1))
+    a = analyze(net, (3, 20, 24))
+    assert [r.receptive_field for r in a.layers] == [[3, 3], [5, 5], [7, 7]]
+    assert all(r.rf_exact and r.jump == [1, 1] for r in a.layers)
+    assert assert_engine_matches_measurement(net, (3, 20, 24), ["0", "1", "2"]) == 3
+    # dilation and asymmetric padding: 3 + 2·(5 − 1) = 11 rows, 3 + 1·(3 − 1) = 5 columns
+    net = nn.Sequential(nn.Conv2d(3, 4, 3, padding=1), nn.ConvTranspose2d(4, 4, (5, 3), padding=(1, 2), dilation=(2, 1)))
+    assert analyze(net, (3, 24, 24)).layers[1].receptive_field == [11, 5]
+    assert assert_engine_matches_measurement(net, (3, 24, 24), ["0", "1"]) == 2
+
+
+@pytest.mark.parametrize("kernel, stride, padding", [(4, 2, 1), (2, 2, 0), (3, 2, 1), (5, 3, 2)])
+def test_strided_transposed_conv_is_an_upper_bound_that_holds_every_unit(kernel, stride, padding):
+    # With stride > 1 the output units differ (the taps reaching unit o depend on o mod stride): the engine must
+    # not call its number exact, and its box (centre + y·jump, size rf) must hold what each unit really sees.
+    torch.manual_seed(0)
+    net = nn.Sequential(nn.Conv2d(3, 4, 3, padding=1), nn.ConvTranspose2d(4, 4, kernel, stride, padding),
+                        nn.Conv2d(4, 4, 3, padding=1))
+    shape = (3, 24, 24)
+    a = analyze(net, shape)
+    lin = linearize(net)
+    x = (torch.rand(1, *shape, dtype=torch.float64) + 0.5).requires_grad_(True)
+    outs = [lin[0](x)]
+    outs += [lin[1](outs[-1])]
+    outs += [lin[2](outs[-1])]
+    for record, o in zip(a.layers[1:], outs[1:]):
+        assert not record.rf_exact and record.rf_display.startswith("≤")
+        assert record.jump == [pytest.approx(1 / stride)] * 2
+        largest = 0
+        for y in range(6 * stride, 8 * stride):  # two periods of units, clear of the border
+            extent, _, inside, (r0, c0, r1, c1) = unit_support(o, x, y, y)
+            assert inside
+            largest = max(largest, extent[0])
+            top, left, bottom, right = unit_field(record, y, y)
+            assert top <= r0 and left <= c0 and bottom >= r1 and right >= c1, (record.name, y)
+        assert largest <= record.receptive_field[0] <= largest + 2  # a bound, and a close one
+
+
+def test_flip_along_width_puts_unit_0_at_the_far_edge_with_a_negative_jump():
+    class Flipped(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.a = nn.Conv2d(3, 4, 3)
+            self.b = nn.Conv2d(4, 4, 3)
+
+        def forward(self, x):
+            return self.b(torch.flip(self.a(x), dims=[3]))
+
+    a = analyze(Flipped(), (3, 16, 20))
+    # By hand: conv a (3×3, no padding) maps column i to centre i + 1; the flipped map's unit 0 is a's last
+    # column, 20 − 3, centred at 18; conv b's unit 0 then sits one step further along the reversed grid: 17.
+    b = a.layer("b")
+    assert b.receptive_field == [5, 5] and b.jump == [1, -1] and b.rf_center == [2.0, 17.0]
+    torch.manual_seed(0)
+    assert assert_engine_matches_measurement(Flipped(), (3, 16, 20), ["a", "b"]) == 2
+
+
+def test_channels_last_blocks_convnext_style_match_measurement():
+    # ConvNeXt's block permutes to (N, H, W, C), applies LayerNorm and two Linear layers per position (a view
+    # to (H·W, C) and back inside), then permutes back and adds the shortcut: every step keeps positions.
+    from torchvision.models.convnext import CNBlock, LayerNorm2d
+
+    torch.manual_seed(0)
+    net = nn.Sequential(nn.Conv2d(3, 8, 4, stride=4), LayerNorm2d(8), CNBlock(8, 1.0, 0.0), CNBlock(8, 1.0, 0.0),
+                        LayerNorm2d(8), nn.Conv2d(8, 16, 2, stride=2), CNBlock(16, 1.0, 0.0))
+    a = analyze(net, (3, 160, 192))
+    assert not a.notes  # no folded linear reported as a batch change, nothing unknown
+    names = ["0", "2.block.0", "2.block.6", "3.block.6", "5", "6.block.6"]  # (N, C, H, W) outputs: measurable
+    assert assert_engine_matches_measurement(net, (3, 160, 192), names) == len(names)
+    # the per-position layers in between (channels-last records) keep the depthwise conv's field
+    for name in ("2.block.1", "2.block.2", "2.block.3", "2.block.4", "2.block.5"):
+        assert a.layer(name).receptive_field == a.layer("2.block.0").receptive_field == [4 + 24] * 2
+    # by hand: stem 4, +6·4 per 7×7 depthwise conv at jump 4 (two blocks), ×2 downsample (+4), +6·8
+    assert a.layer("6.block.6").receptive_field == [4 + 2 * 24 + 4 + 48] * 2
+
+
+def test_mobilenet_v2_depthwise_separable_blocks_match_measurement():
+    # Inverted residuals: 1×1 expand, 3×3 depthwise (stride 1 or 2), 1×1 project, shortcut add when shapes match.
+    torch.manual_seed(0)
+    features = torchvision.models.mobilenet_v2().features
+    # stem conv; depthwise convs at stride 1 and 2; the first conv after blocks that end in a shortcut add
+    names = ["0.0", "1.conv.0.0", "2.conv.1.0", "3.conv.1.0", "4.conv.0.0", "7.conv.1.0", "11.conv.0.0"]
+    checked = assert_engine_matches_measurement(features, (3, 224, 240), names, stop_at=names[-1])
+    assert checked == len(names)

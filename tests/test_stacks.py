@@ -49,3 +49,13 @@ def test_huge_widths_stay_shape_only():
 def test_bad_arguments(kwargs):
     with pytest.raises(AnalysisError):
         compare_stacks(**kwargs)
+
+
+def test_textbook_macs_per_position_teach_the_lesson():
+    # Two 3×3 convs at 64 → 64 channels: 2·3·3·64·64 multiply-adds per output position; one 5×5: 5·5·64·64.
+    stack, single = compare_stacks(kernel=3, repeat=2, in_channels=64).rows
+    assert stack.textbook_macs_per_position == 2 * 3 * 3 * 64 * 64 == 73_728
+    assert single.textbook_macs_per_position == 5 * 5 * 64 * 64 == 102_400
+    assert (stack.textbook_macs, single.textbook_macs) == (73_728 * 32 * 32, 102_400 * 32 * 32)
+    # torchinfo's per-position count adds one per bias: 64 per conv
+    assert (stack.macs_per_position, single.macs_per_position) == (73_728 + 2 * 64, 102_400 + 64)

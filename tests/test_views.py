@@ -139,6 +139,10 @@ def test_stacks_view_weights_per_channel_pair(k, n, stack_w, single_w):
     assert list(table["nonlinearities"]) == [n, 1]
     assert f"{stack_w} instead of {single_w}" in summary
     assert list(chart["value"]) == [stack_w, single_w]
+    # the lesson's multiply-adds, weights only (textbook): n·k·k·64·64 vs K·K·64·64 per output position
+    per_position = [n * k * k * 64 * 64, big * big * 64 * 64]
+    assert list(table["MACs per output position (weights only)"]) == per_position
+    assert f"{per_position[0]:,} multiply-adds instead of {per_position[1]:,}" in summary
 
 
 def test_stacks_view_rejects_even_kernels():
@@ -272,3 +276,16 @@ def test_training_curves_and_final_views():
                                    "images_per_sec": 250.0, "elapsed_s": 65, "eta_s": 130}, metrics["epochs"][-1])
     assert "epoch 1/3" in line and "step 20/60" in line and "250 images/s" in line and "ETA 2:10" in line
     assert "synthetic" in line and "test accuracy 50.0% after epoch 1" in line
+
+
+def test_torchvision_models_in_the_architecture_and_compare_tabs():
+    table, totals, *_ = architecture.analyze_view("tv:mobilenet_v2", "")
+    assert "3×224×224" in totals and "MobileNetV2" in totals
+    # stem + first block (depthwise, project) + 16 blocks of expand/depthwise/project + the last 1×1 conv
+    assert (table["Type"] == "Conv2d").sum() == 1 + 2 + 16 * 3 + 1
+    assert architecture.design_size("tv:efficientnet_b3") == "3x300x300"
+    table, chart = compare.compare_view(["vgg16", "tv:mobilenet_v2"], "3x224x224")
+    assert list(table["model"]) == ["vgg16", "tv:mobilenet_v2"]
+    assert table.iloc[1]["parameters"] == 3_504_872  # torchvision's MobileNet_V2_Weights metadata
+    # depthwise separable convs: ~50× fewer weights-only multiply-adds than VGG-16
+    assert table.iloc[0]["MACs (weights only)"] > 40 * table.iloc[1]["MACs (weights only)"]

@@ -223,3 +223,86 @@ def test_a_server_that_never_answers_is_bounded_in_time(monkeypatch):
 def test_models_without_pretrained_weights_say_so():
     with pytest.raises(zoo.WeightsUnavailableError, match="no pretrained weights"):
         zoo.create_model("alexnet_cifar", pretrained=True)
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Any torchvision classifier as tv:<name>
+
+NAMED_IN_THE_ISSUE = ["tv:mobilenet_v2", "tv:efficientnet_b0", "tv:densenet121", "tv:googlenet", "tv:convnext_tiny"]
+
+
+def test_every_torchvision_classifier_has_a_tv_name():
+    names = zoo.list_torchvision_models()
+    assert names == ["tv:" + n for n in tvm.list_models(module=tvm)]
+    assert set(NAMED_IN_THE_ISSUE) <= set(names) and "tv:vgg16" in names
+    assert not any(n.startswith("tv:") for n in zoo.list_models())  # the zoo's own list is unchanged
+
+
+@pytest.mark.parametrize("name, side", [("tv:mobilenet_v2", 224), ("tv:efficientnet_b3", 300),
+                                        ("tv:inception_v3", 299), ("tv:efficientnet_v2_l", 480)])
+def test_tv_specs_come_from_the_weights_metadata(name, side):
+    spec = zoo.get_spec(name)
+    weights = tvm.get_model_weights(name[3:]).DEFAULT
+    preset = weights.transforms()  # torchvision's own preprocessing object: its crop is the design size
+    assert spec.input_size == (3, side, side) and list(preset.crop_size) == [side]
+    assert spec.class_names == weights.meta["categories"] and spec.num_classes == 1000
+    assert spec.min_size == weights.meta["min_size"] and spec.dataset == "imagenet"
+    assert (list(spec.mean), list(spec.std)) == (list(preset.mean), list(preset.std))
+    assert spec.description and spec.weights is weights
+
+
+@pytest.mark.parametrize("name", NAMED_IN_THE_ISSUE)
+def test_tv_models_build_count_and_run(name):
+    spec = zoo.get_spec(name)
+    model = zoo.create_model(name).eval()
+    assert n_params(model) == spec.weights.meta["num_params"]  # the architecture its weights were trained on
+    with torch.no_grad():
+        assert model(torch.randn(1, 3, 64, 64)).shape == (1, 1000)
+    ten = zoo.create_model(name, num_classes=10).eval()
+    head_in = next(m for m in reversed(list(ten.modules())) if isinstance(m, nn.Linear)).in_features
+    assert n_params(ten) == n_params(model) - fc(head_in, 1000) + fc(head_in, 10)
+    with torch.no_grad():
+        assert ten(torch.randn(1, 3, 64, 64)).shape == (1, 10)
+
+
+def test_googlenet_is_built_as_shipped_without_aux_heads():
+    model = zoo.create_model("tv:googlenet")
+    assert model.aux1 is None and model.aux2 is None and model.transform_input
+    shipped = tvm.googlenet(weights=None, aux_logits=False, transform_input=True, init_weights=False)
+    assert [n for n, _ in model.named_parameters()] == [n for n, _ in shipped.named_parameters()]
+
+
+def test_tv_pretrained_loads_through_torchvision_and_replaces_the_head(torch_home):
+    weights = tvm.MobileNet_V3_Small_Weights.IMAGENET1K_V1
+    path = weights_cache_path(weights)
+    os.makedirs(os.path.dirname(path))
+    reference = tvm.mobilenet_v3_small(weights=None)
+    torch.save(reference.state_dict(), path)
+    model = zoo.create_model("tv:mobilenet_v3_small", pretrained=True)
+    assert all(torch.equal(a, b) for a, b in zip(model.state_dict().values(), reference.state_dict().values()))
+    ten = zoo.create_model("tv:mobilenet_v3_small", pretrained=True, num_classes=10)
+    assert torch.equal(ten.features[0][0].weight, reference.features[0][0].weight)
+    assert ten.classifier[-1].out_features == 10 and ten.classifier[0].out_features == 1024
+
+
+def test_tv_squeezenet_head_is_a_conv_and_is_replaced_too():
+    model = zoo.create_model("tv:squeezenet1_1", num_classes=7)
+    assert model(torch.randn(1, 3, 64, 64)).shape == (1, 7)
+
+
+def test_tv_offline_pretrained_is_a_clear_error(torch_home, monkeypatch):
+    def no_route(address, timeout=None):
+        raise OSError(101, "Network is unreachable")
+
+    monkeypatch.setattr(socket, "create_connection", no_route)
+    with pytest.raises(zoo.WeightsUnavailableError) as err:
+        zoo.create_model("tv:mobilenet_v2", pretrained=True)
+    assert "mobilenet_v2-7ebf99e0.pth" in str(err.value) and str(torch_home) in str(err.value)
+
+
+def test_unknown_tv_names_and_bare_torchvision_names_say_what_works():
+    with pytest.raises(zoo.UnknownModelError) as err:
+        zoo.get_spec("tv:mobilenet_v9")
+    assert "tv:mobilenet_v2" in str(err.value) and "tv:convnext_tiny" in str(err.value)
+    with pytest.raises(zoo.UnknownModelError, match="reachable as 'tv:mobilenet_v2'"):
+        zoo.get_spec("mobilenet_v2")

@@ -5,13 +5,22 @@ receptive fields during a pass on the meta device (no activations, no allocation
 ``LayerRecord`` holds the facts of one call; totals and breakdowns are computed from the records; tables
 and the CLI live in ``analysis_cli.py``.
 
-MACs follow torchinfo's "mult-adds" exactly, so totals agree with ``torchinfo.summary``: for each parameter
-named ``weight``/``bias``, conv layers count ``numel × batch × output positions`` and other layers
-``numel × batch`` (BatchNorm counts its 2·C affine parameters once, not per position).
+Two MAC conventions, both per record:
+
+- ``macs`` is torchinfo's "mult-adds", so totals agree with ``torchinfo.summary``: for each parameter named
+  ``weight``/``bias``, conv layers count ``numel × batch × output positions`` and other layers ``numel × batch``
+  (biases count as MACs; BatchNorm counts its 2·C affine parameters once, not per position; a linear layer
+  applied at every position of a map or token sequence is counted once).
+- ``textbook_macs`` counts the multiplications by weights, as textbooks and papers do:
+  ``k_h·k_w·C_in/g·C_out·H_out·W_out`` for a conv (``…·H_in·W_in`` for a transposed conv, whose every input
+  pixel meets every weight once), ``in·out`` per row for a linear layer, 0 for everything else.
 """
 from __future__ import annotations
 
+import contextlib
 import functools
+import html
+import inspect
 import math
 import operator
 import re
@@ -29,6 +38,7 @@ from visualizer.receptive_field import (
     Field,
     FieldTracker,
     InputTooSmall,
+    UNKNOWN,
     geometry_of,
     input_field,
 )
@@ -59,12 +69,13 @@ class LayerRecord:
     params: int = 0
     trainable_params: int = 0
     param_share: float = 0.0  # params / model's total params
-    macs: int = 0
+    macs: int = 0  # torchinfo's convention (module docstring): weights and biases, BatchNorm 2·C
     activation_bytes: int = 0  # output size in bytes (batch 1)
     receptive_field: list[int] | None = None  # [rh, rw] in input pixels; None: whole input
     jump: list[float] | None = None  # effective stride [jh, jw]
     rf_center: list[float] | None = None  # centre of unit (0, 0)'s field, input pixel coordinates
-    rf_exact: bool = True
+    rf_exact: bool = True  # False: "≤" (rf an upper bound, units differ) or, with rf None, "unknown"
+    textbook_macs: int = 0  # weights only: k·k·C_in/g·C_out per output position (conv), in·out (linear)
     groups: int = 1  # a conv's groups (C_in / groups input channels per filter)
     # The graph, as the pass saw it: where this call's input came from (record keys, "input", or a join
     # "⊕3"), and the receptive field of that input (for the r = r_prev + (k−1)·j_prev lesson).
@@ -115,9 +126,13 @@ class Join:
         return f"⊕{self.index}"
 
 
-@dataclass
+@dataclass(repr=False)
 class Analysis:
-    """All records of one pass, with totals and breakdowns computed from them."""
+    """All records of one pass, with totals and breakdowns computed from them.
+
+    In a notebook it shows itself as HTML (totals and the layer table); ``print(analysis)`` gives the CLI's
+    text table.
+    """
 
     model_name: str
     input_shape: tuple[int, ...]
@@ -131,7 +146,13 @@ class Analysis:
 
     @property
     def total_macs(self) -> int:
+        """torchinfo's convention: equals ``torchinfo.summary(...).total_mult_adds``."""
         return sum(r.macs for r in self.layers)
+
+    @property
+    def total_textbook_macs(self) -> int:
+        """Multiplications by conv and linear weights only (``k·k·C_in/g·C_out·H·W``, ``in·out``)."""
+        return sum(r.textbook_macs for r in self.layers)
 
     @property
     def non_trainable_params(self) -> int:
@@ -183,6 +204,7 @@ class Analysis:
             "trainable_params": self.trainable_params,
             "non_trainable_params": self.non_trainable_params,
             "total_macs": self.total_macs,
+            "total_textbook_macs": self.total_textbook_macs,
             "total_activation_bytes": self.total_activation_bytes,
             "params_by_type": self.params_by_type(),
             "macs_by_type": self.macs_by_type(),
@@ -206,12 +228,81 @@ class Analysis:
                 "Kernel / stride / pad": _geometry_text(r),
                 "Params": r.params if r.call_index == 0 else 0,
                 "Params %": round(100 * r.param_share, 2) if r.call_index == 0 else 0.0,
-                "MACs": r.macs,
+                MACS_TORCHINFO: r.macs,
+                MACS_TEXTBOOK: r.textbook_macs,
                 "Output KiB": round(r.activation_bytes / 1024, 1),
                 "Receptive field": r.rf_display,
                 "Jump": "" if r.jump is None else "×".join(_num_text(j) for j in r.jump),
             })
         return rows
+
+    def __str__(self) -> str:
+        from visualizer.analysis_cli import format_table  # the CLI's module imports this one
+
+        return format_table(self)
+
+    def __repr__(self) -> str:
+        return (f"<Analysis of {self.model_name} at {format_shape(self.input_shape)}: {len(self.layers)} layer calls, "
+                f"{self.total_params:,} parameters, {self.total_macs:,} MACs (torchinfo)>")
+
+    def diagram_svg(self) -> str:
+        """The architecture diagram as an SVG string from ``visualizer.diagram.render_svg``; "" while that
+        module does not exist (it is being written separately; the HTML view leaves room for it)."""
+        try:
+            from visualizer.diagram import render_svg
+        except ModuleNotFoundError as exc:
+            if exc.name == "visualizer.diagram":
+                return ""
+            raise  # the module exists but one of its own imports is missing: say so
+        return render_svg(self)
+
+    def _repr_html_(self) -> str:
+        """Jupyter's rich display: totals, the diagram (when available) and the per-layer table."""
+        e = html.escape
+        design = (f" (designed for {format_shape(self.design_input_shape)})" if self.design_input_shape
+                  and tuple(self.design_input_shape) != tuple(self.input_shape) else "")
+        totals = [
+            ("Input", format_shape(self.input_shape) + design),
+            ("Output", format_shape(self.output_shape[1:]) if self.output_shape else "–"),
+            ("Parameters", f"{self.total_params:,} ({self.trainable_params:,} trainable)"),
+            (MACS_TORCHINFO, f"{self.total_macs:,}"),
+            (MACS_TEXTBOOK, f"{self.total_textbook_macs:,}"),
+            ("Output activations", f"{self.total_activation_bytes / 2**20:,.1f} MiB (all layer outputs, batch 1)"),
+        ]
+        rows = self.table_rows()
+        cols = list(rows[0]) if rows else []
+        right = {"#", "Params", "Params %", MACS_TORCHINFO, MACS_TEXTBOOK, "Output KiB"}
+
+        def cell(col: str, v: Any) -> str:
+            text = f"{v:,}" if isinstance(v, int) and col != "#" else str(v)
+            return f'<td style="text-align:{"right" if col in right else "left"}">{e(text)}</td>'
+
+        parts = [
+            '<div class="cnnviz-analysis">',
+            f"<p><b>{e(self.model_name)}</b></p>",
+            "<table>" + "".join(f"<tr><th style=\"text-align:left\">{e(k)}</th><td style=\"text-align:left\">"
+                                f"{e(v)}</td></tr>" for k, v in totals) + "</table>",
+        ]
+        svg = self.diagram_svg()
+        if svg:
+            parts.append(f'<div class="cnnviz-diagram">{svg}</div>')
+        parts += [
+            f"<details open><summary>{len(rows)} layer calls</summary>",
+            '<div style="max-height:480px;overflow:auto"><table>',
+            "<thead><tr>" + "".join(f"<th>{e(c)}</th>" for c in cols) + "</tr></thead><tbody>",
+            *("<tr>" + "".join(cell(c, r[c]) for c in cols) + "</tr>" for r in rows),
+            "</tbody></table></div></details>",
+            *(f"<p><i>{e(note)}</i></p>" for note in self.notes + [MACS_NOTE]),
+            "</div>",
+        ]
+        return "\n".join(parts)
+
+
+MACS_TORCHINFO = "MACs (torchinfo)"
+MACS_TEXTBOOK = "MACs (weights only)"
+MACS_NOTE = (f"{MACS_TORCHINFO}: torchinfo's count, every weight and bias × output positions for convs, × 1 for "
+             f"other layers (BatchNorm 2·C). {MACS_TEXTBOOK}: the textbook count, k·k·C_in/g·C_out·H_out·W_out for "
+             "convs and in·out for linear layers.")
 
 
 def _num_text(x: float) -> str:
@@ -308,6 +399,20 @@ def _macs(module: nn.Module, out_shape: list[int]) -> int:
     return total
 
 
+def _textbook_macs(module: nn.Module, in_shape: list[int] | None, out_shape: list[int]) -> int:
+    """Multiplications by the layer's weights (batch included); 0 for layers without conv or linear weights."""
+    w = getattr(module, "weight", None)
+    if not isinstance(w, torch.Tensor) or not out_shape:
+        return 0
+    if isinstance(module, nn.modules.conv._ConvTransposeNd) and in_shape:
+        return w.numel() * math.prod(in_shape[:1] + in_shape[2:])  # each input pixel meets every weight once
+    if isinstance(module, nn.modules.conv._ConvNd):
+        return w.numel() * math.prod(out_shape[:1] + out_shape[2:])
+    if isinstance(module, nn.Linear):
+        return w.numel() * math.prod(out_shape[:-1])  # every row: a position, a token, or the batch
+    return 0
+
+
 def _first_tensor(x: Any) -> torch.Tensor | None:
     if isinstance(x, torch.Tensor):
         return x
@@ -377,8 +482,9 @@ def _run_locked(model: nn.Module, shape: tuple[int, ...], on_leaf_call) -> tuple
             out = _first_tensor(torch.func.functional_call(model, state, (x,)) if state is not None else model(x))
     except Exception as exc:  # noqa: BLE001 — every failure becomes one line in _explain
         mod, in_shape = stack[-1][:2] if stack else (None, None)
-        if tracker.batch_changes:  # a re-batching reshape is the root cause of what failed after it
-            change = tracker.batch_changes[0]
+        rebatched = [c for c in tracker.batch_changes if not c.folded]
+        if rebatched:  # a re-batching reshape is the root cause of what failed after it
+            change = rebatched[0]
             raise _PassFailure(change, change.module, change.before) from exc
         raise _PassFailure(exc, mod, in_shape) from exc
     finally:
@@ -387,7 +493,7 @@ def _run_locked(model: nn.Module, shape: tuple[int, ...], on_leaf_call) -> tuple
         for m, training in modes:
             m.training = training
     if tracker.batch_changes and (out is None or out.ndim == 0 or out.shape[0] != BATCH):
-        change = tracker.batch_changes[0]
+        change = next((c for c in tracker.batch_changes if not c.folded), tracker.batch_changes[0])
         raise _PassFailure(change, change.module, change.before)
     return out, tracker
 
@@ -403,11 +509,16 @@ def analyze(model: nn.Module, input_shape: Sequence[int] | str = (3, 224, 224), 
                             "for a zoo model by name use analyze_model('vgg16')")
     shape = parse_input_shape(input_shape) if isinstance(input_shape, str) else check_input_shape(input_shape)
     name = model_name or type(model).__name__
+    _check_takes_one_tensor(model, name)
     design = tuple(design_input_shape) if design_input_shape else None
     names = {id(m): n for n, m in model.named_modules()}
     calls: dict[int, int] = {}
     total = sum(p.numel() for p in model.parameters())
     trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
+    # Counted from the real parameters now: during the pass they are swapped for meta stand-ins, which know
+    # their size but not whether the caller froze them.
+    own = {id(m): (sum(p.numel() for p in m.parameters()), sum(p.numel() for p in m.parameters() if p.requires_grad))
+           for m in model.modules() if next(m.children(), None) is None}
     records: list[LayerRecord] = []
 
     def on_leaf_call(mod: nn.Module, in_shape, out: torch.Tensor | None, f: Field | None, in_origin: str | None,
@@ -415,9 +526,9 @@ def analyze(model: nn.Module, input_shape: Sequence[int] | str = (3, 224, 224), 
         call = calls.get(id(mod), 0)
         calls[id(mod)] = call + 1
         out_shape = list(out.shape) if out is not None else None
-        params = sum(p.numel() for p in mod.parameters())
+        params, trainable_here = own[id(mod)]
         g = geometry_of(mod)
-        f = f or Field(None, None, None)
+        f = f or UNKNOWN  # an output the tracker never saw derive from the input (a constant, a non-tensor)
         f_in = f_in or Field(None, None, None)
         records.append(LayerRecord(
             index=len(records),
@@ -431,7 +542,7 @@ def analyze(model: nn.Module, input_shape: Sequence[int] | str = (3, 224, 224), 
             padding=(g.padding if isinstance(g.padding, str) else list(g.padding)) if g else None,
             dilation=list(g.dilation) if g else None,
             params=params,
-            trainable_params=sum(p.numel() for p in mod.parameters() if p.requires_grad),
+            trainable_params=trainable_here,
             param_share=params / total if total else 0.0,
             macs=_macs(mod, out_shape) if out_shape else 0,
             activation_bytes=out.numel() * out.element_size() if out is not None else 0,
@@ -439,6 +550,7 @@ def analyze(model: nn.Module, input_shape: Sequence[int] | str = (3, 224, 224), 
             jump=list(f.jump) if f.jump is not None else None,
             rf_center=[float(c) for c in f.center] if f.center is not None else None,
             rf_exact=f.exact,
+            textbook_macs=_textbook_macs(mod, in_shape, out_shape) if out_shape else 0,
             groups=int(getattr(mod, "groups", 1) or 1),
             input_from=[in_origin] if in_origin else [],
             input_receptive_field=list(f_in.rf) if f_in.rf is not None else None,
@@ -452,9 +564,13 @@ def analyze(model: nn.Module, input_shape: Sequence[int] | str = (3, 224, 224), 
         raise AnalysisError(_explain(failure, model, shape, name, design)) from None
     joins = _joins(tracker, records, out)
     notes = [f"a reshape in {_where(c.module, model, name)} changed the batch dimension ({c}) and a later one "
-             "restored it" for c in tracker.batch_changes[:1]]
-    if any(not r.rf_exact for r in records):
-        notes.append("≤ marks receptive fields of irregular adaptive-pooling windows: the largest window is shown")
+             "restored it" for c in [c for c in tracker.batch_changes if not c.folded][:1]]
+    if any(not r.rf_exact and r.receptive_field is not None for r in records):
+        notes.append("≤ marks receptive fields that differ from unit to unit (adaptive pooling to a size that does "
+                     "not divide the map, transposed convolutions with stride > 1): the number is an upper bound")
+    if any(not r.rf_exact and r.receptive_field is None for r in records):
+        notes.append("unknown marks receptive fields the tracker cannot follow (resampling, token sequences, "
+                     "attention windows): no number is shown rather than a wrong one")
     return Analysis(name, shape, records, total, trainable, list(out.shape) if out is not None else None,
                     design, notes, joins)
 
@@ -476,6 +592,22 @@ def _joins(tracker: FieldTracker, records: list[LayerRecord], out: torch.Tensor 
     return joins
 
 
+def _check_takes_one_tensor(model: nn.Module, name: str) -> None:
+    """The pass calls ``model(x)`` with one image batch; say so up front if ``forward`` needs more."""
+    try:
+        params = list(inspect.signature(model.forward).parameters.values())
+    except (TypeError, ValueError):  # builtins and C extensions: let the pass find out
+        return
+    positional = [p for p in params if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)]
+    required = [p.name for p in params if p.default is p.empty and p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD)]
+    takes_any = positional or any(p.kind is p.VAR_POSITIONAL for p in params)
+    if len(required) > 1 or not takes_any:
+        wanted = ", ".join(required) if required else "no arguments"
+        raise AnalysisError(
+            f"{name}.forward takes {wanted}; analyze() calls it with one image tensor (1, C, H, W) — wrap the model "
+            "in a module whose forward(x) takes that tensor and supplies the rest")
+
+
 # ---------------------------------------------------------------------------------------------------------
 # Errors for people
 
@@ -488,12 +620,18 @@ def _is_too_small(exc: BaseException) -> bool:
 
 
 def _fits(model: nn.Module, shape: tuple[int, ...]) -> str:
-    """'ok', 'small' (an empty feature map somewhere) or 'other' (any other failure) for one shape."""
+    """What one shape-only pass says about an input size: 'ok'; 'small' (an empty feature map somewhere);
+    'head-short' / 'head-long' (a linear layer gets fewer / more features than it takes); 'other'."""
     try:
         _run(model, shape)
         return "ok"
     except _PassFailure as failure:
-        return "small" if _is_too_small(failure.exc) else "other"
+        if _is_too_small(failure.exc):
+            return "small"
+        mod, mod_in = failure.module, failure.module_input
+        if isinstance(mod, nn.Linear) and mod_in:
+            return "head-short" if mod_in[-1] < mod.in_features else "head-long"
+        return "other"
 
 
 def _smallest_at_least(small, start: int) -> int | None:
@@ -527,6 +665,27 @@ def smallest_input(model: nn.Module, shape: Sequence[int]) -> tuple[int, int, in
     return None if hmin is None or wmin is None else (c, hmin, wmin)
 
 
+def smallest_working_input(model: nn.Module, shape: Sequence[int]) -> tuple[int, int, int] | None:
+    """The smallest input, at least ``shape`` on each side, on which the whole pass runs, head included.
+
+    The smallest size without empty feature maps may still be too small for a fixed-size head (a linear layer
+    after flatten); the features it gets grow with the input, so the first square size that feeds the head
+    enough is found by bisection, and it counts only if the head then gets exactly what it takes. None when
+    no such size exists (the head needs one exact size that no square input gives, or something else fails).
+    """
+    best = smallest_input(model, shape)
+    if best is None:
+        return None
+    verdict = _fits(model, best)
+    if verdict == "ok":
+        return best
+    if verdict != "head-short":
+        return None
+    c = best[0]
+    n = _smallest_at_least(lambda n: _fits(model, (c, n, n)) in ("small", "head-short"), max(best[1:]))
+    return (c, n, n) if n is not None and _fits(model, (c, n, n)) == "ok" else None
+
+
 def _where(mod: nn.Module | None, model: nn.Module, name: str) -> str:
     if mod is None or mod is model:
         return f"{name}.forward"
@@ -545,9 +704,14 @@ def _explain(failure: _PassFailure, model: nn.Module, shape: tuple[int, ...], na
         if best is None:
             return (f"input {at} is too small for {name}: {where} would output an empty feature map, and no input "
                     f"up to {MAX_SIDE} pixels per side is large enough (too many downsampling layers?)")
-        fits = _fits(model, best) == "ok"
-        hint = (f"the smallest input that works is {format_shape(best)}" if fits or not design
-                else f"use its design size {format_shape(design)}")
+        working = smallest_working_input(model, shape)
+        if working is not None:
+            hint = f"the smallest input that works is {format_shape(working)}"
+        elif design:
+            hint = f"its head needs one exact size: use its design size {format_shape(design)}"
+        else:
+            hint = (f"from {format_shape(best)} on no map is empty, but the head then fails: the model needs the "
+                    "exact input size it was designed for")
         return (f"input {at} is too small for {name}: {where} would output an empty feature map "
                 f"(its input is {format_shape(mod_in[1:]) if mod_in else '?'}); {hint}")
     if isinstance(exc, BatchChanged):
@@ -572,13 +736,47 @@ def _explain(failure: _PassFailure, model: nn.Module, shape: tuple[int, ...], na
 # Zoo models by name
 
 
+@contextlib.contextmanager
+def _parameters_on_meta():
+    """Parameters and buffers registered by this thread go to the meta device as they are created.
+
+    For builders that compute with tensors while building (RegNet derives its widths with ``torch.pow`` and
+    ``.tolist()``), which ``torch.device("meta")`` breaks. Other threads are untouched.
+    """
+    thread = threading.get_ident()
+    register_parameter, register_buffer = nn.Module.register_parameter, nn.Module.register_buffer
+
+    def parameter(self, name, param):
+        if param is not None and threading.get_ident() == thread and not param.is_meta:
+            param = nn.Parameter(param.to("meta"), requires_grad=param.requires_grad)
+        register_parameter(self, name, param)
+
+    def buffer(self, name, tensor, persistent=True):
+        if tensor is not None and threading.get_ident() == thread:
+            tensor = tensor.to("meta")
+        register_buffer(self, name, tensor, persistent)
+
+    nn.Module.register_parameter, nn.Module.register_buffer = parameter, buffer
+    try:
+        yield
+    finally:
+        nn.Module.register_parameter, nn.Module.register_buffer = register_parameter, register_buffer
+
+
+_BUILD_LOCK = threading.Lock()
+
+
 @functools.lru_cache(maxsize=64)
 def _meta_model(name: str) -> nn.Module:
     """A zoo model built directly on the meta device: no weights allocated, no init cost, any size later."""
     import zoo
 
-    with torch.device("meta"):
-        return zoo.create_model(name)
+    try:
+        with torch.device("meta"):
+            return zoo.create_model(name)
+    except (NotImplementedError, RuntimeError):  # "Cannot copy out of meta tensor": it computes while building
+        with _BUILD_LOCK, _parameters_on_meta():
+            return zoo.create_model(name)
 
 
 def analyze_model(name: str, input_shape: Sequence[int] | str | None = None) -> Analysis:

@@ -1,31 +1,35 @@
-"""Command line: ``python -m visualizer {summary,stacks,diagram,train} ...``.
+"""Command line: ``cnnviz {summary,stacks,diagram,train,app} ...`` (or ``python -m visualizer ...``).
 
 Each subcommand lives next to what it serves; this file only wires them together.
 """
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(prog: str | None = None) -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog="python -m visualizer",
-        description="CNN architecture visualizer: per-layer analysis, stack comparison, CIFAR-10 training.",
+        prog=prog or "python -m visualizer",
+        description="CNN architecture visualizer: per-layer analysis, stack comparison, CIFAR-10 training, web app.",
     )
-    sub = parser.add_subparsers(dest="command", required=True, metavar="{summary,stacks,diagram,train}")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="{summary,stacks,diagram,train,app}")
     # Each module registers its own subcommands (argparse parser + set_defaults(func=...)).
-    from visualizer import analysis_cli, train_cli
+    from visualizer import analysis_cli, app_cli, train_cli
     from visualizer.diagram import cli as diagram_cli
 
     analysis_cli.add_commands(sub)
     diagram_cli.add_commands(sub)
     train_cli.add_commands(sub)
+    app_cli.add_commands(sub)
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = build_parser()
+    # installed as the ``cnnviz`` command (pyproject.toml), its own name goes in the usage lines
+    script = os.path.basename(sys.argv[0]) if sys.argv and sys.argv[0] else ""
+    parser = build_parser(None if script in ("", "__main__.py", "-c") else script)
     args = parser.parse_args(argv)
     return int(args.func(args) or 0)
 

@@ -23,9 +23,11 @@ class StackRow:
     weights_per_channel_pair: int  # n·k² for the stack, K² for the single conv
     params: int
     macs: int
-    macs_per_position: int  # MACs for one output position (summed over the stack's layers)
+    macs_per_position: int  # torchinfo's MACs for one output position (summed over the stack's layers; biases count)
     receptive_field: list[int]
     nonlinearities: int  # ReLUs: one after each conv
+    textbook_macs: int = 0  # weights only: k·k·C_in·C_out·H·W per conv, summed
+    textbook_macs_per_position: int = 0  # weights only, one output position: 2·3·3·64·64 = 73,728 vs 5·5·64·64
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -74,6 +76,8 @@ def _row(label: str, n: int, kernel: int, a: Analysis) -> StackRow:
         macs_per_position=sum(r.macs // p for r, p in zip(convs, positions)),
         receptive_field=list(convs[-1].receptive_field),
         nonlinearities=sum(1 for r in a.layers if r.type == "ReLU"),
+        textbook_macs=a.total_textbook_macs,
+        textbook_macs_per_position=sum(r.textbook_macs // p for r, p in zip(convs, positions)),
     )
 
 

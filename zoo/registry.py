@@ -2,6 +2,10 @@
 
 ``list_models()`` and ``create_model()`` are the one entry point (as in timm); ``get_spec()`` gives the
 metadata (design input size, dataset, class names, normalization, origin) that travels with the model.
+
+Besides the zoo's own names, every torchvision classification builder is reachable as ``tv:<name>``
+(``tv:mobilenet_v2``, ``tv:efficientnet_b0``, ``tv:convnext_tiny`` …; ``list_torchvision_models()``), with
+its spec read from its default weights' metadata: input size, categories, normalization, smallest input.
 """
 from __future__ import annotations
 
@@ -43,7 +47,7 @@ class WeightsUnavailableError(RuntimeError):
 @dataclass(frozen=True)
 class ModelSpec:
     name: str
-    family: str  # "alexnet" | "vgg" | "resnet"
+    family: str  # "alexnet" | "vgg" | "resnet" | (tv: models) "mobilenet", "efficientnet", "convnext", "vit" …
     input_size: tuple[int, int, int]  # (C, H, W) the architecture was designed for
     dataset: str  # "imagenet" | "cifar10"
     mean: tuple[float, float, float]
@@ -135,14 +139,105 @@ def _registry() -> dict[str, ModelSpec]:
 
 
 def list_models() -> list[str]:
-    """Every built-in model name (custom ``vgg:...`` configs are accepted too, see ``create_model``)."""
+    """Every built-in model name (custom ``vgg:...`` configs and ``tv:`` names are accepted too, see
+    ``create_model`` and ``list_torchvision_models``)."""
     return list(_registry())
 
 
+# ---------------------------------------------------------------------------------------------------------
+# Any torchvision classifier: tv:<name>
+
+TORCHVISION_PREFIX = "tv:"
+_TV_FAMILIES = {  # torchvision module → (family, what a class should know about it)
+    "alexnet": ("alexnet", _ORIGINS["alexnet"]),
+    "vgg": ("vgg", _ORIGINS["vgg"]),
+    "resnet": ("resnet", "ResNet / ResNeXt / Wide ResNet: residual blocks with identity shortcuts"),
+    "mobilenetv2": ("mobilenet", "MobileNetV2 (Sandler et al., 2018): depthwise separable convs in inverted "
+                    "residual blocks"),
+    "mobilenetv3": ("mobilenet", "MobileNetV3 (Howard et al., 2019): depthwise separable convs, squeeze-and-"
+                    "excitation, hard-swish"),
+    "efficientnet": ("efficientnet", "EfficientNet (Tan & Le, 2019): compound-scaled MBConv blocks with "
+                     "squeeze-and-excitation"),
+    "densenet": ("densenet", "DenseNet (Huang et al., 2017): each layer concatenates the maps of all earlier ones"),
+    "googlenet": ("inception", "GoogLeNet / Inception v1 (Szegedy et al., 2014): parallel 1×1, 3×3, 5×5 and pool "
+                  "branches"),
+    "inception": ("inception", "Inception v3 (Szegedy et al., 2015): factorized n×1 / 1×n convs"),
+    "convnext": ("convnext", "ConvNeXt (Liu et al., 2022): a ResNet modernised, 7×7 depthwise convs, LayerNorm, "
+                 "GELU"),
+    "regnet": ("regnet", "RegNet (Radosavovic et al., 2020): widths from a searched linear rule"),
+    "shufflenetv2": ("shufflenet", "ShuffleNetV2 (Ma et al., 2018): channel split and channel shuffle"),
+    "squeezenet": ("squeezenet", "SqueezeNet (Iandola et al., 2016): fire modules of 1×1 squeeze, 1×1/3×3 expand"),
+    "mnasnet": ("mnasnet", "MnasNet (Tan et al., 2019): a searched mobile network of inverted residuals"),
+    "vision_transformer": ("vit", "Vision Transformer (Dosovitskiy et al., 2020), not a CNN: one strided conv cuts "
+                           "patches, then attention mixes them; fields are unknown after the patch embedding"),
+    "swin_transformer": ("swin", "Swin Transformer (Liu et al., 2021), not a CNN: attention in shifted windows; "
+                         "fields are unknown after the patch embedding"),
+    "maxvit": ("maxvit", "MaxViT (Tu et al., 2022): MBConv blocks with window and grid attention; fields are "
+               "unknown after the first attention"),
+}
+
+
+@lru_cache(maxsize=1)
+def _torchvision_names() -> tuple[str, ...]:
+    return tuple(tvm.list_models(module=tvm))  # classification builders only (not detection, video …)
+
+
+def list_torchvision_models() -> list[str]:
+    """Every torchvision classification builder as a ``tv:`` name, e.g. ``tv:mobilenet_v2``."""
+    return [TORCHVISION_PREFIX + n for n in _torchvision_names()]
+
+
+def _torchvision_arch(name: str, weights: Any) -> dict[str, Any]:
+    """Builder arguments that give, with random weights, the architecture its default weights were trained on.
+
+    GoogLeNet and Inception v3 ship without their auxiliary heads and normalize the input their own way
+    (``transform_input``); a ViT's position embedding and MaxViT's attention grid are built for one image size.
+    """
+    module = tvm.get_model_builder(name).__module__.rsplit(".", 1)[-1]
+    if module in ("googlenet", "inception"):
+        return {"aux_logits": False, "transform_input": True, "init_weights": False}
+    if module == "vision_transformer":
+        return {"image_size": weights.meta["min_size"][0]}
+    if module == "maxvit":
+        return {"input_size": tuple(weights.meta["min_size"])}
+    return {}
+
+
+@lru_cache(maxsize=None)
+def _torchvision_spec(key: str) -> ModelSpec:
+    name = key[len(TORCHVISION_PREFIX):]
+    builder = tvm.get_model_builder(name)
+    weights = tvm.get_model_weights(name).DEFAULT
+    module = builder.__module__.rsplit(".", 1)[-1]
+    family, about = _TV_FAMILIES.get(module, (module, f"torchvision.models.{module}"))
+    preset = weights.transforms.keywords  # ImageClassification(crop_size=…, mean=…, std=…)
+    crop = preset.get("crop_size", 224)
+    crop = crop[0] if isinstance(crop, (list, tuple)) else crop
+    top1 = next(iter(weights.meta.get("_metrics", {}).values()), {}).get("acc@1")
+    return ModelSpec(
+        name=key,
+        family=family,
+        input_size=(3, int(crop), int(crop)),
+        dataset="imagenet",
+        mean=tuple(preset.get("mean", IMAGENET_MEAN)),
+        std=tuple(preset.get("std", IMAGENET_STD)),
+        description=f"{about}; torchvision's {name} builder, ImageNet, {len(weights.meta['categories'])} classes "
+                    f"(weights {weights.name}" + (f", {top1}% top-1)" if top1 is not None else ")"),
+        builder=builder,
+        weights=weights,
+        min_size=tuple(weights.meta.get("min_size", (1, 1))),
+    )
+
+
 def _unknown(name: object) -> UnknownModelError:
+    bare = name.strip().removeprefix(TORCHVISION_PREFIX) if isinstance(name, str) else None
+    if bare in _torchvision_names() and not str(name).strip().startswith(TORCHVISION_PREFIX):
+        return UnknownModelError(f"unknown model {name!r}; torchvision's {bare} is reachable as "
+                                 f"'{TORCHVISION_PREFIX}{bare}'")
     return UnknownModelError(
         f"unknown model {name!r}; valid names: {', '.join(list_models())}, "
-        f"or a custom VGG config such as 'vgg:64,64,M,128,128,M' (prefix 'vgg_bn:' for BatchNorm)"
+        f"or a custom VGG config such as 'vgg:64,64,M,128,128,M' (prefix 'vgg_bn:' for BatchNorm), "
+        f"or any torchvision classifier as tv:<name> ({', '.join(list_torchvision_models())})"
     )
 
 
@@ -153,6 +248,8 @@ def get_spec(name: str) -> ModelSpec:
     key = name.strip()
     if key in _registry():
         return _registry()[key]
+    if key.startswith(TORCHVISION_PREFIX) and key[len(TORCHVISION_PREFIX):] in _torchvision_names():
+        return _torchvision_spec(key)
     if is_custom_name(key):
         cfg, bn = parse_config(key)  # raises ConfigError pointing at the bad token
         canon = canonical_name(key)
@@ -201,15 +298,18 @@ def _check_reachable(weights: Any) -> None:
         ) from exc
 
 
+def _download_error(weights: Any, exc: BaseException) -> WeightsUnavailableError:
+    return WeightsUnavailableError(
+        f"downloading {weights.url} failed ({exc}); the file would be cached at {weights_cache_path(weights)}")
+
+
 def _fetch_state_dict(weights: Any) -> dict[str, torch.Tensor]:
     """torchvision's own loading path: download once into the torch cache (with progress), then load."""
     _check_reachable(weights)
     try:
         return weights.get_state_dict(progress=True, check_hash=True)
     except (urllib.error.URLError, OSError, TimeoutError) as exc:
-        raise WeightsUnavailableError(
-            f"downloading {weights.url} failed ({exc}); the file would be cached at {weights_cache_path(weights)}"
-        ) from exc
+        raise _download_error(weights, exc) from exc
 
 
 def _replace_head(model: nn.Module, num_classes: int) -> None:
@@ -225,6 +325,32 @@ def _replace_head(model: nn.Module, num_classes: int) -> None:
         model.classifier = nn.Linear(model.classifier.in_features, num_classes)
 
 
+def _replace_last_layer(model: nn.Module, old_classes: int, num_classes: int) -> None:
+    """Swap the last linear (or 1×1 conv, SqueezeNet) layer that outputs ``old_classes`` for a fresh one."""
+    name, last = next((n, m) for n, m in reversed(list(model.named_modules()))
+                      if (isinstance(m, nn.Linear) and m.out_features == old_classes)
+                      or (isinstance(m, nn.Conv2d) and m.out_channels == old_classes))
+    new = (nn.Linear(last.in_features, num_classes) if isinstance(last, nn.Linear)
+           else nn.Conv2d(last.in_channels, num_classes, last.kernel_size, last.stride, last.padding))
+    parent, _, attr = name.rpartition(".")
+    setattr(model.get_submodule(parent) if parent else model, attr, new)
+
+
+def _create_torchvision(spec: ModelSpec, pretrained: bool, num_classes: int | None) -> nn.Module:
+    name = spec.name[len(TORCHVISION_PREFIX):]
+    if not pretrained:
+        return spec.builder(weights=None, num_classes=num_classes or spec.num_classes,
+                            **_torchvision_arch(name, spec.weights))
+    _check_reachable(spec.weights)
+    try:  # torchvision's own path: it also applies the quirks (aux heads dropped after loading, …)
+        model = spec.builder(weights=spec.weights, progress=True)
+    except (urllib.error.URLError, OSError, TimeoutError) as exc:
+        raise _download_error(spec.weights, exc) from exc
+    if num_classes is not None and num_classes != spec.num_classes:
+        _replace_last_layer(model, spec.num_classes, num_classes)
+    return model
+
+
 def create_model(name: str, pretrained: bool = False, num_classes: int | None = None) -> nn.Module:
     """Build a zoo model by name (random init unless ``pretrained``), optionally with a new ``num_classes`` head."""
     spec = get_spec(name)
@@ -236,6 +362,8 @@ def create_model(name: str, pretrained: bool = False, num_classes: int | None = 
             f"{spec.name} has no pretrained weights (it is a {spec.dataset} model trained from scratch); "
             "use pretrained=False, train it in the Training tab, or pick an ImageNet model or vgg19_finetune_cifar"
         )
+    if spec.name.startswith(TORCHVISION_PREFIX):
+        return _create_torchvision(spec, pretrained, num_classes)
     if spec.name == "vgg19_finetune_cifar":
         model = spec.builder(num_classes or 10)
         if pretrained:

@@ -18,6 +18,7 @@ from visualizer.views import architecture, compare, features, stacks, training
 
 i18n = gr.I18n(en=EN, ko=KO)
 EXAMPLE_CUSTOM = "vgg:64,64,M,128,128,M,256,256,M"  # type any such string into a model box
+TV_EXAMPLES = ["tv:mobilenet_v2", "tv:efficientnet_b0", "tv:densenet121", "tv:googlenet", "tv:convnext_tiny"]
 SIZE_PRESETS = ["3x224x224", "3x227x227", "3x32x32"]
 MAX_UPLOAD = "20mb"
 CURVE_COLORS = {"train": "#4c78a8", "test": "#f58518"}
@@ -255,8 +256,9 @@ def build_demo() -> gr.Blocks:
             # ---------------------------------------------------------------- Compare
             with gr.Tab(i18n("tab_compare"), id="compare"):
                 with gr.Row():
-                    cmp_models = gr.Dropdown(zoo.list_models(), value=["alexnet", "vgg16", "resnet18", "resnet50"],
-                                             multiselect=True, label=i18n("models_to_compare"), scale=3)
+                    cmp_models = gr.Dropdown(zoo.list_models() + TV_EXAMPLES,
+                                             value=["alexnet", "vgg16", "resnet18", "resnet50"], multiselect=True,
+                                             allow_custom_value=True, label=i18n("models_to_compare"), scale=3)
                     cmp_size = gr.Dropdown(SIZE_PRESETS, value="3x224x224", allow_custom_value=True,
                                            label=i18n("input_size"), scale=1)
                     cmp_btn = gr.Button(i18n("compare"), variant="primary", scale=1)

@@ -16,7 +16,8 @@ EN: dict[str, str] = {
     "tab_train": "Training",
     "tab_compare": "Compare",
     "model": "Model",
-    "custom_cfg": "or type your own VGG: vgg:64,64,M,128,M (widths of 3×3 convs, M = 2×2 max-pool; vgg_bn: for BatchNorm)",
+    "custom_cfg": "or type your own VGG: vgg:64,64,M,128,M (widths of 3×3 convs, M = 2×2 max-pool; vgg_bn: for "
+                  "BatchNorm), or any torchvision classifier: tv:mobilenet_v2, tv:efficientnet_b0, tv:convnext_tiny …",
     "input_size": "Input size (C×H×W, or one number for a square RGB input)",
     "analyze": "Analyze",
     "layers": "Per-layer table",
@@ -28,10 +29,12 @@ EN: dict[str, str] = {
         "`r_l = r_{l−1} + (k_l − 1)·d_l·j_{l−1}`, with the jump (effective stride) `j_l = j_{l−1}·s_l`. "
         "In a ResNet the shortcut joins at the sum; the field after it covers both paths. After global pooling "
         "or flatten every unit sees the whole input.\n\n"
-        "**Parameters** of a conv: `C_in·C_out·k_h·k_w (+ C_out bias)`; **MACs** (multiply-accumulates), "
-        "textbook count: weights × output positions, `C_in·C_out·k_h·k_w·H_out·W_out`; the table's MACs column "
-        "follows torchinfo, which counts the bias too. The bars under the diagram show both per layer: VGG's "
-        "fully-connected layers hold most parameters, its convs do most of the work.\n\n"
+        "**Parameters** of a conv: `C_in·C_out·k_h·k_w (+ C_out bias)`. **MACs** (multiply-accumulates) come in two "
+        "conventions: *MACs (weights only)* is the textbook count, `k_h·k_w·C_in/groups·C_out·H_out·W_out` for a conv "
+        "and `in·out` for a linear layer; *MACs (torchinfo)* is what `torchinfo.summary` reports, every parameter "
+        "(biases too) × output positions for a conv, × 1 for other layers (BatchNorm: 2·C). "
+        "VGG's fully-connected layers hold most parameters; its convs do most work. The bars under the diagram show "
+        "parameters and MACs per layer.\n\n"
         "**Click a box** (or a row): the card beside the table works these formulas with that layer's own numbers."
     ),
     "kernel": "Kernel k of each stacked conv",
@@ -99,7 +102,7 @@ EN: dict[str, str] = {
         "batch 32, 50 epochs. `shapes` is a synthetic 10-class dataset generated on the fly for classrooms "
         "without network."
     ),
-    "models_to_compare": "Models to compare",
+    "models_to_compare": "Models to compare (type any tv: name too, e.g. tv:mobilenet_v3_large)",
     "compare": "Compare",
     "explain_compare": (
         "Same input size for every model. Depth counts conv and linear layers; activation memory is the sum of "
@@ -119,7 +122,8 @@ KO: dict[str, str] = {
     "tab_train": "학습",
     "tab_compare": "비교",
     "model": "모델",
-    "custom_cfg": "또는 직접 VGG 설계: vgg:64,64,M,128,M (3×3 합성곱 채널 수, M = 2×2 최대 풀링; BatchNorm은 vgg_bn:)",
+    "custom_cfg": "또는 직접 VGG 설계: vgg:64,64,M,128,M (3×3 합성곱 채널 수, M = 2×2 최대 풀링; BatchNorm은 vgg_bn:), "
+                  "또는 torchvision의 어떤 분류 모델이든: tv:mobilenet_v2, tv:efficientnet_b0, tv:convnext_tiny …",
     "input_size": "입력 크기 (C×H×W, 또는 정사각형 RGB 입력의 한 변)",
     "analyze": "분석",
     "layers": "층별 표",
@@ -130,10 +134,12 @@ KO: dict[str, str] = {
         "**수용 영역**(한 유닛이 보는 입력 픽셀 범위)은 층마다 커집니다: `r_l = r_{l−1} + (k_l − 1)·d_l·j_{l−1}`, "
         "점프(유효 stride)는 `j_l = j_{l−1}·s_l`. ResNet에서는 지름길(shortcut)이 덧셈에서 합쳐지므로, 덧셈 뒤의 "
         "수용 영역은 두 경로를 모두 포함합니다. 전역 풀링이나 flatten 뒤에는 모든 유닛이 입력 전체를 봅니다.\n\n"
-        "합성곱의 **파라미터 수**: `C_in·C_out·k_h·k_w (+ 편향 C_out)`; **MAC**(곱셈-누산) 수는 교과서 방식으로 가중치 × "
-        "출력 위치 수, `C_in·C_out·k_h·k_w·H_out·W_out`이며, 표의 MACs 열은 편향까지 세는 torchinfo 방식입니다. "
-        "다이어그램 아래 막대가 층마다 두 값을 보여줍니다: VGG는 완전연결층이 파라미터 대부분을, 합성곱층이 연산 대부분을 "
-        "차지합니다.\n\n**상자(또는 행)를 클릭**하면 표 옆의 카드가 그 층의 숫자로 공식을 풀어 보여줍니다."
+        "합성곱의 **파라미터 수**: `C_in·C_out·k_h·k_w (+ 편향 C_out)`. **MAC**(곱셈-누산) 수는 두 가지 기준으로 "
+        "보여 줍니다: *MACs (weights only)* 는 교과서 기준으로 합성곱은 `k_h·k_w·C_in/groups·C_out·H_out·W_out`, "
+        "완전연결층은 `in·out` 입니다; *MACs (torchinfo)* 는 `torchinfo.summary` 와 같은 값으로, 합성곱은 모든 "
+        "파라미터(편향 포함) × 출력 위치 수, 다른 층은 파라미터 수 그대로(BatchNorm: 2·C) 셉니다. "
+        "VGG는 완전연결층이 파라미터 대부분을 차지하고, 연산은 대부분 합성곱층이 합니다. 다이어그램 아래 막대가 층마다 파라미터와 "
+        "MAC을 보여줍니다.\n\n**상자(또는 행)를 클릭**하면 표 옆의 카드가 그 층의 숫자로 공식을 풀어 보여줍니다."
     ),
     "kernel": "쌓는 합성곱의 커널 크기 k",
     "repeats": "쌓는 합성곱의 개수 n",
@@ -197,7 +203,7 @@ KO: dict[str, str] = {
         "CIFAR-10에서 Adam 1e-3, 배치 32, 50 에폭으로 75.08 %(AlexNet-CIFAR), 82.98 %(ResNet-18)의 테스트 정확도를 "
         "얻었습니다. `shapes`는 네트워크 없는 교실을 위해 즉석에서 만드는 10개 클래스의 합성 데이터셋입니다."
     ),
-    "models_to_compare": "비교할 모델",
+    "models_to_compare": "비교할 모델 (tv: 이름도 입력 가능, 예: tv:mobilenet_v3_large)",
     "compare": "비교",
     "explain_compare": (
         "모든 모델에 같은 입력 크기를 씁니다. 깊이는 합성곱층과 완전연결층의 수이고, 활성화 메모리는 배치 1, float32에서 "

@@ -67,11 +67,13 @@ def totals_markdown(a: Analysis) -> str:
     lines = [
         f"**{a.model_name}** — {spec.description}",
         "",
-        f"| input | output | parameters | trainable | MACs | activations (batch 1, fp32) | layers recorded |",
-        f"|---|---|---|---|---|---|---|",
+        f"| input | output | parameters | trainable | MACs (torchinfo) | MACs (weights only) | "
+        f"activations (batch 1, fp32) | layers recorded |",
+        f"|---|---|---|---|---|---|---|---|",
         f"| {c}×{h}×{w} | {'×'.join(map(str, a.output_shape[1:])) if a.output_shape else '–'} | "
         f"{a.total_params:,} ({human(a.total_params)}) | {a.trainable_params:,} | "
-        f"{a.total_macs:,} ({human(a.total_macs)}) | {human(a.total_activation_bytes, 'B')} | {len(a.layers)} |",
+        f"{a.total_macs:,} ({human(a.total_macs)}) | {a.total_textbook_macs:,} ({human(a.total_textbook_macs)}) | "
+        f"{human(a.total_activation_bytes, 'B')} | {len(a.layers)} |",
         "",
     ]
     if split["conv_params"] or split["fc_params"]:
@@ -82,6 +84,7 @@ def totals_markdown(a: Analysis) -> str:
             f"fully-connected: **{split['fc_params']:,}** parameters, {human(split['fc_macs'])} MACs"
             + (f" · FC/conv parameters = **{ratio:.2f}×**" if ratio is not None else "")
             + (f" · conv/FC MACs = **{mac_ratio:.1f}×**" if mac_ratio is not None else "")
+            + " (MACs in torchinfo's convention)"
         )
     if spatial:
         last = spatial[-1]

@@ -26,7 +26,8 @@ def stacks_view(kernel: float, repeat: float, in_channels: float, out_channels: 
         "convs": r.layers,
         "weights per channel pair": r.weights_per_channel_pair,
         "parameters": r.params,
-        "MACs per output position": r.macs_per_position,
+        "MACs per output position (weights only)": r.textbook_macs_per_position,
+        "MACs per output position (torchinfo, + biases)": r.macs_per_position,
         "receptive field": "×".join(map(str, r.receptive_field)),
         "nonlinearities": r.nonlinearities,
     } for r in c.rows])
@@ -35,7 +36,8 @@ def stacks_view(kernel: float, repeat: float, in_channels: float, out_channels: 
         f"**{single.label}**, with {stack.weights_per_channel_pair} instead of {single.weights_per_channel_pair} "
         f"weights per channel pair ({stack.params:,} vs {single.params:,} parameters: the single conv needs "
         f"**{c.param_ratio:.2f}×** as many) and {stack.nonlinearities} nonlinearities instead of "
-        f"{single.nonlinearities}."
+        f"{single.nonlinearities}. Per output position that is {stack.textbook_macs_per_position:,} multiply-adds "
+        f"instead of {single.textbook_macs_per_position:,} (weights only: k·k·C_in·C_out per conv)."
     )
     chart = pd.DataFrame(
         [{"design": r.label, "value": r.weights_per_channel_pair, "measure": "weights per channel pair"}
