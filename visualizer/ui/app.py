@@ -422,9 +422,9 @@ def build_demo() -> gr.Blocks:
     return demo
 
 
-def launch(host: str = "127.0.0.1", port: int = 7860, share: bool = False, auth: tuple[str, str] | None = None,
+def launch(host: str = "127.0.0.1", port: int = 7860, share: bool = False, auth: Any = None,
            prevent_thread_lock: bool = False) -> gr.Blocks:
-    """Serve the page; ``auth`` is a (user, password) login, e.g. for a classroom LAN."""
+    """Serve the page; ``auth`` is a (user, password) login or a callable checking one (``LoginGuard``)."""
     demo = build_demo()
     demo.queue(default_concurrency_limit=2)
     demo.launch(server_name=host, server_port=port, share=share, auth=auth, i18n=i18n,
