@@ -23,6 +23,11 @@ SIZE_PRESETS = ["3x224x224", "3x227x227", "3x32x32"]
 MAX_UPLOAD = "20mb"
 CURVE_COLORS = {"train": "#4c78a8", "test": "#f58518"}
 FROM_ZERO = [0, None]  # bars must start at zero, or an 18-vs-25 comparison looks like nothing-vs-25
+# Two queues: work that runs a network (feature maps, a clicked layer's maps) shares one group, so forward
+# passes do not fight over 2 cores; answers computed from the records (analyze, details, stacks, compare)
+# have their own, wider limits and never wait behind a forward pass.
+NETWORK = {"concurrency_id": "network", "concurrency_limit": 1}
+LIGHT = {"concurrency_limit": 4}
 
 # A click anywhere in the diagram (one delegated listener, so redraws need no re-binding): a box selects its
 # layer at once in the page and then asks Python for its details; a stage's ×N badge asks for a redraw.
@@ -281,7 +286,7 @@ def build_demo() -> gr.Blocks:
             return *architecture.analyze_view(model, input_size), None, None, "", None
 
         gr.on([arch_btn.click, arch_size.select], friendly(analyze_ui), [arch_model, arch_size],
-              arch_outputs + no_maps, api_name="analyze")
+              arch_outputs + no_maps, api_name="analyze", **LIGHT)
         # Picking a model switches to the input size it was designed for, then analyses it.
         arch_model.select(friendly(architecture.design_size), arch_model, arch_size, api_visibility="private").then(
             friendly(analyze_ui), [arch_model, arch_size], arch_outputs + no_maps, api_visibility="private")
@@ -299,39 +304,39 @@ def build_demo() -> gr.Blocks:
         arch_diagram.click(friendly(expand_ui), arch_state, [arch_diagram, arch_files, arch_state],
                            api_visibility="private")
 
-        def layer_ui(state: dict | None, key: str, image: Any, weights: str):
-            table, card, state = architecture.select_view(state, key)
-            return (table, card, state, *features.layer_maps(image, state["model"], weights, key))
+        # A click answers in two steps: the card and the highlighted row at once (light), then the layer's maps
+        # through the image (a forward pass, queued with the other network work).
+        select_outputs = [arch_table, arch_details, arch_state]
 
-        layer_outputs = [arch_table, arch_details, arch_state, arch_maps, arch_rf, arch_maps_info, arch_maps_state]
+        def diagram_clicked(state: dict | None, evt: gr.EventData):
+            return architecture.select_view(state, getattr(evt, "layer", ""))
 
-        def diagram_clicked(state: dict | None, image: Any, weights: str, evt: gr.EventData):
-            return layer_ui(state, getattr(evt, "layer", ""), image, weights)
+        def row_clicked(state: dict | None, evt: gr.SelectData):
+            return architecture.select_view(state, architecture.row_key(state, evt.index[0]))
 
-        arch_diagram.select(friendly(diagram_clicked), [arch_state, arch_image, arch_weights], layer_outputs,
-                            api_visibility="private").then(None, None, None, js=SCROLL_TO_ROW_JS)
+        def selected_maps(state: dict | None, image: Any, weights: str):
+            key = (state or {}).get("selected")
+            if not key:
+                return None, None, "", None
+            return features.layer_maps(image, state["model"], weights, key)
 
-        def row_clicked(state: dict | None, image: Any, weights: str, evt: gr.SelectData):
-            return layer_ui(state, architecture.row_key(state, evt.index[0]), image, weights)
-
-        arch_table.select(friendly(row_clicked), [arch_state, arch_image, arch_weights], layer_outputs,
-                          api_visibility="private")
+        for selected in (arch_diagram.select(friendly(diagram_clicked), arch_state, select_outputs, **LIGHT,
+                                             api_visibility="private"),
+                         arch_table.select(friendly(row_clicked), arch_state, select_outputs, **LIGHT,
+                                           api_visibility="private")):
+            selected.then(None, None, None, js=SCROLL_TO_ROW_JS).then(
+                friendly(selected_maps), [arch_state, arch_image, arch_weights], no_maps, **NETWORK,
+                api_visibility="private")
 
         def layer_details_api(model: str, input_size: str, layer: str) -> str:
             """A layer's details card by name (what a click on its box shows), for scripts."""
             state = architecture.arch_state(architecture.run(model, input_size), "blocks")
             return architecture.select_view(state, layer)[1]
 
-        gr.api(friendly(layer_details_api), api_name="layer_details")
+        gr.api(friendly(layer_details_api), api_name="layer_details", **LIGHT)
 
-        def image_changed(state: dict | None, image: Any, weights: str):
-            key = (state or {}).get("selected")
-            if not key:
-                return None, None, "", None
-            return features.layer_maps(image, state["model"], weights, key)
-
-        gr.on([arch_image.change, arch_weights.input], friendly(image_changed), [arch_state, arch_image, arch_weights],
-              no_maps, api_visibility="private")
+        gr.on([arch_image.change, arch_weights.input], friendly(selected_maps), [arch_state, arch_image, arch_weights],
+              no_maps, **NETWORK, api_visibility="private")
 
         def arch_maps_clicked(maps_state, evt: gr.SelectData):
             return features.rf_from_click(maps_state, evt.index[0], evt.index[1])
@@ -342,7 +347,7 @@ def build_demo() -> gr.Blocks:
         st_inputs = [st_kernel, st_repeat, st_in, st_out]
         st_outputs = [st_table, st_summary, st_chart]
         gr.on([c.release for c in st_inputs], friendly(stacks.stacks_view), st_inputs, st_outputs,
-              api_name="compare_stacks")
+              api_name="compare_stacks", **LIGHT)
         demo.load(friendly(stacks.stacks_view), st_inputs, st_outputs, api_visibility="private")
 
         def layer_pickers(model: str):
@@ -368,7 +373,8 @@ def build_demo() -> gr.Blocks:
         def feature_maps_ui(*args):
             return *features.feature_maps(*args), ""  # a new grid: the last click's description is stale
 
-        fm_btn.click(friendly(feature_maps_ui), fm_inputs, [*fm_outputs, fm_rf_info], api_name="feature_maps")
+        fm_btn.click(friendly(feature_maps_ui), fm_inputs, [*fm_outputs, fm_rf_info], api_name="feature_maps",
+                     **NETWORK)
 
         def grid_clicked(state, evt: gr.SelectData):
             return features.rf_from_click(state, evt.index[0], evt.index[1])
@@ -417,7 +423,7 @@ def build_demo() -> gr.Blocks:
             return table, chart, chart, chart  # one frame, three measures
 
         cmp_outputs = [cmp_table, cmp_params, cmp_macs, cmp_mem]
-        cmp_btn.click(friendly(compare_ui), [cmp_models, cmp_size], cmp_outputs, api_name="compare_models")
+        cmp_btn.click(friendly(compare_ui), [cmp_models, cmp_size], cmp_outputs, api_name="compare_models", **LIGHT)
         demo.load(friendly(compare_ui), [cmp_models, cmp_size], cmp_outputs, api_visibility="private")
     return demo
 
