@@ -5,6 +5,7 @@ Every number comes from one ``Analysis`` (one pass of the engine), so the views 
 from __future__ import annotations
 
 import functools
+import hashlib
 import os
 import shutil
 import tempfile
@@ -103,17 +104,42 @@ def to_markdown(df: pd.DataFrame) -> str:
     return "\n".join([header, rule, *body]) + "\n"
 
 
-def _export_folder() -> str:
-    """A new folder for one request's downloads (unique: concurrent replies never share a file); the oldest
-    beyond ``EXPORTS_KEPT`` are removed."""
+def _exports_root() -> str:
     root = os.path.join(tempfile.gettempdir(), f"cnnviz-exports-{os.getuid() if hasattr(os, 'getuid') else 0}")
     os.makedirs(root, exist_ok=True)
-    folders = sorted((e for e in os.scandir(root) if e.is_dir()), key=lambda e: e.stat().st_mtime)
+    return root
+
+
+def _export_folder() -> str:
+    """A new folder for one set of downloads; the oldest beyond ``EXPORTS_KEPT`` are removed."""
+    root = _exports_root()
+    folders = sorted((e for e in os.scandir(root) if e.is_dir() and not e.name.startswith(".")),
+                     key=lambda e: e.stat().st_mtime)
     for old in folders[:max(0, len(folders) - EXPORTS_KEPT + 1)]:
         shutil.rmtree(old.path, ignore_errors=True)
-    folder = os.path.join(root, uuid.uuid4().hex)
+    folder = os.path.join(root, "." + uuid.uuid4().hex)  # hidden until complete
     os.makedirs(folder)
     return folder
+
+
+def downloads(a: Analysis, fold: str, expanded: Sequence[str] = ()) -> list[str]:
+    """The table (CSV, Markdown) and the diagram (SVG, PNG) of this analysis and drawing, written once per
+    (model, input size, fold, expanded stages) and reused: a folder is complete before it appears under its
+    name, and never rewritten, so concurrent replies can share it."""
+    key = "|".join([a.model_name, "x".join(map(str, a.input_shape)), fold, *sorted(expanded)])
+    final = os.path.join(_exports_root(), hashlib.sha1(key.encode()).hexdigest()[:20])
+    stem = _stem(a)
+    names = [stem + ".csv", stem + ".md", f"{stem}_{fold}.svg", f"{stem}_{fold}.png"]
+    if not all(os.path.exists(os.path.join(final, n)) for n in names):
+        folder = _export_folder()
+        export_table(a, layer_table(a), folder)
+        export_diagram(a, fold, expanded, folder)
+        try:
+            os.rename(folder, final)
+        except OSError:  # another request finished the same set first: use theirs
+            shutil.rmtree(folder, ignore_errors=True)
+    os.utime(final)  # recently used: pruned last
+    return [os.path.join(final, n) for n in names]
 
 
 def _stem(a: Analysis) -> str:
@@ -151,6 +177,12 @@ def default_fold(a: Analysis) -> str:
 
 def diagram_html(a: Analysis, fold: str, expanded: Sequence[str] = (), selected: str | None = None) -> str:
     """The diagram with the per-layer bars under it, both scaled to the page width (so they stay aligned)."""
+    return _diagram_html(a.model_name, tuple(a.input_shape), fold, tuple(expanded), selected)
+
+
+@functools.lru_cache(maxsize=64)
+def _diagram_html(name: str, shape: tuple[int, ...], fold: str, expanded: tuple[str, ...], selected: str | None) -> str:
+    a = _analysis(name, shape)
     scene = diagram.build(a, fold, expanded, selected)
     hint = t("Click a box for its details · hover for numbers · ×N opens a folded stage",
              "상자를 클릭하면 자세히 · 마우스를 올리면 숫자 · ×N을 누르면 접힌 단계가 펼쳐집니다")
@@ -179,10 +211,8 @@ def analyze_view(model: str, input_size: str, fold: str | None = None) -> tuple[
     """
     a = run(model, input_size)
     fold = fold if fold in diagram.FOLDS else default_fold(a)
-    table = layer_table(a)
-    folder = _export_folder()
-    files = export_table(a, table, folder) + export_diagram(a, fold, (), folder)
-    return (table, totals_markdown(a), diagram_html(a, fold), files, fold, arch_state(a, fold), empty_card())
+    return (layer_table(a), totals_markdown(a), diagram_html(a, fold), downloads(a, fold), fold,
+            arch_state(a, fold), empty_card())
 
 
 def redraw_view(state: dict | None, fold: str | None = None, expand: str | None = None) -> tuple[str, list[str], dict]:
@@ -192,10 +222,8 @@ def redraw_view(state: dict | None, fold: str | None = None, expand: str | None 
     expanded = list(state.get("expanded", [])) if fold == state["fold"] else []
     if expand and expand not in expanded:
         expanded.append(expand)
-    folder = _export_folder()
-    files = export_table(a, layer_table(a), folder) + export_diagram(a, fold, expanded, folder)
     new = arch_state(a, fold, expanded, state.get("selected"))
-    return diagram_html(a, fold, expanded, new["selected"]), files, new
+    return diagram_html(a, fold, expanded, new["selected"]), downloads(a, fold, expanded), new
 
 
 def highlighted_table(a: Analysis, key: str | None) -> Any:
