@@ -98,6 +98,9 @@ def parse_args(argv: list[str] | None = None, prog: str | None = None) -> argpar
 def serve(args: argparse.Namespace) -> int:
     from visualizer import budgets
     from visualizer.budgets.logins import LoginGuard
+    from visualizer.budgets.memory import limit_arenas
+
+    limit_arenas()  # before torch and the server start their threads
 
     budgets.configure(max_params=args.max_params, max_model_share=args.max_model_share,
                       model_cache_bytes=args.model_cache, max_train_memory=args.max_train_memory,

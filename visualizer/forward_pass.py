@@ -21,7 +21,7 @@ from PIL import Image
 from visualizer.features import FeatureCapture, parse_layer
 from visualizer.gradcam import CamCapture
 
-MAX_CACHE_BYTES = 384 * 2**20  # activations and inputs kept over all passes
+MAX_CACHE_BYTES = 256 * 2**20  # activations and inputs kept over all passes
 MAX_PASSES = 16
 # A full pass keeps every spatial layer's output when all of them fit this (VGG-16 at 224: ~110 MB), so a
 # click on any layer afterwards costs no forward at all; bigger models keep what was asked.

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import functools
 import os
+import sys
+import time
 
 from visualizer.budgets.limits import BudgetError, current, human_bytes
 
@@ -53,3 +55,42 @@ def check_model(name: str) -> int:
             f"and lets one model take at most {limits.max_model_share:.0%} of it (--max-model-share); pick a "
             "smaller model, or try again when other work has finished")
     return size
+
+
+_trimmed_at = 0.0
+TRIM_EVERY_S = 2.0
+
+
+def release_freed_memory() -> None:
+    """Hand memory that Python and torch have freed back to the system (glibc keeps it per thread arena
+    otherwise: measured, 4 threads of feature-map requests left ~600 MB of freed memory held). At most every
+    ``TRIM_EVERY_S`` seconds; a no-op where glibc is not the allocator."""
+    global _trimmed_at
+    now = time.monotonic()
+    if now - _trimmed_at < TRIM_EVERY_S:
+        return
+    _trimmed_at = now
+    libc = _libc()
+    if libc is not None:
+        libc.malloc_trim(0)
+
+
+def limit_arenas(n: int = 2) -> None:
+    """Fewer glibc malloc arenas for a many-threaded server (each keeps its own freed memory); call early."""
+    libc = _libc()
+    if libc is not None:
+        libc.mallopt(-8, n)  # M_ARENA_MAX
+
+
+@functools.lru_cache(maxsize=1)
+def _libc():
+    import ctypes
+    import ctypes.util
+
+    if not sys.platform.startswith("linux"):
+        return None
+    try:
+        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
+        return libc if hasattr(libc, "malloc_trim") else None
+    except OSError:
+        return None

@@ -13,6 +13,7 @@ import gradio as gr
 
 import zoo
 from visualizer.budgets import outputs
+from visualizer.budgets.memory import release_freed_memory
 from visualizer.ui.text import EN, KO
 from visualizer.views import architecture, compare, features, stacks, training
 
@@ -102,14 +103,17 @@ class ImageUpload(gr.Image):
         return payload.path
 
 
-def friendly(fn: Callable) -> Callable:
+def friendly(fn: Callable, release_memory: bool = False) -> Callable:
     """Turn the handlers' plain exceptions into a readable message in the page (the server keeps serving), and
     their images into files that no concurrent reply can truncate."""
 
     @functools.wraps(fn)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         try:
-            return outputs.as_files(fn(*args, **kwargs))  # images as files of their own: see budgets.outputs
+            result = outputs.as_files(fn(*args, **kwargs))  # images as files of their own: see budgets.outputs
+            if release_memory:  # after a forward pass: give what it freed back to the system
+                release_freed_memory()
+            return result
         except gr.Error:
             raise
         except (ValueError, RuntimeError, OSError, KeyError) as exc:
@@ -325,8 +329,8 @@ def build_demo() -> gr.Blocks:
                          arch_table.select(friendly(row_clicked), arch_state, select_outputs, **LIGHT,
                                            api_visibility="private")):
             selected.then(None, None, None, js=SCROLL_TO_ROW_JS).then(
-                friendly(selected_maps), [arch_state, arch_image, arch_weights], no_maps, **NETWORK,
-                api_visibility="private")
+                friendly(selected_maps, release_memory=True), [arch_state, arch_image, arch_weights], no_maps,
+                **NETWORK, api_visibility="private")
 
         def layer_details_api(model: str, input_size: str, layer: str) -> str:
             """A layer's details card by name (what a click on its box shows), for scripts."""
@@ -335,8 +339,8 @@ def build_demo() -> gr.Blocks:
 
         gr.api(friendly(layer_details_api), api_name="layer_details", **LIGHT)
 
-        gr.on([arch_image.change, arch_weights.input], friendly(selected_maps), [arch_state, arch_image, arch_weights],
-              no_maps, **NETWORK, api_visibility="private")
+        gr.on([arch_image.change, arch_weights.input], friendly(selected_maps, release_memory=True),
+              [arch_state, arch_image, arch_weights], no_maps, **NETWORK, api_visibility="private")
 
         def arch_maps_clicked(maps_state, evt: gr.SelectData):
             return features.rf_from_click(maps_state, evt.index[0], evt.index[1])
@@ -373,8 +377,8 @@ def build_demo() -> gr.Blocks:
         def feature_maps_ui(*args):
             return *features.feature_maps(*args), ""  # a new grid: the last click's description is stale
 
-        fm_btn.click(friendly(feature_maps_ui), fm_inputs, [*fm_outputs, fm_rf_info], api_name="feature_maps",
-                     **NETWORK)
+        fm_btn.click(friendly(feature_maps_ui, release_memory=True), fm_inputs, [*fm_outputs, fm_rf_info],
+                     api_name="feature_maps", **NETWORK)
 
         def grid_clicked(state, evt: gr.SelectData):
             return features.rf_from_click(state, evt.index[0], evt.index[1])
