@@ -71,7 +71,7 @@ def test_an_upload_is_stored_once_by_content_and_size_is_bounded(runs_dir, tmp_p
     try:
         big = tmp_path / "big.pt"
         big.write_bytes(b"\0" * (2**20 + 1))
-        with pytest.raises(budgets.BudgetError, match=r"1\.0 MB; this server takes checkpoints up to 1\.0 MB"):
+        with pytest.raises(budgets.BudgetError, match=r"1\.0 MiB; this server takes checkpoints up to 1\.0 MiB"):
             runs.store_upload(str(big))
     finally:
         budgets.configure(max_checkpoint_upload=before.max_checkpoint_upload)

@@ -81,7 +81,7 @@ def test_a_model_too_large_is_refused_before_it_is_built(monkeypatch):
         budgets.configure(max_params=before.max_params)
     assert built == []  # refused before zoo.create_model was called
     monkeypatch.setattr(budgets.memory, "available_memory", lambda: 400 * 2**20)  # a crowded machine
-    with pytest.raises(budgets.BudgetError, match=r"needs 604\.6 MB for its weights but this server has 419\.4 MB free"):
+    with pytest.raises(budgets.BudgetError, match=r"needs 576\.6 MiB for its weights but this server has 400\.0 MiB free"):
         load_weights(name, "random")
 
 

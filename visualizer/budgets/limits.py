@@ -53,7 +53,8 @@ def configure(**changes) -> Limits:
 
 
 def human_bytes(n: float) -> str:
-    for unit, size in (("GB", 1e9), ("MB", 1e6), ("kB", 1e3)):
+    """Binary units, as the flags' defaults are written (``3GiB``)."""
+    for unit, size in (("GiB", 2**30), ("MiB", 2**20), ("KiB", 2**10)):
         if n >= size:
             return f"{n / size:.1f} {unit}"
     return f"{int(n)} B"

@@ -94,3 +94,63 @@ def _libc():
         return libc if hasattr(libc, "malloc_trim") else None
     except OSError:
         return None
+
+
+OPTIMIZER_STATES = {"adam": 2, "sgd": 1}  # tensors per parameter besides the weight and its gradient
+EVAL_BATCH = 500  # training.evaluate's batch
+
+
+def training_memory(model: str, dataset: str, batch_size: int, subset: int | None, test_subset: int | None,
+                    optimizer: str = "adam", image_shape: tuple[int, int, int] = (3, 32, 32)) -> dict[str, int]:
+    """Bytes a training run will hold at its peak, by part, from the analysis engine's counts (no allocation).
+
+    ``data``: the uint8 images and labels in memory (CIFAR-10 is read whole before a subset is taken);
+    ``batch``: a training step's activations kept for backward plus their gradients (2 × the sum of every
+    layer's output per image × batch); ``eval``: the largest layer output of a 500-image evaluation batch,
+    ×3 (input, output and a working copy); ``model``: weights, gradients and optimizer state.
+    """
+    from visualizer.analysis import analyze_model
+    from visualizer.datasets import SHAPES_TEST_SIZE, SHAPES_TRAIN_SIZE
+
+    pixels = 1
+    for d in image_shape:
+        pixels *= d
+    full_train, full_test = (50_000, 10_000) if dataset == "cifar10" else (SHAPES_TRAIN_SIZE, SHAPES_TEST_SIZE)
+    n_train = full_train if dataset == "cifar10" else (subset or full_train)
+    n_test = full_test if dataset == "cifar10" else (test_subset or full_test)
+    a = analyze_model(model, image_shape)
+    per_image = a.total_activation_bytes
+    widest = max((r.activation_bytes for r in a.layers), default=0)
+    return {
+        "data": (n_train + n_test) * (pixels + 8),
+        "batch": 2 * per_image * batch_size + 3 * batch_size * pixels * 4,
+        "eval": 3 * widest * min(EVAL_BATCH, n_test),
+        "model": a.total_params * BYTES_PER_PARAM * (2 + OPTIMIZER_STATES.get(optimizer, 2)),
+        "per_image": 2 * per_image + 3 * pixels * 4,
+    }
+
+
+def check_training(model: str, dataset: str, batch_size: int, subset: int | None, test_subset: int | None,
+                   optimizer: str = "adam") -> int:
+    """Refuse a run whose estimated peak exceeds ``--max-train-memory``, saying which knob to turn; returns
+    the estimate in bytes."""
+    parts = training_memory(model, dataset, batch_size, subset, test_subset, optimizer)
+    total = parts["data"] + parts["batch"] + parts["eval"] + parts["model"]
+    limit = current().max_train_memory
+    if total <= limit:
+        return total
+    room = limit - parts["data"] - parts["eval"] - parts["model"]
+    fits = room // parts["per_image"] if room > 0 else 0
+    if fits >= 1:
+        hint = f"lower the batch size to at most {fits:,}"
+        if parts["data"] > parts["batch"]:
+            hint += " or use fewer training images"
+    elif parts["model"] > limit // 2:
+        hint = "pick a smaller model"
+    else:
+        hint = "use fewer training images (a subset) and a smaller batch"
+    raise BudgetError(
+        f"this run would need about {human_bytes(total)} of memory (data {human_bytes(parts['data'])}, a batch of "
+        f"{batch_size:,}: {human_bytes(parts['batch'])}, evaluation {human_bytes(parts['eval'])}, weights and "
+        f"{optimizer} state {human_bytes(parts['model'])}), above this server's training budget of "
+        f"{human_bytes(limit)} (--max-train-memory); {hint}")
