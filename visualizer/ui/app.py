@@ -141,9 +141,9 @@ def build_demo() -> gr.Blocks:
                 arch_fold = gr.Radio(architecture.FOLD_CHOICES, value="blocks", label=i18n("fold"),
                                      elem_id="arch-fold")
                 arch_diagram = gr.HTML(elem_id="arch-diagram", js_on_load=DIAGRAM_JS, padding=False)
+                arch_totals = gr.Markdown()
                 with gr.Row():
                     with gr.Column(scale=3):
-                        arch_totals = gr.Markdown()
                         arch_table = gr.Dataframe(label=i18n("layers"), interactive=False, wrap=False, max_height=480,
                                                   elem_id="arch-table")
                     with gr.Column(scale=2):
