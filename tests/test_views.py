@@ -198,3 +198,39 @@ def test_training_curves_and_final_views():
                                    "images_per_sec": 250.0, "elapsed_s": 65, "eta_s": 130}, metrics["epochs"][-1])
     assert "epoch 1/3" in line and "step 20/60" in line and "250 images/s" in line and "ETA 2:10" in line
     assert "synthetic" in line and "test accuracy 50.0% after epoch 1" in line
+
+
+def test_train_snapshot_before_any_run_says_what_to_do(monkeypatch):
+    from visualizer.background import BackgroundTrainer
+
+    idle = BackgroundTrainer()
+    monkeypatch.setattr(training, "_trainer", lambda: idle)
+    with pytest.raises(ValueError, match="No training run yet: start one"):
+        training.train_snapshot()
+    caption, filters, maps, top3, choices, value, state = training.snapshot_panel(training.LIVE)
+    assert caption == training.NO_RUN_YET and (filters, maps, top3) == (None, None, None)
+    assert choices == [("live", "live")] and value == "live"
+    assert training.snapshot_panel(training.LIVE, state) is None  # the page shows that already: nothing drawn
+
+
+def test_snapshot_panel_shows_the_run_and_its_epochs(monkeypatch, tmp_path):
+    from visualizer.background import BackgroundTrainer
+    from visualizer.training import TrainConfig
+
+    trainer = BackgroundTrainer()
+    monkeypatch.setattr(training, "_trainer", lambda: trainer)
+    trainer.start(TrainConfig(model="vgg_bn:16,M,32,M,64,M", dataset="shapes", device="cpu", epochs=2, subset=64,
+                              test_subset=50, batch_size=32, out_dir=str(tmp_path / "run")))
+    assert trainer.wait(timeout=120)
+    caption, filters, maps, top3 = training.train_snapshot()
+    latest = trainer.snapshot()
+    assert caption.startswith("**vgg_bn:16,M,32,M,64,M after epoch 2/2, step 4** · probe:")
+    assert f"a test image of a **{latest.probe.class_name}**" in caption
+    assert top3 == dict(latest.top(3)) and len(top3) == 3 and sum(top3.values()) <= 1 + 1e-6
+    assert filters.size == (2 + 4 * 35, 2 + 4 * 35)  # 16 filters of 3×3 in 4×4, drawn 33 px (scale 11) + 2 px gaps
+
+    *_, choices, value, state = training.snapshot_panel(training.LIVE)
+    assert choices == [("live", "live"), ("0", "0"), ("1", "2"), ("2", "4")] and value == "live"
+    start_caption, *_, value, _ = training.snapshot_panel("0")  # the value of a kept snapshot is its step
+    assert "before training (random weights), step 0" in start_caption and "chance" in start_caption and value == "0"
+    assert training.snapshot_panel("12345")[-2] == "live"  # a step of an earlier run: back to live

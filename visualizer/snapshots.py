@@ -234,8 +234,8 @@ def filters_image(snapshot: NetworkSnapshot, min_patch: int = 32) -> Image.Image
 
 def probe_maps_image(snapshot: NetworkSnapshot, probe_px: int = 128) -> Image.Image:
     """The probe (with its true class) on the left; per stage, a row of its most active channels' maps."""
-    font, small = ImageFont.load_default(size=12), ImageFont.load_default(size=10)
-    pad, head_w = 6, 150
+    font, small = ImageFont.load_default(size=15), ImageFont.load_default(size=12)
+    pad, head_w = 6, 170
     rows = []
     for stage in snapshot.stages:
         grid, _ = feature_grid(stage.maps, top_n=len(stage.channels), cols=len(stage.channels), labels=False)
@@ -243,18 +243,18 @@ def probe_maps_image(snapshot: NetworkSnapshot, probe_px: int = 128) -> Image.Im
     probe = enlarge(snapshot.probe.pil(), probe_px)
     left_w = probe.width + 2 * pad
     width = left_w + head_w + max(grid.width for _, grid in rows) + pad
-    height = max(pad + sum(grid.height for _, grid in rows) + pad, probe.height + 50)
+    height = max(pad + sum(grid.height for _, grid in rows) + pad, probe.height + 56)
     canvas = Image.new("RGB", (width, height), BACKGROUND)
     draw = ImageDraw.Draw(canvas)
     canvas.paste(probe, (pad, pad))
     draw.text((pad, probe.height + pad + 4), f"probe: {snapshot.probe.class_name}", fill=TEXT, font=font)
-    draw.text((pad, probe.height + pad + 20), f"test image #{snapshot.probe.index}", fill=TEXT, font=small)
+    draw.text((pad, probe.height + pad + 24), f"test image #{snapshot.probe.index}", fill=TEXT, font=small)
     y = pad
     for stage, grid in rows:
         c, h, w = stage.shape
         x = left_w
         middle = y + grid.height // 2
-        draw.text((x, middle - 14), f"{stage.key} ({stage.kind})", fill=TEXT, font=font)
+        draw.text((x, middle - 18), f"{stage.key} ({stage.kind})", fill=TEXT, font=font)
         draw.text((x, middle + 2), f"{c} x {h}x{w}, top {len(stage.channels)}", fill=TEXT, font=small)
         canvas.paste(grid, (x + head_w, y))
         y += grid.height

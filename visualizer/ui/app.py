@@ -173,12 +173,15 @@ def build_demo() -> gr.Blocks:
                                             label=i18n("snapshot_pick"), scale=4, elem_id="snapshot-pick")
                     tr_snap_btn = gr.Button(i18n("snapshot_refresh"), scale=1)
                 tr_snap_info = gr.Markdown(elem_id="snapshot-info")
-                with gr.Row():
-                    tr_filters = gr.Image(label=i18n("snapshot_filters"), type="pil", interactive=False, scale=1,
-                                          elem_id="snapshot-filters")
-                    tr_maps = gr.Image(label=i18n("snapshot_maps"), type="pil", interactive=False, scale=4,
-                                       elem_id="snapshot-maps")
-                    tr_top3 = gr.Label(num_top_classes=3, label=i18n("snapshot_top3"), scale=1, elem_id="snapshot-top3")
+                with gr.Row():  # headings above the pictures: an image's own label would cover their top-left
+                    with gr.Column(scale=1, min_width=300):
+                        gr.Markdown(i18n("snapshot_filters"))
+                        tr_filters = gr.Image(show_label=False, type="pil", interactive=False,
+                                              elem_id="snapshot-filters")
+                        tr_top3 = gr.Label(num_top_classes=3, label=i18n("snapshot_top3"), elem_id="snapshot-top3")
+                    with gr.Column(scale=3):
+                        gr.Markdown(i18n("snapshot_maps"))
+                        tr_maps = gr.Image(show_label=False, type="pil", interactive=False, elem_id="snapshot-maps")
                 gr.Markdown(i18n("explain_snapshot"))
                 tr_snap_shown = gr.State(None)  # what the snapshot panel shows (see training.snapshot_panel)
                 with gr.Row():

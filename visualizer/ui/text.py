@@ -90,8 +90,8 @@ EN: dict[str, str] = {
     "snapshot_pick": "Show the network: live, or as it was after epoch N (0 = before training)",
     "snapshot_live": "live",
     "snapshot_refresh": "Refresh snapshot",
-    "snapshot_filters": "First-layer filters (RGB)",
-    "snapshot_maps": "Probe image and its feature maps, one layer per stage",
+    "snapshot_filters": "**First-layer filters** (RGB)",
+    "snapshot_maps": "**The probe image and its feature maps**, one layer per stage (its 8 most active channels)",
     "snapshot_top3": "The probe's top-3 predictions",
     "explain_snapshot": (
         "Snapshots are taken by the training thread itself, between batches: at the start, every few seconds, at "
@@ -199,8 +199,8 @@ KO: dict[str, str] = {
     "snapshot_pick": "네트워크 보기: 실시간, 또는 N 에폭 후의 모습 (0 = 학습 전)",
     "snapshot_live": "실시간",
     "snapshot_refresh": "스냅숏 새로 고침",
-    "snapshot_filters": "첫 번째 층의 필터 (RGB)",
-    "snapshot_maps": "프로브 이미지와 단계별 한 층의 특징 맵",
+    "snapshot_filters": "**첫 번째 층의 필터** (RGB)",
+    "snapshot_maps": "**프로브 이미지와 특징 맵**, 단계마다 한 층 (가장 강하게 활성화된 채널 8개)",
     "snapshot_top3": "프로브 이미지의 상위 3개 예측",
     "explain_snapshot": (
         "스냅숏은 학습 스레드가 배치 사이에 직접 찍습니다: 시작할 때, 몇 초마다, 에폭이 끝날 때마다, 그리고 일시 정지와 "
