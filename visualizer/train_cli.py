@@ -28,7 +28,7 @@ _FIELDS = {
 
 
 RECIPES = """recipes:
-  the classroom demo (no network: synthetic shapes, generated locally; ~80 % test accuracy in about a minute):
+  the classroom demo (no network: synthetic shapes, generated locally; 85-90 % test accuracy in about a minute):
     python -m visualizer train alexnet_cifar --dataset shapes
   first minutes of CIFAR-10 on a laptop CPU:
     python -m visualizer train alexnet_cifar --subset 5000 --epochs 5

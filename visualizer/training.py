@@ -548,6 +548,11 @@ def train(config: TrainConfig, log: MetricsLog | None = None, control: RunContro
             break
 
         log.update_progress(message=f"evaluating epoch {epoch + 1}")
+        if world > 1:
+            # DDP hands rank 0's buffers (BatchNorm's running statistics) to the others at the start of each forward,
+            # so after the last one every rank holds its own: evaluate rank 0's, the ones the checkpoint keeps.
+            for buffer in model.buffers():
+                dist.broadcast(buffer, 0)
         evaluation = evaluate(model, test_x, test_y, normalize, num_classes, autocast=autocast,
                               control=control, memory_format=memory_format)
         if evaluation is None:

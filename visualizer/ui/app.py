@@ -176,12 +176,13 @@ def build_demo() -> gr.Blocks:
                 with gr.Row():  # headings above the pictures: an image's own label would cover their top-left
                     with gr.Column(scale=1, min_width=300):
                         gr.Markdown(i18n("snapshot_filters"))
-                        tr_filters = gr.Image(show_label=False, type="pil", interactive=False,
+                        tr_filters = gr.Image(show_label=False, type="pil", interactive=False, format="png",
                                               elem_id="snapshot-filters")
                         tr_top3 = gr.Label(num_top_classes=3, label=i18n("snapshot_top3"), elem_id="snapshot-top3")
                     with gr.Column(scale=3):
                         gr.Markdown(i18n("snapshot_maps"))
-                        tr_maps = gr.Image(show_label=False, type="pil", interactive=False, elem_id="snapshot-maps")
+                        tr_maps = gr.Image(show_label=False, type="pil", interactive=False, format="png",
+                                           elem_id="snapshot-maps")
                 gr.Markdown(i18n("explain_snapshot"))
                 tr_snap_shown = gr.State(None)  # what the snapshot panel shows (see training.snapshot_panel)
                 with gr.Row():

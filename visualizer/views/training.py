@@ -2,6 +2,8 @@
 from __future__ import annotations
 
 import math
+import threading
+from collections import OrderedDict
 from typing import Any
 
 import numpy as np
@@ -189,6 +191,23 @@ NO_RUN_YET = ("No training run yet: start one (Start, or the train_start endpoin
               "the probe image's feature maps appear here from step 0 on, and change as the network learns.")
 
 
+_pictures: OrderedDict[tuple, tuple[Image.Image, Image.Image]] = OrderedDict()
+_pictures_lock = threading.Lock()
+
+
+def _pictures_of(snap: NetworkSnapshot) -> tuple[Image.Image, Image.Image]:
+    """(filters, probe maps), drawn once per snapshot however many open pages show it."""
+    with _pictures_lock:
+        if snap.key in _pictures:
+            return _pictures[snap.key]
+    pictures = snapshots.filters_image(snap), snapshots.probe_maps_image(snap)
+    with _pictures_lock:
+        _pictures[snap.key] = pictures
+        while len(_pictures) > 8:
+            _pictures.popitem(last=False)
+    return pictures
+
+
 def _snapshot_outputs(snap: NetworkSnapshot, epochs: int | None) -> tuple[str, Image.Image, Image.Image, dict]:
     top = snap.top(3)
     guess, p = top[0]
@@ -197,7 +216,7 @@ def _snapshot_outputs(snap: NetworkSnapshot, epochs: int | None) -> tuple[str, I
              f"the network says **{guess}** ({100 * p:.0f} %, {verdict})"]
     if snap.step == 0:
         lines.append("Random weights: the filters are noise and the predictions are chance (10 classes: ~10 % each).")
-    return "\n\n".join(lines), snapshots.filters_image(snap), snapshots.probe_maps_image(snap), dict(top)
+    return "\n\n".join(lines), *_pictures_of(snap), dict(top)
 
 
 def train_snapshot() -> tuple[str, Image.Image, Image.Image, dict]:
