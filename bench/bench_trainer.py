@@ -137,10 +137,12 @@ def snapshot_cost(args: argparse.Namespace) -> None:
     trainer_loop(args.model, args.batch_size, args.warmup * 2, args.warmup, augment=True, snapshots=every)
     one = sorted(every.seconds)[len(every.seconds) // 2]
     ratio = max(with_snaps) / max(without)
-    print(f"{'trainer, no snapshots':36s} {max(without):9.1f} images/s  (trials: {', '.join(f'{v:.0f}' for v in without)})")
+    print(f"{'trainer, no snapshots':36s} {max(without):9.1f} images/s  "
+          f"(trials: {', '.join(f'{v:.0f}' for v in without)})")
     print(f"{f'trainer, snapshot every {SNAPSHOT_EVERY_S:g} s':36s} {max(with_snaps):9.1f} images/s  (trials: "
           f"{', '.join(f'{v:.0f}' for v in with_snaps)}; up to {taken} snapshots in the timed steps)")
-    print(f"one snapshot (weights copy + probe forward with hooks): {1000 * one:.1f} ms median of {len(every.seconds)}, "
+    print(f"one snapshot (weights copy + probe forward with hooks): {1000 * one:.1f} ms, "
+          f"median of {len(every.seconds)}; "
           f"{100 * one / SNAPSHOT_EVERY_S:.2f} % of every {SNAPSHOT_EVERY_S:g} s")
     print(f"with / without snapshots = {ratio:.3f} (target >= 0.95): {'OK' if ratio >= 0.95 else 'BELOW TARGET'}")
 

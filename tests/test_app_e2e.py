@@ -107,10 +107,11 @@ def test_training_run_through_the_api(client):
     ckpt = load_checkpoint(checkpoint)
     assert ckpt["model_name"] == "alexnet_cifar" and ckpt["epoch"] == 1
 
-    # The network as it ended: its first-layer filters (64 of 3×3, 8×8 patches of 33 px), the probe's maps, top-3.
+    # The network as it ended: its first-layer filters (64 of 3×3, 8×8 patches of 24 px; now and their change since
+    # the start), the probe's maps, top-3.
     from PIL import Image
 
     caption, filters, maps, top3 = client.predict(api_name="/train_snapshot")
     assert caption.startswith(f"**alexnet_cifar after epoch 1/1, step {ckpt['step']}**")
-    assert Image.open(filters).size == (2 + 8 * 35, 2 + 8 * 35) and Image.open(maps).width > 8 * 96
+    assert Image.open(filters).size == (2 + 8 * 26, 2 * (22 + 2 + 8 * 26)) and Image.open(maps).width > 6 * 96
     assert len(top3["confidences"]) == 3 and top3["label"] in ckpt["class_names"]

@@ -59,3 +59,16 @@ def test_the_network_is_seen_learning(page, shots):
         if re.search(r"running|paused", progress.inner_text()):
             page.get_by_role("button", name="Stop").click()
             _wait_for_text(page, "#train-progress", r"stopped|finished", timeout=60_000)
+
+
+def test_the_panel_speaks_korean(page, server_url):
+    context = page.context.browser.new_context(viewport={"width": 1400, "height": 1000}, locale="ko-KR")
+    korean = context.new_page()
+    try:
+        korean.goto(server_url)
+        korean.get_by_role("tab", name="학습").click()
+        korean.get_by_text("학습하는 동안의 네트워크").wait_for()
+        korean.get_by_role("button", name="스냅숏 새로 고침").wait_for()
+        korean.locator("#snapshot-pick").get_by_text("실시간", exact=True).wait_for()  # the picker's "live", from the i18n keys
+    finally:
+        context.close()

@@ -25,7 +25,8 @@ def _tiny(tmp_path, **over) -> TrainConfig:
 def _probe_forward(model, image_u8):
     """The probe through ``model`` the plain way: normalized by hand, outputs of every stage layer by plain hooks."""
     spec = zoo.get_spec(TINY_VGG)
-    x = (image_u8.float()[None] / 255 - torch.tensor(spec.mean).view(1, 3, 1, 1)) / torch.tensor(spec.std).view(1, 3, 1, 1)
+    mean, std = torch.tensor(spec.mean).view(1, 3, 1, 1), torch.tensor(spec.std).view(1, 3, 1, 1)
+    x = (image_u8.float()[None] / 255 - mean) / std
     outputs = {}
     handles = [model.features[i].register_forward_hook(lambda m, i_, o, i=i: outputs.__setitem__(i, o.clone()))
                for i in (2, 6, 10, 11)]
@@ -49,12 +50,23 @@ def test_snapshots_are_the_weights_trained_at_that_moment(tmp_path):
     assert log.latest() is history[-1]
 
     test = load_shapes(train=False, seed=0, n=100)
+    torch.manual_seed(0)
+    initial = zoo.create_model(TINY_VGG, num_classes=10).features[0].weight.detach()  # the trainer's seeded start
+    assert torch.equal(history[0].filters, initial) and history[2].start_filters is history[0].filters
     for snap, path in [(history[1], tmp_path / "epoch1.pt"), (history[2], done["checkpoint"])]:
         model, ckpt = model_from_checkpoint(path)
         assert ckpt["step"] == snap.step
-        # The filters are the first conv's weights of that epoch, bit for bit, and draw like them.
+        # The filters are the first conv's weights of that epoch, bit for bit, drawn as first_layer_filters draws
+        # them; below, their change since the start (the seeded initial weights), drawn the same way.
         assert torch.equal(snap.filters, ckpt["model"]["features.0.weight"])
-        assert np.array_equal(np.asarray(filters_image(snap)), np.asarray(first_layer_filters(model, min_patch=32)))
+        picture, now = filters_image(snap), first_layer_filters(model, min_patch=24)
+        top = snapshots.FILTERS_LABEL_H
+        assert np.array_equal(np.asarray(picture.crop((0, top, now.width, top + now.height))), np.asarray(now))
+        change = torch.nn.Conv2d(3, 16, 3, bias=False)
+        change.weight.data = ckpt["model"]["features.0.weight"] - initial
+        below = 2 * top + now.height
+        assert np.array_equal(np.asarray(picture.crop((0, below, now.width, below + now.height))),
+                              np.asarray(first_layer_filters(change, min_patch=24)))
         # The probe is the run's first test image; its maps and logits are what those weights compute for it.
         assert torch.equal(snap.probe.image, test.images[0]) and snap.probe.label == int(test.labels[0])
         assert snap.probe.class_name == test.class_names[snap.probe.label]
@@ -65,7 +77,8 @@ def test_snapshots_are_the_weights_trained_at_that_moment(tmp_path):
             full = stages[stage.key]
             assert stage.shape == tuple(full.shape)
             means = full.mean(dim=(1, 2))
-            assert list(stage.channels) == torch.argsort(means, descending=True, stable=True)[:8].tolist()
+            top = torch.argsort(means, descending=True, stable=True)[:snapshots.MAPS_PER_STAGE]
+            assert list(stage.channels) == top.tolist()
             np.testing.assert_allclose(stage.maps, full[list(stage.channels)].numpy(), rtol=1e-5, atol=1e-5)
         assert [name for name, _ in snap.top(3)] == [test.class_names[i] for i in logits.topk(3).indices.tolist()]
 
@@ -115,13 +128,13 @@ def test_pictures_show_every_stage_and_the_probe(tmp_path):
     train(_tiny(tmp_path, epochs=1, subset=64), snapshots=log)
     snap = log.latest()
     maps = probe_maps_image(snap)
-    # Four stages of eight maps; the tallest row is the 32×32 stage drawn at 3× (MIN_TILE 96).
-    assert len(snap.stages) == 4 and all(len(s.channels) == 8 for s in snap.stages)
-    assert maps.width > 8 * 96 and maps.height >= 4 * 96
-    # The probe sits top-left, enlarged 4× with nearest-neighbour: its first pixel is the image's first pixel.
-    assert maps.getpixel((6, 6)) == tuple(snap.probe.image[:, 0, 0].tolist())
-    assert filters_image(snap).size == first_layer_filters(model_from_checkpoint(tmp_path / "run" / "last.pt")[0],
-                                                           min_patch=32).size
+    # Four stages of six maps, each map at least 96 px (MIN_TILE), one row per stage under its label.
+    assert len(snap.stages) == 4 and all(len(s.channels) == 6 for s in snap.stages)
+    assert maps.width > 6 * 96 and maps.height >= 4 * 96
+    # The probe sits top-left under its label, enlarged 4× with nearest-neighbour: its first pixel is the image's.
+    assert maps.getpixel((6, 6 + 22)) == tuple(snap.probe.image[:, 0, 0].tolist())
+    now = first_layer_filters(model_from_checkpoint(tmp_path / "run" / "last.pt")[0], min_patch=24)
+    assert filters_image(snap).size == (now.width, 2 * (snapshots.FILTERS_LABEL_H + now.height))  # now, and change
 
 
 def test_a_request_gets_a_snapshot_at_the_next_batch(tmp_path):

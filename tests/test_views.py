@@ -227,7 +227,8 @@ def test_snapshot_panel_shows_the_run_and_its_epochs(monkeypatch, tmp_path):
     assert caption.startswith("**vgg_bn:16,M,32,M,64,M after epoch 2/2, step 4** · probe:")
     assert f"a test image of a **{latest.probe.class_name}**" in caption
     assert top3 == dict(latest.top(3)) and len(top3) == 3 and sum(top3.values()) <= 1 + 1e-6
-    assert filters.size == (2 + 4 * 35, 2 + 4 * 35)  # 16 filters of 3×3 in 4×4, drawn 33 px (scale 11) + 2 px gaps
+    # 16 filters of 3×3 in 4×4, each 24 px (scale 8) + 2 px gaps, now and their change since the start, labelled
+    assert filters.size == (2 + 4 * 26, 2 * (22 + 2 + 4 * 26))
 
     *_, choices, value, state = training.snapshot_panel(training.LIVE)
     assert choices == [("live", "live"), ("0", "0"), ("1", "2"), ("2", "4")] and value == "live"

@@ -25,7 +25,7 @@ from visualizer.features import (
 from visualizer.predictions import top_k
 
 SNAPSHOT_EVERY_S = 3.0  # between epoch ends too: the picture moves while the class watches
-MAPS_PER_STAGE = 8  # the probe's most active channels kept at each stage (small enough to keep every epoch)
+MAPS_PER_STAGE = 6  # the probe's most active channels kept at each stage (small enough to keep every epoch)
 HISTORY_LIMIT = 25  # snapshots kept for scrubbing back (the start and epoch ends); longer runs keep a spread
 
 
@@ -64,6 +64,8 @@ class NetworkSnapshot:
     step: int
     epoch_end: bool  # taken right after the epoch's evaluation
     filters: torch.Tensor  # the first RGB conv's weights, O×3×kh×kw, CPU
+    start_filters: torch.Tensor  # the same at the run's first snapshot (shared by all its snapshots)
+    start_step: int
     stages: tuple[StageMaps, ...]
     logits: torch.Tensor  # the probe's, CPU
     probe: Probe
@@ -131,13 +133,14 @@ class SnapshotLog:
         self._model_name, self._class_names, self._probe = "", (), None
         self._probe_input: torch.Tensor | None = None
         self._stages: list[tuple[str, str]] = []  # (layer key, kind), one per stage
+        self._start: tuple[torch.Tensor, int] | None = None  # the first snapshot's filters and step
         self._last = 0.0
 
     # ------------------------------------------------------------------------------------ trainer side
 
     def begin(self, model: nn.Module, model_name: str, class_names: list[str], probe: Probe,
               probe_input: torch.Tensor, epochs_done: int = 0, step: int = 0) -> None:
-        """Fix the probe (``probe_input``: 1×3×H×W, normalized, on the model's device) and take the first snapshot."""
+        """Fix the probe (``probe_input``: 1×3×H×W, normalized, on the model's device); take the first snapshot."""
         self._model_name, self._class_names, self._probe = model_name, tuple(class_names), probe
         self._probe_input = probe_input
         first_rgb_conv(model)  # fail now, with a message, rather than at every snapshot
@@ -167,10 +170,12 @@ class SnapshotLog:
             stages.append(StageMaps(key, kind, tuple(activation.shape), tuple(int(c) for c in keep),
                                     activation.numpy()[keep].copy()))
         state = {k: _cpu_copy(v) for k, v in model.state_dict().items()}
+        filters = _cpu_copy(first_rgb_conv(model).weight).float()
+        self._start = self._start or (filters, step)
         snap = NetworkSnapshot(
             run_id=self.run_id, model_name=self._model_name, class_names=self._class_names,
             epochs_done=epochs_done, step=step, epoch_end=epoch_end,
-            filters=_cpu_copy(first_rgb_conv(model).weight).float(), stages=tuple(stages),
+            filters=filters, start_filters=self._start[0], start_step=self._start[1], stages=tuple(stages),
             logits=_cpu_copy(logits[0]).float(), probe=self._probe,
         )
         weights = LatestWeights(self.run_id, self._model_name, list(self._class_names), self.dataset, state,
@@ -224,40 +229,59 @@ def _thin(history: list[NetworkSnapshot]) -> list[NetworkSnapshot]:
 # ---------------------------------------------------------------------------------------------- present
 
 
-def filters_image(snapshot: NetworkSnapshot, min_patch: int = 32) -> Image.Image:
-    """The first conv's kernels as RGB patches, each stretched to its own range (``first_layer_filters``)."""
-    out_ch, in_ch, kh, kw = snapshot.filters.shape
+def _patches(weight: torch.Tensor, min_patch: int) -> Image.Image:
+    out_ch, in_ch, kh, kw = weight.shape
     conv = nn.Conv2d(in_ch, out_ch, (kh, kw), bias=False)
-    conv.weight = nn.Parameter(snapshot.filters, requires_grad=False)
+    conv.weight = nn.Parameter(weight, requires_grad=False)
     return first_layer_filters(conv, min_patch=min_patch)
 
 
+FILTERS_LABEL_H = 22
+
+
+def filters_image(snapshot: NetworkSnapshot, min_patch: int = 24) -> Image.Image:
+    """The first conv's kernels as RGB patches, each stretched to its own range (``first_layer_filters``); below,
+    what training has changed in each since the run's start, drawn the same way. Small kernels stay close to their
+    random start for a while; their changes show the edge and colour detectors forming."""
+    font = ImageFont.load_default(size=14)
+    now = _patches(snapshot.filters, min_patch)
+    change = snapshot.filters - snapshot.start_filters
+    canvas = Image.new("RGB", (now.width, 2 * (FILTERS_LABEL_H + now.height)), BACKGROUND)
+    draw = ImageDraw.Draw(canvas)
+    draw.text((2, 3), f"now (step {snapshot.step})", fill=TEXT, font=font)
+    canvas.paste(now, (0, FILTERS_LABEL_H))
+    y = FILTERS_LABEL_H + now.height
+    draw.text((2, y + 3), f"change since step {snapshot.start_step}", fill=TEXT, font=font)
+    if change.abs().max() > 0:
+        canvas.paste(_patches(change, min_patch), (0, y + FILTERS_LABEL_H))
+    else:
+        draw.text((2, y + FILTERS_LABEL_H + now.height // 2 - 8), "none yet", fill=TEXT, font=font)
+    return canvas
+
+
 def probe_maps_image(snapshot: NetworkSnapshot, probe_px: int = 128) -> Image.Image:
-    """The probe (with its true class) on the left; per stage, a row of its most active channels' maps."""
+    """The probe (with its true class) on the left; per stage, a labelled row of its most active channels' maps."""
     font, small = ImageFont.load_default(size=15), ImageFont.load_default(size=12)
-    pad, head_w = 6, 170
-    rows = []
-    for stage in snapshot.stages:
-        grid, _ = feature_grid(stage.maps, top_n=len(stage.channels), cols=len(stage.channels), labels=False)
-        rows.append((stage, grid))
+    pad, label_h = 6, 22
+    grids = [feature_grid(stage.maps, top_n=len(stage.channels), cols=len(stage.channels), labels=False)[0]
+             for stage in snapshot.stages]
     probe = enlarge(snapshot.probe.pil(), probe_px)
-    left_w = probe.width + 2 * pad
-    width = left_w + head_w + max(grid.width for _, grid in rows) + pad
-    height = max(pad + sum(grid.height for _, grid in rows) + pad, probe.height + 56)
+    left = probe.width + 3 * pad
+    width = left + max(grid.width for grid in grids) + pad
+    height = max(pad + sum(label_h + grid.height for grid in grids) + pad, probe.height + 60)
     canvas = Image.new("RGB", (width, height), BACKGROUND)
     draw = ImageDraw.Draw(canvas)
-    canvas.paste(probe, (pad, pad))
-    draw.text((pad, probe.height + pad + 4), f"probe: {snapshot.probe.class_name}", fill=TEXT, font=font)
-    draw.text((pad, probe.height + pad + 24), f"test image #{snapshot.probe.index}", fill=TEXT, font=small)
+    canvas.paste(probe, (pad, pad + label_h))
+    draw.text((pad, pad), "probe", fill=TEXT, font=font)
+    draw.text((pad, pad + label_h + probe.height + 6), snapshot.probe.class_name, fill=TEXT, font=font)
+    draw.text((pad, pad + label_h + probe.height + 26), f"test image #{snapshot.probe.index}", fill=TEXT, font=small)
     y = pad
-    for stage, grid in rows:
+    for stage, grid in zip(snapshot.stages, grids):
         c, h, w = stage.shape
-        x = left_w
-        middle = y + grid.height // 2
-        draw.text((x, middle - 18), f"{stage.key} ({stage.kind})", fill=TEXT, font=font)
-        draw.text((x, middle + 2), f"{c} x {h}x{w}, top {len(stage.channels)}", fill=TEXT, font=small)
-        canvas.paste(grid, (x + head_w, y))
-        y += grid.height
+        draw.text((left + 4, y + 2), f"{stage.key} ({stage.kind}) · {c} x {h}x{w}, the {len(stage.channels)} most "
+                  f"active of {c} channels", fill=TEXT, font=small if len(stage.key) > 24 else font)
+        canvas.paste(grid, (left, y + label_h))
+        y += label_h + grid.height
     return canvas
 
 

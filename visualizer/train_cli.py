@@ -72,7 +72,8 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--dataset", choices=DATASETS, default=None, help="cifar10 (default) or shapes (synthetic)")
     p.add_argument("--epochs", type=int, default=None, help=f"total epochs (default: {_per_dataset('epochs')})")
     p.add_argument("--batch-size", type=int, default=None, help=f"default: {_per_dataset('batch_size')}")
-    p.add_argument("--lr", type=float, default=None, help=f"peak learning rate (default: {_per_dataset('lr', '{:g}'.format)})")
+    p.add_argument("--lr", type=float, default=None,
+                   help=f"peak learning rate (default: {_per_dataset('lr', '{:g}'.format)})")
     p.add_argument("--optimizer", choices=OPTIMIZERS, default=None, help="adam (default) or sgd with momentum")
     p.add_argument("--momentum", type=float, default=None, help="SGD momentum (default 0.9)")
     p.add_argument("--weight-decay", type=float, default=None, help="default 0")

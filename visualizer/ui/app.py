@@ -303,7 +303,8 @@ def build_demo() -> gr.Blocks:
         tr_stop.click(friendly(control_ui(training.train_stop)), None, status_outputs,
                       api_name="train_stop").then(**snap_refresh)
         tr_timer.tick(friendly(tick_ui), [tr_shown, tr_snap_pick, tr_snap_shown],
-                      [*status_outputs, tr_shown, *snap_panel_outputs], api_visibility="private", show_progress="hidden")
+                      [*status_outputs, tr_shown, *snap_panel_outputs], api_visibility="private",
+                      show_progress="hidden")
         # The latest weights on demand (the running thread takes a snapshot at its next batch); then the picker
         # goes back to live.
         tr_snap_btn.click(friendly(training.train_snapshot), None, snap_outputs, api_name="train_snapshot").then(

@@ -91,15 +91,16 @@ EN: dict[str, str] = {
     "snapshot_live": "live",
     "snapshot_refresh": "Refresh snapshot",
     "snapshot_filters": "**First-layer filters** (RGB)",
-    "snapshot_maps": "**The probe image and its feature maps**, one layer per stage (its 8 most active channels)",
+    "snapshot_maps": "**The probe image and its feature maps**, one layer per stage (its 6 most active channels)",
     "snapshot_top3": "The probe's top-3 predictions",
     "explain_snapshot": (
         "Snapshots are taken by the training thread itself, between batches: at the start, every few seconds, at "
         "each epoch end, and on pause and stop. **Filters**: the first conv's kernels as colour patches, each "
-        "stretched to its own range; random noise at step 0, then edge, stripe and colour detectors. **Feature "
-        "maps**: one fixed test image (the probe) through the network, and at one layer per stage its most active "
-        "channels (bright = strong). Early layers keep the outline; deeper ones are coarser and more abstract. Pick "
-        "an epoch above to look back (0 vs the last one)."
+        "stretched to its own range (top), and what training has changed in each since the start (bottom). Random "
+        "noise at step 0; small 3×3 kernels stay close to their start for a while, and their changes show the edge "
+        "and colour detectors forming. **Feature maps**: one fixed test image (the probe) through the network, and "
+        "at one layer per stage its most active channels (bright = strong). Early layers keep the outline; deeper "
+        "ones are coarser and more abstract. Pick an epoch above to look back (0 vs the last one)."
     ),
     "explain_train": (
         "Training runs in a background thread on this server; every open browser tab sees the same run. The course "
@@ -200,12 +201,13 @@ KO: dict[str, str] = {
     "snapshot_live": "실시간",
     "snapshot_refresh": "스냅숏 새로 고침",
     "snapshot_filters": "**첫 번째 층의 필터** (RGB)",
-    "snapshot_maps": "**프로브 이미지와 특징 맵**, 단계마다 한 층 (가장 강하게 활성화된 채널 8개)",
+    "snapshot_maps": "**프로브 이미지와 특징 맵**, 단계마다 한 층 (가장 강하게 활성화된 채널 6개)",
     "snapshot_top3": "프로브 이미지의 상위 3개 예측",
     "explain_snapshot": (
         "스냅숏은 학습 스레드가 배치 사이에 직접 찍습니다: 시작할 때, 몇 초마다, 에폭이 끝날 때마다, 그리고 일시 정지와 "
-        "중지할 때. **필터**: 첫 번째 합성곱의 커널을 색 패치로 보여 주며, 각각 자기 범위로 늘려 그립니다. 0 단계에서는 "
-        "무작위 잡음이다가 모서리·줄무늬·색 검출기가 됩니다. **특징 맵**: 고정된 테스트 이미지 하나(프로브)를 네트워크에 "
+        "중지할 때. **필터**: 첫 번째 합성곱의 커널을 색 패치로 보여 주며, 각각 자기 범위로 늘려 그립니다 (위). 아래는 "
+        "시작 이후 학습이 각 커널을 바꾼 만큼입니다. 0 단계에서는 무작위 잡음이고, 작은 3×3 커널은 한동안 시작 때와 "
+        "비슷해 보이지만 그 변화에서 모서리·색 검출기가 생겨나는 것이 보입니다. **특징 맵**: 고정된 테스트 이미지 하나(프로브)를 네트워크에 "
         "넣고, 단계마다 한 층에서 가장 강하게 활성화된 채널을 보여 줍니다 (밝을수록 강함). 앞쪽 층은 윤곽을 유지하고, 깊은 "
         "층은 더 거칠고 추상적입니다. 위에서 에폭을 골라 지난 모습을 볼 수 있습니다 (0과 마지막 에폭 비교)."
     ),
