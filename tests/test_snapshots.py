@@ -168,3 +168,22 @@ def test_the_course_models_have_a_picture(model):
     assert [s.shape[1] for s in snap.stages] == sorted((s.shape[1] for s in snap.stages), reverse=True)
     assert net.training  # the snapshot's eval() is undone
     assert probe_maps_image(snap).width > 0
+
+
+def test_a_failing_snapshot_stops_the_pictures_not_the_run(tmp_path, monkeypatch):
+    class Broken(snapshots.FeatureCapture):
+        calls = 0
+
+        def __enter__(self):
+            Broken.calls += 1
+            if Broken.calls == 2:  # the start works; the epoch end's snapshot breaks
+                raise RuntimeError("out of memory, say")
+            return super().__enter__()
+
+    monkeypatch.setattr(snapshots, "FeatureCapture", Broken)
+    log = SnapshotLog(every_s=1e9)
+    done = train(_tiny(tmp_path, epochs=2, subset=64), snapshots=log)
+    assert done["status"] == "finished" and done["epochs_done"] == 2  # trained to the end all the same
+    assert log.error == "RuntimeError: out of memory, say" and Broken.calls == 2  # no more tries after the failure
+    assert [s.step for s in log.history()] == [0] and log.latest().step == 0
+    assert not log.due() and log.wait(log.request(), timeout=10)  # nobody waits for a snapshot that will not come

@@ -235,3 +235,23 @@ def test_snapshot_panel_shows_the_run_and_its_epochs(monkeypatch, tmp_path):
     start_caption, *_, value, _ = training.snapshot_panel("0")  # the value of a kept snapshot is its step
     assert "before training (random weights), step 0" in start_caption and "chance" in start_caption and value == "0"
     assert training.snapshot_panel("12345")[-2] == "live"  # a step of an earlier run: back to live
+
+
+def test_a_run_whose_snapshots_fail_says_so_and_still_trains(monkeypatch, tmp_path):
+    import visualizer.snapshots as snapshots
+    from visualizer.background import BackgroundTrainer
+    from visualizer.training import TrainConfig
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("no hooks today")
+
+    monkeypatch.setattr(snapshots, "FeatureCapture", broken)
+    trainer = BackgroundTrainer()
+    monkeypatch.setattr(training, "_trainer", lambda: trainer)
+    trainer.start(TrainConfig(model="vgg_bn:16,M,32,M,64,M", dataset="shapes", device="cpu", epochs=1, subset=64,
+                              test_subset=50, batch_size=32, out_dir=str(tmp_path / "run")))
+    assert trainer.wait(timeout=120) and trainer.status()["state"] == "finished"
+    with pytest.raises(ValueError, match=r"no pictures of the network: taking one failed \(RuntimeError: no hooks"):
+        training.train_snapshot()
+    caption, filters, *_ = training.snapshot_panel(training.LIVE)
+    assert caption.startswith("⚠️ No more pictures of the network") and filters is None

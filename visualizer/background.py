@@ -105,7 +105,7 @@ class BackgroundTrainer:
         """Plain-typed snapshot: state, message, error, model, dataset, progress and last checkpoint."""
         progress = self._log.progress()
         with self._lock:
-            config = self._config
+            config, snapshot_error = self._config, self._snapshots.error
             return {
                 "state": self._state,
                 "message": self._message if self._state != "running" else progress.get("message", self._message),
@@ -121,6 +121,7 @@ class BackgroundTrainer:
                 "eta_s": progress.get("eta_s"),
                 "last_checkpoint": progress.get("last_checkpoint"),
                 "synthetic": bool(progress.get("synthetic", config is not None and config.dataset == "shapes")),
+                "snapshot_error": snapshot_error,  # why the run has no (more) pictures of the network, if it failed
             }
 
     def metrics(self) -> dict[str, Any]:

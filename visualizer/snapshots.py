@@ -25,6 +25,7 @@ from visualizer.features import (
 from visualizer.predictions import top_k
 
 SNAPSHOT_EVERY_S = 3.0  # between epoch ends too: the picture moves while the class watches
+MAX_COST_SHARE = 0.02  # a big model's snapshots come less often, so that they never take more of the time
 MAPS_PER_STAGE = 6  # the probe's most active channels kept at each stage (small enough to keep every epoch)
 HISTORY_LIMIT = 25  # snapshots kept for scrubbing back (the start and epoch ends); longer runs keep a spread
 
@@ -114,14 +115,17 @@ def _cpu_copy(t: torch.Tensor) -> torch.Tensor:
 class SnapshotLog:
     """Thread-safe snapshots of one run: the trainer's thread takes them, any thread reads them.
 
-    Taken at the start, every ``every_s`` seconds between batches, at each epoch end, on pause and on stop, and
-    at the next batch after ``request()``. ``history()`` keeps the start and the epoch ends.
+    Taken at the start, every ``every_s`` seconds between batches (or less often, if one takes more than
+    ``MAX_COST_SHARE`` of that), at each epoch end, on pause and on stop, and at the next batch after ``request()``.
+    ``history()`` keeps the start and the epoch ends. A snapshot that fails ends the snapshots, never the training
+    run: ``error`` says why.
     """
 
     def __init__(self, every_s: float = SNAPSHOT_EVERY_S, dataset: str = "") -> None:
         self.every_s = every_s
         self.dataset = dataset
         self.run_id = uuid.uuid4().hex[:12]
+        self.error: str | None = None
         self._changed = threading.Condition()
         self._latest: NetworkSnapshot | None = None
         self._weights: LatestWeights | None = None
@@ -134,7 +138,7 @@ class SnapshotLog:
         self._probe_input: torch.Tensor | None = None
         self._stages: list[tuple[str, str]] = []  # (layer key, kind), one per stage
         self._start: tuple[torch.Tensor, int] | None = None  # the first snapshot's filters and step
-        self._last = 0.0
+        self._last, self._interval = 0.0, every_s
 
     # ------------------------------------------------------------------------------------ trainer side
 
@@ -143,18 +147,39 @@ class SnapshotLog:
         """Fix the probe (``probe_input``: 1×3×H×W, normalized, on the model's device); take the first snapshot."""
         self._model_name, self._class_names, self._probe = model_name, tuple(class_names), probe
         self._probe_input = probe_input
-        first_rgb_conv(model)  # fail now, with a message, rather than at every snapshot
-        self._stages = [(s.key, s.kind) for s in stage_layers(spatial_layers(model_name))]
+        try:
+            self._stages = [(s.key, s.kind) for s in stage_layers(spatial_layers(model_name))]
+        except Exception as exc:  # noqa: BLE001 - as in take: the run goes on without pictures
+            self._fail(exc)
         self.take(model, epochs_done, step)
 
     def due(self) -> bool:
-        """Whether a snapshot is wanted now: asked for, or ``every_s`` since the last one."""
-        return self._requested or time.perf_counter() - self._last >= self.every_s
+        """Whether a snapshot is wanted now: asked for, or its interval since the last one."""
+        return self.error is None and (self._requested or time.perf_counter() - self._last >= self._interval)
+
+    def take(self, model: nn.Module, epochs_done: int, step: int, epoch_end: bool = False,
+             paused: bool = False) -> NetworkSnapshot | None:
+        """Snapshot ``model`` (call between batches, from the thread that trains it; ``paused``: before it waits).
+
+        None when snapshots have failed (``error``): a picture must never end a training run."""
+        if self.error is not None:
+            return None
+        t0 = time.perf_counter()
+        try:
+            snap = self._take(model, epochs_done, step, epoch_end, paused)
+        except Exception as exc:  # noqa: BLE001 - reported through error, shown where the pictures would be
+            self._fail(exc)
+            return None
+        self._interval = max(self.every_s, (time.perf_counter() - t0) / MAX_COST_SHARE)
+        return snap
+
+    def _fail(self, exc: Exception) -> None:
+        with self._changed:
+            self.error = self.error or f"{type(exc).__name__}: {exc}"
+            self._changed.notify_all()
 
     @torch.no_grad()
-    def take(self, model: nn.Module, epochs_done: int, step: int, epoch_end: bool = False,
-             paused: bool = False) -> NetworkSnapshot:
-        """Snapshot ``model`` (call between batches, from the thread that trains it; ``paused``: before it waits)."""
+    def _take(self, model: nn.Module, epochs_done: int, step: int, epoch_end: bool, paused: bool) -> NetworkSnapshot:
         was_training = model.training
         model.eval()  # no dropout, BatchNorm's running statistics: what the test accuracy sees
         try:
@@ -200,9 +225,10 @@ class SnapshotLog:
 
     def wait(self, ticket: int, timeout: float) -> bool:
         """Block until a snapshot newer than ``ticket`` exists, or the run is paused with its latest one (True),
-        or ``timeout`` seconds pass (False)."""
+        or snapshots have failed, or ``timeout`` seconds pass (False)."""
         with self._changed:
-            return self._changed.wait_for(lambda: self._count > ticket or self._paused, timeout)
+            return self._changed.wait_for(lambda: self._count > ticket or self._paused or self.error is not None,
+                                          timeout)
 
     def latest(self) -> NetworkSnapshot | None:
         with self._changed:

@@ -215,7 +215,9 @@ def _snapshot_outputs(snap: NetworkSnapshot, epochs: int | None) -> tuple[str, I
     lines = [f"**{snapshots.describe(snap, epochs)}** · probe: a test image of a **{snap.probe.class_name}** · "
              f"the network says **{guess}** ({100 * p:.0f} %, {verdict})"]
     if snap.step == 0:
-        lines.append("Random weights: the filters are noise and the predictions are chance (10 classes: ~10 % each).")
+        n = len(snap.class_names)
+        lines.append(f"Random weights: the filters are noise and the predictions are chance ({n} classes: "
+                     f"~{100 / n:.0f} % each).")
     return "\n\n".join(lines), *_pictures_of(snap), dict(top)
 
 
@@ -230,6 +232,9 @@ def train_snapshot() -> tuple[str, Image.Image, Image.Image, dict]:
     if snap is None:
         if status["state"] == "idle":
             raise ValueError(NO_RUN_YET)
+        if status["snapshot_error"]:
+            raise ValueError(f"this run has no pictures of the network: taking one failed "
+                             f"({status['snapshot_error']}); its training and curves go on")
         if status["state"] == "failed":
             raise ValueError(f"the last run failed before its first snapshot: {status['error']}")
         raise ValueError(f"the run has no snapshot yet ({status['message']}); the first comes when training "
@@ -249,18 +254,21 @@ def snapshot_panel(choice: str | None = LIVE, shown: tuple | None = None) -> tup
     state returned last time) says the page already shows exactly that: a poll then costs no drawing.
     """
     trainer = _trainer()
+    status = trainer.status()
     history = trainer.snapshot_history()
     choices = snapshot_choices(history)
     picked = next((s for s in history if str(s.step) == choice), None) if choice != LIVE else None
     snap = picked or trainer.snapshot()
     value = str(picked.step) if picked else LIVE
-    state = (snap.key if snap else trainer.status()["state"], tuple(v for _, v in choices), value)
+    state = (snap.key if snap else status["state"], tuple(v for _, v in choices), value, status["snapshot_error"])
     if state == shown:
         return None
+    failed = f"⚠️ No more pictures of the network: a snapshot failed ({status['snapshot_error']}); training goes on."
     if snap is None:
-        message = NO_RUN_YET if trainer.status()["state"] == "idle" else "Waiting for the run's first snapshot …"
-        return message, None, None, None, choices, value, state
-    return (*_snapshot_outputs(snap, trainer.status()["epochs"]), choices, value, state)
+        message = NO_RUN_YET if status["state"] == "idle" else "Waiting for the run's first snapshot …"
+        return (failed if status["snapshot_error"] else message), None, None, None, choices, value, state
+    caption, *pictures = _snapshot_outputs(snap, status["epochs"])
+    return (caption + ("\n\n" + failed if status["snapshot_error"] else ""), *pictures, choices, value, state)
 
 
 def trainable_models() -> list[str]:
