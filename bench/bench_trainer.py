@@ -7,6 +7,10 @@ forward/backward/step; no augmentation, no metrics). The trainer runs ``visualiz
 synthetic shapes of the same size, with its uint8 storage, batched crop+flip augmentation, metrics and
 the schedule. Both skip their first ``--warmup`` steps. Target: trainer/bare >= 0.9.
 On CUDA both use the trainer's recipe (bf16/fp16 autocast, channels_last); the bare loop too.
+
+Snapshots (what the Training tab shows as the network learns): the same trainer run with a ``SnapshotLog`` at
+the app's cadence (every ``SNAPSHOT_EVERY_S`` seconds), against the run without; target >= 0.95 (< 5 % cost).
+Also the time of one snapshot (weights copy + one probe forward with hooks), from a run taking one every batch.
 """
 from __future__ import annotations
 
@@ -23,6 +27,7 @@ import torch.nn.functional as F
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import zoo  # noqa: E402
+from visualizer.snapshots import SNAPSHOT_EVERY_S, SnapshotLog  # noqa: E402
 from visualizer.training import TrainConfig, resolve_device, train  # noqa: E402
 
 
@@ -57,14 +62,15 @@ def bare_loop(model_name: str, batch_size: int, steps: int, warmup: int, device:
     return steps * batch_size / (time.perf_counter() - t0)
 
 
-def trainer_loop(model_name: str, batch_size: int, steps: int, warmup: int, augment: bool) -> float:
+def trainer_loop(model_name: str, batch_size: int, steps: int, warmup: int, augment: bool,
+                 snapshots: SnapshotLog | None = None) -> float:
     """Images/s the trainer reports over its steps after ``warmup`` (evaluation time excluded)."""
     records = []
     with tempfile.TemporaryDirectory() as out:
         cfg = TrainConfig(model=model_name, dataset="shapes", epochs=1, batch_size=batch_size,
                           subset=batch_size * (steps + warmup), test_subset=100, log_every=warmup,
                           augment=augment, out_dir=out, schedule="cosine")
-        train(cfg, on_event=lambda e: records.append(e) if e["event"] == "step" else None)
+        train(cfg, on_event=lambda e: records.append(e) if e["event"] == "step" else None, snapshots=snapshots)
     measured = [r for r in records if r["step"] > warmup]
     images = batch_size * warmup * len(measured)
     seconds = sum(batch_size * warmup / r["images_per_sec"] for r in measured)
@@ -100,6 +106,45 @@ def main() -> None:
               f"  ratio {best / base:.3f}")
     ratio = max(results["trainer (uint8 + crop/flip)"]) / base
     print(f"trainer / bare loop = {ratio:.3f} (target >= 0.9): {'OK' if ratio >= 0.9 else 'BELOW TARGET'}")
+    snapshot_cost(args)
+
+
+class TimedSnapshots(SnapshotLog):
+    """A SnapshotLog that times each snapshot it takes."""
+
+    def __init__(self, every_s: float) -> None:
+        super().__init__(every_s=every_s)
+        self.seconds: list[float] = []
+
+    def take(self, *args, **kwargs):
+        t0 = time.perf_counter()
+        try:
+            return super().take(*args, **kwargs)
+        finally:
+            self.seconds.append(time.perf_counter() - t0)
+
+
+def snapshot_cost(args: argparse.Namespace) -> None:
+    """Trainer images/s with the app's snapshots against without, interleaved; and one snapshot's time."""
+    without, with_snaps, taken = [], [], 0
+    for _ in range(args.repeats):
+        without.append(trainer_loop(args.model, args.batch_size, args.steps, args.warmup, augment=True))
+        log = TimedSnapshots(SNAPSHOT_EVERY_S)
+        with_snaps.append(trainer_loop(args.model, args.batch_size, args.steps, args.warmup, augment=True,
+                                       snapshots=log))
+        taken = max(taken, len(log.seconds) - 2)  # not the start's and the epoch end's, outside the timed steps
+    every = TimedSnapshots(0.0)  # one before every batch: the time of a snapshot on its own
+    trainer_loop(args.model, args.batch_size, args.warmup * 2, args.warmup, augment=True, snapshots=every)
+    one = sorted(every.seconds)[len(every.seconds) // 2]
+    ratio = max(with_snaps) / max(without)
+    print(f"{'trainer, no snapshots':36s} {max(without):9.1f} images/s  "
+          f"(trials: {', '.join(f'{v:.0f}' for v in without)})")
+    print(f"{f'trainer, snapshot every {SNAPSHOT_EVERY_S:g} s':36s} {max(with_snaps):9.1f} images/s  (trials: "
+          f"{', '.join(f'{v:.0f}' for v in with_snaps)}; up to {taken} snapshots in the timed steps)")
+    print(f"one snapshot (weights copy + probe forward with hooks): {1000 * one:.1f} ms, "
+          f"median of {len(every.seconds)}; "
+          f"{100 * one / SNAPSHOT_EVERY_S:.2f} % of every {SNAPSHOT_EVERY_S:g} s")
+    print(f"with / without snapshots = {ratio:.3f} (target >= 0.95): {'OK' if ratio >= 0.95 else 'BELOW TARGET'}")
 
 
 if __name__ == "__main__":

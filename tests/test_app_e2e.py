@@ -18,7 +18,7 @@ def client(server_url):
 def test_endpoints_are_documented(client):
     names = set(client.view_api(print_info=False, return_format="dict")["named_endpoints"])
     for name in ("analyze", "compare_stacks", "feature_maps", "train_start", "train_pause", "train_resume",
-                 "train_stop", "train_status", "compare_models", "layer_details"):
+                 "train_stop", "train_status", "train_snapshot", "compare_models", "layer_details"):
         assert f"/{name}" in names
 
 
@@ -86,6 +86,8 @@ def test_uploads_reach_our_image_checks(client, tmp_path):
 def test_training_run_through_the_api(client):
     with pytest.raises(AppError, match="cannot pause"):
         client.predict(api_name="/train_pause")
+    with pytest.raises(AppError, match="No training run yet: start one"):
+        client.predict(api_name="/train_snapshot")
     client.predict("alexnet_cifar", "shapes", 1, 50, 0.001, "adam", "constant", 0.0, 300, 0, True, False, False, "",
                    api_name="/train_start")
     with pytest.raises(AppError, match="already"):
@@ -114,3 +116,12 @@ def test_training_run_through_the_api(client):
     assert len(per_class["data"]) == 10 and all(0 <= row[1] <= 100 for row in per_class["data"])
     ckpt = load_checkpoint(checkpoint)
     assert ckpt["model_name"] == "alexnet_cifar" and ckpt["epoch"] == 1
+
+    # The network as it ended: its first-layer filters (64 of 3×3, 8×8 patches of 24 px; now and their change since
+    # the start), the probe's maps, top-3.
+    from PIL import Image
+
+    caption, filters, maps, top3 = client.predict(api_name="/train_snapshot")
+    assert caption.startswith(f"**alexnet_cifar after epoch 1/1, step {ckpt['step']}**")
+    assert Image.open(filters).size == (2 + 8 * 26, 2 * (22 + 2 + 8 * 26)) and Image.open(maps).width > 6 * 96
+    assert len(top3["confidences"]) == 3 and top3["label"] in ckpt["class_names"]

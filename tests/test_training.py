@@ -193,3 +193,28 @@ def test_metrics_log_reads_are_consistent_while_writing():
     snap = log.snapshot()
     snap["steps"].append({"step": -1})  # a reader's list is its own
     assert len(log.snapshot()["steps"]) == n
+
+
+def test_one_recipe_for_the_cli_the_training_tab_and_the_config():
+    """Flags and tab fields left at their defaults give the same run as TrainConfig's, from DATASET_DEFAULTS."""
+    from visualizer.cli import build_parser
+    from visualizer.train_cli import config_from_args
+    from visualizer.views import training as tab
+
+    # The classroom demo: `train alexnet_cifar --dataset shapes` runs 3 epochs of 4000 images.
+    shapes = TrainConfig(dataset="shapes")
+    assert (shapes.epochs, shapes.subset) == (3, 4000)
+    assert {k: getattr(shapes, k) for k in training.DATASET_DEFAULTS["shapes"]} == training.DATASET_DEFAULTS["shapes"]
+    assert TrainConfig() == TrainConfig(dataset="cifar10") != TrainConfig(dataset="shapes", model="alexnet_cifar")
+    for dataset in training.DATASET_DEFAULTS:
+        config = TrainConfig(dataset=dataset)
+        cli = config_from_args(build_parser().parse_args(["train", "alexnet_cifar", "--dataset", dataset]))
+        assert cli == config
+        fields = tab.recipe(dataset)  # what the tab's fields hold after picking the dataset
+        ui = tab.make_config("alexnet_cifar", dataset, fields["epochs"], fields["batch_size"], fields["lr"], "adam",
+                             fields["schedule"], 0.0, fields["subset"], 0, fields["augment"])
+        assert ui == TrainConfig(dataset=dataset, log_every=tab.UI_LOG_EVERY)
+    # A value given wins over the dataset's; a checkpoint's config (every field) is taken as it is.
+    assert TrainConfig(dataset="shapes", batch_size=128).batch_size == 128
+    assert TrainConfig.from_dict(TrainConfig(dataset="cifar10").to_dict() | {"dataset": "shapes"}).batch_size == \
+        training.DATASET_DEFAULTS["cifar10"]["batch_size"]

@@ -289,3 +289,60 @@ def test_torchvision_models_in_the_architecture_and_compare_tabs():
     assert table.iloc[1]["parameters"] == 3_504_872  # torchvision's MobileNet_V2_Weights metadata
     # depthwise separable convs: ~50× fewer weights-only multiply-adds than VGG-16
     assert table.iloc[0]["MACs (weights only)"] > 40 * table.iloc[1]["MACs (weights only)"]
+
+
+def test_train_snapshot_before_any_run_says_what_to_do(monkeypatch):
+    from visualizer.background import BackgroundTrainer
+
+    idle = BackgroundTrainer()
+    monkeypatch.setattr(training, "_trainer", lambda: idle)
+    with pytest.raises(ValueError, match="No training run yet: start one"):
+        training.train_snapshot()
+    caption, filters, maps, top3, choices, value, state = training.snapshot_panel(training.LIVE)
+    assert caption == training.NO_RUN_YET and (filters, maps, top3) == (None, None, None)
+    assert choices == [("live", "live")] and value == "live"
+    assert training.snapshot_panel(training.LIVE, state) is None  # the page shows that already: nothing drawn
+
+
+def test_snapshot_panel_shows_the_run_and_its_epochs(monkeypatch, tmp_path):
+    from visualizer.background import BackgroundTrainer
+    from visualizer.training import TrainConfig
+
+    trainer = BackgroundTrainer()
+    monkeypatch.setattr(training, "_trainer", lambda: trainer)
+    trainer.start(TrainConfig(model="vgg_bn:16,M,32,M,64,M", dataset="shapes", device="cpu", epochs=2, subset=64,
+                              test_subset=50, batch_size=32, out_dir=str(tmp_path / "run")))
+    assert trainer.wait(timeout=120)
+    caption, filters, maps, top3 = training.train_snapshot()
+    latest = trainer.snapshot()
+    assert caption.startswith("**vgg_bn:16,M,32,M,64,M after epoch 2/2, step 4** · probe:")
+    assert f"a test image of a **{latest.probe.class_name}**" in caption
+    assert top3 == dict(latest.top(3)) and len(top3) == 3 and sum(top3.values()) <= 1 + 1e-6
+    # 16 filters of 3×3 in 4×4, each 24 px (scale 8) + 2 px gaps, now and their change since the start, labelled
+    assert filters.size == (2 + 4 * 26, 2 * (22 + 2 + 4 * 26))
+
+    *_, choices, value, state = training.snapshot_panel(training.LIVE)
+    assert choices == [("live", "live"), ("0", "0"), ("1", "2"), ("2", "4")] and value == "live"
+    start_caption, *_, value, _ = training.snapshot_panel("0")  # the value of a kept snapshot is its step
+    assert "before training (random weights), step 0" in start_caption and "chance" in start_caption and value == "0"
+    assert training.snapshot_panel("12345")[-2] == "live"  # a step of an earlier run: back to live
+
+
+def test_a_run_whose_snapshots_fail_says_so_and_still_trains(monkeypatch, tmp_path):
+    import visualizer.snapshots as snapshots
+    from visualizer.background import BackgroundTrainer
+    from visualizer.training import TrainConfig
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("no hooks today")
+
+    monkeypatch.setattr(snapshots, "FeatureCapture", broken)
+    trainer = BackgroundTrainer()
+    monkeypatch.setattr(training, "_trainer", lambda: trainer)
+    trainer.start(TrainConfig(model="vgg_bn:16,M,32,M,64,M", dataset="shapes", device="cpu", epochs=1, subset=64,
+                              test_subset=50, batch_size=32, out_dir=str(tmp_path / "run")))
+    assert trainer.wait(timeout=120) and trainer.status()["state"] == "finished"
+    with pytest.raises(ValueError, match=r"no pictures of the network: taking one failed \(RuntimeError: no hooks"):
+        training.train_snapshot()
+    caption, filters, *_ = training.snapshot_panel(training.LIVE)
+    assert caption.startswith("⚠️ No more pictures of the network") and filters is None

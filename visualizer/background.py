@@ -1,13 +1,15 @@
 """The app's trainer: ``visualizer.training.train`` in a background thread, one run per process.
 
-States: idle → running ⇄ paused → finished | stopped | failed. The UI polls ``status()`` and
-``metrics()`` (plain dicts, cheap to read while training); the thread never touches the UI.
+States: idle → running ⇄ paused → finished | stopped | failed. The UI polls ``status()``,
+``metrics()`` (plain dicts) and ``snapshot()`` (pictures' data, taken by the training thread itself),
+all cheap to read while training; the thread never touches the UI.
 """
 from __future__ import annotations
 
 import threading
 from typing import Any
 
+from visualizer.snapshots import LatestWeights, NetworkSnapshot, SnapshotLog
 from visualizer.training import MetricsLog, RunControl, TrainConfig, train
 
 ACTIVE_STATES = ("running", "paused")
@@ -31,6 +33,7 @@ class BackgroundTrainer:
         self._error: str | None = None
         self._config: TrainConfig | None = None
         self._log = MetricsLog()
+        self._snapshots = SnapshotLog()
         self._control = RunControl()
         self._thread: threading.Thread | None = None
 
@@ -46,11 +49,13 @@ class BackgroundTrainer:
             config.validate()
             self._config = config
             self._log = MetricsLog()
+            self._snapshots = SnapshotLog(dataset=config.dataset)
             self._control = RunControl()
             self._state, self._error = "running", None
             self._message = f"starting {config.model} on {config.dataset}"
             self._thread = threading.Thread(
-                target=self._run, args=(config, self._log, self._control), name="cnnviz-trainer", daemon=True
+                target=self._run, args=(config, self._log, self._control, self._snapshots), name="cnnviz-trainer",
+                daemon=True,
             )
             self._thread.start()
 
@@ -100,7 +105,7 @@ class BackgroundTrainer:
         """Plain-typed snapshot: state, message, error, model, dataset, progress and last checkpoint."""
         progress = self._log.progress()
         with self._lock:
-            config = self._config
+            config, snapshot_error = self._config, self._snapshots.error
             return {
                 "state": self._state,
                 "message": self._message if self._state != "running" else progress.get("message", self._message),
@@ -116,6 +121,7 @@ class BackgroundTrainer:
                 "eta_s": progress.get("eta_s"),
                 "last_checkpoint": progress.get("last_checkpoint"),
                 "synthetic": bool(progress.get("synthetic", config is not None and config.dataset == "shapes")),
+                "snapshot_error": snapshot_error,  # why the run has no (more) pictures of the network, if it failed
             }
 
     def metrics(self) -> dict[str, Any]:
@@ -127,11 +133,39 @@ class BackgroundTrainer:
             "final": None if snap["final"] is None else dict(snap["final"]),
         }
 
+    def snapshot(self, fresh: bool = False, timeout: float = 3.0) -> NetworkSnapshot | None:
+        """The latest picture of the network (None before the run's first one, e.g. while its data loads).
+
+        ``fresh``: while a run is active, ask its thread for one at the next batch and wait up to ``timeout``
+        seconds for it (a paused run takes one as it pauses; stopped and finished runs end with one).
+        """
+        with self._lock:
+            snapshots, active = self._snapshots, self._state in ACTIVE_STATES
+        if fresh and active:
+            snapshots.wait(snapshots.request(), timeout)
+        return snapshots.latest()
+
+    def snapshot_history(self) -> list[NetworkSnapshot]:
+        """The run's start and epoch ends (spread over the run when there are many), oldest first."""
+        with self._lock:
+            snapshots = self._snapshots
+        return snapshots.history()
+
+    def latest_weights(self) -> LatestWeights | None:
+        """The current (or last) run's weights as of its latest snapshot: model name, class names, dataset, a CPU
+        ``state_dict`` (shared: load it, do not change it), epochs done and step; None before its first snapshot.
+
+        Snapshots come every few seconds, at each epoch end, and on pause and stop, so a finished, stopped or
+        paused run's weights are exactly its final ones (the same as its checkpoint)."""
+        with self._lock:
+            snapshots = self._snapshots
+        return snapshots.latest_weights()
+
     # ----------------------------------------------------------------------------------- internals
 
-    def _run(self, config: TrainConfig, log: MetricsLog, control: RunControl) -> None:
+    def _run(self, config: TrainConfig, log: MetricsLog, control: RunControl, snapshots: SnapshotLog) -> None:
         try:
-            done = train(config, log, control)
+            done = train(config, log, control, snapshots=snapshots)
             state = done["status"]
             acc = done["test_acc"]
             message = f"{state} at step {done['step']}/{done['total_steps']}" + (

@@ -223,21 +223,23 @@ def build_demo() -> gr.Blocks:
 
             # ---------------------------------------------------------------- Training
             with gr.Tab(i18n("tab_train"), id="train") as train_tab:
+                recipe = training.recipe("shapes")  # the dataset's defaults (training.DATASET_DEFAULTS)
                 with gr.Row():
                     tr_dataset = gr.Radio(["shapes", "cifar10"], value="shapes", label=i18n("dataset"))
                     tr_model = gr.Dropdown(training.trainable_models(), value="alexnet_cifar",
                                            allow_custom_value=True, label=i18n("model"))
-                    tr_epochs = gr.Number(3, precision=0, label=i18n("epochs"))
-                    tr_batch = gr.Number(64, precision=0, label=i18n("batch"))
-                    tr_lr = gr.Number(1e-3, label=i18n("lr"))
+                    tr_epochs = gr.Number(recipe["epochs"], precision=0, label=i18n("epochs"))
+                    tr_batch = gr.Number(recipe["batch_size"], precision=0, label=i18n("batch"))
+                    tr_lr = gr.Number(recipe["lr"], label=i18n("lr"))
                 with gr.Row():
                     tr_opt = gr.Radio(["adam", "sgd"], value="adam", label=i18n("optimizer"))
-                    tr_sched = gr.Radio(["constant", "cosine", "onecycle"], value="cosine", label=i18n("schedule"))
+                    tr_sched = gr.Radio(["constant", "cosine", "onecycle"], value=recipe["schedule"],
+                                        label=i18n("schedule"))
                     tr_wd = gr.Number(0.0, label=i18n("wd"))
-                    tr_subset = gr.Number(4000, precision=0, label=i18n("subset"))
+                    tr_subset = gr.Number(recipe["subset"], precision=0, label=i18n("subset"))
                     tr_seed = gr.Number(0, precision=0, label=i18n("seed"))
                 with gr.Row():
-                    tr_aug = gr.Checkbox(True, label=i18n("augment"))
+                    tr_aug = gr.Checkbox(recipe["augment"], label=i18n("augment"))
                     tr_pre = gr.Checkbox(False, label=i18n("pretrained"))
                     tr_freeze = gr.Checkbox(False, label=i18n("freeze"))
                     tr_resume_from = gr.Textbox(label=i18n("resume_from"), placeholder="runs/…/last.pt")
@@ -254,6 +256,25 @@ def build_demo() -> gr.Blocks:
                     tr_acc = gr.LinePlot(x="step", y="value", color="series", label=i18n("acc_curve"), y_title="accuracy (%)",
                                          color_map=CURVE_COLORS,
                                          elem_id="acc-plot")
+                # The network itself, as it learns: snapshots taken by the training thread (live), or kept ones.
+                gr.Markdown(i18n("snapshot_title"))
+                with gr.Row(equal_height=True):
+                    tr_snap_pick = gr.Radio([(i18n("snapshot_live"), training.LIVE)], value=training.LIVE,
+                                            label=i18n("snapshot_pick"), scale=4, elem_id="snapshot-pick")
+                    tr_snap_btn = gr.Button(i18n("snapshot_refresh"), scale=1)
+                tr_snap_info = gr.Markdown(elem_id="snapshot-info")
+                with gr.Row():  # headings above the pictures: an image's own label would cover their top-left
+                    with gr.Column(scale=1, min_width=300):
+                        gr.Markdown(i18n("snapshot_filters"))
+                        tr_filters = gr.Image(show_label=False, type="pil", interactive=False, format="png",
+                                              elem_id="snapshot-filters")
+                        tr_top3 = gr.Label(num_top_classes=3, label=i18n("snapshot_top3"), elem_id="snapshot-top3")
+                    with gr.Column(scale=3):
+                        gr.Markdown(i18n("snapshot_maps"))
+                        tr_maps = gr.Image(show_label=False, type="pil", interactive=False, format="png",
+                                           elem_id="snapshot-maps")
+                gr.Markdown(i18n("explain_snapshot"))
+                tr_snap_shown = gr.State(None)  # what the snapshot panel shows (see training.snapshot_panel)
                 with gr.Row():
                     tr_conf = gr.Image(label=i18n("confusion"), type="pil", interactive=False)
                     tr_per_class = gr.Dataframe(label=i18n("per_class"), interactive=False)
@@ -393,11 +414,24 @@ def build_demo() -> gr.Blocks:
             *values, active = training.train_status()
             return *values, gr.Timer(active=active)  # poll only while a run is active
 
-        def tick_ui(shown: tuple | None):
-            """The 1-second refresh: the checkpoint file is re-sent only when it changed on disk."""
+        snap_outputs = [tr_snap_info, tr_filters, tr_maps, tr_top3]
+        snap_panel_outputs = [*snap_outputs, tr_snap_pick, tr_snap_shown]
+
+        def snapshot_ui(choice: str | None, shown: tuple | None):
+            """The snapshot panel; everything skipped when the page already shows it (no drawing, nothing sent)."""
+            panel = training.snapshot_panel(choice, shown)
+            if panel is None:
+                return (gr.skip(),) * len(snap_panel_outputs)
+            *values, choices, value, state = panel
+            choices = [(i18n("snapshot_live") if v == training.LIVE else label, v) for label, v in choices]
+            return *values, gr.Radio(choices=choices, value=value), state
+
+        def tick_ui(shown: tuple | None, choice: str | None, snap_shown: tuple | None):
+            """The 1-second refresh: the checkpoint file is re-sent only when it changed on disk, the snapshot
+            panel only when there is a new snapshot."""
             *values, checkpoint, timer = status_ui()
             key = (checkpoint, os.path.getmtime(checkpoint)) if checkpoint and os.path.exists(checkpoint) else None
-            return *values, (gr.skip() if key == shown else checkpoint), timer, key
+            return *values, (gr.skip() if key == shown else checkpoint), timer, key, *snapshot_ui(choice, snap_shown)
 
         def start_ui(*args):
             training.train_start(*args)
@@ -411,16 +445,34 @@ def build_demo() -> gr.Blocks:
             run.__name__ = action.__name__
             return run
 
-        tr_start.click(friendly(start_ui), train_inputs, status_outputs, api_name="train_start")
-        tr_pause.click(friendly(control_ui(training.train_pause)), None, status_outputs, api_name="train_pause")
+        snap_refresh = dict(fn=friendly(snapshot_ui), inputs=[tr_snap_pick, tr_snap_shown], outputs=snap_panel_outputs,
+                            api_visibility="private", show_progress="hidden")
+        recipe_fields = [tr_epochs, tr_batch, tr_lr, tr_sched, tr_subset, tr_aug]
+
+        def recipe_ui(dataset: str):
+            values = training.recipe(dataset)
+            return [values[k] for k in ("epochs", "batch_size", "lr", "schedule", "subset", "augment")]
+
+        # Picking a dataset fills in its recipe (the defaults the CLI uses too).
+        tr_dataset.input(friendly(recipe_ui), tr_dataset, recipe_fields, api_visibility="private")
+        tr_start.click(friendly(start_ui), train_inputs, status_outputs, api_name="train_start").then(**snap_refresh)
+        tr_pause.click(friendly(control_ui(training.train_pause)), None, status_outputs,
+                       api_name="train_pause").then(**snap_refresh)
         tr_resume.click(friendly(control_ui(training.train_resume)), None, status_outputs, api_name="train_resume")
-        tr_stop.click(friendly(control_ui(training.train_stop)), None, status_outputs, api_name="train_stop")
-        tr_timer.tick(friendly(tick_ui), tr_shown, [*status_outputs, tr_shown], api_visibility="private",
+        tr_stop.click(friendly(control_ui(training.train_stop)), None, status_outputs,
+                      api_name="train_stop").then(**snap_refresh)
+        tr_timer.tick(friendly(tick_ui), [tr_shown, tr_snap_pick, tr_snap_shown],
+                      [*status_outputs, tr_shown, *snap_panel_outputs], api_visibility="private",
                       show_progress="hidden")
+        # The latest weights on demand (the running thread takes a snapshot at its next batch); then the picker
+        # goes back to live.
+        tr_snap_btn.click(friendly(training.train_snapshot), None, snap_outputs, api_name="train_snapshot").then(
+            lambda: training.LIVE, None, tr_snap_pick, api_visibility="private").then(**snap_refresh)
+        tr_snap_pick.input(**snap_refresh)
         # A newly opened page, or a look at the Training tab, picks up the run in progress (a run may have been
         # started from another browser or the API) and starts polling if there is one.
-        demo.load(friendly(status_ui), None, status_outputs, api_name="train_status")
-        train_tab.select(friendly(status_ui), None, status_outputs, api_visibility="private")
+        demo.load(friendly(status_ui), None, status_outputs, api_name="train_status").then(**snap_refresh)
+        train_tab.select(friendly(status_ui), None, status_outputs, api_visibility="private").then(**snap_refresh)
 
         def compare_ui(models: list[str], input_size: str):
             table, chart = compare.compare_view(models, input_size)

@@ -96,6 +96,22 @@ EN: dict[str, str] = {
     "confusion": "Confusion matrix (rows: true class, columns: predicted)",
     "per_class": "Per-class test accuracy (%)",
     "ckpt_download": "Latest checkpoint",
+    "snapshot_title": "### The network, as it learns",
+    "snapshot_pick": "Show the network: live, or as it was after epoch N (0 = before training)",
+    "snapshot_live": "live",
+    "snapshot_refresh": "Refresh snapshot",
+    "snapshot_filters": "**First-layer filters** (RGB)",
+    "snapshot_maps": "**The probe image and its feature maps**, one layer per stage (its 6 most active channels)",
+    "snapshot_top3": "The probe's top-3 predictions",
+    "explain_snapshot": (
+        "Snapshots are taken by the training thread itself, between batches: at the start, every few seconds, at "
+        "each epoch end, and on pause and stop. **Filters**: the first conv's kernels as colour patches, each "
+        "stretched to its own range (top), and what training has changed in each since the start (bottom). Random "
+        "noise at step 0; small 3×3 kernels stay close to their start for a while, and their changes show the edge "
+        "and colour detectors forming. **Feature maps**: one fixed test image (the probe) through the network, and "
+        "at one layer per stage its most active channels (bright = strong). Early layers keep the outline; deeper "
+        "ones are coarser and more abstract. Pick an epoch above to look back (0 vs the last one)."
+    ),
     "explain_train": (
         "Training runs in a background thread on this server; every open browser tab sees the same run. The course "
         "notes reached 75.08 % (AlexNet-CIFAR) and 82.98 % (ResNet-18) test accuracy on CIFAR-10 with Adam 1e-3, "
@@ -198,6 +214,21 @@ KO: dict[str, str] = {
     "confusion": "혼동 행렬 (행: 실제 클래스, 열: 예측)",
     "per_class": "클래스별 테스트 정확도 (%)",
     "ckpt_download": "최근 체크포인트",
+    "snapshot_title": "### 학습하는 동안의 네트워크",
+    "snapshot_pick": "네트워크 보기: 실시간, 또는 N 에폭 후의 모습 (0 = 학습 전)",
+    "snapshot_live": "실시간",
+    "snapshot_refresh": "스냅숏 새로 고침",
+    "snapshot_filters": "**첫 번째 층의 필터** (RGB)",
+    "snapshot_maps": "**프로브 이미지와 특징 맵**, 단계마다 한 층 (가장 강하게 활성화된 채널 6개)",
+    "snapshot_top3": "프로브 이미지의 상위 3개 예측",
+    "explain_snapshot": (
+        "스냅숏은 학습 스레드가 배치 사이에 직접 찍습니다: 시작할 때, 몇 초마다, 에폭이 끝날 때마다, 그리고 일시 정지와 "
+        "중지할 때. **필터**: 첫 번째 합성곱의 커널을 색 패치로 보여 주며, 각각 자기 범위로 늘려 그립니다 (위). 아래는 "
+        "시작 이후 학습이 각 커널을 바꾼 만큼입니다. 0 단계에서는 무작위 잡음이고, 작은 3×3 커널은 한동안 시작 때와 "
+        "비슷해 보이지만 그 변화에서 모서리·색 검출기가 생겨나는 것이 보입니다. **특징 맵**: 고정된 테스트 이미지 하나(프로브)를 네트워크에 "
+        "넣고, 단계마다 한 층에서 가장 강하게 활성화된 채널을 보여 줍니다 (밝을수록 강함). 앞쪽 층은 윤곽을 유지하고, 깊은 "
+        "층은 더 거칠고 추상적입니다. 위에서 에폭을 골라 지난 모습을 볼 수 있습니다 (0과 마지막 에폭 비교)."
+    ),
     "explain_train": (
         "학습은 이 서버의 백그라운드 스레드에서 실행되며, 열려 있는 모든 브라우저 탭이 같은 학습을 봅니다. 강의 노트는 "
         "CIFAR-10에서 Adam 1e-3, 배치 32, 50 에폭으로 75.08 %(AlexNet-CIFAR), 82.98 %(ResNet-18)의 테스트 정확도를 "

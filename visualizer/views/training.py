@@ -1,15 +1,19 @@
-"""Training tab: start/pause/resume/stop the one background run and read its curves."""
+"""Training tab: start/pause/resume/stop the one background run, read its curves, and see the network learn."""
 from __future__ import annotations
 
 import math
+import threading
+from collections import OrderedDict
 from typing import Any
 
 import numpy as np
 import pandas as pd
 from PIL import Image, ImageDraw, ImageFont
 
+from visualizer import snapshots
 from visualizer.features import colormap_lut
-from visualizer.training import TrainConfig, takes_32px
+from visualizer.snapshots import NetworkSnapshot
+from visualizer.training import FROM_DATASET, TrainConfig, dataset_defaults, takes_32px
 
 ACTIVE_STATES = ("running", "paused")
 UI_LOG_EVERY = 5  # steps between curve points: classroom runs are short, the curve should move every second
@@ -36,26 +40,43 @@ def _number(value: Any, name: str, kind: type, lo: float, hi: float) -> Any:
     return value
 
 
-def make_config(model: str, dataset: str, epochs: Any = 3, batch_size: Any = 64, lr: Any = 1e-3,
-                optimizer: str = "adam", schedule: str = "cosine", weight_decay: Any = 0.0, subset: Any = 5000,
-                seed: Any = 0, augment: bool = True, pretrained: bool = False, freeze_features: bool = False,
-                resume: str | None = None) -> TrainConfig:
-    subset_n = _number(subset, "Training images", int, 0, 10_000_000)
+def make_config(model: str, dataset: str, epochs: Any = FROM_DATASET, batch_size: Any = FROM_DATASET,
+                lr: Any = FROM_DATASET, optimizer: str = "adam", schedule: str = FROM_DATASET, weight_decay: Any = 0.0,
+                subset: Any = FROM_DATASET, seed: Any = 0, augment: bool = FROM_DATASET, pretrained: bool = False,
+                freeze_features: bool = False, resume: str | None = None) -> TrainConfig:
+    """A checked config from the tab's fields; those left at FROM_DATASET take the dataset's recipe."""
+    given = {"epochs": epochs, "batch_size": batch_size, "lr": lr, "schedule": schedule, "subset": subset,
+             "augment": augment}
+    checks = {"epochs": ("Epochs", int, 1, 1000), "batch_size": ("Batch size", int, 1, 8192),
+              "lr": ("Learning rate", float, 1e-8, 10), "subset": ("Training images", int, 0, 10_000_000)}
+    fields: dict[str, Any] = {}
+    for name, value in given.items():
+        if value is FROM_DATASET:
+            continue
+        fields[name] = _number(value, *checks[name]) if name in checks else value
+    if "subset" in fields:
+        fields["subset"] = fields["subset"] or None  # 0: all
+    if "augment" in fields:
+        fields["augment"] = bool(fields["augment"])
     config = TrainConfig(
-        model=(model or "").strip(), dataset=dataset, epochs=_number(epochs, "Epochs", int, 1, 1000),
-        batch_size=_number(batch_size, "Batch size", int, 1, 8192), lr=_number(lr, "Learning rate", float, 1e-8, 10),
-        optimizer=optimizer, schedule=schedule, weight_decay=_number(weight_decay, "Weight decay", float, 0, 1),
-        subset=subset_n or None, seed=_number(seed, "Seed", int, 0, 2**31 - 1), augment=bool(augment),
+        model=(model or "").strip(), dataset=dataset, optimizer=optimizer,
+        weight_decay=_number(weight_decay, "Weight decay", float, 0, 1), seed=_number(seed, "Seed", int, 0, 2**31 - 1),
         pretrained=bool(pretrained), freeze_features=bool(freeze_features), resume=resume or None,
-        log_every=UI_LOG_EVERY,
+        log_every=UI_LOG_EVERY, **fields,
     )
     return config.validate()
 
 
-def train_start(model: str, dataset: str, epochs: Any = 3, batch_size: Any = 64, lr: Any = 1e-3,
-                optimizer: str = "adam", schedule: str = "cosine", weight_decay: Any = 0.0, subset: Any = 5000,
-                seed: Any = 0, augment: bool = True, pretrained: bool = False, freeze_features: bool = False,
-                resume: str | None = None) -> str:
+def recipe(dataset: str) -> dict[str, Any]:
+    """The tab's fields for ``dataset`` before anyone types: its defaults (``subset`` 0 meaning all)."""
+    values = dataset_defaults(dataset)
+    return {**values, "subset": values["subset"] or 0}
+
+
+def train_start(model: str, dataset: str, epochs: Any = FROM_DATASET, batch_size: Any = FROM_DATASET,
+                lr: Any = FROM_DATASET, optimizer: str = "adam", schedule: str = FROM_DATASET, weight_decay: Any = 0.0,
+                subset: Any = FROM_DATASET, seed: Any = 0, augment: bool = FROM_DATASET, pretrained: bool = False,
+                freeze_features: bool = False, resume: str | None = None) -> str:
     """Start a background run; raises ValueError (bad value) or RuntimeError (a run is already active)."""
     config = make_config(model, dataset, epochs, batch_size, lr, optimizer, schedule, weight_decay, subset, seed,
                          augment, pretrained, freeze_features, resume)
@@ -161,6 +182,93 @@ def train_status() -> tuple[str, pd.DataFrame, pd.DataFrame, Image.Image | None,
     last_epoch = metrics["epochs"][-1] if metrics.get("epochs") else None
     return (progress_line(status, last_epoch), loss, acc, confusion_image(final), per_class_table(final),
             status.get("last_checkpoint"), status.get("state") in ACTIVE_STATES)
+
+
+# ------------------------------------------------------------------------------ the network, as it learns
+
+LIVE = "live"  # the snapshot picker's value for "the latest weights"
+NO_RUN_YET = ("No training run yet: start one (Start, or the train_start endpoint); the first-layer filters and "
+              "the probe image's feature maps appear here from step 0 on, and change as the network learns.")
+
+
+_pictures: OrderedDict[tuple, tuple[Image.Image, Image.Image]] = OrderedDict()
+_pictures_lock = threading.Lock()
+
+
+def _pictures_of(snap: NetworkSnapshot) -> tuple[Image.Image, Image.Image]:
+    """(filters, probe maps), drawn once per snapshot however many open pages show it."""
+    with _pictures_lock:
+        if snap.key in _pictures:
+            return _pictures[snap.key]
+    pictures = snapshots.filters_image(snap), snapshots.probe_maps_image(snap)
+    with _pictures_lock:
+        _pictures[snap.key] = pictures
+        while len(_pictures) > 8:
+            _pictures.popitem(last=False)
+    return pictures
+
+
+def _snapshot_outputs(snap: NetworkSnapshot, epochs: int | None) -> tuple[str, Image.Image, Image.Image, dict]:
+    top = snap.top(3)
+    guess, p = top[0]
+    verdict = "right" if guess == snap.probe.class_name else "wrong"
+    lines = [f"**{snapshots.describe(snap, epochs)}** · probe: a test image of a **{snap.probe.class_name}** · "
+             f"the network says **{guess}** ({100 * p:.0f} %, {verdict})"]
+    if snap.step == 0:
+        n = len(snap.class_names)
+        lines.append(f"Random weights: the filters are noise and the predictions are chance ({n} classes: "
+                     f"~{100 / n:.0f} % each).")
+    return "\n\n".join(lines), *_pictures_of(snap), dict(top)
+
+
+def train_snapshot() -> tuple[str, Image.Image, Image.Image, dict]:
+    """The network at its latest weights: (caption, first-layer filters, probe and its maps per stage, top-3).
+
+    A running run is asked for a snapshot at its next batch. Raises ValueError, saying why, when there is none.
+    """
+    trainer = _trainer()
+    snap = trainer.snapshot(fresh=True)
+    status = trainer.status()
+    if snap is None:
+        if status["state"] == "idle":
+            raise ValueError(NO_RUN_YET)
+        if status["snapshot_error"]:
+            raise ValueError(f"this run has no pictures of the network: taking one failed "
+                             f"({status['snapshot_error']}); its training and curves go on")
+        if status["state"] == "failed":
+            raise ValueError(f"the last run failed before its first snapshot: {status['error']}")
+        raise ValueError(f"the run has no snapshot yet ({status['message']}); the first comes when training "
+                         "begins, in a few seconds")
+    return _snapshot_outputs(snap, status["epochs"])
+
+
+def snapshot_choices(history: list[NetworkSnapshot]) -> list[tuple[str, str]]:
+    """The picker's (label, value) pairs: live, then the start (0) and each epoch end kept, oldest first."""
+    return [(LIVE, LIVE)] + [(str(s.epochs_done), str(s.step)) for s in history]
+
+
+def snapshot_panel(choice: str | None = LIVE, shown: tuple | None = None) -> tuple | None:
+    """The snapshot panel for the picker's ``choice`` (live, or a kept snapshot's step); never raises.
+
+    Returns (caption, filters, probe maps, top-3, picker choices, picker value, state), or None when ``shown`` (the
+    state returned last time) says the page already shows exactly that: a poll then costs no drawing.
+    """
+    trainer = _trainer()
+    status = trainer.status()
+    history = trainer.snapshot_history()
+    choices = snapshot_choices(history)
+    picked = next((s for s in history if str(s.step) == choice), None) if choice != LIVE else None
+    snap = picked or trainer.snapshot()
+    value = str(picked.step) if picked else LIVE
+    state = (snap.key if snap else status["state"], tuple(v for _, v in choices), value, status["snapshot_error"])
+    if state == shown:
+        return None
+    failed = f"⚠️ No more pictures of the network: a snapshot failed ({status['snapshot_error']}); training goes on."
+    if snap is None:
+        message = NO_RUN_YET if status["state"] == "idle" else "Waiting for the run's first snapshot …"
+        return (failed if status["snapshot_error"] else message), None, None, None, choices, value, state
+    caption, *pictures = _snapshot_outputs(snap, status["epochs"])
+    return (caption + ("\n\n" + failed if status["snapshot_error"] else ""), *pictures, choices, value, state)
 
 
 def trainable_models() -> list[str]:
