@@ -103,3 +103,86 @@ def test_stop_while_paused_wakes_the_run_and_stops_it(tmp_path):
         message = trainer.stop()
     assert trainer.status()["state"] == "stopped" and "stopped" in message
     assert load_checkpoint(trainer.status()["last_checkpoint"])["step"] == trainer.status()["step"]
+
+
+# ------------------------------------------------------------------------------------------ budgets and stop
+
+
+def test_a_run_over_the_memory_budget_is_refused_before_it_starts(tmp_path):
+    from visualizer import budgets
+    from visualizer.analysis import analyze_model
+
+    trainer = BackgroundTrainer()
+    # alexnet_cifar keeps 1.23 MiB of layer outputs per 32×32 image; a batch of 8192 needs ~2 × 10 GiB for them.
+    per_image = analyze_model("alexnet_cifar", (3, 32, 32)).total_activation_bytes
+    assert 1.2 * 2**20 < per_image < 1.3 * 2**20
+    with pytest.raises(budgets.BudgetError) as err:
+        trainer.start(_config(tmp_path, model="alexnet_cifar", batch_size=8192, subset=400_000))
+    message = str(err.value)
+    assert "a batch of 8,192" in message and "(--max-train-memory)" in message
+    fits = int(message.rsplit("at most ", 1)[1].split()[0].replace(",", ""))
+    assert 100 < fits < 8192  # the knob to turn, with a number that fits
+    assert trainer.status()["state"] == "idle" and not (tmp_path / "run").exists()  # nothing generated or written
+    trainer.start(_config(tmp_path, model="alexnet_cifar", batch_size=fits, subset=640, epochs=1))
+    assert trainer.wait(120) and trainer.status()["state"] == "finished"  # the suggested batch is accepted
+
+
+def test_stop_ends_data_generation_at_once(tmp_path):
+    # 400,000 shapes take ~50 s to generate on 2 cores; a stop must not wait for them.
+    trainer = BackgroundTrainer()
+    trainer.start(_config(tmp_path, subset=400_000, batch_size=16))
+    _wait_for(lambda: "shapes" in trainer.status()["message"] or trainer.status()["message"].startswith("loading"))
+    time.sleep(0.5)
+    t0 = time.monotonic()
+    trainer.stop(timeout=30)
+    assert time.monotonic() - t0 < 10  # generous for a loaded CI machine; bench_stop.py measures it
+    status = trainer.status()
+    assert status["state"] == "stopped" and "generating shapes" in status["message"]
+    assert status["step"] == 0 and not (tmp_path / "run" / "last.pt").exists()
+
+
+def test_stop_ends_a_download_wait_at_once(tmp_path, monkeypatch):
+    from visualizer import training
+
+    def slow_download(*args, **kwargs):  # a CIFAR-10 download on a slow classroom network
+        time.sleep(60)
+
+    monkeypatch.setattr(training, "load_dataset", slow_download)
+    trainer = BackgroundTrainer()
+    trainer.start(_config(tmp_path, dataset="cifar10", subset=640))
+    time.sleep(1.0)
+    t0 = time.monotonic()
+    trainer.stop(timeout=30)
+    assert time.monotonic() - t0 < 10
+    assert trainer.status()["state"] == "stopped" and "downloaded" in trainer.status()["message"]
+
+
+def test_starting_a_run_keeps_only_the_newest_runs_checkpoints(tmp_path, monkeypatch):
+    from visualizer import budgets
+    from visualizer.checkpoint import make_checkpoint, save_checkpoint
+
+    import zoo
+
+    monkeypatch.setenv("CNNVIZ_RUNS_DIR", str(tmp_path / "runs"))
+    model = zoo.create_model("vgg:4,M")
+    old = []
+    for i in range(4):
+        path = tmp_path / "runs" / f"old{i}" / "last.pt"
+        path.parent.mkdir(parents=True)
+        save_checkpoint(make_checkpoint(model_name="vgg:4,M", class_names=zoo.CIFAR10_CLASSES, model=model,
+                                        optimizer=None, config={}, epoch=1, step=1), path)
+        import os
+
+        os.utime(path, (1000 + i, 1000 + i))
+        old.append(path)
+    before = budgets.current()
+    budgets.configure(keep_runs=2)
+    try:
+        trainer = BackgroundTrainer()
+        trainer.start(_config(tmp_path, out_dir=None, epochs=1, subset=64))
+        assert trainer.wait(120)
+    finally:
+        budgets.configure(keep_runs=before.keep_runs)
+    assert [p.exists() for p in old] == [False, False, True, True]  # the two newest old runs stay
+    new = trainer.status()["last_checkpoint"]
+    assert new.startswith(str(tmp_path / "runs")) and os.path.exists(new)

@@ -218,3 +218,19 @@ def test_one_recipe_for_the_cli_the_training_tab_and_the_config():
     assert TrainConfig(dataset="shapes", batch_size=128).batch_size == 128
     assert TrainConfig.from_dict(TrainConfig(dataset="cifar10").to_dict() | {"dataset": "shapes"}).batch_size == \
         training.DATASET_DEFAULTS["cifar10"]["batch_size"]
+
+
+def test_a_diverging_run_stops_and_says_to_lower_the_learning_rate(tmp_path):
+    # Adam at lr 10: the loss explodes within a few steps (it once "finished" at 6.7e13 and chance accuracy).
+    from visualizer.training import DivergedError, MetricsLog, train
+
+    config = TrainConfig(model="vgg:8,M,16,M", dataset="shapes", device="cpu", epochs=3, subset=320, test_subset=50,
+                         batch_size=32, lr=10.0, optimizer="adam", schedule="constant", log_every=1,
+                         out_dir=str(tmp_path / "run"))
+    log = MetricsLog()
+    with pytest.raises(DivergedError, match=r"more than 10× where it started .* Lower the learning rate "
+                                            r"\(it was 10; try 1\)"):
+        train(config, log)
+    losses = [r["loss"] for r in log.snapshot()["steps"]]
+    assert losses and max(losses) <= 10 * max(losses[0], 1.0)  # stopped at the first record past the bound
+    assert not (tmp_path / "run" / "last.pt").exists()  # no checkpoint of the broken weights

@@ -231,8 +231,36 @@ def test_checkpoints_outside_the_servers_runs_are_refused_alike(tmp_path, monkey
             features.feature_maps(image, "alexnet_cifar", "checkpoint", path)
         messages.add(str(err.value))
     assert len(messages) == 1 and "not one of this server's runs or uploads" in messages.pop()
+    from visualizer.background import get_trainer
+
+    monkeypatch.setattr(get_trainer(), "latest_weights", lambda: None)  # no run in progress either
     with pytest.raises(ValueError, match="no checkpoint yet"):
         features.feature_maps(image, "alexnet_cifar", "checkpoint", "")
+
+
+def test_checkpoint_source_follows_the_running_models_latest_weights(tmp_path, monkeypatch):
+    # "latest" (the picker's first choice) is the training run's weights as of its latest snapshot: the maps
+    # come from exactly those weights (compared with the run's own final checkpoint, written on finish).
+    import torch
+
+    from visualizer.background import BackgroundTrainer
+    from visualizer.checkpoint import load_checkpoint
+    from visualizer.training import TrainConfig
+
+    trainer = BackgroundTrainer()
+    monkeypatch.setattr("visualizer.background.get_trainer", lambda: trainer)
+    trainer.start(TrainConfig(model="vgg:8,M,16,M", dataset="shapes", device="cpu", epochs=1, subset=64,
+                              test_subset=20, batch_size=16, out_dir=str(tmp_path / "run")))
+    assert trainer.wait(120) and trainer.status()["state"] == "finished"
+    image = Image.new("RGB", (32, 32), "white")
+    out = features.feature_maps(image, "vgg16", "checkpoint", features.LATEST, layer="features.0")
+    assert "the training run's latest weights (epoch 1 done" in out[1] and out[-1]["model_name"] == "vgg:8,M,16,M"
+    from visualizer import forward_pass, weight_sources
+
+    loaded = weight_sources.load_weights("vgg:8,M,16,M", "training")
+    final = load_checkpoint(trainer.status()["last_checkpoint"])["model"]
+    assert all(torch.equal(v, final[k]) for k, v in loaded.model.state_dict().items())
+    assert forward_pass.cached(out[-1]["pass"]).key[0] == loaded.key
 
 
 def test_feature_maps_without_image_says_what_to_do():

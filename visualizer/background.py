@@ -6,11 +6,14 @@ all cheap to read while training; the thread never touches the UI.
 """
 from __future__ import annotations
 
+import dataclasses
 import threading
 from typing import Any
 
+from visualizer.budgets import runs
+from visualizer.budgets.memory import check_model, check_training
 from visualizer.snapshots import LatestWeights, NetworkSnapshot, SnapshotLog
-from visualizer.training import MetricsLog, RunControl, TrainConfig, train
+from visualizer.training import MetricsLog, RunControl, TrainConfig, default_out_dir, train
 
 ACTIVE_STATES = ("running", "paused")
 
@@ -40,13 +43,22 @@ class BackgroundTrainer:
     # ----------------------------------------------------------------------------------- commands
 
     def start(self, config: TrainConfig) -> None:
-        """Start a run in the background. ``ValueError`` for a bad config, ``TrainerBusyError`` if one runs."""
+        """Start a run in the background. ``ValueError`` for a bad config or one over this server's budgets
+        (``budgets.BudgetError``), ``TrainerBusyError`` if one runs."""
         with self._lock:
             if self._state in ACTIVE_STATES:
                 raise TrainerBusyError(
                     f"a training run is already {self._state} ({self._describe()}); stop it before starting another"
                 )
             config.validate()
+            # The server's budgets, before a single image is generated: the model's size, then the whole run's
+            # memory (data, batch activations and gradients, weights and optimizer state).
+            check_model(config.model)
+            check_training(config.model, config.dataset, config.batch_size, config.subset, config.test_subset,
+                           config.optimizer)
+            if config.out_dir is None:
+                config = dataclasses.replace(config, out_dir=str(default_out_dir(config)))
+            runs.prune(protect=config.out_dir)  # only the newest runs keep their checkpoints
             self._config = config
             self._log = MetricsLog()
             self._snapshots = SnapshotLog(dataset=config.dataset)
@@ -170,7 +182,7 @@ class BackgroundTrainer:
             acc = done["test_acc"]
             message = f"{state} at step {done['step']}/{done['total_steps']}" + (
                 f", test accuracy {acc:.1%}" if acc is not None else ""
-            )
+            ) + (f" ({done['detail']})" if done.get("detail") else "")
             error = None
         except Exception as exc:  # noqa: BLE001 - the thread must report, not die silently
             state, error = "failed", f"{type(exc).__name__}: {exc}"

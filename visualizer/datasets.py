@@ -40,6 +40,10 @@ class DatasetUnavailableError(RuntimeError):
     """A dataset that cannot be had here (offline with no local copy); says which file to place where."""
 
 
+class LoadingStopped(RuntimeError):
+    """A stop was asked for while the data were being generated or downloaded."""
+
+
 @dataclass
 class ImageData:
     """A labelled image set in memory: ``images`` uint8 (N, 3, H, W), ``labels`` int64 (N,)."""
@@ -153,7 +157,7 @@ def _shape_masks(label: torch.Tensor, x: torch.Tensor, y: torch.Tensor) -> torch
     return stacked[torch.arange(len(label)), label]
 
 
-def make_shapes(n: int, seed: int = 0, size: int = 32) -> ImageData:
+def make_shapes(n: int, seed: int = 0, size: int = 32, should_stop: Callable[[], bool] | None = None) -> ImageData:
     """``n`` synthetic 32×32 images, 10 balanced classes, the same for the same ``seed``.
 
     Each image: one shape with a random centre, radius (7–14 px), tilt (±20°, so square and diamond
@@ -164,7 +168,9 @@ def make_shapes(n: int, seed: int = 0, size: int = 32) -> ImageData:
     labels = labels[torch.randperm(n, generator=g)]
     images = torch.empty(n, 3, size, size, dtype=torch.uint8)
     coords = torch.arange(size, dtype=torch.float32)
-    for start in range(0, n, 2048):  # chunks keep the float temporaries small
+    for start in range(0, n, 2048):  # chunks keep the float temporaries small (and a stop is seen within one)
+        if should_stop is not None and should_stop():
+            raise LoadingStopped(f"stopped while generating shapes ({start:,} of {n:,} images made)")
         lab = labels[start:start + 2048]
         m = len(lab)
         u = torch.rand(m, 8, generator=g)
@@ -187,10 +193,36 @@ def make_shapes(n: int, seed: int = 0, size: int = 32) -> ImageData:
     return ImageData("shapes", images, labels, list(SHAPES_CLASSES), synthetic=True)
 
 
-def load_shapes(train: bool = True, seed: int = 0, n: int | None = None) -> ImageData:
+def load_shapes(train: bool = True, seed: int = 0, n: int | None = None,
+                should_stop: Callable[[], bool] | None = None) -> ImageData:
     """The shapes train or test split; the two splits come from different seeds, so they never overlap."""
     n = n or (SHAPES_TRAIN_SIZE if train else SHAPES_TEST_SIZE)
-    return make_shapes(n, seed=2 * int(seed) + (0 if train else 1))
+    return make_shapes(n, seed=2 * int(seed) + (0 if train else 1), should_stop=should_stop)
+
+
+def interruptible(load: Callable[[], ImageData], should_stop: Callable[[], bool] | None,
+                  poll_s: float = 0.2) -> ImageData:
+    """Run ``load`` (a download, an extraction) in a helper thread and give up waiting as soon as a stop is
+    asked for: the caller is free within ``poll_s``; the abandoned download finishes or fails on its own."""
+    if should_stop is None:
+        return load()
+    result: dict[str, object] = {}
+
+    def work() -> None:
+        try:
+            result["data"] = load()
+        except BaseException as exc:  # noqa: BLE001 - handed to the waiting thread
+            result["error"] = exc
+
+    thread = threading.Thread(target=work, name="cnnviz-data", daemon=True)
+    thread.start()
+    while thread.is_alive():
+        if should_stop():
+            raise LoadingStopped("stopped while the data were being downloaded or read")
+        thread.join(poll_s)
+    if "error" in result:
+        raise result["error"]  # type: ignore[misc]
+    return result["data"]  # type: ignore[return-value]
 
 
 def load_dataset(name: str, train: bool, data_dir: str | os.PathLike = "./data", seed: int = 0,

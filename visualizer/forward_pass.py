@@ -12,6 +12,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import threading
+import weakref
 from collections import OrderedDict
 from typing import Any, Iterable
 
@@ -37,6 +38,7 @@ class ForwardPass:
     def __init__(self, load_args: tuple[str, str, str | None], loaded: Any, tensor: torch.Tensor,
                  seen: Image.Image, key: tuple) -> None:
         self._load_args = load_args
+        self._loaded = weakref.ref(loaded)  # no strong reference: the weights cache decides what stays in memory
         self.key = key
         self.model_name: str = loaded.model_name
         self.source: str = loaded.source
@@ -53,9 +55,15 @@ class ForwardPass:
 
     @property
     def loaded(self) -> Any:
-        from visualizer.weight_sources import load_weights
+        """The model these activations came from: the same object while cached, else rebuilt from the same
+        source; a source that now gives other weights ("auto", a run in progress) is refused, not mixed in."""
+        from visualizer.weight_sources import WeightsError, load_weights
 
-        return load_weights(*self._load_args)
+        loaded = self._loaded() or load_weights(*self._load_args)
+        if loaded.key != self.key[0]:
+            raise WeightsError("the weights changed since this image was shown (a training run moved on, or new "
+                               "weights arrived); show the feature maps again")
+        return loaded
 
     @property
     def nbytes(self) -> int:

@@ -24,7 +24,8 @@ from torch import nn
 
 import zoo
 from visualizer.checkpoint import CheckpointError, load_checkpoint, load_model_state, make_checkpoint, save_checkpoint
-from visualizer.datasets import DATASETS, ImageData, Normalizer, load_dataset, load_shapes, random_crop_flip
+from visualizer.datasets import (DATASETS, ImageData, LoadingStopped, Normalizer, interruptible, load_dataset, load_shapes,
+                                 random_crop_flip)
 from visualizer.snapshots import Probe, SnapshotLog
 
 OPTIMIZERS = ("sgd", "adam")
@@ -151,6 +152,25 @@ class TrainConfig:
 
 class NonFiniteLossError(RuntimeError):
     """The training loss became NaN or infinite; the run stops (no checkpoint of the broken weights)."""
+
+
+class DivergedError(NonFiniteLossError):
+    """The training loss rose far above where it started (``DIVERGENCE_FACTOR``×): the run stops."""
+
+
+# A healthy run's loss falls from its start (ln 10 ≈ 2.3 for 10 classes); ten times the first value means the
+# steps are throwing the weights away (Adam at lr 10 reached 6.7e13 and "finished" at chance).
+DIVERGENCE_FACTOR = 10.0
+
+
+def _stopped_before_training(config: "TrainConfig", log: "MetricsLog", why: str, emit) -> dict:
+    """The ``done`` record of a run stopped before its first step (while loading data or building)."""
+    done = {"status": "stopped", "model": config.model, "dataset": config.dataset, "synthetic": None,
+            "epochs": config.epochs, "epochs_done": 0, "step": 0, "total_steps": 0, "test_acc": None,
+            "best_test_acc": None, "elapsed_s": 0.0, "checkpoint": None, "per_class_acc": None, "detail": why}
+    emit("done", done)
+    log.update_progress(message=f"stopped ({why})", eta_s=None)
+    return done
 
 
 class MetricsLog:
@@ -296,8 +316,10 @@ def make_optimizer(config: TrainConfig, model: nn.Module) -> torch.optim.Optimiz
 
 
 def default_out_dir(config: TrainConfig) -> Path:
+    from visualizer.budgets.runs import runs_dir
+
     safe_model = "".join(c if c.isalnum() or c in "_-" else "-" for c in config.model)
-    return Path("runs") / f"{time.strftime('%Y%m%d-%H%M%S')}-{safe_model}-{config.dataset}"
+    return runs_dir() / f"{time.strftime('%Y%m%d-%H%M%S')}-{safe_model}-{config.dataset}"
 
 
 def _dist_info() -> tuple[int, int]:
@@ -317,16 +339,17 @@ def _all_reduce(t: torch.Tensor, world: int) -> torch.Tensor:
 
 
 def _load_split(config: TrainConfig, train: bool, rank: int, world: int,
-                progress: Callable[[str], None] | None = None) -> ImageData:
+                progress: Callable[[str], None] | None = None,
+                should_stop: Callable[[], bool] | None = None) -> ImageData:
     # Under torchrun, rank 0 downloads/extracts first; the others then read the finished files.
     if world > 1 and rank != 0:
         dist.barrier()
     n = config.subset if train else config.test_subset
     if config.dataset == "shapes":  # generated: make just the images asked for
-        data = load_shapes(train=train, seed=config.seed, n=n)
+        data = load_shapes(train=train, seed=config.seed, n=n, should_stop=should_stop)
     else:
-        data = load_dataset(config.dataset, train=train, data_dir=config.data_dir, seed=config.seed,
-                            progress=progress)
+        data = interruptible(lambda: load_dataset(config.dataset, train=train, data_dir=config.data_dir,
+                                                  seed=config.seed, progress=progress), should_stop)
     if world > 1 and rank == 0:
         dist.barrier()
     return data.subset(n, seed=config.seed + (0 if train else 1))
@@ -407,13 +430,21 @@ def train(config: TrainConfig, log: MetricsLog | None = None, control: RunContro
     def data_progress(message: str) -> None:
         log.update_progress(message=message)
 
-    train_set = _load_split(config, train=True, rank=rank, world=world, progress=data_progress)
-    test_set = _load_split(config, train=False, rank=rank, world=world, progress=data_progress)
+    should_stop = (lambda: control.stop_requested) if control is not None else None
+    try:  # a stop while the data are generated or downloaded ends the run at once, before any training
+        train_set = _load_split(config, train=True, rank=rank, world=world, progress=data_progress,
+                                should_stop=should_stop)
+        test_set = _load_split(config, train=False, rank=rank, world=world, progress=data_progress,
+                               should_stop=should_stop)
+    except LoadingStopped as exc:
+        return _stopped_before_training(config, log, str(exc), emit)
     class_names = train_set.class_names
     num_classes = len(class_names)
 
     torch.manual_seed(config.seed)  # same initial weights on every rank and every run
     model = build_model(config, num_classes)
+    if should_stop is not None and should_stop():
+        return _stopped_before_training(config, log, "stopped while the model was being built", emit)
     spec = zoo.get_spec(config.model)
     normalize = Normalizer(spec.mean, spec.std, device)
     memory_format = torch.channels_last if (on_cuda and config.channels_last) else torch.contiguous_format
@@ -478,6 +509,8 @@ def train(config: TrainConfig, log: MetricsLog | None = None, control: RunContro
 
     aug_gen = torch.Generator(device=device)
     run_start, paused_s, steps_this_run = time.perf_counter(), 0.0, 0
+    # Where the loss started in this run (the same all-reduced number on every rank): the yardstick for divergence.
+    first_loss: float | None = None
     status, evaluation, epoch = "finished", None, start_epoch
     log.update_progress(message="training", epoch=start_epoch + 1, epochs=config.epochs, step=step,
                         total_steps=total_steps, synthetic=train_set.synthetic)
@@ -535,6 +568,14 @@ def train(config: TrainConfig, log: MetricsLog | None = None, control: RunContro
                     raise NonFiniteLossError(
                         f"training loss became {mean_loss} at step {step} (epoch {epoch + 1}); the run is stopped. "
                         f"Lower the learning rate (it was {lr:.3g}) or use a schedule with warm-up (onecycle)"
+                    )
+                first_loss = mean_loss if first_loss is None else first_loss
+                if mean_loss > DIVERGENCE_FACTOR * max(first_loss, 1.0):
+                    raise DivergedError(
+                        f"training loss rose to {mean_loss:.3g} at step {step} (epoch {epoch + 1}), more than "
+                        f"{DIVERGENCE_FACTOR:g}× where it started ({first_loss:.3g}): the run diverged and is stopped. "
+                        f"Lower the learning rate (it was {lr:.3g}; try {lr / 10:.3g}) or use a schedule with "
+                        "warm-up (onecycle)"
                     )
                 now = time.perf_counter()
                 elapsed = now - run_start - paused_s
@@ -597,7 +638,7 @@ def train(config: TrainConfig, log: MetricsLog | None = None, control: RunContro
 
 
 __all__ = [
-    "CHECKPOINT_NAME", "DATASET_DEFAULTS", "FROM_DATASET", "MetricsLog", "NonFiniteLossError", "RunControl",
-    "TrainConfig", "build_model", "dataset_defaults", "evaluate", "freeze_features", "learning_rate", "make_optimizer",
+    "CHECKPOINT_NAME", "DATASET_DEFAULTS", "DivergedError", "FROM_DATASET", "MetricsLog", "NonFiniteLossError",
+    "RunControl", "TrainConfig", "build_model", "dataset_defaults", "evaluate", "freeze_features", "learning_rate", "make_optimizer",
     "resolve_device", "train",
 ]

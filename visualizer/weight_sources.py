@@ -20,7 +20,7 @@ from torch import nn
 from visualizer import budgets
 from visualizer.budgets.memory import check_model
 
-SOURCES = ("auto", "random", "imagenet", "checkpoint")
+SOURCES = ("auto", "random", "imagenet", "checkpoint", "training")  # training: the app's run, latest weights
 REACHABILITY_TTL_S = 300.0  # how long "the weights server is (un)reachable" is believed
 RANDOM_SEED = 0  # random init is seeded, so "random" shows the same maps on every call
 
@@ -89,6 +89,11 @@ def resolve_auto(model_name: str) -> tuple[str, str | None, str]:
     spec = zoo.get_spec(model_name)
     if imagenet_weights_available(spec.name):
         return "imagenet", None, "ImageNet weights (downloaded once, then cached)"
+    from visualizer.background import get_trainer
+
+    running = get_trainer().latest_weights()
+    if running is not None and running.model_name == spec.name:
+        return "training", None, "the latest weights of this model's training run"
     checkpoint = latest_checkpoint()
     if checkpoint and os.path.exists(checkpoint):
         from visualizer.checkpoint import CheckpointError, read_model_name
@@ -125,6 +130,9 @@ def load_weights(model_name: str, source: str = "random", checkpoint_path: str |
         except OSError:
             raise WeightsError(f"checkpoint not found: {checkpoint_path} (train a model first, or pick another file)") from None
         key = ("checkpoint", path, stamp)
+    elif source == "training":
+        weights = _training_weights()
+        key = ("training", weights.key)
     else:
         key = (source, model_name)
     with _cache_lock:  # one build per key even when two requests ask at once
@@ -156,8 +164,26 @@ def clear_cache() -> None:
         _cache.clear()
 
 
+def _training_weights():
+    from visualizer.background import get_trainer
+
+    weights = get_trainer().latest_weights()
+    if weights is None:
+        raise WeightsError("no training run has weights yet: start one in the Training tab, or pick a checkpoint")
+    return weights
+
+
 def _load(model_name: str, source: str, checkpoint_path: Any, key: tuple) -> LoadedModel:
     import zoo
+
+    if source == "training":  # the running model as of its latest snapshot (at most a few seconds old)
+        weights = _training_weights()
+        check_model(weights.model_name)
+        model = zoo.create_model(weights.model_name, num_classes=len(weights.class_names))
+        model.load_state_dict(weights.state_dict)
+        info = (f"{weights.model_name}: the training run's latest weights (epoch {weights.epochs_done} done, "
+                f"step {weights.step}, {weights.dataset})")
+        return LoadedModel(model.eval(), weights.model_name, source, list(weights.class_names), info, key)
 
     if source == "checkpoint":
         from visualizer.checkpoint import CheckpointError, model_from_checkpoint

@@ -28,6 +28,10 @@ FROM_ZERO = [0, None]  # bars must start at zero, or an 18-vs-25 comparison look
 # passes do not fight over 2 cores; answers computed from the records (analyze, details, stacks, compare)
 # have their own, wider limits and never wait behind a forward pass.
 NETWORK = {"concurrency_id": "network", "concurrency_limit": 1}
+# A checkpoint is offered for download at every epoch while it is small; a big one once the run ends (each file
+# Gradio serves is copied into its cache; the cache itself is cleared of files older than an hour).
+AUTO_SEND_CHECKPOINT_BYTES = 64 * 2**20
+GRADIO_CACHE_CLEANUP = (600, 3600)  # every 10 minutes, files older than an hour
 LIGHT = {"concurrency_limit": 4}
 
 # A click anywhere in the diagram (one delegated listener, so redraws need no re-binding): a box selects its
@@ -124,7 +128,7 @@ def friendly(fn: Callable, release_memory: bool = False) -> Callable:
 
 def build_demo() -> gr.Blocks:
     models = zoo.list_models() + [EXAMPLE_CUSTOM]
-    with gr.Blocks(title="CNN architecture visualizer") as demo:
+    with gr.Blocks(title="CNN architecture visualizer", delete_cache=GRADIO_CACHE_CLEANUP) as demo:
         gr.Markdown(i18n("title"))
         gr.Markdown(i18n("lang_code"), elem_id="lang-probe")
         with gr.Tabs():
@@ -242,7 +246,7 @@ def build_demo() -> gr.Blocks:
                     tr_aug = gr.Checkbox(recipe["augment"], label=i18n("augment"))
                     tr_pre = gr.Checkbox(False, label=i18n("pretrained"))
                     tr_freeze = gr.Checkbox(False, label=i18n("freeze"))
-                    tr_resume_from = gr.Textbox(label=i18n("resume_from"), placeholder="runs/…/last.pt")
+                    tr_resume_from = gr.Dropdown([], value=None, label=i18n("resume_from"), allow_custom_value=True)
                 with gr.Row():
                     tr_start = gr.Button(i18n("start"), variant="primary")
                     tr_pause = gr.Button(i18n("pause"))
@@ -427,11 +431,16 @@ def build_demo() -> gr.Blocks:
             return *values, gr.Radio(choices=choices, value=value), state
 
         def tick_ui(shown: tuple | None, choice: str | None, snap_shown: tuple | None):
-            """The 1-second refresh: the checkpoint file is re-sent only when it changed on disk, the snapshot
+            """The 1-second refresh: the checkpoint file is re-sent only when it changed on disk — and, for a big
+            one, only once the run has ended (Gradio keeps a full copy of every file it serves) — the snapshot
             panel only when there is a new snapshot."""
-            *values, checkpoint, timer = status_ui()
+            *values, checkpoint, running = training.train_status()
+            timer = gr.Timer(active=running)
             key = (checkpoint, os.path.getmtime(checkpoint)) if checkpoint and os.path.exists(checkpoint) else None
-            return *values, (gr.skip() if key == shown else checkpoint), timer, key, *snapshot_ui(choice, snap_shown)
+            big = key is not None and os.path.getsize(checkpoint) > AUTO_SEND_CHECKPOINT_BYTES
+            send = key != shown and not (running and big)
+            return (*values, checkpoint if send else gr.skip(), timer, key if send else shown,
+                    *snapshot_ui(choice, snap_shown))
 
         def start_ui(*args):
             training.train_start(*args)
@@ -455,6 +464,11 @@ def build_demo() -> gr.Blocks:
 
         # Picking a dataset fills in its recipe (the defaults the CLI uses too).
         tr_dataset.input(friendly(recipe_ui), tr_dataset, recipe_fields, api_visibility="private")
+
+        def resume_picker():
+            return gr.Dropdown(**training.resume_choices())
+
+        gr.on([demo.load, train_tab.select], friendly(resume_picker), None, tr_resume_from, api_visibility="private")
         tr_start.click(friendly(start_ui), train_inputs, status_outputs, api_name="train_start").then(**snap_refresh)
         tr_pause.click(friendly(control_ui(training.train_pause)), None, status_outputs,
                        api_name="train_pause").then(**snap_refresh)

@@ -48,12 +48,15 @@ def _class_index(text: str | None, class_names: list[str]) -> int | None:
     return matches[0]
 
 
+LATEST = "latest"  # the checkpoint picker's first choice: the training run's latest weights
+
+
 def checkpoint_choices() -> dict[str, Any]:
-    """The checkpoint picker: this server's runs and uploads, newest first (no free-text paths)."""
+    """The checkpoint picker: the training run's latest weights, then this server's runs and uploads, newest
+    first (no free-text paths)."""
     from visualizer.budgets import runs
 
-    found = runs.checkpoints()
-    return {"choices": found, "value": found[0][1] if found else None}
+    return {"choices": [("the training run's latest weights", LATEST)] + runs.checkpoints(), "value": LATEST}
 
 
 def upload_checkpoint(path: str | None) -> tuple[dict[str, Any], str]:
@@ -69,6 +72,13 @@ def upload_checkpoint(path: str | None) -> tuple[dict[str, Any], str]:
         raise ValueError(str(exc).replace(str(path), "the uploaded file")) from None
     stored = runs.store_upload(path)
     return {**checkpoint_choices(), "value": stored}, "checkpoint"
+
+
+def _latest_source() -> tuple[str, str | None]:
+    """The run in progress (its weights of a few seconds ago), else the newest checkpoint file."""
+    from visualizer.background import get_trainer
+
+    return ("training", None) if get_trainer().latest_weights() is not None else ("checkpoint", "")
 
 
 def _checkpoint_path(checkpoint: str | None) -> str:
@@ -90,6 +100,8 @@ def feature_maps(image: Any, model: str, source: str = "auto", checkpoint: str |
     """(grid, info, network input, Grad-CAM overlay, top-5 table, overview, filters, rf overlay, click state)."""
     if image is None or (isinstance(image, str) and not image.strip()):
         raise ValueError("no image yet: upload one (JPEG, PNG, WebP, GIF …) or click an example below the upload box")
+    if source == "checkpoint" and (checkpoint or LATEST).strip() == LATEST:
+        source, checkpoint = _latest_source()
     checkpoint = _checkpoint_path(checkpoint) if source == "checkpoint" else None
     model = (model or "").strip()
     loaded = load_weights(model, source, checkpoint)  # cached; explore and explain get the same object

@@ -58,6 +58,10 @@ def make_config(model: str, dataset: str, epochs: Any = FROM_DATASET, batch_size
         fields["subset"] = fields["subset"] or None  # 0: all
     if "augment" in fields:
         fields["augment"] = bool(fields["augment"])
+    if (resume or "").strip():
+        from visualizer.budgets import runs
+
+        resume = runs.resolve(resume)  # only this server's own runs and uploads
     config = TrainConfig(
         model=(model or "").strip(), dataset=dataset, optimizer=optimizer,
         weight_decay=_number(weight_decay, "Weight decay", float, 0, 1), seed=_number(seed, "Seed", int, 0, 2**31 - 1),
@@ -65,6 +69,13 @@ def make_config(model: str, dataset: str, epochs: Any = FROM_DATASET, batch_size
         log_every=UI_LOG_EVERY, **fields,
     )
     return config.validate()
+
+
+def resume_choices() -> dict[str, Any]:
+    """The resume picker: nothing chosen (a new run), or one of this server's checkpoints, newest first."""
+    from visualizer.budgets import runs
+
+    return {"choices": [("— new run —", "")] + runs.checkpoints(), "value": ""}
 
 
 def recipe(dataset: str) -> dict[str, Any]:
