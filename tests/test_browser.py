@@ -112,9 +112,18 @@ def test_feature_maps_tab(page, shots):
     # Click inside the first map of the grid (tiles start a few pixels in, below their label): the clicked
     # unit's receptive field is drawn on the input and described.
     grid = page.locator("#feature-grid img").first
-    box = grid.bounding_box()
-    grid.click(position={"x": box["width"] * 0.15, "y": box["height"] * 0.15})
-    page.locator("#rf-info").get_by_text(re.compile(r"Channel \d+: .* receptive field \d+×\d+")).wait_for()
+    page.wait_for_function("() => { const i = document.querySelector('#feature-grid img'); "
+                           "return i && i.complete && i.naturalWidth > 0; }")
+    described = page.locator("#rf-info").get_by_text(re.compile(r"Channel \d+: .* receptive field \d+×\d+"))
+    for _ in range(3):  # the image may be swapped for its loaded copy right after it appears: click again then
+        box = grid.bounding_box()
+        grid.click(position={"x": box["width"] * 0.15, "y": box["height"] * 0.15})
+        try:
+            described.wait_for(timeout=20_000)
+            break
+        except Exception:  # noqa: BLE001 - playwright's TimeoutError; the last try's failure is the assert below
+            continue
+    described.wait_for(timeout=5_000)
     page.locator("#rf-overlay img").first.wait_for()
     page.screenshot(path=str(shots / "features.png"), full_page=True)
 
