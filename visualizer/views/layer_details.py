@@ -112,14 +112,14 @@ def macs_formula(r: LayerRecord) -> str:
         text = (t("textbook: weights × output positions", "교과서: 가중치 × 출력 위치 수")
                 + _two_lines("", f"{_n(weights)} · {pos_text} = {_n(weights * positions)}").replace("= ", "", 1))
         if r.macs != weights * positions:
-            text += "<br>" + t("torchinfo (bias counted too, as in the table)", "torchinfo (편향 포함, 표의 값)") + \
-                f": <code>{_n(r.params)} · {_n(positions)} = {_n(r.macs)}</code>"
+            text += (f"<div>{t('torchinfo (bias counted too, as in the table)', 'torchinfo (편향 포함, 표의 값)')}: "
+                     f"<code>{_n(r.params)} · {_n(positions)} = {_n(r.macs)}</code></div>")
         return text
     if kind == "linear" and r.input_shape:
         textbook = r.input_shape[-1] * out[-1]
         text = t("textbook", "교과서") + f": <code>in · out = {_n(textbook)}</code>"
         if r.macs != textbook:
-            text += "<br>" + t("torchinfo (bias counted too)", "torchinfo (편향 포함)") + f": <code>{_n(r.macs)}</code>"
+            text += f"<div>{t('torchinfo (bias counted too)', 'torchinfo (편향 포함)')}: <code>{_n(r.macs)}</code></div>"
         return text
     if r.macs:
         return f"<code>{_n(r.macs)}</code> " + t("(torchinfo's count)", "(torchinfo 방식)")
