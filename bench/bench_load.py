@@ -101,19 +101,22 @@ def main() -> int:
 
         def client(seed: int) -> None:
             rng = random.Random(seed)
+            # As a browser does: images are fetched (feature maps' every picture is downloaded and decoded, so a
+            # truncated file is an error), the table and diagram downloads are not until someone clicks them.
             c = Client(url, verbose=False)
+            light = Client(url, verbose=False, download_files=False)
             deadline = time.monotonic() + args.seconds
             while time.monotonic() < deadline:
                 kind = rng.choices(["analyze", "compare_stacks", "feature_maps", "layer_details"], [4, 2, 4, 1])[0]
                 t0 = time.perf_counter()
                 try:
                     if kind == "analyze":
-                        c.predict(rng.choice(MODELS), "", api_name="/analyze")
+                        light.predict(rng.choice(MODELS), "", api_name="/analyze")
                     elif kind == "compare_stacks":
-                        c.predict(rng.choice([3, 5]), rng.randint(1, 4), rng.choice([16, 64, 256]), 64,
+                        light.predict(rng.choice([3, 5]), rng.randint(1, 4), rng.choice([16, 64, 256]), 64,
                                   api_name="/compare_stacks")
                     elif kind == "layer_details":
-                        c.predict("resnet50", "", "layer3.2.conv2", api_name="/layer_details")
+                        light.predict("resnet50", "", "layer3.2.conv2", api_name="/layer_details")
                     else:
                         model, layer = rng.choice(FEATURE_MODELS)
                         out = c.predict(handle_file(rng.choice(images)), model, "random", "", layer,

@@ -125,3 +125,28 @@ def test_training_run_through_the_api(client):
     assert caption.startswith(f"**alexnet_cifar after epoch 1/1, step {ckpt['step']}**")
     assert Image.open(filters).size == (2 + 8 * 26, 2 * (22 + 2 + 8 * 26)) and Image.open(maps).width > 6 * 96
     assert len(top3["confidences"]) == 3 and top3["label"] in ckpt["class_names"]
+
+
+def test_requests_over_the_servers_budgets_are_refused_and_it_keeps_serving(client):
+    # A custom VGG of ~302 M parameters (4096-wide 3×3 convs): refused from its size, before it is built.
+    params = 3 * 4096 * 9 + 4096 + 2 * (4096 * 4096 * 9 + 4096) + 4096 * 10 + 10
+    with pytest.raises(AppError, match=rf"{params / 1e6:,.1f} M parameters .* limit of 200 M \(--max-params\)"):
+        client.predict(handle_file(example_images()[0]), "vgg:4096,M,4096,M,4096,M", "random", "", "", 8, "mean",
+                       "viridis", "channel", "", "", api_name="/feature_maps")
+    # A training run whose batch would not fit the memory budget: refused, with the batch size that would.
+    with pytest.raises(AppError, match=r"a batch of 8,192.*--max-train-memory.*at most [\d,]+"):
+        client.predict("alexnet_cifar", "shapes", 2, 8192, 1e-3, "adam", "constant", 0.0, 400_000, 0, False, False,
+                       False, "", api_name="/train_start")
+    # Paths outside the server's runs: one message, whether or not the file exists.
+    messages = set()
+    for path in ("/etc/passwd", "/root/.ssh/id_rsa", "/nonexistent/x.pt", "../../etc/shadow"):
+        with pytest.raises(AppError) as err:
+            client.predict(handle_file(example_images()[0]), "alexnet_cifar", "checkpoint", path, "", 8, "mean",
+                           "viridis", "channel", "", "", api_name="/feature_maps")
+        messages.add(str(err.value))
+    assert len(messages) == 1 and "not one of this server's runs or uploads" in messages.pop()
+    with pytest.raises(AppError, match="not one of this server's runs or uploads"):
+        client.predict("alexnet_cifar", "shapes", 1, 16, 1e-3, "adam", "constant", 0.0, 64, 0, False, False, False,
+                       "/etc/passwd", api_name="/train_start")
+    table, *_ = client.predict("alexnet_cifar", "32", api_name="/analyze")  # still serving
+    assert len(table["data"]) == 20

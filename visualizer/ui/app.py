@@ -343,7 +343,7 @@ def build_demo() -> gr.Blocks:
         def row_clicked(state: dict | None, evt: gr.SelectData):
             return architecture.select_view(state, architecture.row_key(state, evt.index[0]))
 
-        def selected_maps(state: dict | None, image: Any, weights: str):
+        def selected_maps(state: dict | None, image: Any, weights: str, progress=gr.Progress(track_tqdm=True)):
             key = (state or {}).get("selected")
             if not key:
                 return None, None, "", None
@@ -399,8 +399,12 @@ def build_demo() -> gr.Blocks:
                      fm_cam_class, fm_cam_layer]
         fm_outputs = [fm_grid, fm_info, fm_seen, fm_cam, fm_top5, fm_overview, fm_filters, fm_rf, fm_state]
 
-        def feature_maps_ui(*args):
-            return *features.feature_maps(*args), ""  # a new grid: the last click's description is stale
+        def feature_maps_ui(image, model, weights, checkpoint, layer, top_n, rank_by, colormap, normalization,
+                            gradcam_class, gradcam_layer, progress=gr.Progress(track_tqdm=True)):
+            # (track_tqdm: the one-time ImageNet weights download shows its progress bar in the page)
+            out = features.feature_maps(image, model, weights, checkpoint, layer, top_n, rank_by, colormap,
+                                        normalization, gradcam_class, gradcam_layer)
+            return *out, ""  # a new grid: the last click's description is stale
 
         fm_btn.click(friendly(feature_maps_ui, release_memory=True), fm_inputs, [*fm_outputs, fm_rf_info],
                      api_name="feature_maps", **NETWORK)
