@@ -421,6 +421,12 @@ class FieldTracker(TorchDispatchMode):
     def _trace(self, packet, tracked, outputs) -> None:
         """Carry origins through ops; an op outside any layer whose operands come from different places is a
         join (the ⊕ of a residual block). Inside a layer the layer's own hook sets its output's origin."""
+        if len(tracked) == 1:  # the common case (a layer's own op, a view): pass the origin on
+            origin = self._origins.get(id(tracked[0][0]))
+            if origin is not None:
+                for o in outputs:
+                    self._origins[id(o)] = origin
+            return
         origins = list(dict.fromkeys(o for o in (self._origins.get(id(t)) for t, *_ in tracked) if o is not None))
         if not origins or not outputs:
             return
