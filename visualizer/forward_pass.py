@@ -71,9 +71,6 @@ class ForwardPass:
         cams = sum(h.nbytes for h, _ in self._cams.values())
         return acts + cams + self.tensor.numel() * self.tensor.element_size()
 
-    def has(self, layer: str) -> bool:
-        return layer in self._acts
-
     # ----------------------------------------------------------------------------------------------- runs
 
     def ensure(self, layers: Iterable[str] = (), cam_layer: str | None = None,
@@ -143,12 +140,6 @@ class ForwardPass:
         self.partial_forwards += 1
         for layer in layers:
             self._acts[layer] = capture.get(layer)[0]
-
-    # ----------------------------------------------------------------------------------------- reading
-
-    def probabilities(self) -> torch.Tensor:
-        self.ensure()
-        return torch.softmax(self.logits.float(), dim=0)
 
 
 _passes: OrderedDict[tuple, ForwardPass] = OrderedDict()

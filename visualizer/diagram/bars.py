@@ -9,7 +9,7 @@ from __future__ import annotations
 from xml.sax.saxutils import escape, quoteattr
 
 from visualizer.analysis import Analysis
-from visualizer.diagram.scene import COLORS, Scene, human
+from visualizer.diagram.scene import Scene
 from visualizer.diagram.svg import _n
 
 STRIP = 62  # height of one bar strip
@@ -103,4 +103,4 @@ def render_bars_svg(scene: Scene, analysis: Analysis, fit: bool = False) -> str:
     return "\n".join(out)
 
 
-__all__ = ["render_bars_svg", "COLORS"]
+__all__ = ["render_bars_svg"]

@@ -150,7 +150,6 @@ class Node:
     count: int = 1  # stage nodes: units folded
     stage: str = ""  # stage nodes: their id (for expanding)
     join: str = ""  # join nodes: the join key ("⊕3")
-    folded_units: list[list[str]] = field(default_factory=list)  # stage nodes: keys of each unit
     tail: str = ""  # the record (or join) whose output this node shows: what the next layer reads
 
     @property
@@ -308,7 +307,6 @@ def _fold_stages(row: list[Node], by_join: dict[str, Skip], expanded: set[str]) 
             name = _common_prefix(keys) if residual else ""
             label = f"{name or group[0][0].label} ×{len(group)}"
             out.append(Node("stage", keys, list(_unit_shape(group[-1]) or []), label, count=len(group),
-                            stage=keys[0], folded_units=[[k for n in u for k in n.keys] for u in group],
-                            tail=group[-1][-1].tail))
+                            stage=keys[0], tail=group[-1][-1].tail))
         i = j
     return out

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from typing import Iterable, Sequence
 
 from visualizer.analysis import Analysis, LayerRecord
-from visualizer.diagram.graph import Node, Skip, kind_of, nodes
+from visualizer.diagram.graph import Node, kind_of, nodes
 
 COLORS = {  # front-face colours per kind (Tableau 10): conv blue, pool red, fc purple ...
     "conv": "#4e79a7", "pool": "#e15759", "linear": "#b07aa1", "norm": "#59a14f", "act": "#edc948",
@@ -142,8 +142,7 @@ class Scene:
     groups: list[Group]
     title: str
     centers: dict[str, float] = field(default_factory=dict)  # node key → x of its centre (for aligned charts)
-    node_list: list[Node] = field(default_factory=list)
-    skip_list: list[Skip] = field(default_factory=list)
+    node_list: list[Node] = field(default_factory=list)  # the row drawn (the bars under it use its order)
 
 
 # ---------------------------------------------------------------------------------------------- layout
@@ -400,7 +399,7 @@ def build(analysis: Analysis, fold: str = "blocks", expanded: Iterable[str] = ()
     if selected:
         _mark_selected(groups, selected)
     title = f"{analysis.model_name} at {shape_text(analysis.input_shape)}"
-    return Scene(width, height, groups, title, centers, row, found)
+    return Scene(width, height, groups, title, centers, row)
 
 
 def _mark_selected(groups: list[Group], key: str) -> None:
