@@ -1,4 +1,5 @@
 """Entry point: ``python app.py`` serves the visualizer on http://127.0.0.1:7860 (the same as ``cnnviz app``)."""
+
 from __future__ import annotations
 
 import sys

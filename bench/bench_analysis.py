@@ -7,6 +7,7 @@ only when it is installed: it is a test requirement, not a runtime one), the tim
 VGG-19 at 2048×2048 (shape-only, so it should stay flat), and with ``--zoo`` the MAC/parameter agreement
 with torchinfo on every zoo model.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -17,16 +18,16 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-import torch  # noqa: E402
-import torchinfo  # noqa: E402
+import torch
+import torchinfo
 
 try:  # optional: a second reference
-    import torchscan  # noqa: E402
+    import torchscan
 except ImportError:
     torchscan = None
 
-import zoo  # noqa: E402
-from visualizer.analysis import analyze, analyze_model  # noqa: E402
+import zoo
+from visualizer.analysis import analyze, analyze_model
 
 
 def best_of(fn, repeats: int) -> float:
@@ -55,23 +56,28 @@ def main() -> None:
     t_big = best_of(lambda: analyze_model("vgg19", (3, 2048, 2048)), args.repeats)
     rss_growth = peak_rss_mib() - rss0
     big = analyze_model("vgg19", (3, 2048, 2048))
-    print(f"VGG-19 at 3x2048x2048: {t_big * 1000:.1f} ms (best of {args.repeats}), "
-          f"{big.total_macs / 1e9:.1f} GMACs, {big.total_activation_bytes / 2**30:.1f} GiB of activations "
-          f"described; peak RSS growth {rss_growth:.1f} MiB")
+    print(
+        f"VGG-19 at 3x2048x2048: {t_big * 1000:.1f} ms (best of {args.repeats}), "
+        f"{big.total_macs / 1e9:.1f} GMACs, {big.total_activation_bytes / 2**30:.1f} GiB of activations "
+        f"described; peak RSS growth {rss_growth:.1f} MiB"
+    )
 
     shape = (3, 224, 224)
-    print(f"Same instance, same process, best of {args.repeats}, {torch.get_num_threads()} threads; ours = analyze + "
-          "to_dict (records, totals, breakdowns, receptive fields)"
-          + ("" if torchscan else "; torchscan not installed (pip install torchscan) - skipped"))
+    print(
+        f"Same instance, same process, best of {args.repeats}, {torch.get_num_threads()} threads; ours = analyze + "
+        "to_dict (records, totals, breakdowns, receptive fields)"
+        + ("" if torchscan else "; torchscan not installed (pip install torchscan) - skipped")
+    )
     for name, target in (("vgg16", " (target >= 10x)"), ("resnet50", ""), ("resnet152", "")):
         model = zoo.create_model(name).eval()
         analyze(model, shape)  # warm-up every tool once
         torchinfo.summary(model, input_size=(1, *shape), verbose=0, device="cpu")
         t_ours = best_of(lambda: analyze(model, shape).to_dict(), args.repeats)
-        t_ti = best_of(lambda: torchinfo.summary(model, input_size=(1, *shape), verbose=0, device="cpu"),
-                       args.repeats)
-        line = (f"{name:>9} at 3x224x224: ours {t_ours * 1000:7.1f} ms | torchinfo.summary {t_ti * 1000:7.1f} ms "
-                f"-> {t_ti / t_ours:5.1f}x{target}")
+        t_ti = best_of(lambda: torchinfo.summary(model, input_size=(1, *shape), verbose=0, device="cpu"), args.repeats)
+        line = (
+            f"{name:>9} at 3x224x224: ours {t_ours * 1000:7.1f} ms | torchinfo.summary {t_ti * 1000:7.1f} ms "
+            f"-> {t_ti / t_ours:5.1f}x{target}"
+        )
         if torchscan:
             torchscan.crawl_module(model, shape)
             # crawl_module is torchscan's collection step alone (summary() adds its printing on top)
@@ -82,8 +88,10 @@ def main() -> None:
             a, macs = analyze(model, shape), None
             if torchscan:
                 macs = torchscan.crawl_module(model, shape)["totals"]["macs"]["value"]
-            print(f"  (VGG-16 MACs: ours {a.total_macs:,} torchinfo's convention, {a.total_textbook_macs:,} weights "
-                  "only" + (f"; torchscan {macs:,}, its own convention)" if macs is not None else ")"))
+            print(
+                f"  (VGG-16 MACs: ours {a.total_macs:,} torchinfo's convention, {a.total_textbook_macs:,} weights "
+                "only" + (f"; torchscan {macs:,}, its own convention)" if macs is not None else ")")
+            )
         del model
 
     if args.zoo:
@@ -92,10 +100,15 @@ def main() -> None:
             m = zoo.create_model(name).eval()
             s = torchinfo.summary(m, input_size=(1, *spec.input_size), verbose=0, device="cpu")
             a = analyze(m, spec.input_size)
-            same = (s.total_mult_adds, s.total_params, s.trainable_params) == (a.total_macs, a.total_params,
-                                                                                a.trainable_params)
-            print(f"  {name:22s} MACs {a.total_macs:>16,}  params {a.total_params:>12,}  "
-                  f"{'agrees with torchinfo' if same else 'DIFFERS: torchinfo ' + str(s.total_mult_adds)}")
+            same = (s.total_mult_adds, s.total_params, s.trainable_params) == (
+                a.total_macs,
+                a.total_params,
+                a.trainable_params,
+            )
+            print(
+                f"  {name:22s} MACs {a.total_macs:>16,}  params {a.total_params:>12,}  "
+                f"{'agrees with torchinfo' if same else 'DIFFERS: torchinfo ' + str(s.total_mult_adds)}"
+            )
             del m
 
 

@@ -11,6 +11,7 @@ For every layer of each model (warm: the analysis is cached after the first clic
   (from the cache) and run ``explore`` afresh for that layer (one full forward with its hooks).
 Server round trips add ~20-40 ms on localhost (the browser test measures the whole path).
 """
+
 from __future__ import annotations
 
 import argparse
@@ -21,14 +22,14 @@ import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), ".."))
 
-import gradio as gr  # noqa: E402
-import torch  # noqa: E402
+import gradio as gr
+import torch
 
-from visualizer import forward_pass  # noqa: E402
-from visualizer.features import explore, spatial_layers  # noqa: E402
-from visualizer.images import example_images  # noqa: E402
-from visualizer.views import architecture, features  # noqa: E402
-from visualizer.weight_sources import load_weights  # noqa: E402
+from visualizer import forward_pass
+from visualizer.features import explore, spatial_layers
+from visualizer.images import example_images
+from visualizer.views import architecture, features
+from visualizer.weight_sources import load_weights
 
 
 def pct(values: list[float], q: float) -> float:
@@ -69,7 +70,7 @@ def main() -> int:
             maps.append(time.perf_counter() - t0)
         baseline = []
         step = max(1, len(keys) // args.baseline_layers)
-        for key in keys[::step][:args.baseline_layers]:
+        for key in keys[::step][: args.baseline_layers]:
             forward_pass.clear()
             t0 = time.perf_counter()
             explore(image, name, "random", layer=key, top_n=8, overview=False, filters=False)
@@ -78,13 +79,19 @@ def main() -> int:
         ok = d95 < 0.3 and m95 < 1.0
         verdict &= ok
         print(f"\n{name}: {len(a.layers)} layers, {len(keys)} with maps")
-        print(f"  details card + highlighted row   p50 {1000 * statistics.median(details):6.1f} ms   "
-              f"p95 {1000 * d95:6.1f} ms   max {1000 * max(details):6.1f} ms   (target p95 < 300 ms)")
-        print(f"  maps + receptive field (loaded)  p50 {1000 * statistics.median(maps):6.1f} ms   "
-              f"p95 {1000 * m95:6.1f} ms   max {1000 * max(maps):6.1f} ms   (target p95 < 1 s)")
+        print(
+            f"  details card + highlighted row   p50 {1000 * statistics.median(details):6.1f} ms   "
+            f"p95 {1000 * d95:6.1f} ms   max {1000 * max(details):6.1f} ms   (target p95 < 300 ms)"
+        )
+        print(
+            f"  maps + receptive field (loaded)  p50 {1000 * statistics.median(maps):6.1f} ms   "
+            f"p95 {1000 * m95:6.1f} ms   max {1000 * max(maps):6.1f} ms   (target p95 < 1 s)"
+        )
         print(f"  first click after the image arrives (weights cached, one full pass): {1000 * first:.0f} ms")
-        print(f"  baseline: fresh forward per click      p50 {1000 * statistics.median(baseline):6.1f} ms   "
-              f"→ kept pass is {statistics.median(baseline) / statistics.median(maps):.1f}× faster (median)")
+        print(
+            f"  baseline: fresh forward per click      p50 {1000 * statistics.median(baseline):6.1f} ms   "
+            f"→ kept pass is {statistics.median(baseline) / statistics.median(maps):.1f}× faster (median)"
+        )
     print(f"\n{'OK' if verdict else 'OVER'}: every model within the click targets")
     return 0
 

@@ -7,6 +7,7 @@ alone: graph (shortcuts, folding), layout and SVG text. Prints, per model, the m
 each fold, the analysis pass itself (``analyze_model``, the baseline, timed the same way in the same run) and
 the ratio diagram / analysis; then the slowest model against the target (< 50 ms, ResNet-152 included).
 """
+
 from __future__ import annotations
 
 import argparse
@@ -17,11 +18,11 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-import torch  # noqa: E402
+import torch
 
-import zoo  # noqa: E402
-from visualizer.analysis import analyze_model  # noqa: E402
-from visualizer.diagram import render_svg  # noqa: E402
+import zoo
+from visualizer.analysis import analyze_model
+from visualizer.diagram import render_svg
 
 TARGET_MS = 50.0
 
@@ -68,10 +69,14 @@ def main() -> None:
     print("-" * len(head))
     for fold, (med, name, runs) in worst.items():
         verdict = "meets" if med < TARGET_MS else "MISSES"
-        print(f"fold {fold:7s} slowest: {name} {med:.1f} ms median, {max(runs):.1f} ms worst of {len(runs)} "
-              f"-> {verdict} the target < {TARGET_MS:.0f} ms ({med / TARGET_MS:.0%} of it)")
-    print(f"diagram / analysis pass: median ratio {statistics.median(ratios):.2f}x, max {max(ratios):.2f}x "
-          "(the diagram is drawn from the records; it should cost less than the pass that makes them)")
+        print(
+            f"fold {fold:7s} slowest: {name} {med:.1f} ms median, {max(runs):.1f} ms worst of {len(runs)} "
+            f"-> {verdict} the target < {TARGET_MS:.0f} ms ({med / TARGET_MS:.0%} of it)"
+        )
+    print(
+        f"diagram / analysis pass: median ratio {statistics.median(ratios):.2f}x, max {max(ratios):.2f}x "
+        "(the diagram is drawn from the records; it should cost less than the pass that makes them)"
+    )
 
 
 if __name__ == "__main__":

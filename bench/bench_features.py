@@ -5,6 +5,7 @@ activations" does) and drawing the 16 channels as one matplotlib subplot each.
 
     python bench/bench_features.py [--threads 2] [--repeat 5] [--layers features.3 features.29]
 """
+
 from __future__ import annotations
 
 import argparse
@@ -17,12 +18,12 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-import torch  # noqa: E402
+import torch
 
-from visualizer import forward_pass  # noqa: E402
-from visualizer.features import FeatureCapture, explore, feature_grid  # noqa: E402
-from visualizer.images import example_images, load_image, preprocess  # noqa: E402
-from visualizer.weight_sources import load_weights  # noqa: E402
+from visualizer import forward_pass
+from visualizer.features import FeatureCapture, explore, feature_grid
+from visualizer.images import example_images, load_image, preprocess
+from visualizer.weight_sources import load_weights
 
 MODEL = "vgg16"
 
@@ -49,7 +50,7 @@ def naive(model, path: str, layer: str, top_n: int):
         model(tensor)
     act = cap.get(layer)[0]
     order = act.mean(dim=(1, 2)).argsort(descending=True)[:top_n]
-    cols = int(top_n ** 0.5 + 0.999)
+    cols = int(top_n**0.5 + 0.999)
     fig, axes = plt.subplots((top_n + cols - 1) // cols, cols, figsize=(8, 8))
     for ax, c in zip(axes.flat, order.tolist()):
         ax.imshow(act[c].numpy(), cmap="viridis")
@@ -91,8 +92,10 @@ def main() -> int:
 
     start = time.perf_counter()
     model = load_weights(MODEL, "random").model
-    print(f"{MODEL}: model built once in {time.perf_counter() - start:.2f} s (cached by the app afterwards); "
-          f"torch threads {torch.get_num_threads()}; image {Path(path).name}; median of {args.repeat} runs")
+    print(
+        f"{MODEL}: model built once in {time.perf_counter() - start:.2f} s (cached by the app afterwards); "
+        f"torch threads {torch.get_num_threads()}; image {Path(path).name}; median of {args.repeat} runs"
+    )
     x = preprocess(load_image(path), MODEL)[0]
 
     def forward():
@@ -101,24 +104,30 @@ def main() -> int:
 
     wall, cpu = timed(forward, args.repeat)
     print(f"  reference: one full VGG-16 forward pass alone {wall:.3f} s (cpu {cpu:.3f} s)")
-    print(f"  load average now {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores (above the core count: wall times "
-          "include waiting for other processes)")
+    print(
+        f"  load average now {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores (above the core count: wall times "
+        "include waiting for other processes)"
+    )
     worst = 0.0
     for layer in args.layers:
         t_ours, c_ours = timed(lambda: ours(model, path, layer, args.top_n), args.repeat)
         t_naive, c_naive = timed(lambda: naive(model, path, layer, args.top_n), args.repeat)
         worst = max(worst, t_ours)
-        print(f"  {layer:12s} image → grid {t_ours:6.3f} s (cpu {c_ours:5.3f})   baseline (hook all + matplotlib "
-              f"subplots) {t_naive:6.3f} s (cpu {c_naive:5.3f})   speed-up ×{t_naive / t_ours:4.1f} "
-              f"(cpu ×{c_naive / c_ours:4.1f})")
+        print(
+            f"  {layer:12s} image → grid {t_ours:6.3f} s (cpu {c_ours:5.3f})   baseline (hook all + matplotlib "
+            f"subplots) {t_naive:6.3f} s (cpu {c_naive:5.3f})   speed-up ×{t_naive / t_ours:4.1f} "
+            f"(cpu ×{c_naive / c_ours:4.1f})"
+        )
 
     def full():
         forward_pass.clear()  # no reuse of the previous forward pass
         explore(path, MODEL, "random", layer="features.16")
 
     t_full, c_full = timed(full, args.repeat)
-    print(f"  explore(): grid + overview strip + first-layer filters + top-5, one forward: {t_full:.3f} s "
-          f"(cpu {c_full:.3f})")
+    print(
+        f"  explore(): grid + overview strip + first-layer filters + top-5, one forward: {t_full:.3f} s "
+        f"(cpu {c_full:.3f})"
+    )
     verdict = "OK" if max(worst, t_full) < 1.5 else "OVER"
     print(f"worst image → grid {worst:.3f} s, full explore {t_full:.3f} s; target < 1.5 s: {verdict}")
     return 0

@@ -9,6 +9,7 @@ same run and with the same seeds: the recipe before issue 11 (batch 64, Adam 1e-
 test images). Targets (issue 11): >= 75 % after 3 epochs within 90 s, the first test point within ~20 s;
 with --epochs 2, >= 50 %.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -20,9 +21,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from visualizer.cli import build_parser  # noqa: E402
-from visualizer.train_cli import config_from_args  # noqa: E402
-from visualizer.training import train  # noqa: E402
+from visualizer.cli import build_parser
+from visualizer.train_cli import config_from_args
+from visualizer.training import train
 
 BEFORE_ISSUE_11 = {"batch_size": 64, "lr": 1e-3, "schedule": "cosine", "augment": True, "test_subset": 2000}
 
@@ -30,15 +31,33 @@ BEFORE_ISSUE_11 = {"batch_size": 64, "lr": 1e-3, "schedule": "cosine", "augment"
 def curve(epochs: int, seed: int, **override) -> tuple[list[tuple[float, float]], float]:
     """[(seconds, test accuracy)] per epoch for the demo command, and the seconds of the whole run."""
     with tempfile.TemporaryDirectory() as out:
-        args = build_parser().parse_args(["train", "alexnet_cifar", "--dataset", "shapes", "--epochs", str(epochs),
-                                          "--subset", "4000", "--seed", str(seed), "--out", out])
+        args = build_parser().parse_args(
+            [
+                "train",
+                "alexnet_cifar",
+                "--dataset",
+                "shapes",
+                "--epochs",
+                str(epochs),
+                "--subset",
+                "4000",
+                "--seed",
+                str(seed),
+                "--out",
+                out,
+            ]
+        )
         config = config_from_args(args)
         for name, value in override.items():
             setattr(config, name, value)
         points: list[tuple[float, float]] = []
         t0 = time.perf_counter()
-        train(config, on_event=lambda e: points.append((time.perf_counter() - t0, e["test_acc"]))
-              if e["event"] == "epoch" else None)
+        train(
+            config,
+            on_event=lambda e: (
+                points.append((time.perf_counter() - t0, e["test_acc"])) if e["event"] == "epoch" else None
+            ),
+        )
         return points, time.perf_counter() - t0
 
 
@@ -73,8 +92,10 @@ def main() -> None:
     worst = min(a for a, _ in finals["defaults"])
     slowest = max(s for _, s in finals["defaults"])
     ok = worst >= target and (args.epochs < 3 or slowest <= 90)
-    print(f"defaults: worst {100 * worst:.1f} % (target >= {100 * target:.0f} %), slowest {slowest:.0f} s"
-          f"{' (target <= 90 s)' if args.epochs >= 3 else ''}: {'OK' if ok else 'BELOW TARGET'}")
+    print(
+        f"defaults: worst {100 * worst:.1f} % (target >= {100 * target:.0f} %), slowest {slowest:.0f} s"
+        f"{' (target <= 90 s)' if args.epochs >= 3 else ''}: {'OK' if ok else 'BELOW TARGET'}"
+    )
 
 
 if __name__ == "__main__":

@@ -11,6 +11,7 @@ Prints requests/s, p50 / p95 / max per endpoint and errors, and the server's res
 (after one warm-up request per endpoint), at its peak, and after (caches settled). Goals (issue 10, 2 cores,
 8 clients, no training): 0 errors, feature maps p95 ≤ 3 s, analyze p95 ≤ 0.5 s, after ≤ before + 300 MB.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -29,8 +30,12 @@ REPO = os.path.abspath(os.path.join(os.path.dirname(__file__), ".."))
 sys.path.insert(0, REPO)
 
 MODELS = ["vgg16", "resnet18", "alexnet", "resnet50", "alexnet_cifar", "resnet18_cifar", "vgg:64,M,128,M"]
-FEATURE_MODELS = [("alexnet_cifar", "features.3"), ("resnet18_cifar", "layer2.0.conv1"), ("vgg16", "features.10"),
-                  ("resnet18", "layer1.0.conv1")]
+FEATURE_MODELS = [
+    ("alexnet_cifar", "features.3"),
+    ("resnet18_cifar", "layer2.0.conv1"),
+    ("vgg16", "features.10"),
+    ("resnet18", "layer1.0.conv1"),
+]
 
 
 def rss_mb(pid: int) -> float:
@@ -62,11 +67,21 @@ def main() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
-    env = dict(os.environ, PYTHONPATH=REPO, GRADIO_ANALYTICS_ENABLED="False", MPLBACKEND="Agg",
-               TORCH_HOME=os.path.join(work, "torch"))
+    env = dict(
+        os.environ,
+        PYTHONPATH=REPO,
+        GRADIO_ANALYTICS_ENABLED="False",
+        MPLBACKEND="Agg",
+        TORCH_HOME=os.path.join(work, "torch"),
+    )
     log = open(os.path.join(work, "server.log"), "w")
-    server = subprocess.Popen([sys.executable, os.path.join(REPO, "app.py"), "--port", str(port)], cwd=work, env=env,
-                              stdout=log, stderr=subprocess.STDOUT)
+    server = subprocess.Popen(
+        [sys.executable, os.path.join(REPO, "app.py"), "--port", str(port)],
+        cwd=work,
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
     url = f"http://127.0.0.1:{port}/"
     try:
         for _ in range(240):
@@ -79,11 +94,38 @@ def main() -> int:
         warm.predict("vgg16", "", api_name="/analyze")
         warm.predict(3, 2, 64, 64, api_name="/compare_stacks")
         for model, layer in FEATURE_MODELS:  # every model's weights built once, as after a class's first minutes
-            warm.predict(handle_file(images[0]), model, "random", "", layer, 8, "mean", "viridis", "channel", "", "",
-                         api_name="/feature_maps")
+            warm.predict(
+                handle_file(images[0]),
+                model,
+                "random",
+                "",
+                layer,
+                8,
+                "mean",
+                "viridis",
+                "channel",
+                "",
+                "",
+                api_name="/feature_maps",
+            )
         if args.train:
-            warm.predict("alexnet_cifar", "shapes", 20, 32, 1e-3, "adam", "cosine", 0.0, 4000, 0, False, False, False,
-                         "", api_name="/train_start")
+            warm.predict(
+                "alexnet_cifar",
+                "shapes",
+                20,
+                32,
+                1e-3,
+                "adam",
+                "cosine",
+                0.0,
+                4000,
+                0,
+                False,
+                False,
+                False,
+                "",
+                api_name="/train_start",
+            )
             time.sleep(3)
         time.sleep(2)
         before = rss_mb(server.pid)
@@ -113,21 +155,37 @@ def main() -> int:
                     if kind == "analyze":
                         light.predict(rng.choice(MODELS), "", api_name="/analyze")
                     elif kind == "compare_stacks":
-                        light.predict(rng.choice([3, 5]), rng.randint(1, 4), rng.choice([16, 64, 256]), 64,
-                                  api_name="/compare_stacks")
+                        light.predict(
+                            rng.choice([3, 5]),
+                            rng.randint(1, 4),
+                            rng.choice([16, 64, 256]),
+                            64,
+                            api_name="/compare_stacks",
+                        )
                     elif kind == "layer_details":
                         light.predict("resnet50", "", "layer3.2.conv2", api_name="/layer_details")
                     else:
                         model, layer = rng.choice(FEATURE_MODELS)
-                        out = c.predict(handle_file(rng.choice(images)), model, "random", "", layer,
-                                        rng.choice([8, 16]), "mean", rng.choice(["viridis", "magma"]), "channel", "",
-                                        "", api_name="/feature_maps")
+                        out = c.predict(
+                            handle_file(rng.choice(images)),
+                            model,
+                            "random",
+                            "",
+                            layer,
+                            rng.choice([8, 16]),
+                            "mean",
+                            rng.choice(["viridis", "magma"]),
+                            "channel",
+                            "",
+                            "",
+                            api_name="/feature_maps",
+                        )
                         for value in out:  # every image came back whole
                             if isinstance(value, str) and value.endswith((".png", ".webp")):
                                 from PIL import Image
 
                                 Image.open(value).load()
-                except Exception as exc:  # noqa: BLE001 - counted and shown
+                except Exception as exc:  # noqa: BLE001 - every failure a client sees is counted
                     with lock:
                         errors.append(f"{kind}: {type(exc).__name__}: {str(exc)[:160]}")
                     continue
@@ -148,23 +206,33 @@ def main() -> int:
         stop.set()
         after = rss_mb(server.pid)
         total = sum(len(v) for v in times.values())
-        print(f"{args.clients} clients × {args.seconds:.0f} s{' while a shapes run trains' if args.train else ''}; "
-              f"load average {os.getloadavg()[0]:.1f} at the end")
+        print(
+            f"{args.clients} clients × {args.seconds:.0f} s{' while a shapes run trains' if args.train else ''}; "
+            f"load average {os.getloadavg()[0]:.1f} at the end"
+        )
         print(f"{total} requests in {elapsed:.1f} s = {total / elapsed:.1f} req/s; errors: {len(errors)}")
         for kind in ("analyze", "compare_stacks", "layer_details", "feature_maps"):
             v = times.get(kind, [])
             if v:
-                print(f"  {kind:15s} n={len(v):4d}  p50 {statistics.median(v):6.2f} s  p95 {pct(v, 0.95):6.2f} s  "
-                      f"max {max(v):6.2f} s")
+                print(
+                    f"  {kind:15s} n={len(v):4d}  p50 {statistics.median(v):6.2f} s  p95 {pct(v, 0.95):6.2f} s  "
+                    f"max {max(v):6.2f} s"
+                )
         for e in errors[:10]:
             print("  error:", e)
-        print(f"server RSS: before {before:.0f} MB, peak {peak[0]:.0f} MB, after {after:.0f} MB "
-              f"(after − before = {after - before:+.0f} MB; goal ≤ +300 MB)")
+        print(
+            f"server RSS: before {before:.0f} MB, peak {peak[0]:.0f} MB, after {after:.0f} MB "
+            f"(after − before = {after - before:+.0f} MB; goal ≤ +300 MB)"
+        )
         if args.train:
             print("training during the load:", training.splitlines()[0] if training else "?")
         fm, an = times.get("feature_maps", []), times.get("analyze", [])
-        ok = not errors and (not fm or pct(fm, 0.95) <= 3.0) and (not an or pct(an, 0.95) <= 0.5) \
+        ok = (
+            not errors
+            and (not fm or pct(fm, 0.95) <= 3.0)
+            and (not an or pct(an, 0.95) <= 0.5)
             and after - before <= 300
+        )
         print("OK" if ok else "OVER", "(goals: 0 errors, feature maps p95 ≤ 3 s, analyze p95 ≤ 0.5 s, +300 MB)")
         return 0
     finally:

@@ -7,6 +7,7 @@ Phases: generating a big ``shapes`` set (400,000 images, ~50 s of work), waiting
 in the same run, is one training step of the same model and batch: before, a stop waited for the phase to end
 (data generation: the whole ~50 s). Target: ~1 s in every phase.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -17,11 +18,11 @@ import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), ".."))
 
-import torch  # noqa: E402
+import torch
 
-from visualizer import training  # noqa: E402
-from visualizer.background import BackgroundTrainer  # noqa: E402
-from visualizer.training import TrainConfig  # noqa: E402
+from visualizer import training
+from visualizer.background import BackgroundTrainer
+from visualizer.training import TrainConfig
 
 MODEL = "alexnet_cifar"
 
@@ -48,8 +49,17 @@ def main() -> int:
     out = tempfile.mkdtemp(prefix="cnnviz-stop-")
 
     def config(**over) -> TrainConfig:
-        kw = dict(model=MODEL, dataset="shapes", device="cpu", epochs=3, subset=4000, test_subset=1000,
-                  batch_size=16, out_dir=os.path.join(out, f"run{time.monotonic_ns()}"), log_every=5)
+        kw = dict(
+            model=MODEL,
+            dataset="shapes",
+            device="cpu",
+            epochs=3,
+            subset=4000,
+            test_subset=1000,
+            batch_size=16,
+            out_dir=os.path.join(out, f"run{time.monotonic_ns()}"),
+            log_every=5,
+        )
         kw.update(over)
         return TrainConfig(**kw)
 
@@ -63,8 +73,10 @@ def main() -> int:
         torch.nn.functional.cross_entropy(model(x), y).backward()
         opt.step()
     step = (time.perf_counter() - t0) / 5
-    print(f"torch {torch.__version__}, {args.threads} threads, load average {os.getloadavg()[0]:.1f}; "
-          f"one training step of {MODEL} at batch 16: {step:.3f} s")
+    print(
+        f"torch {torch.__version__}, {args.threads} threads, load average {os.getloadavg()[0]:.1f}; "
+        f"one training step of {MODEL} at batch 16: {step:.3f} s"
+    )
     times = [
         run_and_stop(config(subset=400_000), lambda t: time.sleep(1.0) or True, "generating 400,000 shapes"),
     ]
@@ -76,13 +88,23 @@ def main() -> int:
 
     training.load_dataset = stalled
     try:
-        times.append(run_and_stop(config(dataset="cifar10"), lambda t: time.sleep(1.0) or True,
-                                  "waiting for a (stalled) CIFAR-10 download"))
+        times.append(
+            run_and_stop(
+                config(dataset="cifar10"),
+                lambda t: time.sleep(1.0) or True,
+                "waiting for a (stalled) CIFAR-10 download",
+            )
+        )
     finally:
         training.load_dataset = real
     times.append(run_and_stop(config(), lambda t: t.status()["step"] >= 20, "training, mid-epoch"))
-    times.append(run_and_stop(config(subset=160, test_subset=10_000, epochs=2),
-                              lambda t: "evaluating" in t.status()["message"], "evaluating 10,000 test images"))
+    times.append(
+        run_and_stop(
+            config(subset=160, test_subset=10_000, epochs=2),
+            lambda t: "evaluating" in t.status()["message"],
+            "evaluating 10,000 test images",
+        )
+    )
     worst = max(times)
     print(f"worst {worst:.2f} s = {worst / step:.1f} training steps; target ~1 s: {'OK' if worst <= 1.5 else 'OVER'}")
     return 0

@@ -12,6 +12,7 @@ Snapshots (what the Training tab shows as the network learns): the same trainer 
 the app's cadence (every ``SNAPSHOT_EVERY_S`` seconds), against the run without; target >= 0.95 (< 5 % cost).
 Also the time of one snapshot (weights copy + one probe forward with hooks), from a run taking one every batch.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -26,9 +27,9 @@ import torch.nn.functional as F
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-import zoo  # noqa: E402
-from visualizer.snapshots import SNAPSHOT_EVERY_S, SnapshotLog  # noqa: E402
-from visualizer.training import TrainConfig, resolve_device, train  # noqa: E402
+import zoo
+from visualizer.snapshots import SNAPSHOT_EVERY_S, SnapshotLog
+from visualizer.training import TrainConfig, resolve_device, train
 
 
 def bare_loop(model_name: str, batch_size: int, steps: int, warmup: int, device: torch.device) -> float:
@@ -50,7 +51,7 @@ def bare_loop(model_name: str, batch_size: int, steps: int, warmup: int, device:
             if cuda:
                 torch.cuda.synchronize()
             t0 = time.perf_counter()
-        idx = order[i * batch_size:(i + 1) * batch_size]
+        idx = order[i * batch_size : (i + 1) * batch_size]
         x = x_all[idx].contiguous(memory_format=fmt)
         with amp():
             loss = F.cross_entropy(model(x), y_all[idx])
@@ -62,14 +63,24 @@ def bare_loop(model_name: str, batch_size: int, steps: int, warmup: int, device:
     return steps * batch_size / (time.perf_counter() - t0)
 
 
-def trainer_loop(model_name: str, batch_size: int, steps: int, warmup: int, augment: bool,
-                 snapshots: SnapshotLog | None = None) -> float:
+def trainer_loop(
+    model_name: str, batch_size: int, steps: int, warmup: int, augment: bool, snapshots: SnapshotLog | None = None
+) -> float:
     """Images/s the trainer reports over its steps after ``warmup`` (evaluation time excluded)."""
     records = []
     with tempfile.TemporaryDirectory() as out:
-        cfg = TrainConfig(model=model_name, dataset="shapes", epochs=1, batch_size=batch_size,
-                          subset=batch_size * (steps + warmup), test_subset=100, log_every=warmup,
-                          augment=augment, out_dir=out, schedule="cosine")
+        cfg = TrainConfig(
+            model=model_name,
+            dataset="shapes",
+            epochs=1,
+            batch_size=batch_size,
+            subset=batch_size * (steps + warmup),
+            test_subset=100,
+            log_every=warmup,
+            augment=augment,
+            out_dir=out,
+            schedule="cosine",
+        )
         train(cfg, on_event=lambda e: records.append(e) if e["event"] == "step" else None, snapshots=snapshots)
     measured = [r for r in records if r["step"] > warmup]
     images = batch_size * warmup * len(measured)
@@ -87,23 +98,33 @@ def main() -> None:
     args = p.parse_args()
     args.steps -= args.steps % args.warmup
     device = resolve_device("auto")
-    print(f"device {device}, torch {torch.__version__}, {torch.get_num_threads()} threads, model {args.model}, "
-          f"batch {args.batch_size}, {args.steps} timed steps x {args.repeats} trials")
-    results: dict[str, list[float]] = {"bare loop (float tensors, no aug)": [], "trainer (uint8 + crop/flip)": [],
-                                       "trainer (uint8, no aug)": []}
+    print(
+        f"device {device}, torch {torch.__version__}, {torch.get_num_threads()} threads, model {args.model}, "
+        f"batch {args.batch_size}, {args.steps} timed steps x {args.repeats} trials"
+    )
+    results: dict[str, list[float]] = {
+        "bare loop (float tensors, no aug)": [],
+        "trainer (uint8 + crop/flip)": [],
+        "trainer (uint8, no aug)": [],
+    }
     for _ in range(args.repeats):
         results["bare loop (float tensors, no aug)"].append(
-            bare_loop(args.model, args.batch_size, args.steps, args.warmup, device))
+            bare_loop(args.model, args.batch_size, args.steps, args.warmup, device)
+        )
         results["trainer (uint8 + crop/flip)"].append(
-            trainer_loop(args.model, args.batch_size, args.steps, args.warmup, augment=True))
+            trainer_loop(args.model, args.batch_size, args.steps, args.warmup, augment=True)
+        )
         results["trainer (uint8, no aug)"].append(
-            trainer_loop(args.model, args.batch_size, args.steps, args.warmup, augment=False))
+            trainer_loop(args.model, args.batch_size, args.steps, args.warmup, augment=False)
+        )
     # Best of the trials, as timeit does: on a shared machine the slow trials measure the neighbours.
     base = max(results["bare loop (float tensors, no aug)"])
     for name, values in results.items():
         best = max(values)
-        print(f"{name:36s} {best:9.1f} images/s  (trials: {', '.join(f'{v:.0f}' for v in values)})"
-              f"  ratio {best / base:.3f}")
+        print(
+            f"{name:36s} {best:9.1f} images/s  (trials: {', '.join(f'{v:.0f}' for v in values)})"
+            f"  ratio {best / base:.3f}"
+        )
     ratio = max(results["trainer (uint8 + crop/flip)"]) / base
     print(f"trainer / bare loop = {ratio:.3f} (target >= 0.9): {'OK' if ratio >= 0.9 else 'BELOW TARGET'}")
     snapshot_cost(args)
@@ -130,20 +151,27 @@ def snapshot_cost(args: argparse.Namespace) -> None:
     for _ in range(args.repeats):
         without.append(trainer_loop(args.model, args.batch_size, args.steps, args.warmup, augment=True))
         log = TimedSnapshots(SNAPSHOT_EVERY_S)
-        with_snaps.append(trainer_loop(args.model, args.batch_size, args.steps, args.warmup, augment=True,
-                                       snapshots=log))
+        with_snaps.append(
+            trainer_loop(args.model, args.batch_size, args.steps, args.warmup, augment=True, snapshots=log)
+        )
         taken = max(taken, len(log.seconds) - 2)  # not the start's and the epoch end's, outside the timed steps
     every = TimedSnapshots(0.0)  # one before every batch: the time of a snapshot on its own
     trainer_loop(args.model, args.batch_size, args.warmup * 2, args.warmup, augment=True, snapshots=every)
     one = sorted(every.seconds)[len(every.seconds) // 2]
     ratio = max(with_snaps) / max(without)
-    print(f"{'trainer, no snapshots':36s} {max(without):9.1f} images/s  "
-          f"(trials: {', '.join(f'{v:.0f}' for v in without)})")
-    print(f"{f'trainer, snapshot every {SNAPSHOT_EVERY_S:g} s':36s} {max(with_snaps):9.1f} images/s  (trials: "
-          f"{', '.join(f'{v:.0f}' for v in with_snaps)}; up to {taken} snapshots in the timed steps)")
-    print(f"one snapshot (weights copy + probe forward with hooks): {1000 * one:.1f} ms, "
-          f"median of {len(every.seconds)}; "
-          f"{100 * one / SNAPSHOT_EVERY_S:.2f} % of every {SNAPSHOT_EVERY_S:g} s")
+    print(
+        f"{'trainer, no snapshots':36s} {max(without):9.1f} images/s  "
+        f"(trials: {', '.join(f'{v:.0f}' for v in without)})"
+    )
+    print(
+        f"{f'trainer, snapshot every {SNAPSHOT_EVERY_S:g} s':36s} {max(with_snaps):9.1f} images/s  (trials: "
+        f"{', '.join(f'{v:.0f}' for v in with_snaps)}; up to {taken} snapshots in the timed steps)"
+    )
+    print(
+        f"one snapshot (weights copy + probe forward with hooks): {1000 * one:.1f} ms, "
+        f"median of {len(every.seconds)}; "
+        f"{100 * one / SNAPSHOT_EVERY_S:.2f} % of every {SNAPSHOT_EVERY_S:g} s"
+    )
     print(f"with / without snapshots = {ratio:.3f} (target >= 0.95): {'OK' if ratio >= 0.95 else 'BELOW TARGET'}")
 
 

@@ -1,4 +1,5 @@
 """Shared fixtures: a real app server (``python app.py``) for the end-to-end and browser tests."""
+
 from __future__ import annotations
 
 import os
@@ -14,8 +15,16 @@ import pytest
 
 REPO = Path(__file__).resolve().parents[1]
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
-FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-         "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+FLAGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
 
 
 def free_port() -> int:
@@ -29,11 +38,21 @@ def server_url(tmp_path_factory):
     """Start the app as a user would, in a scratch working directory (runs/ and data/ land there)."""
     work = tmp_path_factory.mktemp("app")
     port = free_port()
-    env = dict(os.environ, PYTHONPATH=str(REPO), TORCH_HOME=str(work / "torch"), GRADIO_ANALYTICS_ENABLED="False",
-               MPLBACKEND="Agg")
+    env = dict(
+        os.environ,
+        PYTHONPATH=str(REPO),
+        TORCH_HOME=str(work / "torch"),
+        GRADIO_ANALYTICS_ENABLED="False",
+        MPLBACKEND="Agg",
+    )
     log = open(work / "server.log", "w")
-    proc = subprocess.Popen([sys.executable, str(REPO / "app.py"), "--port", str(port)], cwd=work, env=env,
-                            stdout=log, stderr=subprocess.STDOUT)
+    proc = subprocess.Popen(
+        [sys.executable, str(REPO / "app.py"), "--port", str(port)],
+        cwd=work,
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
     url = f"http://127.0.0.1:{port}/"
     started = time.monotonic()
     try:
@@ -44,7 +63,7 @@ def server_url(tmp_path_factory):
             except OSError:
                 if proc.poll() is not None or time.monotonic() - started > 90:
                     log.flush()
-                    raise RuntimeError(f"app did not start:\n{(work / 'server.log').read_text()[-3000:]}")
+                    raise RuntimeError(f"app did not start:\n{(work / 'server.log').read_text()[-3000:]}") from None
                 time.sleep(0.5)
         yield url
     finally:

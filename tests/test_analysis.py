@@ -1,4 +1,5 @@
 """The analysis engine: per-call records agree with torchinfo, breakdowns with hand counts, errors are one line."""
+
 from __future__ import annotations
 
 import json
@@ -27,11 +28,14 @@ def _torchinfo_leaf_calls(model: nn.Module, shape: tuple[int, ...]):
     return s, leaves
 
 
-@pytest.mark.parametrize("name, shape", [
-    ("alexnet_cifar", None),
-    ("resnet18_cifar", None),  # functional adds, empty nn.Sequential shortcuts (leaves that return their input)
-    ("vgg_bn:16,M,32,32,M", (3, 40, 24)),
-])
+@pytest.mark.parametrize(
+    "name, shape",
+    [
+        ("alexnet_cifar", None),
+        ("resnet18_cifar", None),  # functional adds, empty nn.Sequential shortcuts (leaves that return their input)
+        ("vgg_bn:16,M,32,32,M", (3, 40, 24)),
+    ],
+)
 def test_zoo_models_agree_with_torchinfo_layer_by_layer(name, shape):
     torch.manual_seed(0)
     model = zoo.create_model(name)
@@ -39,8 +43,7 @@ def test_zoo_models_agree_with_torchinfo_layer_by_layer(name, shape):
     s, leaves = _torchinfo_leaf_calls(model, shape)
     a = analyze(model, shape)
     assert [(r.type, r.output_shape, r.macs) for r in a.layers] == leaves
-    assert (a.total_macs, a.total_params, a.trainable_params) == (s.total_mult_adds, s.total_params,
-                                                                     s.trainable_params)
+    assert (a.total_macs, a.total_params, a.trainable_params) == (s.total_mult_adds, s.total_params, s.trainable_params)
 
 
 def test_reused_relu_recorded_per_call_and_totals_agree_on_non_square_input():
@@ -50,8 +53,7 @@ def test_reused_relu_recorded_per_call_and_totals_agree_on_non_square_input():
     s, leaves = _torchinfo_leaf_calls(model, (3, 64, 80))
     a = analyze(model, (3, 64, 80))
     assert [(r.type, r.output_shape, r.macs) for r in a.layers] == leaves
-    assert (a.total_macs, a.total_params, a.trainable_params) == (s.total_mult_adds, s.total_params,
-                                                                     s.trainable_params)
+    assert (a.total_macs, a.total_params, a.trainable_params) == (s.total_mult_adds, s.total_params, s.trainable_params)
     # torchvision's BasicBlock calls self.relu twice: two records, never merged
     calls = [r.call_index for r in a.layers if r.name == "layer2.1.relu"]
     assert calls == [0, 1]
@@ -79,11 +81,35 @@ def test_record_fields_and_json():
     assert conv.activation_bytes == 64 * 30 * 30 * 4
     assert conv.receptive_field == [3, 3] and conv.jump == [1, 1] and conv.rf_center == [1.0, 1.0]
     d = json.loads(json.dumps(a.to_dict()))
-    assert {"model", "input_shape", "total_params", "trainable_params", "total_macs", "params_by_type",
-            "layers"} <= set(d)
-    for key in ("name", "type", "input_shape", "output_shape", "kernel", "stride", "padding", "dilation", "params",
-                "trainable_params", "param_share", "macs", "activation_bytes", "receptive_field", "jump",
-                "rf_center", "rf_display", "call_index"):
+    assert {
+        "model",
+        "input_shape",
+        "total_params",
+        "trainable_params",
+        "total_macs",
+        "params_by_type",
+        "layers",
+    } <= set(d)
+    for key in (
+        "name",
+        "type",
+        "input_shape",
+        "output_shape",
+        "kernel",
+        "stride",
+        "padding",
+        "dilation",
+        "params",
+        "trainable_params",
+        "param_share",
+        "macs",
+        "activation_bytes",
+        "receptive_field",
+        "jump",
+        "rf_center",
+        "rf_display",
+        "call_index",
+    ):
         assert key in d["layers"][0], key
     assert d["layers"][-1]["rf_display"] == "whole input"
     assert a.table_rows()[0]["Receptive field"] == "3×3"
@@ -92,14 +118,25 @@ def test_record_fields_and_json():
 def test_alexnet_conv_vs_fc_split_is_exact():
     a = analyze_model("alexnet")
     # By hand, from the architecture (the course notes' sum has a typo; these are exact):
-    conv = (3 * 64 * 11 * 11 + 64) + (64 * 192 * 5 * 5 + 192) + (192 * 384 * 9 + 384) + (384 * 256 * 9 + 256) \
+    conv = (
+        (3 * 64 * 11 * 11 + 64)
+        + (64 * 192 * 5 * 5 + 192)
+        + (192 * 384 * 9 + 384)
+        + (384 * 256 * 9 + 256)
         + (256 * 256 * 9 + 256)
+    )
     fc = (256 * 6 * 6 * 4096 + 4096) + (4096 * 4096 + 4096) + (4096 * 1000 + 1000)
     split = a.conv_fc_split()
     assert (split["conv_params"], split["fc_params"]) == (conv, fc) and a.total_params == conv + fc
     assert split["fc_to_conv_params"] == pytest.approx(fc / conv)
-    assert a.params_by_type() == {"Conv2d": conv, "ReLU": 0, "MaxPool2d": 0, "AdaptiveAvgPool2d": 0, "Dropout": 0,
-                                  "Linear": fc}
+    assert a.params_by_type() == {
+        "Conv2d": conv,
+        "ReLU": 0,
+        "MaxPool2d": 0,
+        "AdaptiveAvgPool2d": 0,
+        "Dropout": 0,
+        "Linear": fc,
+    }
     assert a.params_by_block() == {"features": conv, "avgpool": 0, "classifier": fc}
 
 
@@ -258,7 +295,9 @@ def test_textbook_macs_are_weights_times_positions():
         "head": 12 * 3,
     }
     assert {r.name: r.textbook_macs for r in a.layers} == expected
-    assert a.total_textbook_macs == sum(expected.values()) and a.to_dict()["total_textbook_macs"] == a.total_textbook_macs
+    assert (
+        a.total_textbook_macs == sum(expected.values()) and a.to_dict()["total_textbook_macs"] == a.total_textbook_macs
+    )
     s, _ = _torchinfo_leaf_calls(Mixed(), (4, 16, 20))
     assert a.total_macs == s.total_mult_adds  # the other convention is still torchinfo's
 
@@ -274,8 +313,13 @@ def test_vgg16_textbook_macs_by_hand():
             c_in = v
     fc = 512 * 7 * 7 * 4096 + 4096 * 4096 + 4096 * 1000
     assert a.total_textbook_macs == convs + fc == 15_470_264_320
-    assert a.total_macs - a.total_textbook_macs == sum(r.output_shape[1] * r.output_shape[2] * r.output_shape[3]
-                                                        for r in a.layers if r.type == "Conv2d") + 4096 + 4096 + 1000
+    assert (
+        a.total_macs - a.total_textbook_macs
+        == sum(r.output_shape[1] * r.output_shape[2] * r.output_shape[3] for r in a.layers if r.type == "Conv2d")
+        + 4096
+        + 4096
+        + 1000
+    )
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -369,8 +413,15 @@ def test_repr_html_shows_totals_and_every_layer_escaped(monkeypatch):
     parser.feed(page)
     assert parser.open_tags == [] and parser.rows == len(a.layers) and parser.svg == 0
     assert "&lt;AlexNet &amp; co&gt;" in page and "<AlexNet" not in page
-    for text in (f"{a.total_params:,}", f"{a.total_macs:,}", f"{a.total_textbook_macs:,}", "MACs (torchinfo)",
-                 "MACs (weights only)", "features.0", "classifier.6"):
+    for text in (
+        f"{a.total_params:,}",
+        f"{a.total_macs:,}",
+        f"{a.total_textbook_macs:,}",
+        "MACs (torchinfo)",
+        "MACs (weights only)",
+        "features.0",
+        "classifier.6",
+    ):
         assert text in page, text
 
 
@@ -397,8 +448,18 @@ def test_print_gives_the_cli_table():
 # torchvision classifiers by name
 
 
-@pytest.mark.parametrize("name", ["tv:mobilenet_v2", "tv:efficientnet_b0", "tv:densenet121", "tv:googlenet",
-                                  "tv:convnext_tiny", "tv:inception_v3", "tv:vit_b_32"])
+@pytest.mark.parametrize(
+    "name",
+    [
+        "tv:mobilenet_v2",
+        "tv:efficientnet_b0",
+        "tv:densenet121",
+        "tv:googlenet",
+        "tv:convnext_tiny",
+        "tv:inception_v3",
+        "tv:vit_b_32",
+    ],
+)
 def test_tv_models_agree_with_torchinfo_and_a_real_forward(name):
     torch.manual_seed(0)
     model = zoo.create_model(name).eval()
@@ -406,14 +467,14 @@ def test_tv_models_agree_with_torchinfo_and_a_real_forward(name):
     s, leaves = _torchinfo_leaf_calls(model, (3, side, side))
     a = analyze(model, (3, side, side))
     assert [(r.type, r.output_shape, r.macs) for r in a.layers] == leaves
-    assert (a.total_macs, a.total_params, a.trainable_params) == (s.total_mult_adds, s.total_params,
-                                                                     s.trainable_params)
+    assert (a.total_macs, a.total_params, a.trainable_params) == (s.total_mult_adds, s.total_params, s.trainable_params)
     with torch.no_grad():
         assert a.output_shape == list(model(torch.zeros(1, 3, side, side)).shape) == [1, 1000]
 
 
-@pytest.mark.parametrize("name", ["tv:mobilenet_v2", "tv:efficientnet_b0", "tv:densenet121", "tv:googlenet",
-                                  "tv:convnext_tiny"])
+@pytest.mark.parametrize(
+    "name", ["tv:mobilenet_v2", "tv:efficientnet_b0", "tv:densenet121", "tv:googlenet", "tv:convnext_tiny"]
+)
 def test_tv_models_by_name_at_their_design_size(name):
     spec = zoo.get_spec(name)
     a = analyze_model(name)
@@ -428,7 +489,7 @@ def test_vision_transformer_is_honest_about_what_it_cannot_follow():
     a = analyze_model("tv:vit_b_16")
     patches = a.layer("conv_proj")
     assert patches.receptive_field == [16, 16] and patches.jump == [16, 16] and patches.rf_exact
-    after = a.layers[a.layers.index(patches) + 1:]
+    after = a.layers[a.layers.index(patches) + 1 :]
     assert after and all(r.rf_display == "unknown" for r in after)
     assert any("unknown" in note for note in a.notes) and not any("batch" in note for note in a.notes)
 

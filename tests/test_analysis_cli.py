@@ -1,4 +1,5 @@
 """``python -m visualizer summary`` / ``stacks``: tables, JSON, and one-line errors with a non-zero exit."""
+
 from __future__ import annotations
 
 import argparse
@@ -31,8 +32,9 @@ def test_summary_json_has_the_documented_keys(capsys):
     assert code == 0 and d["model"] == "alexnet_cifar" and d["input_shape"] == [3, 32, 32]
     assert {"total_params", "trainable_params", "total_macs", "params_by_type", "layers"} <= set(d)
     assert d["total_params"] == sum(layer["params"] for layer in d["layers"])
-    assert {"name", "type", "input_shape", "output_shape", "params", "macs", "receptive_field", "jump"} \
-        <= set(d["layers"][0])
+    assert {"name", "type", "input_shape", "output_shape", "params", "macs", "receptive_field", "jump"} <= set(
+        d["layers"][0]
+    )
 
 
 def test_summary_table_and_input_option(capsys):
@@ -44,12 +46,15 @@ def test_summary_table_and_input_option(capsys):
     assert "whole input" in out  # the classifier after global pooling
 
 
-@pytest.mark.parametrize("argv, fragment", [
-    (["summary", "nope"], "valid names"),
-    (["summary", "vgg16", "--input", "3x0x224"], "zero or negative"),
-    (["summary", "vgg16", "--input", "3x8x8"], "too small"),
-    (["stacks", "--kernel", "0"], "kernel"),
-])
+@pytest.mark.parametrize(
+    "argv, fragment",
+    [
+        (["summary", "nope"], "valid names"),
+        (["summary", "vgg16", "--input", "3x0x224"], "zero or negative"),
+        (["summary", "vgg16", "--input", "3x8x8"], "too small"),
+        (["stacks", "--kernel", "0"], "kernel"),
+    ],
+)
 def test_errors_are_one_line_with_nonzero_exit(argv, fragment, capsys):
     code, out, err = _run(argv, capsys)
     assert code != 0 and out == ""
@@ -69,11 +74,18 @@ def test_stacks_prints_the_comparison(capsys):
     assert any(line[:4] == ["1", "×", "5×5", "conv"] and line[4] == "25" for line in lines)
 
 
+@pytest.mark.slow
 def test_module_entry_point():
     # One real process (imports are slow): the wiring, the exit code and a traceback-free stderr line.
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    bad = subprocess.run([sys.executable, "-m", "visualizer", "summary", "resnet18", "--input", "1x224x224"],
-                         cwd=ROOT, env=env, capture_output=True, text=True, timeout=120)
+    bad = subprocess.run(
+        [sys.executable, "-m", "visualizer", "summary", "resnet18", "--input", "1x224x224"],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert bad.returncode != 0 and bad.stderr.strip().count("\n") == 0 and "channel" in bad.stderr
 
 
@@ -82,11 +94,19 @@ def test_formatting_parses_the_same_shapes_as_the_app():
 
 
 def test_package_import_is_light_and_gradio_free():
-    code = ("import sys, visualizer; assert 'torch' not in sys.modules; "
-            "from visualizer import analyze, analyze_model, compare_stacks; "
-            "assert 'gradio' not in sys.modules, 'gradio imported'")
-    done = subprocess.run([sys.executable, "-c", code], cwd=ROOT, env={**os.environ, "PYTHONPATH": str(ROOT)},
-                          capture_output=True, text=True, timeout=120)
+    code = (
+        "import sys, visualizer; assert 'torch' not in sys.modules; "
+        "from visualizer import analyze, analyze_model, compare_stacks; "
+        "assert 'gradio' not in sys.modules, 'gradio imported'"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code],
+        cwd=ROOT,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert done.returncode == 0, done.stderr
 
 

@@ -1,4 +1,5 @@
 """End to end: the real server driven through its public API with gradio_client."""
+
 from __future__ import annotations
 
 import time
@@ -17,8 +18,19 @@ def client(server_url):
 
 def test_endpoints_are_documented(client):
     names = set(client.view_api(print_info=False, return_format="dict")["named_endpoints"])
-    for name in ("analyze", "compare_stacks", "feature_maps", "train_start", "train_pause", "train_resume",
-                 "train_stop", "train_status", "train_snapshot", "compare_models", "layer_details"):
+    for name in (
+        "analyze",
+        "compare_stacks",
+        "feature_maps",
+        "train_start",
+        "train_pause",
+        "train_resume",
+        "train_stop",
+        "train_status",
+        "train_snapshot",
+        "compare_models",
+        "layer_details",
+    ):
         assert f"/{name}" in names
 
 
@@ -57,8 +69,20 @@ def test_compare_stacks(client):
 
 
 def test_feature_maps_from_an_example_image(client):
-    out = client.predict(handle_file(example_images()[0]), "alexnet_cifar", "random", "", "features.5", 8, "mean",
-                         "magma", "shared", "", "features.8", api_name="/feature_maps")
+    out = client.predict(
+        handle_file(example_images()[0]),
+        "alexnet_cifar",
+        "random",
+        "",
+        "features.5",
+        8,
+        "mean",
+        "magma",
+        "shared",
+        "",
+        "features.8",
+        api_name="/feature_maps",
+    )
     grid, info = out[0], out[1]
     assert grid and "features.5" in info and "meaningless" in info and "Grad-CAM at `features.8`" in info
 
@@ -68,8 +92,20 @@ def test_uploads_reach_our_image_checks(client, tmp_path):
     fake = tmp_path / "notes.png"
     fake.write_text("these are lecture notes, not a picture")
     with pytest.raises(AppError, match="upload a JPEG, PNG"):
-        client.predict(handle_file(str(fake)), "alexnet_cifar", "random", "", "", 4, "mean", "viridis", "channel", "", "",
-                       api_name="/feature_maps")
+        client.predict(
+            handle_file(str(fake)),
+            "alexnet_cifar",
+            "random",
+            "",
+            "",
+            4,
+            "mean",
+            "viridis",
+            "channel",
+            "",
+            "",
+            api_name="/feature_maps",
+        )
     # A 16-bit grayscale PNG (values up to 65535) arrives intact and is shown, not clipped to white.
     import numpy as np
     from PIL import Image
@@ -77,22 +113,65 @@ def test_uploads_reach_our_image_checks(client, tmp_path):
     deep = tmp_path / "deep.png"
     ramp = (np.linspace(0, 65535, 64 * 64).reshape(64, 64)).astype(np.uint16)
     Image.fromarray(ramp).save(deep)
-    out = client.predict(handle_file(str(deep)), "alexnet_cifar", "random", "", "", 4, "mean", "viridis", "channel",
-                         "", "", api_name="/feature_maps")
+    out = client.predict(
+        handle_file(str(deep)),
+        "alexnet_cifar",
+        "random",
+        "",
+        "",
+        4,
+        "mean",
+        "viridis",
+        "channel",
+        "",
+        "",
+        api_name="/feature_maps",
+    )
     seen = np.asarray(Image.open(out[2]).convert("L"), dtype=float)
     assert seen.min() < 40 and seen.max() > 215  # the full ramp survives (clipping would make it ~all white)
 
 
+@pytest.mark.slow
 def test_training_run_through_the_api(client):
     with pytest.raises(AppError, match="cannot pause"):
         client.predict(api_name="/train_pause")
     with pytest.raises(AppError, match="No training run yet: start one"):
         client.predict(api_name="/train_snapshot")
-    client.predict("alexnet_cifar", "shapes", 1, 50, 0.001, "adam", "constant", 0.0, 300, 0, True, False, False, "",
-                   api_name="/train_start")
+    client.predict(
+        "alexnet_cifar",
+        "shapes",
+        1,
+        50,
+        0.001,
+        "adam",
+        "constant",
+        0.0,
+        300,
+        0,
+        True,
+        False,
+        False,
+        "",
+        api_name="/train_start",
+    )
     with pytest.raises(AppError, match="already"):
-        client.predict("alexnet_cifar", "shapes", 1, 50, 0.001, "adam", "constant", 0.0, 300, 0, True, False, False,
-                       "", api_name="/train_start")
+        client.predict(
+            "alexnet_cifar",
+            "shapes",
+            1,
+            50,
+            0.001,
+            "adam",
+            "constant",
+            0.0,
+            300,
+            0,
+            True,
+            False,
+            False,
+            "",
+            api_name="/train_start",
+        )
     # Bad input while the run is active: a message, and the run goes on undisturbed.
     with pytest.raises(AppError, match="smallest input"):
         client.predict("alexnet", "3x8x8", api_name="/analyze")
@@ -131,22 +210,76 @@ def test_requests_over_the_servers_budgets_are_refused_and_it_keeps_serving(clie
     # A custom VGG of ~302 M parameters (4096-wide 3×3 convs): refused from its size, before it is built.
     params = 3 * 4096 * 9 + 4096 + 2 * (4096 * 4096 * 9 + 4096) + 4096 * 10 + 10
     with pytest.raises(AppError, match=rf"{params / 1e6:,.1f} M parameters .* limit of 200 M \(--max-params\)"):
-        client.predict(handle_file(example_images()[0]), "vgg:4096,M,4096,M,4096,M", "random", "", "", 8, "mean",
-                       "viridis", "channel", "", "", api_name="/feature_maps")
+        client.predict(
+            handle_file(example_images()[0]),
+            "vgg:4096,M,4096,M,4096,M",
+            "random",
+            "",
+            "",
+            8,
+            "mean",
+            "viridis",
+            "channel",
+            "",
+            "",
+            api_name="/feature_maps",
+        )
     # A training run whose batch would not fit the memory budget: refused, with the batch size that would.
     with pytest.raises(AppError, match=r"a batch of 8,192.*--max-train-memory.*at most [\d,]+"):
-        client.predict("alexnet_cifar", "shapes", 2, 8192, 1e-3, "adam", "constant", 0.0, 400_000, 0, False, False,
-                       False, "", api_name="/train_start")
+        client.predict(
+            "alexnet_cifar",
+            "shapes",
+            2,
+            8192,
+            1e-3,
+            "adam",
+            "constant",
+            0.0,
+            400_000,
+            0,
+            False,
+            False,
+            False,
+            "",
+            api_name="/train_start",
+        )
     # Paths outside the server's runs: one message, whether or not the file exists.
     messages = set()
     for path in ("/etc/passwd", "/root/.ssh/id_rsa", "/nonexistent/x.pt", "../../etc/shadow"):
         with pytest.raises(AppError) as err:
-            client.predict(handle_file(example_images()[0]), "alexnet_cifar", "checkpoint", path, "", 8, "mean",
-                           "viridis", "channel", "", "", api_name="/feature_maps")
+            client.predict(
+                handle_file(example_images()[0]),
+                "alexnet_cifar",
+                "checkpoint",
+                path,
+                "",
+                8,
+                "mean",
+                "viridis",
+                "channel",
+                "",
+                "",
+                api_name="/feature_maps",
+            )
         messages.add(str(err.value))
     assert len(messages) == 1 and "not one of this server's runs or uploads" in messages.pop()
     with pytest.raises(AppError, match="not one of this server's runs or uploads"):
-        client.predict("alexnet_cifar", "shapes", 1, 16, 1e-3, "adam", "constant", 0.0, 64, 0, False, False, False,
-                       "/etc/passwd", api_name="/train_start")
+        client.predict(
+            "alexnet_cifar",
+            "shapes",
+            1,
+            16,
+            1e-3,
+            "adam",
+            "constant",
+            0.0,
+            64,
+            0,
+            False,
+            False,
+            False,
+            "/etc/passwd",
+            api_name="/train_start",
+        )
     table, *_ = client.predict("alexnet_cifar", "32", api_name="/analyze")  # still serving
     assert len(table["data"]) == 20

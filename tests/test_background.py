@@ -10,8 +10,17 @@ TINY_VGG = "vgg_bn:16,M,32,M,64,M"
 
 
 def _config(tmp_path, **over) -> TrainConfig:
-    kw = dict(model=TINY_VGG, dataset="shapes", device="cpu", epochs=50, subset=640, test_subset=100, batch_size=32,
-              log_every=1, out_dir=str(tmp_path / "run"))
+    kw = dict(
+        model=TINY_VGG,
+        dataset="shapes",
+        device="cpu",
+        epochs=50,
+        subset=640,
+        test_subset=100,
+        batch_size=32,
+        log_every=1,
+        out_dir=str(tmp_path / "run"),
+    )
     kw.update(over)
     return TrainConfig(**kw)
 
@@ -108,6 +117,7 @@ def test_stop_while_paused_wakes_the_run_and_stops_it(tmp_path):
 # ------------------------------------------------------------------------------------------ budgets and stop
 
 
+@pytest.mark.slow
 def test_a_run_over_the_memory_budget_is_refused_before_it_starts(tmp_path):
     from visualizer import budgets
     from visualizer.analysis import analyze_model
@@ -158,10 +168,9 @@ def test_stop_ends_a_download_wait_at_once(tmp_path, monkeypatch):
 
 
 def test_starting_a_run_keeps_only_the_newest_runs_checkpoints(tmp_path, monkeypatch):
+    import zoo
     from visualizer import budgets
     from visualizer.checkpoint import make_checkpoint, save_checkpoint
-
-    import zoo
 
     monkeypatch.setenv("CNNVIZ_RUNS_DIR", str(tmp_path / "runs"))
     model = zoo.create_model("vgg:4,M")
@@ -169,8 +178,18 @@ def test_starting_a_run_keeps_only_the_newest_runs_checkpoints(tmp_path, monkeyp
     for i in range(4):
         path = tmp_path / "runs" / f"old{i}" / "last.pt"
         path.parent.mkdir(parents=True)
-        save_checkpoint(make_checkpoint(model_name="vgg:4,M", class_names=zoo.CIFAR10_CLASSES, model=model,
-                                        optimizer=None, config={}, epoch=1, step=1), path)
+        save_checkpoint(
+            make_checkpoint(
+                model_name="vgg:4,M",
+                class_names=zoo.CIFAR10_CLASSES,
+                model=model,
+                optimizer=None,
+                config={},
+                epoch=1,
+                step=1,
+            ),
+            path,
+        )
         import os
 
         os.utime(path, (1000 + i, 1000 + i))

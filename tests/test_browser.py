@@ -4,17 +4,18 @@ linked views, compare stacks, start and stop a short `shapes` run and watch the 
 Screenshots go to the test's temp dir; with ``CNNVIZ_SCREENSHOTS=docs`` they refresh the README's
 images in ``docs/``.
 """
+
 from __future__ import annotations
 
 import os
 import re
 
 import pytest
-
 from conftest import CHROMIUM
 
-pytestmark = pytest.mark.skipif(not os.path.exists(CHROMIUM),
-                                reason="Debian's chromium is not installed (apt-get install -y chromium)")
+pytestmark = pytest.mark.skipif(
+    not os.path.exists(CHROMIUM), reason="Debian's chromium is not installed (apt-get install -y chromium)"
+)
 
 
 def test_page_opens_with_vgg16_analysed(page, shots):
@@ -74,6 +75,7 @@ def test_stacks_tab(page, shots):
     page.screenshot(path=str(shots / "stacks.png"))
 
 
+@pytest.mark.slow
 def test_training_curve_updates_then_stop(page, shots):
     page.get_by_role("tab", name="Training").click()
     page.get_by_label("Epochs").fill("2")
@@ -92,12 +94,16 @@ def test_training_curve_updates_then_stop(page, shots):
     first = step()
     page.wait_for_function(
         "([sel, first]) => { const m = document.querySelector(sel).innerText.match(/step (\\d+)\\//);"
-        " return m && parseInt(m[1]) > first; }", arg=["#train-progress", first], timeout=60_000)
+        " return m && parseInt(m[1]) > first; }",
+        arg=["#train-progress", first],
+        timeout=60_000,
+    )
     assert step() > first  # the timer keeps refreshing while the run is active
     page.locator("#loss-plot canvas, #loss-plot svg").first.wait_for()
     if os.environ.get("CNNVIZ_SCREENSHOTS") == "docs":  # the README's picture: wait for the first test point
-        page.wait_for_function("sel => /epoch 2\\//.test(document.querySelector(sel).innerText)",
-                               arg="#train-progress", timeout=120_000)
+        page.wait_for_function(
+            "sel => /epoch 2\\//.test(document.querySelector(sel).innerText)", arg="#train-progress", timeout=120_000
+        )
         page.wait_for_timeout(3000)
     page.screenshot(path=str(shots / "training.png"), full_page=True)
     page.get_by_role("button", name="Stop").click()
@@ -112,8 +118,9 @@ def test_feature_maps_tab(page, shots):
     # Click inside the first map of the grid (tiles start a few pixels in, below their label): the clicked
     # unit's receptive field is drawn on the input and described.
     grid = page.locator("#feature-grid img").first
-    page.wait_for_function("() => { const i = document.querySelector('#feature-grid img'); "
-                           "return i && i.complete && i.naturalWidth > 0; }")
+    page.wait_for_function(
+        "() => { const i = document.querySelector('#feature-grid img'); return i && i.complete && i.naturalWidth > 0; }"
+    )
     described = page.locator("#rf-info").get_by_text(re.compile(r"Channel \d+: .* receptive field \d+×\d+"))
     for _ in range(3):  # the image may be swapped for its loaded copy right after it appears: click again then
         box = grid.bounding_box()

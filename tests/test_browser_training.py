@@ -4,26 +4,31 @@ refresh by themselves while a run learns; a kept epoch can be looked back at; th
 The server is shared by the session (one run at a time), so the test leaves no run active. With
 ``CNNVIZ_SCREENSHOTS=docs`` it runs the tab's defaults (the classroom demo) and refreshes ``docs/training_live.png``.
 """
+
 from __future__ import annotations
 
 import os
 import re
 
 import pytest
-
 from conftest import CHROMIUM
 
-pytestmark = pytest.mark.skipif(not os.path.exists(CHROMIUM),
-                                reason="Debian's chromium is not installed (apt-get install -y chromium)")
+pytestmark = pytest.mark.skipif(
+    not os.path.exists(CHROMIUM), reason="Debian's chromium is not installed (apt-get install -y chromium)"
+)
 
 DOCS = os.environ.get("CNNVIZ_SCREENSHOTS") == "docs"
 
 
 def _wait_for_text(page, selector: str, pattern: str, timeout: int = 120_000) -> None:
-    page.wait_for_function("([sel, pat]) => new RegExp(pat).test(document.querySelector(sel).innerText)",
-                           arg=[selector, pattern], timeout=timeout)
+    page.wait_for_function(
+        "([sel, pat]) => new RegExp(pat).test(document.querySelector(sel).innerText)",
+        arg=[selector, pattern],
+        timeout=timeout,
+    )
 
 
+@pytest.mark.slow
 def test_the_network_is_seen_learning(page, shots):
     page.get_by_role("tab", name="Training").click()
     progress, info = page.locator("#train-progress"), page.locator("#snapshot-info")
@@ -69,6 +74,8 @@ def test_the_panel_speaks_korean(page, server_url):
         korean.get_by_role("tab", name="학습").click()
         korean.get_by_text("학습하는 동안의 네트워크").wait_for()
         korean.get_by_role("button", name="스냅숏 새로 고침").wait_for()
-        korean.locator("#snapshot-pick").get_by_text("실시간", exact=True).wait_for()  # the picker's "live", from the i18n keys
+        korean.locator("#snapshot-pick").get_by_text(
+            "실시간", exact=True
+        ).wait_for()  # the picker's "live", from the i18n keys
     finally:
         context.close()

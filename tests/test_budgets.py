@@ -1,4 +1,5 @@
 """``visualizer.budgets``: the limits one server keeps — model size, files it owns, reply images, logins."""
+
 from __future__ import annotations
 
 import os
@@ -26,8 +27,18 @@ def write_run(root, name, mtime):
     path = root / name / "last.pt"
     path.parent.mkdir(parents=True, exist_ok=True)
     model = zoo.create_model("vgg:4,M")
-    save_checkpoint(make_checkpoint(model_name="vgg:4,M", class_names=zoo.CIFAR10_CLASSES, model=model,
-                                    optimizer=None, config={}, epoch=1, step=1), path)
+    save_checkpoint(
+        make_checkpoint(
+            model_name="vgg:4,M",
+            class_names=zoo.CIFAR10_CLASSES,
+            model=model,
+            optimizer=None,
+            config={},
+            epoch=1,
+            step=1,
+        ),
+        path,
+    )
     os.utime(path, (mtime, mtime))
     return path
 
@@ -45,8 +56,15 @@ def test_checkpoints_are_the_servers_own_newest_first(runs_dir, tmp_path):
     link.mkdir()
     (link / "last.pt").symlink_to(outside)  # a link inside pointing outside is outside
     messages = set()
-    for path in (str(outside), str(tmp_path / "missing.pt"), "/etc/passwd", str(link / "last.pt"),
-                 str(runs_dir / "notes.txt"), "", "runs/../../etc/shadow"):
+    for path in (
+        str(outside),
+        str(tmp_path / "missing.pt"),
+        "/etc/passwd",
+        str(link / "last.pt"),
+        str(runs_dir / "notes.txt"),
+        "",
+        "runs/../../etc/shadow",
+    ):
         with pytest.raises(runs.PathRefused) as err:
             runs.resolve(path)
         messages.add(str(err.value))
@@ -115,8 +133,15 @@ def test_model_too_large_for_a_checkpoint_is_refused_before_building(runs_dir):
 
     path = runs_dir / "crafted" / "last.pt"
     path.parent.mkdir(parents=True)
-    ckpt = make_checkpoint(model_name="vgg:4,M", class_names=zoo.CIFAR10_CLASSES, model=zoo.create_model("vgg:4,M"),
-                           optimizer=None, config={}, epoch=1, step=1)
+    ckpt = make_checkpoint(
+        model_name="vgg:4,M",
+        class_names=zoo.CIFAR10_CLASSES,
+        model=zoo.create_model("vgg:4,M"),
+        optimizer=None,
+        config={},
+        epoch=1,
+        step=1,
+    )
     ckpt["model_name"] = "vgg:4096,4096,4096,4096,4096,4096,4096,4096,4096,4096,4096,4096"
     torch.save(ckpt, path)
     assert path.stat().st_size < 100_000

@@ -24,9 +24,16 @@ def _trained_pair():
 
 
 def _checkpoint(model, opt, **over):
-    kw = dict(model_name="alexnet_cifar", class_names=zoo.CIFAR10_CLASSES, model=model, optimizer=opt,
-              config={"lr": 1e-3, "subset": None}, epoch=2, step=124,
-              metrics={"steps": [{"step": 10, "loss": 2.1}], "epochs": [], "final": None})
+    kw = dict(
+        model_name="alexnet_cifar",
+        class_names=zoo.CIFAR10_CLASSES,
+        model=model,
+        optimizer=opt,
+        config={"lr": 1e-3, "subset": None},
+        epoch=2,
+        step=124,
+        metrics={"steps": [{"step": 10, "loss": 2.1}], "epochs": [], "final": None},
+    )
     kw.update(over)
     return make_checkpoint(**kw)
 
@@ -100,9 +107,15 @@ def test_mismatched_weights_name_the_offending_keys(tmp_path):
     with pytest.raises(CheckpointError, match="does not fit model 'alexnet_cifar'.*missing"):
         model_from_checkpoint(path)
 
-    five_way = make_checkpoint(model_name="alexnet_cifar", class_names=list("abcde"),
-                               model=zoo.create_model("alexnet_cifar", num_classes=5), optimizer=None,
-                               config={}, epoch=0, step=0)
+    five_way = make_checkpoint(
+        model_name="alexnet_cifar",
+        class_names=list("abcde"),
+        model=zoo.create_model("alexnet_cifar", num_classes=5),
+        optimizer=None,
+        config={},
+        epoch=0,
+        step=0,
+    )
     five_way["num_classes"] = 10
     five_way["class_names"] = list("abcdefghij")  # claims 10 classes, head has 5
     torch.save(five_way, tmp_path / "five.pt")

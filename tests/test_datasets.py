@@ -118,7 +118,7 @@ def test_cifar10_download_reports_progress(tiny_cifar, monkeypatch):
         data = source.read_bytes()
         with open(filename, "wb") as f:
             for i in range(0, len(data), len(data) // 4 + 1):
-                f.write(data[i:i + len(data) // 4 + 1])
+                f.write(data[i : i + len(data) // 4 + 1])
                 f.flush()
                 time.sleep(0.3)
 
@@ -167,7 +167,7 @@ def test_random_crop_flip_is_a_shifted_window_of_the_padded_image():
             for dy in range(5)
             for dx in range(5)
             for flip in (False, True)
-            if torch.equal(out[i], (lambda w: w.flip(-1) if flip else w)(padded[i, :, dy:dy + 8, dx:dx + 8]))
+            if torch.equal(out[i], (lambda w: w.flip(-1) if flip else w)(padded[i, :, dy : dy + 8, dx : dx + 8]))
         ]
         assert matches, f"image {i} is not a crop of its padded original"
         flips += matches[0][2]

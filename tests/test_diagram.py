@@ -5,13 +5,14 @@ under it, and ``python -m visualizer diagram``.
 Expected values come from the models themselves (module lists, parameter tensors, the forward graph), never
 from the diagram code, so a drawing that drops a shortcut or mislabels a box fails here.
 """
+
 from __future__ import annotations
 
 import operator
 import re
 import xml.etree.ElementTree as ET
 from collections import Counter
-from functools import lru_cache
+from functools import cache
 
 import pytest
 import torch
@@ -33,12 +34,12 @@ ALL_MODELS = zoo.list_models() + CUSTOM
 # ---------------------------------------------------------------------------------------------- helpers
 
 
-@lru_cache(maxsize=None)
+@cache
 def _analysis(name: str):
     return analyze_model(name)  # design size
 
 
-@lru_cache(maxsize=None)
+@cache
 def _svg(name: str, fold: str = "blocks", expanded: tuple[str, ...] = (), selected: str | None = None) -> str:
     return render_svg(_analysis(name), fold, expanded, selected)
 
@@ -58,8 +59,12 @@ def _layer_elements(svg: str) -> list[ET.Element]:
 def _main_row(svg: str) -> list[ET.Element]:
     """The boxes on the main row, left to right (not a stage's per-conv ticks, not the tags on shortcut arcs);
     a folded stage's box carries ``data-first`` (the layer a click on it selects) instead of a data-layer."""
-    return [g for g in _groups(svg) if "stage" in _cls(g)
-            or (g.get("data-layer") is not None and not _cls(g) & {"tick", "shortcut", "shortcut-extra"})]
+    return [
+        g
+        for g in _groups(svg)
+        if "stage" in _cls(g)
+        or (g.get("data-layer") is not None and not _cls(g) & {"tick", "shortcut", "shortcut-extra"})
+    ]
 
 
 def _key(g: ET.Element) -> str:
@@ -197,8 +202,11 @@ def test_in_stages_every_data_layer_is_unique_and_shows_its_records_shape():
     a = _analysis("resnet50")
     elements = _layer_elements(_svg("resnet50", "stages"))
     twice = [k for k, n in Counter(g.get("data-layer") for g in elements).items() if n > 1]
-    other_shape = [(g.get("data-layer"), g.get("data-shape")) for g in elements
-                   if g.get("data-shape") != _shape(a.by_key(g.get("data-layer")))]
+    other_shape = [
+        (g.get("data-layer"), g.get("data-shape"))
+        for g in elements
+        if g.get("data-shape") != _shape(a.by_key(g.get("data-layer")))
+    ]
     assert (twice, other_shape) == ([], [])
     # Each stage box names the layer a click selects and every layer it holds.
     stages = [g for g in _groups(_svg("resnet50", "stages")) if "stage" in _cls(g)]
@@ -211,14 +219,17 @@ def test_in_stages_every_data_layer_is_unique_and_shows_its_records_shape():
 # ---------------------------------------------------------------------------------------------- shortcuts
 
 
-@pytest.mark.parametrize("name, builder, total, projections", [
-    ("resnet18", torchvision.models.resnet18, 8, 3),
-    ("resnet50", torchvision.models.resnet50, 16, 4),
-    ("resnet18_cifar", lambda: zoo.create_model("resnet18_cifar"), 8, 3),
-    ("vgg16", torchvision.models.vgg16, 0, 0),
-    ("alexnet", torchvision.models.alexnet, 0, 0),
-    ("alexnet_cifar", lambda: zoo.create_model("alexnet_cifar"), 0, 0),
-])
+@pytest.mark.parametrize(
+    "name, builder, total, projections",
+    [
+        ("resnet18", torchvision.models.resnet18, 8, 3),
+        ("resnet50", torchvision.models.resnet50, 16, 4),
+        ("resnet18_cifar", lambda: zoo.create_model("resnet18_cifar"), 8, 3),
+        ("vgg16", torchvision.models.vgg16, 0, 0),
+        ("alexnet", torchvision.models.alexnet, 0, 0),
+        ("alexnet_cifar", lambda: zoo.create_model("alexnet_cifar"), 0, 0),
+    ],
+)
 def test_shortcuts_are_the_models_residual_adds(name, builder, total, projections):
     truth = set(_fx_shortcuts(_meta(builder)))
     assert (len(truth), sum(p for *_, p in truth)) == (total, projections)  # the issue's counts
@@ -266,8 +277,9 @@ def test_vgg16_boxes_shrink_in_height_and_grow_in_thickness_along_the_convs():
         else:
             expected.append((h, v))
     a = _analysis("vgg16")
-    convs = sorted((g for g in _main_row(_svg("vgg16")) if "conv" in _cls(g)),
-                   key=lambda g: a.by_key(g.get("data-layer")).index)
+    convs = sorted(
+        (g for g in _main_row(_svg("vgg16")) if "conv" in _cls(g)), key=lambda g: a.by_key(g.get("data-layer")).index
+    )
     assert [tuple(int(d) for d in g.get("data-shape").split("x")[1::-1]) for g in convs] == expected
     faces = [_face(g) for g in convs]
     heights = [max(y for _, y in f) - min(y for _, y in f) for f in faces]
@@ -298,13 +310,16 @@ def test_resnet152_stages_fold_to_counts_and_one_opens_with_its_shortcuts():
     assert {g.get("data-layer") for g in _main_row(opened)} >= {f"layer3.{i}.conv3" for i in range(blocks[2])}
 
 
-@pytest.mark.parametrize("name, fold", [
-    ("vgg16", "none"),
-    ("vgg16", "blocks"),
-    ("resnet18", "blocks"),
-    ("resnet18", "none"),
-    ("resnet18", "stages"),
-])
+@pytest.mark.parametrize(
+    "name, fold",
+    [
+        ("vgg16", "none"),
+        ("vgg16", "blocks"),
+        ("resnet18", "blocks"),
+        ("resnet18", "none"),
+        ("resnet18", "stages"),
+    ],
+)
 def test_selected_marks_exactly_the_element_of_that_layer(name, fold):
     svg = _svg(name, fold)
     keys = [g.get("data-layer") for g in _layer_elements(svg)]
@@ -325,8 +340,9 @@ def test_selecting_a_folded_layer_marks_the_box_that_holds_it():
 # ---------------------------------------------------------------------------------------------- PNG
 
 
-@pytest.mark.parametrize("name, fold, scale", [("resnet18", "blocks", 2.0), ("vgg16", "none", 1.5),
-                                               ("resnet152", "stages", 1.0)])
+@pytest.mark.parametrize(
+    "name, fold, scale", [("resnet18", "blocks", 2.0), ("vgg16", "none", 1.5), ("resnet152", "stages", 1.0)]
+)
 def test_png_is_the_same_picture_at_scale(name, fold, scale):
     svg = _svg(name, fold)
     img = render_png(_analysis(name), fold, scale=scale)
@@ -340,15 +356,16 @@ def test_png_is_the_same_picture_at_scale(name, fold, scale):
         face = _face(g)
         cx, cy = sum(x for x, _ in face) / 4, sum(y for _, y in face) / 4
         fill = next(p for p in reversed(list(g.iter(NS + "polygon"))) if p.get("class") == "face").get("fill")
-        rgb = tuple(int(fill[i:i + 2], 16) for i in (1, 3, 5))
+        rgb = tuple(int(fill[i : i + 2], 16) for i in (1, 3, 5))
         assert img.getpixel((int(cx * scale), int(cy * scale))) == rgb, g.get("data-layer")
 
 
 # ---------------------------------------------------------------------------------------------- bars
 
 
-@pytest.mark.parametrize("name, fold", [("vgg16", "blocks"), ("resnet18", "blocks"), ("resnet50", "stages"),
-                                        ("alexnet_cifar", "none")])
+@pytest.mark.parametrize(
+    "name, fold", [("vgg16", "blocks"), ("resnet18", "blocks"), ("resnet50", "stages"), ("alexnet_cifar", "none")]
+)
 def test_bars_sit_one_per_box_under_the_diagram(name, fold):
     a = _analysis(name)
     diagram = _svg(name, fold)
@@ -362,8 +379,11 @@ def test_bars_sit_one_per_box_under_the_diagram(name, fold):
     assert all(per_key[(k, "rect")] == 2 and per_key[(k, "dot")] == 1 for k in boxes)
     for g in bar_groups:  # each bar / dot lies under its own box
         rect = g.find(NS + "rect")
-        x = float(rect.get("x")) + float(rect.get("width")) / 2 if rect is not None else float(
-            g.find(NS + "circle").get("cx"))
+        x = (
+            float(rect.get("x")) + float(rect.get("width")) / 2
+            if rect is not None
+            else float(g.find(NS + "circle").get("cx"))
+        )
         lo, hi = _x_extent(boxes[g.get("data-bar")])
         assert lo <= x <= hi, g.get("data-bar")
 
@@ -405,9 +425,11 @@ def test_vgg16_bars_fc_layers_hold_89_percent_of_the_weights_convs_do_99_percent
     assert sum(work[k][1] for k in macs) == pytest.approx(conv_share, abs=0.05 * len(macs) + 1e-9)
     assert conv_share > 99
     # bar heights are proportional to the values
-    heights = {g.get("data-bar"): float(g.find(NS + "rect").get("height")) for g in _groups(bars)
-               if g.get("data-bar") in fcs and g.find(NS + "rect") is not None and "params" in g.findtext(
-                   NS + "title")}
+    heights = {
+        g.get("data-bar"): float(g.find(NS + "rect").get("height"))
+        for g in _groups(bars)
+        if g.get("data-bar") in fcs and g.find(NS + "rect") is not None and "params" in g.findtext(NS + "title")
+    }
     first, second = list(fcs)[:2]
     assert heights[first] / heights[second] == pytest.approx(fcs[first] / fcs[second], rel=0.02)
 
@@ -500,7 +522,7 @@ def test_cli_bad_model_and_too_small_input_are_one_line_errors(capsys):
 
     pools = sum(isinstance(m, nn.MaxPool2d) for m in _meta(torchvision.models.vgg16).features)
     err = _one_error_line(*_cli(["diagram", "vgg16", "--input", "3x8x8"], capsys))
-    assert "3x8x8" in err and "too small" in err and f"3x{2 ** pools}x{2 ** pools}" in err
+    assert "3x8x8" in err and "too small" in err and f"3x{2**pools}x{2**pools}" in err
     assert err == _cli(["summary", "vgg16", "--input", "3x8x8"], capsys)[2]
 
     err = _one_error_line(*_cli(["diagram", "vgg:64,Q"], capsys))

@@ -1,4 +1,5 @@
 """docs/cnnviz.ipynb: executed, with small outputs, and its code still runs against today's API."""
+
 from __future__ import annotations
 
 import json
@@ -22,5 +23,5 @@ def test_notebook_code_runs():
     namespace = {"display": lambda *args, **kwargs: None, "print": lambda *args, **kwargs: None}
     for cell in nb["cells"]:
         if cell["cell_type"] == "code":
-            exec(compile("".join(cell["source"]), "cnnviz.ipynb", "exec"), namespace)  # noqa: S102
+            exec(compile("".join(cell["source"]), "cnnviz.ipynb", "exec"), namespace)
     assert namespace["s"].rows[0].textbook_macs_per_position == 2 * 3 * 3 * 64 * 64

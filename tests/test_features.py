@@ -1,4 +1,5 @@
 """Feature capture hooks only what is asked and cleans up; grids show the channels they claim, in order."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -73,9 +74,8 @@ def test_capture_module_called_twice_and_errors():
 
 def test_hooks_removed_when_forward_fails():
     model = Twice().eval()
-    with pytest.raises(RuntimeError):
-        with FeatureCapture(model, ["conv", "pool"]):
-            model(torch.randn(1, 5, 8, 8))  # wrong channel count
+    with pytest.raises(RuntimeError), FeatureCapture(model, ["conv", "pool"]):
+        model(torch.randn(1, 5, 8, 8))  # wrong channel count
     assert hook_count(model) == 0
 
 
@@ -94,7 +94,7 @@ def test_stop_early_skips_the_rest_of_the_network():
 
 def tile_pixels(image, layout: GridLayout, i: int) -> np.ndarray:
     x0, y0 = layout.tile_origin(i)
-    block = np.asarray(image)[y0:y0 + layout.tile_h, x0:x0 + layout.tile_w, 0].astype(int)
+    block = np.asarray(image)[y0 : y0 + layout.tile_h, x0 : x0 + layout.tile_w, 0].astype(int)
     return block[:: layout.scale, :: layout.scale]  # one pixel per unit
 
 
@@ -175,8 +175,14 @@ def test_spatial_layers_and_stages_of_vgg16():
     expected = vgg16_expected_spatial() + [("avgpool", "AdaptiveAvgPool2d", 512, 7)]
     assert [(s.key, s.kind, s.channels, s.height) for s in found] == expected
     # Stages: the last layer at each resolution (the ReLU before each pool), then the last pool.
-    assert [s.key for s in stage_layers(found)] == ["features.3", "features.8", "features.15", "features.22",
-                                                     "features.29", "features.30"]
+    assert [s.key for s in stage_layers(found)] == [
+        "features.3",
+        "features.8",
+        "features.15",
+        "features.22",
+        "features.29",
+        "features.30",
+    ]
 
 
 def test_stages_of_resnets_are_the_stage_outputs():
@@ -192,18 +198,21 @@ def test_stages_of_resnets_are_the_stage_outputs():
 
 def test_spatial_layers_of_a_module_list_repeated_calls():
     found = spatial_layers(Twice(), input_size=(3, 8, 8))
-    assert [(s.key, s.call_index, s.height) for s in found] == [("conv", 0, 8), ("act", 0, 8), ("pool", 0, 4),
-                                                               ("act#1", 1, 4)]
+    assert [(s.key, s.call_index, s.height) for s in found] == [
+        ("conv", 0, 8),
+        ("act", 0, 8),
+        ("pool", 0, 4),
+        ("act#1", 1, 4),
+    ]
 
 
 def test_overview_strip_one_tile_per_stage():
     left_bright = np.zeros((4, 8, 8), dtype=np.float32)
     left_bright[:, :, :4] = 1.0
-    strip = overview_strip([("a", left_bright), ("b", np.ones((16, 2, 2), dtype=np.float32))], tile=64,
-                           colormap="gray")
+    strip = overview_strip([("a", left_bright), ("b", np.ones((16, 2, 2), dtype=np.float32))], tile=64, colormap="gray")
     one = overview_strip([("a", left_bright)], tile=64)
     assert strip.width - one.width == 64 + 6 and strip.height == one.height
-    pixels = np.asarray(strip)[-6 - 32, 6:6 + 64, 0]  # a row through the first map
+    pixels = np.asarray(strip)[-6 - 32, 6 : 6 + 64, 0]  # a row through the first map
     assert pixels[:30].min() == 255 and pixels[34:].max() == 0
 
 
@@ -258,8 +267,18 @@ def test_explore_follows_a_checkpoint_as_it_is_rewritten(tmp_path):
     image = example_images()[0]
 
     def write(epoch):
-        save_checkpoint(make_checkpoint(model_name=name, class_names=zoo.CIFAR10_CLASSES, model=model,
-                                        optimizer=None, config={}, epoch=epoch, step=10 * epoch), path)
+        save_checkpoint(
+            make_checkpoint(
+                model_name=name,
+                class_names=zoo.CIFAR10_CLASSES,
+                model=model,
+                optimizer=None,
+                config={},
+                epoch=epoch,
+                step=10 * epoch,
+            ),
+            path,
+        )
         os.utime(path, ns=(epoch, epoch * 10**9))  # distinct mtimes even on coarse file systems
 
     write(1)

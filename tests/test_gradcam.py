@@ -1,11 +1,12 @@
 """Grad-CAM finds a pattern planted in a toy model, leaves the model untouched, and overlays correctly."""
+
 from __future__ import annotations
 
 import numpy as np
 import pytest
 import torch
-from PIL import Image
 import torch.nn.functional as F
+from PIL import Image
 from torch import nn
 
 from visualizer.gradcam import explain, grad_cam, overlay_heatmap
@@ -39,7 +40,7 @@ class PlantedDetector(nn.Module):
 
 
 def plant(image: torch.Tensor, pattern: torch.Tensor, top: int, left: int) -> None:
-    image[0, 0, top:top + 3, left:left + 3] = (pattern > 0).float()
+    image[0, 0, top : top + 3, left : left + 3] = (pattern > 0).float()
 
 
 def centroid(heat: np.ndarray) -> tuple[float, float]:

@@ -1,4 +1,5 @@
 """Uploads of every common kind become correct RGB; bad files get a clear message; preprocessing matches the model."""
+
 from __future__ import annotations
 
 import io

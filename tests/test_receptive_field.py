@@ -8,6 +8,7 @@ positive exactly on the pixels that unit can see. The extent of that support
 is the receptive field; its midpoint is the field's centre. The model's own ``forward`` runs, so functional
 adds, multiplies and concatenations in it are measured too.
 """
+
 from __future__ import annotations
 
 import math
@@ -22,7 +23,6 @@ from torchvision.models.resnet import Bottleneck
 from visualizer.analysis import analyze
 from visualizer.receptive_field import Geometry, geometry_of, receptive_field_recurrence
 from visualizer.rf_overlay import unit_field
-
 
 # ---------------------------------------------------------------------------------------------------------
 # The independent measurement
@@ -56,8 +56,9 @@ class _UniformConvTranspose(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         c = self.conv
         w = torch.full((1, 1, *c.kernel_size), 1.0 / math.prod(c.kernel_size), dtype=x.dtype)
-        return F.conv_transpose2d(x.mean(1, keepdim=True), w, None, c.stride, c.padding, c.output_padding, 1,
-                                  c.dilation)
+        return F.conv_transpose2d(
+            x.mean(1, keepdim=True), w, None, c.stride, c.padding, c.output_padding, 1, c.dilation
+        )
 
 
 class _MeanOfFeatures(nn.Module):
@@ -94,8 +95,9 @@ class _Stop(Exception):
     pass
 
 
-def measured_fields(model: nn.Module, names: list[str], shape: tuple[int, int, int],
-                    stop_at: str | None = None) -> dict[tuple, tuple]:
+def measured_fields(
+    model: nn.Module, names: list[str], shape: tuple[int, int, int], stop_at: str | None = None
+) -> dict[tuple, tuple]:
     """{(name, call): (unit (y, x), (rh, rw), (ch, cw), inside)} from the input-gradient support of one unit.
 
     The unit is the one nearest the feature map's centre; ``inside`` says whether its support stays clear of
@@ -109,6 +111,7 @@ def measured_fields(model: nn.Module, names: list[str], shape: tuple[int, int, i
             outs[(n, sum(1 for k in outs if k[0] == n))] = o
             if n == stop_at:
                 raise _Stop
+
         return hook
 
     hooks = [model.get_submodule(n).register_forward_hook(keep(n)) for n in names]
@@ -138,8 +141,9 @@ def unit_support(o: torch.Tensor, x: torch.Tensor, y: int, xx: int) -> tuple[tup
     return (r1 - r0 + 1, c1 - c0 + 1), ((r0 + r1) / 2, (c0 + c1) / 2), inside, (r0, c0, r1, c1)
 
 
-def assert_engine_matches_measurement(model: nn.Module, shape: tuple[int, int, int], names: list[str],
-                                      stop_at: str | None = None) -> int:
+def assert_engine_matches_measurement(
+    model: nn.Module, shape: tuple[int, int, int], names: list[str], stop_at: str | None = None
+) -> int:
     """Compare every call of every named layer with the measurement; returns how many calls were compared."""
     a = analyze(model, shape)
     measured = measured_fields(linearize(model), names, shape, stop_at)
@@ -198,8 +202,17 @@ def test_resnet18_matches_measurement_including_shortcuts():
     # recurrence would stack the downsample's stride onto the main path. The engine must not.
     torch.manual_seed(0)
     model = torchvision.models.resnet18()
-    names = ["conv1", "maxpool", "layer1.1.conv2", "layer2.0.conv1", "layer2.0.downsample.0", "layer2.1.conv2",
-             "layer3.0.conv2", "layer3.1.bn2", "layer4.0.conv2"]
+    names = [
+        "conv1",
+        "maxpool",
+        "layer1.1.conv2",
+        "layer2.0.conv1",
+        "layer2.0.downsample.0",
+        "layer2.1.conv2",
+        "layer3.0.conv2",
+        "layer3.1.bn2",
+        "layer4.0.conv2",
+    ]
     checked = assert_engine_matches_measurement(model, (3, 320, 352), names, stop_at=names[-1])
     assert checked == len(names)
 
@@ -251,8 +264,12 @@ def slim_resnet_v1(units: list[int]) -> nn.Sequential:
     (torchvision's "v1.5" puts it in the first unit of blocks 2–4, which gives a smaller field: 427 for
     ResNet-50, checked below.)
     """
-    layers: list[nn.Module] = [nn.Conv2d(3, 64, 7, 2, 3, bias=False), nn.BatchNorm2d(64), nn.ReLU(),
-                               nn.MaxPool2d(3, 2, 1)]
+    layers: list[nn.Module] = [
+        nn.Conv2d(3, 64, 7, 2, 3, bias=False),
+        nn.BatchNorm2d(64),
+        nn.ReLU(),
+        nn.MaxPool2d(3, 2, 1),
+    ]
     inplanes = 64
     for block, (n, planes) in enumerate(zip(units, [64, 128, 256, 512])):
         for u in range(n):
@@ -349,14 +366,17 @@ def test_unmodelled_resampling_is_unknown_not_whole_input():
 def test_stride_1_transposed_conv_grows_the_field_like_a_conv():
     # A stride-1 transposed conv is a conv with the kernel mirrored: 3, then 3 + 2 = 5, then 7 (by hand).
     torch.manual_seed(0)
-    net = nn.Sequential(nn.Conv2d(3, 8, 3, padding=1), nn.ConvTranspose2d(8, 8, 3, padding=1),
-                        nn.Conv2d(8, 8, 3, padding=1))
+    net = nn.Sequential(
+        nn.Conv2d(3, 8, 3, padding=1), nn.ConvTranspose2d(8, 8, 3, padding=1), nn.Conv2d(8, 8, 3, padding=1)
+    )
     a = analyze(net, (3, 20, 24))
     assert [r.receptive_field for r in a.layers] == [[3, 3], [5, 5], [7, 7]]
     assert all(r.rf_exact and r.jump == [1, 1] for r in a.layers)
     assert assert_engine_matches_measurement(net, (3, 20, 24), ["0", "1", "2"]) == 3
     # dilation and asymmetric padding: 3 + 2·(5 − 1) = 11 rows, 3 + 1·(3 − 1) = 5 columns
-    net = nn.Sequential(nn.Conv2d(3, 4, 3, padding=1), nn.ConvTranspose2d(4, 4, (5, 3), padding=(1, 2), dilation=(2, 1)))
+    net = nn.Sequential(
+        nn.Conv2d(3, 4, 3, padding=1), nn.ConvTranspose2d(4, 4, (5, 3), padding=(1, 2), dilation=(2, 1))
+    )
     assert analyze(net, (3, 24, 24)).layers[1].receptive_field == [11, 5]
     assert assert_engine_matches_measurement(net, (3, 24, 24), ["0", "1"]) == 2
 
@@ -366,8 +386,9 @@ def test_strided_transposed_conv_is_an_upper_bound_that_holds_every_unit(kernel,
     # With stride > 1 the output units differ (the taps reaching unit o depend on o mod stride): the engine must
     # not call its number exact, and its box (centre + y·jump, size rf) must hold what each unit really sees.
     torch.manual_seed(0)
-    net = nn.Sequential(nn.Conv2d(3, 4, 3, padding=1), nn.ConvTranspose2d(4, 4, kernel, stride, padding),
-                        nn.Conv2d(4, 4, 3, padding=1))
+    net = nn.Sequential(
+        nn.Conv2d(3, 4, 3, padding=1), nn.ConvTranspose2d(4, 4, kernel, stride, padding), nn.Conv2d(4, 4, 3, padding=1)
+    )
     shape = (3, 24, 24)
     a = analyze(net, shape)
     lin = linearize(net)
@@ -413,8 +434,15 @@ def test_channels_last_blocks_convnext_style_match_measurement():
     from torchvision.models.convnext import CNBlock, LayerNorm2d
 
     torch.manual_seed(0)
-    net = nn.Sequential(nn.Conv2d(3, 8, 4, stride=4), LayerNorm2d(8), CNBlock(8, 1.0, 0.0), CNBlock(8, 1.0, 0.0),
-                        LayerNorm2d(8), nn.Conv2d(8, 16, 2, stride=2), CNBlock(16, 1.0, 0.0))
+    net = nn.Sequential(
+        nn.Conv2d(3, 8, 4, stride=4),
+        LayerNorm2d(8),
+        CNBlock(8, 1.0, 0.0),
+        CNBlock(8, 1.0, 0.0),
+        LayerNorm2d(8),
+        nn.Conv2d(8, 16, 2, stride=2),
+        CNBlock(16, 1.0, 0.0),
+    )
     a = analyze(net, (3, 160, 192))
     assert not a.notes  # no folded linear reported as a batch change, nothing unknown
     names = ["0", "2.block.0", "2.block.6", "3.block.6", "5", "6.block.6"]  # (N, C, H, W) outputs: measurable

@@ -1,4 +1,5 @@
 """Overlay boxes equal the pixels a unit really depends on (gradient support), via the analysis engine's records."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -63,11 +64,14 @@ def gradient_support(model: nn.Module, layer: str, call: int, shape, units):
     return boxes
 
 
-@pytest.mark.parametrize("model_name, layer, units", [
-    ("alexnet", "features.10", [(0, 0), (6, 3), (12, 12)]),  # 11×11/4 conv, 3×3/2 pools, clipped at borders
-    ("resnet18_cifar", "layer2.0.relu2", [(0, 0), (7, 15)]),  # after the residual add: two paths joined
-    ("resnet18_cifar", "layer3.1.relu2", [(3, 4)]),
-])
+@pytest.mark.parametrize(
+    "model_name, layer, units",
+    [
+        ("alexnet", "features.10", [(0, 0), (6, 3), (12, 12)]),  # 11×11/4 conv, 3×3/2 pools, clipped at borders
+        ("resnet18_cifar", "layer2.0.relu2", [(0, 0), (7, 15)]),  # after the residual add: two paths joined
+        ("resnet18_cifar", "layer3.1.relu2", [(3, 4)]),
+    ],
+)
 def test_boxes_equal_gradient_support(model_name, layer, units):
     torch.manual_seed(0)
     model = positive_copy(zoo.create_model(model_name))
@@ -134,8 +138,9 @@ def test_click_on_explore_grid_gives_that_units_field():
     result = explore(image, "vgg:8,M,16,M", layer="features.3", top_n=4)
     layout = result["layout"]
     x0, y0 = layout.tile_origin(2)
-    view = receptive_field_from_click(image, "vgg:8,M,16,M", "features.3", layout,
-                                      x0 + 9 * layout.scale, y0 + 4 * layout.scale)
+    view = receptive_field_from_click(
+        image, "vgg:8,M,16,M", "features.3", layout, x0 + 9 * layout.scale, y0 + 4 * layout.scale
+    )
     assert view["tile"] == 2 and view["unit"] == (4, 9)
     assert view["box"] == unit_box(layer_record("vgg:8,M,16,M", "features.3"), 4, 9, 32)
     assert receptive_field_from_click(image, "vgg:8,M,16,M", "features.3", layout, 0, 0) is None

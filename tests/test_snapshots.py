@@ -16,8 +16,19 @@ TINY_VGG = "vgg_bn:16,M,32,M,64,M"  # stages: features.2 (16×32×32), .6 (32×1
 
 
 def _tiny(tmp_path, **over) -> TrainConfig:
-    kw = dict(model=TINY_VGG, dataset="shapes", device="cpu", epochs=2, subset=320, test_subset=100, batch_size=32,
-              lr=3e-3, schedule="constant", log_every=1, out_dir=str(tmp_path / "run"))
+    kw = dict(
+        model=TINY_VGG,
+        dataset="shapes",
+        device="cpu",
+        epochs=2,
+        subset=320,
+        test_subset=100,
+        batch_size=32,
+        lr=3e-3,
+        schedule="constant",
+        log_every=1,
+        out_dir=str(tmp_path / "run"),
+    )
     kw.update(over)
     return TrainConfig(**kw)
 
@@ -28,8 +39,10 @@ def _probe_forward(model, image_u8):
     mean, std = torch.tensor(spec.mean).view(1, 3, 1, 1), torch.tensor(spec.std).view(1, 3, 1, 1)
     x = (image_u8.float()[None] / 255 - mean) / std
     outputs = {}
-    handles = [model.features[i].register_forward_hook(lambda m, i_, o, i=i: outputs.__setitem__(i, o.clone()))
-               for i in (2, 6, 10, 11)]
+    handles = [
+        model.features[i].register_forward_hook(lambda m, i_, o, i=i: outputs.__setitem__(i, o.clone()))
+        for i in (2, 6, 10, 11)
+    ]
     with torch.no_grad():
         logits = model.eval()(x)[0]
     for h in handles:
@@ -65,8 +78,10 @@ def test_snapshots_are_the_weights_trained_at_that_moment(tmp_path):
         change = torch.nn.Conv2d(3, 16, 3, bias=False)
         change.weight.data = ckpt["model"]["features.0.weight"] - initial
         below = 2 * top + now.height
-        assert np.array_equal(np.asarray(picture.crop((0, below, now.width, below + now.height))),
-                              np.asarray(first_layer_filters(change, min_patch=24)))
+        assert np.array_equal(
+            np.asarray(picture.crop((0, below, now.width, below + now.height))),
+            np.asarray(first_layer_filters(change, min_patch=24)),
+        )
         # The probe is the run's first test image; its maps and logits are what those weights compute for it.
         assert torch.equal(snap.probe.image, test.images[0]) and snap.probe.label == int(test.labels[0])
         assert snap.probe.class_name == test.class_names[snap.probe.label]
@@ -77,7 +92,7 @@ def test_snapshots_are_the_weights_trained_at_that_moment(tmp_path):
             full = stages[stage.key]
             assert stage.shape == tuple(full.shape)
             means = full.mean(dim=(1, 2))
-            top = torch.argsort(means, descending=True, stable=True)[:snapshots.MAPS_PER_STAGE]
+            top = torch.argsort(means, descending=True, stable=True)[: snapshots.MAPS_PER_STAGE]
             assert list(stage.channels) == top.tolist()
             np.testing.assert_allclose(stage.maps, full[list(stage.channels)].numpy(), rtol=1e-5, atol=1e-5)
         assert [name for name, _ in snap.top(3)] == [test.class_names[i] for i in logits.topk(3).indices.tolist()]
@@ -161,8 +176,7 @@ def test_the_course_models_have_a_picture(model):
     net = zoo.create_model(model)
     log = SnapshotLog()
     image = torch.randint(0, 256, (3, 32, 32), dtype=torch.uint8)
-    log.begin(net, model, [f"c{i}" for i in range(10)], snapshots.Probe(image, 3, "c3", 0),
-              torch.randn(1, 3, 32, 32))
+    log.begin(net, model, [f"c{i}" for i in range(10)], snapshots.Probe(image, 3, "c3", 0), torch.randn(1, 3, 32, 32))
     snap = log.latest()
     assert snap.step == 0 and snap.filters.shape[1] == 3 and len(snap.stages) >= 3
     assert [s.shape[1] for s in snap.stages] == sorted((s.shape[1] for s in snap.stages), reverse=True)

@@ -1,4 +1,5 @@
 """The stack comparison: numbers from real nn.Conv2d stacks, checked against the closed-form counts."""
+
 from __future__ import annotations
 
 import pytest
@@ -11,12 +12,15 @@ def _conv_params(c_in: int, c_out: int, k: int) -> int:
     return c_in * c_out * k * k + c_out
 
 
-@pytest.mark.parametrize("kernel, repeat, per_pair_stack, per_pair_single, field", [
-    (3, 2, 18, 25, 5),  # two 3×3 vs one 5×5 (the VGG paper's argument)
-    (3, 3, 27, 49, 7),  # three 3×3 vs one 7×7
-    (5, 2, 50, 81, 9),
-    (2, 3, 12, 16, 4),  # even kernels: K = n(k−1)+1 still holds
-])
+@pytest.mark.parametrize(
+    "kernel, repeat, per_pair_stack, per_pair_single, field",
+    [
+        (3, 2, 18, 25, 5),  # two 3×3 vs one 5×5 (the VGG paper's argument)
+        (3, 3, 27, 49, 7),  # three 3×3 vs one 7×7
+        (5, 2, 50, 81, 9),
+        (2, 3, 12, 16, 4),  # even kernels: K = n(k−1)+1 still holds
+    ],
+)
 def test_weights_fields_and_nonlinearities(kernel, repeat, per_pair_stack, per_pair_single, field):
     cmp = compare_stacks(kernel=kernel, repeat=repeat, in_channels=8)
     stack, single = cmp.rows
@@ -44,8 +48,10 @@ def test_huge_widths_stay_shape_only():
     assert cmp.rows[1].params == _conv_params(4096, 4096, 9)
 
 
-@pytest.mark.parametrize("kwargs", [{"kernel": 0}, {"repeat": 0}, {"in_channels": -1}, {"kernel": 2.5},
-                                    {"out_channels": 0}, {"input_size": 0}])
+@pytest.mark.parametrize(
+    "kwargs",
+    [{"kernel": 0}, {"repeat": 0}, {"in_channels": -1}, {"kernel": 2.5}, {"out_channels": 0}, {"input_size": 0}],
+)
 def test_bad_arguments(kwargs):
     with pytest.raises(AnalysisError):
         compare_stacks(**kwargs)

@@ -21,9 +21,32 @@ def _read_jsonl(path):
 
 
 def _args(tmp_path, *extra):
-    return ["train", TINY_VGG, "--dataset", "shapes", "--device", "cpu", "--epochs", "2", "--batch-size", "32", "--lr", "3e-3",
-            "--subset", "320", "--test-subset", "100", "--log-every", "4", "--metrics", str(tmp_path / "m.jsonl"),
-            "--out", str(tmp_path / "out"), "--no-progress", *extra]
+    return [
+        "train",
+        TINY_VGG,
+        "--dataset",
+        "shapes",
+        "--device",
+        "cpu",
+        "--epochs",
+        "2",
+        "--batch-size",
+        "32",
+        "--lr",
+        "3e-3",
+        "--subset",
+        "320",
+        "--test-subset",
+        "100",
+        "--log-every",
+        "4",
+        "--metrics",
+        str(tmp_path / "m.jsonl"),
+        "--out",
+        str(tmp_path / "out"),
+        "--no-progress",
+        *extra,
+    ]
 
 
 def test_train_writes_json_lines_and_a_checkpoint_then_resumes(tmp_path):
@@ -40,8 +63,22 @@ def test_train_writes_json_lines_and_a_checkpoint_then_resumes(tmp_path):
     assert (ckpt["epoch"], ckpt["step"]) == (1, 10) and ckpt["config"]["lr"] == 3e-3
 
     # --resume keeps the checkpoint's settings, takes the flags given, continues steps and the file.
-    assert main(["train", TINY_VGG, "--resume", done["checkpoint"], "--epochs", "2", "--no-progress",  # cpu kept
-                 "--metrics", str(tmp_path / "m.jsonl")]) == 0
+    assert (
+        main(
+            [
+                "train",
+                TINY_VGG,
+                "--resume",
+                done["checkpoint"],
+                "--epochs",
+                "2",
+                "--no-progress",  # cpu kept
+                "--metrics",
+                str(tmp_path / "m.jsonl"),
+            ]
+        )
+        == 0
+    )
     events = _read_jsonl(tmp_path / "m.jsonl")
     resumed_steps = [e["step"] for e in events if e["event"] == "step"]
     assert resumed_steps == [4, 8, 10, 12, 16, 20]
@@ -59,11 +96,21 @@ def test_bad_values_exit_2_with_one_clear_line(tmp_path, capsys):
     assert "corrupt" in capsys.readouterr().err
 
 
+@pytest.mark.slow
 def test_torchrun_two_gloo_processes(tmp_path):
     """DDP on CPU: two ranks share each epoch, only rank 0 writes, the reported accuracy is the model's."""
     env = dict(os.environ, PYTHONPATH=str(REPO), OMP_NUM_THREADS="1")
-    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
-           "-m", "visualizer", *_args(tmp_path, "--subset", "512", "--test-subset", "300")]
+    cmd = [
+        sys.executable,
+        "-m",
+        "torch.distributed.run",
+        "--standalone",
+        "--nproc_per_node",
+        "2",
+        "-m",
+        "visualizer",
+        *_args(tmp_path, "--subset", "512", "--test-subset", "300"),
+    ]
     proc = subprocess.run(cmd, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=240)
     assert proc.returncode == 0, proc.stderr[-3000:]
     events = _read_jsonl(tmp_path / "m.jsonl")

@@ -3,8 +3,8 @@ import threading
 import pytest
 import torch
 
-import zoo
 import visualizer.training as training
+import zoo
 from visualizer.checkpoint import load_checkpoint, model_from_checkpoint
 from visualizer.datasets import Normalizer, load_shapes
 from visualizer.training import (
@@ -23,28 +23,42 @@ TINY_VGG = "vgg_bn:16,M,32,M,64,M"  # a zoo custom VGG: learns shapes in seconds
 
 def _tiny(tmp_path, **over) -> TrainConfig:
     # CPU even where a GPU exists: the exact-resume and independent-evaluation checks assume float32.
-    kw = dict(model=TINY_VGG, dataset="shapes", device="cpu", epochs=2, subset=640, test_subset=200, batch_size=64,
-              lr=3e-3, schedule="constant", log_every=5, out_dir=str(tmp_path / "run"))
+    kw = dict(
+        model=TINY_VGG,
+        dataset="shapes",
+        device="cpu",
+        epochs=2,
+        subset=640,
+        test_subset=200,
+        batch_size=64,
+        lr=3e-3,
+        schedule="constant",
+        log_every=5,
+        out_dir=str(tmp_path / "run"),
+    )
     kw.update(over)
     return TrainConfig(**kw)
 
 
-@pytest.mark.parametrize("field, value, words", [
-    ("epochs", 0, "epochs must be 1..1000, got 0"),
-    ("batch_size", -8, "batch_size must be 1..8192, got -8"),
-    ("lr", 0.0, "lr must be in (0, 10], got 0.0"),
-    ("lr", float("nan"), "lr must be"),
-    ("optimizer", "rmsprop", "optimizer must be one of sgd, adam, got 'rmsprop'"),
-    ("schedule", "step", "schedule must be one of constant, cosine, onecycle"),
-    ("momentum", 1.5, "momentum must be in [0, 1), got 1.5"),
-    ("dataset", "mnist", "dataset must be one of cifar10, shapes, got 'mnist'"),
-    ("subset", 0, "subset must be a positive integer or None"),
-    ("device", "tpu", "device must be one of auto, cpu, cuda, mps"),
-    ("model", "lenet", "unknown model 'lenet'"),
-    ("model", "alexnet", "needs inputs of at least 63×63"),  # torchvision's AlexNet metadata: min_size 63
-    ("pretrained", True, "has no pretrained weights"),  # the default model, alexnet_cifar, is trained from scratch
-    ("resume", "/no/such/last.pt", "checkpoint to resume from not found: /no/such/last.pt"),
-])
+@pytest.mark.parametrize(
+    "field, value, words",
+    [
+        ("epochs", 0, "epochs must be 1..1000, got 0"),
+        ("batch_size", -8, "batch_size must be 1..8192, got -8"),
+        ("lr", 0.0, "lr must be in (0, 10], got 0.0"),
+        ("lr", float("nan"), "lr must be"),
+        ("optimizer", "rmsprop", "optimizer must be one of sgd, adam, got 'rmsprop'"),
+        ("schedule", "step", "schedule must be one of constant, cosine, onecycle"),
+        ("momentum", 1.5, "momentum must be in [0, 1), got 1.5"),
+        ("dataset", "mnist", "dataset must be one of cifar10, shapes, got 'mnist'"),
+        ("subset", 0, "subset must be a positive integer or None"),
+        ("device", "tpu", "device must be one of auto, cpu, cuda, mps"),
+        ("model", "lenet", "unknown model 'lenet'"),
+        ("model", "alexnet", "needs inputs of at least 63×63"),  # torchvision's AlexNet metadata: min_size 63
+        ("pretrained", True, "has no pretrained weights"),  # the default model, alexnet_cifar, is trained from scratch
+        ("resume", "/no/such/last.pt", "checkpoint to resume from not found: /no/such/last.pt"),
+    ],
+)
 def test_validate_rejects_absurd_values_and_says_why(field, value, words):
     with pytest.raises(ValueError) as err:
         TrainConfig(**{field: value}).validate()
@@ -187,7 +201,9 @@ def test_metrics_log_reads_are_consistent_while_writing():
     while t.is_alive() or seen < n:
         steps = log.snapshot()["steps"]
         assert len(steps) >= seen
-        assert all(r["step"] == i for i, r in enumerate(steps[seen - 100 if seen > 100 else 0:], start=max(seen - 100, 0)))
+        assert all(
+            r["step"] == i for i, r in enumerate(steps[seen - 100 if seen > 100 else 0 :], start=max(seen - 100, 0))
+        )
         seen = len(steps)
     t.join()
     snap = log.snapshot()
@@ -211,25 +227,52 @@ def test_one_recipe_for_the_cli_the_training_tab_and_the_config():
         cli = config_from_args(build_parser().parse_args(["train", "alexnet_cifar", "--dataset", dataset]))
         assert cli == config
         fields = tab.recipe(dataset)  # what the tab's fields hold after picking the dataset
-        ui = tab.make_config("alexnet_cifar", dataset, fields["epochs"], fields["batch_size"], fields["lr"], "adam",
-                             fields["schedule"], 0.0, fields["subset"], 0, fields["augment"])
+        ui = tab.make_config(
+            "alexnet_cifar",
+            dataset,
+            fields["epochs"],
+            fields["batch_size"],
+            fields["lr"],
+            "adam",
+            fields["schedule"],
+            0.0,
+            fields["subset"],
+            0,
+            fields["augment"],
+        )
         assert ui == TrainConfig(dataset=dataset, log_every=tab.UI_LOG_EVERY)
     # A value given wins over the dataset's; a checkpoint's config (every field) is taken as it is.
     assert TrainConfig(dataset="shapes", batch_size=128).batch_size == 128
-    assert TrainConfig.from_dict(TrainConfig(dataset="cifar10").to_dict() | {"dataset": "shapes"}).batch_size == \
-        training.DATASET_DEFAULTS["cifar10"]["batch_size"]
+    assert (
+        TrainConfig.from_dict(TrainConfig(dataset="cifar10").to_dict() | {"dataset": "shapes"}).batch_size
+        == training.DATASET_DEFAULTS["cifar10"]["batch_size"]
+    )
 
 
 def test_a_diverging_run_stops_and_says_to_lower_the_learning_rate(tmp_path):
     # Adam at lr 10: the loss explodes within a few steps (it once "finished" at 6.7e13 and chance accuracy).
     from visualizer.training import DivergedError, MetricsLog, train
 
-    config = TrainConfig(model="vgg:8,M,16,M", dataset="shapes", device="cpu", epochs=3, subset=320, test_subset=50,
-                         batch_size=32, lr=10.0, optimizer="adam", schedule="constant", log_every=1,
-                         out_dir=str(tmp_path / "run"))
+    config = TrainConfig(
+        model="vgg:8,M,16,M",
+        dataset="shapes",
+        device="cpu",
+        epochs=3,
+        subset=320,
+        test_subset=50,
+        batch_size=32,
+        lr=10.0,
+        optimizer="adam",
+        schedule="constant",
+        log_every=1,
+        out_dir=str(tmp_path / "run"),
+    )
     log = MetricsLog()
-    with pytest.raises(DivergedError, match=r"more than 10× where it started .* Lower the learning rate "
-                                            r"\(it was 10; try 1\)"):
+    with pytest.raises(
+        DivergedError,
+        match=r"more than 10× where it started .* Lower the learning rate "
+        r"\(it was 10; try 1\)",
+    ):
         train(config, log)
     losses = [r["loss"] for r in log.snapshot()["steps"]]
     assert losses and max(losses) <= 10 * max(losses[0], 1.0)  # stopped at the first record past the bound

@@ -1,4 +1,5 @@
 """The page's handlers, called directly as plain functions (no server, no browser)."""
+
 from __future__ import annotations
 
 import re
@@ -28,8 +29,16 @@ def test_analyze_view_table_and_exports(tmp_path):
     table, totals, diagram_html, files, fold, state, card = architecture.analyze_view("alexnet_cifar", "3x32x32")
     # 13 feature layers + 7 classifier layers, one row each (every leaf call).
     assert len(table) == 20
-    hand = conv(3, 64, 3) + conv(64, 192, 3) + conv(192, 384, 3) + conv(384, 256, 3) + conv(256, 256, 1) \
-        + fc(2304, 1024) + fc(1024, 512) + fc(512, 10)
+    hand = (
+        conv(3, 64, 3)
+        + conv(64, 192, 3)
+        + conv(192, 384, 3)
+        + conv(384, 256, 3)
+        + conv(256, 256, 1)
+        + fc(2304, 1024)
+        + fc(1024, 512)
+        + fc(512, 10)
+    )
     assert table["Params"].sum() == hand
     assert f"{hand:,}" in totals
     assert table.iloc[0]["Output shape"] == "64x30x30"  # 3×3 conv without padding: 32 − 2
@@ -40,8 +49,16 @@ def test_analyze_view_table_and_exports(tmp_path):
     # The diagram download is the drawing the page shows: every conv and linear layer is a clickable element.
     svg = ET.fromstring(open(svg_path, encoding="utf-8").read())
     drawn = {g.get("data-layer") for g in svg.iter() if g.get("data-layer")}
-    assert {"features.0", "features.3", "features.6", "features.8", "features.10", "classifier.1",
-            "classifier.4", "classifier.6"} <= drawn
+    assert {
+        "features.0",
+        "features.3",
+        "features.6",
+        "features.8",
+        "features.10",
+        "classifier.1",
+        "classifier.4",
+        "classifier.6",
+    } <= drawn
     assert 'data-layer="features.10"' in diagram_html
     png = Image.open(png_path)
     assert png.width > png.height > 100
@@ -60,7 +77,7 @@ def test_bars_under_the_diagram_show_vgg16_lesson():
     # Araujo et al. (Distill 2019): VGG-16's last conv-stage field is 212×212 px at 224 input; and the three
     # fully-connected layers hold ~89 % of its 138 M weights.
     _, _, html, *_ = architecture.analyze_view("vgg16", "3x224x224")
-    bars = html[html.index('<svg xmlns="http://www.w3.org/2000/svg" class="cnn-bars"'):]
+    bars = html[html.index('<svg xmlns="http://www.w3.org/2000/svg" class="cnn-bars"') :]
     fields = [int(m) for m in re.findall(r"receptive field (\d+)×\d+", bars)]
     assert max(fields) == 212
     fc_share = (fc(25088, 4096) + fc(4096, 4096) + fc(4096, 1000)) / 138_357_544
@@ -110,14 +127,17 @@ def test_layer_maps_read_one_forward_pass():
     assert features.layer_maps(None, "alexnet_cifar", "random", "features.3")[0] is None
 
 
-@pytest.mark.parametrize("model, size, fragment", [
-    ("vgg16", "3x8x8", "smallest input"),
-    ("nope", "224", "valid names"),
-    ("vgg:64,q", "32", "token 2 'q'"),
-    ("vgg16", "3x0x224", "zero or negative"),
-    ("vgg16", "big", "not understood"),
-    ("", "224", "no model"),
-])
+@pytest.mark.parametrize(
+    "model, size, fragment",
+    [
+        ("vgg16", "3x8x8", "smallest input"),
+        ("nope", "224", "valid names"),
+        ("vgg:64,q", "32", "token 2 'q'"),
+        ("vgg16", "3x0x224", "zero or negative"),
+        ("vgg16", "big", "not understood"),
+        ("", "224", "no model"),
+    ],
+)
 def test_analyze_view_bad_input_is_one_clear_line(model, size, fragment):
     with pytest.raises(ValueError) as err:
         architecture.analyze_view(model, size)
@@ -163,7 +183,8 @@ def test_compare_view():
 def test_feature_maps_and_click_to_receptive_field():
     image = Image.fromarray(np.random.default_rng(0).integers(0, 255, (40, 50, 3), dtype=np.uint8))
     grid, info, seen, cam, top5, overview, filters, rf, state = features.feature_maps(
-        image, "alexnet_cifar", "random", None, "features.2", 8, "max", "viridis", "channel", "cat")
+        image, "alexnet_cifar", "random", None, "features.2", 8, "max", "viridis", "channel", "cat"
+    )
     assert len(top5) == 5 and "meaningless" in info
     # What the network sees: its 32×32 input, shown enlarged pixel for pixel (nearest neighbour, 7×).
     assert state["input"].size == (32, 32) and seen.size == (224, 224)
@@ -210,11 +231,21 @@ def test_checkpoint_layers_are_checked_against_the_checkpoint_model(tmp_path, mo
     model = zoo.create_model("alexnet_cifar")
     path = tmp_path / "runs" / "run1" / "last.pt"
     path.parent.mkdir(parents=True)
-    save_checkpoint(make_checkpoint(model_name="alexnet_cifar", class_names=zoo.CIFAR10_CLASSES, model=model,
-                                    optimizer=torch.optim.SGD(model.parameters(), lr=0.1), config={}, epoch=1,
-                                    step=10), path)
-    out = features.feature_maps(Image.new("RGB", (32, 32), "white"), "vgg16", "checkpoint", str(path),
-                                layer="features.22")
+    save_checkpoint(
+        make_checkpoint(
+            model_name="alexnet_cifar",
+            class_names=zoo.CIFAR10_CLASSES,
+            model=model,
+            optimizer=torch.optim.SGD(model.parameters(), lr=0.1),
+            config={},
+            epoch=1,
+            step=10,
+        ),
+        path,
+    )
+    out = features.feature_maps(
+        Image.new("RGB", (32, 32), "white"), "vgg16", "checkpoint", str(path), layer="features.22"
+    )
     assert "`features.22` is not a layer of alexnet_cifar" in out[1]
     assert out[-1]["model_name"] == "alexnet_cifar" and "meaningless" not in out[1]
 
@@ -225,8 +256,13 @@ def test_checkpoints_outside_the_servers_runs_are_refused_alike(tmp_path, monkey
     secret.write_bytes(b"not a checkpoint")
     image = Image.new("RGB", (32, 32), "white")
     messages = set()
-    for path in (str(secret), str(tmp_path / "missing.pt"), "/etc/passwd", "../../etc/shadow",
-                 str(tmp_path / "runs" / ".." / "secret.pt")):
+    for path in (
+        str(secret),
+        str(tmp_path / "missing.pt"),
+        "/etc/passwd",
+        "../../etc/shadow",
+        str(tmp_path / "runs" / ".." / "secret.pt"),
+    ):
         with pytest.raises(ValueError) as err:
             features.feature_maps(image, "alexnet_cifar", "checkpoint", path)
         messages.add(str(err.value))
@@ -249,8 +285,18 @@ def test_checkpoint_source_follows_the_running_models_latest_weights(tmp_path, m
 
     trainer = BackgroundTrainer()
     monkeypatch.setattr("visualizer.background.get_trainer", lambda: trainer)
-    trainer.start(TrainConfig(model="vgg:8,M,16,M", dataset="shapes", device="cpu", epochs=1, subset=64,
-                              test_subset=20, batch_size=16, out_dir=str(tmp_path / "run")))
+    trainer.start(
+        TrainConfig(
+            model="vgg:8,M,16,M",
+            dataset="shapes",
+            device="cpu",
+            epochs=1,
+            subset=64,
+            test_subset=20,
+            batch_size=16,
+            out_dir=str(tmp_path / "run"),
+        )
+    )
     assert trainer.wait(120) and trainer.status()["state"] == "finished"
     image = Image.new("RGB", (32, 32), "white")
     out = features.feature_maps(image, "vgg16", "checkpoint", features.LATEST, layer="features.0")
@@ -299,9 +345,22 @@ def test_training_curves_and_final_views():
     assert image.width > 2 * 34 and image.height > 2 * 34
     table = training.per_class_table(metrics["final"])
     assert list(table["accuracy (%)"]) == [75.0, 100.0]
-    line = training.progress_line({"state": "running", "model": "m", "dataset": "shapes", "synthetic": True,
-                                   "epoch": 1, "epochs": 3, "step": 20, "total_steps": 60,
-                                   "images_per_sec": 250.0, "elapsed_s": 65, "eta_s": 130}, metrics["epochs"][-1])
+    line = training.progress_line(
+        {
+            "state": "running",
+            "model": "m",
+            "dataset": "shapes",
+            "synthetic": True,
+            "epoch": 1,
+            "epochs": 3,
+            "step": 20,
+            "total_steps": 60,
+            "images_per_sec": 250.0,
+            "elapsed_s": 65,
+            "eta_s": 130,
+        },
+        metrics["epochs"][-1],
+    )
     assert "epoch 1/3" in line and "step 20/60" in line and "250 images/s" in line and "ETA 2:10" in line
     assert "synthetic" in line and "test accuracy 50.0% after epoch 1" in line
 
@@ -338,8 +397,18 @@ def test_snapshot_panel_shows_the_run_and_its_epochs(monkeypatch, tmp_path):
 
     trainer = BackgroundTrainer()
     monkeypatch.setattr(training, "_trainer", lambda: trainer)
-    trainer.start(TrainConfig(model="vgg_bn:16,M,32,M,64,M", dataset="shapes", device="cpu", epochs=2, subset=64,
-                              test_subset=50, batch_size=32, out_dir=str(tmp_path / "run")))
+    trainer.start(
+        TrainConfig(
+            model="vgg_bn:16,M,32,M,64,M",
+            dataset="shapes",
+            device="cpu",
+            epochs=2,
+            subset=64,
+            test_subset=50,
+            batch_size=32,
+            out_dir=str(tmp_path / "run"),
+        )
+    )
     assert trainer.wait(timeout=120)
     caption, filters, maps, top3 = training.train_snapshot()
     latest = trainer.snapshot()
@@ -367,8 +436,18 @@ def test_a_run_whose_snapshots_fail_says_so_and_still_trains(monkeypatch, tmp_pa
     monkeypatch.setattr(snapshots, "FeatureCapture", broken)
     trainer = BackgroundTrainer()
     monkeypatch.setattr(training, "_trainer", lambda: trainer)
-    trainer.start(TrainConfig(model="vgg_bn:16,M,32,M,64,M", dataset="shapes", device="cpu", epochs=1, subset=64,
-                              test_subset=50, batch_size=32, out_dir=str(tmp_path / "run")))
+    trainer.start(
+        TrainConfig(
+            model="vgg_bn:16,M,32,M,64,M",
+            dataset="shapes",
+            device="cpu",
+            epochs=1,
+            subset=64,
+            test_subset=50,
+            batch_size=32,
+            out_dir=str(tmp_path / "run"),
+        )
+    )
     assert trainer.wait(timeout=120) and trainer.status()["state"] == "finished"
     with pytest.raises(ValueError, match=r"no pictures of the network: taking one failed \(RuntimeError: no hooks"):
         training.train_snapshot()

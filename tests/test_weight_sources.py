@@ -1,4 +1,5 @@
 """Weights from random init, ImageNet (offline: a clear message) or a trainer checkpoint; a small LRU cache."""
+
 from __future__ import annotations
 
 import os
@@ -74,14 +75,19 @@ def test_a_model_too_large_is_refused_before_it_is_built(monkeypatch):
     before = budgets.current()
     budgets.configure(max_params=100_000_000)
     try:
-        with pytest.raises(budgets.BudgetError, match=rf"{params / 1e6:,.1f} M parameters .* limit of 100 M "
-                                                      r"\(--max-params\)"):
+        with pytest.raises(
+            budgets.BudgetError,
+            match=rf"{params / 1e6:,.1f} M parameters .* limit of 100 M "
+            r"\(--max-params\)",
+        ):
             load_weights(name, "random")
     finally:
         budgets.configure(max_params=before.max_params)
     assert built == []  # refused before zoo.create_model was called
     monkeypatch.setattr(budgets.memory, "available_memory", lambda: 400 * 2**20)  # a crowded machine
-    with pytest.raises(budgets.BudgetError, match=r"needs 576\.6 MiB for its weights but this server has 400\.0 MiB free"):
+    with pytest.raises(
+        budgets.BudgetError, match=r"needs 576\.6 MiB for its weights but this server has 400\.0 MiB free"
+    ):
         load_weights(name, "random")
 
 
@@ -106,8 +112,19 @@ def test_checkpoint_weights_names_and_reload_on_change(tmp_path):
     trained = zoo.create_model(SMALL, num_classes=3)
     names = ["cat", "dog", "bird"]
     path = tmp_path / "latest.pt"
-    save_checkpoint(make_checkpoint(model_name=SMALL, class_names=names, model=trained, optimizer=None,
-                                    config={"lr": 0.1}, epoch=2, step=40, metrics={"val_acc": 0.5}), path)
+    save_checkpoint(
+        make_checkpoint(
+            model_name=SMALL,
+            class_names=names,
+            model=trained,
+            optimizer=None,
+            config={"lr": 0.1},
+            epoch=2,
+            step=40,
+            metrics={"val_acc": 0.5},
+        ),
+        path,
+    )
     loaded = load_weights("vgg16", "checkpoint", path)  # the checkpoint names its own model
     assert loaded.model_name == SMALL and loaded.class_names == names
     assert "epoch 2" in loaded.info and "vgg16" in loaded.info
@@ -116,8 +133,12 @@ def test_checkpoint_weights_names_and_reload_on_change(tmp_path):
 
     with torch.no_grad():
         trained.features[0].weight.add_(1.0)
-    save_checkpoint(make_checkpoint(model_name=SMALL, class_names=names, model=trained, optimizer=None,
-                                    config={}, epoch=3, step=60), path)
+    save_checkpoint(
+        make_checkpoint(
+            model_name=SMALL, class_names=names, model=trained, optimizer=None, config={}, epoch=3, step=60
+        ),
+        path,
+    )
     os.utime(path, ns=(1, 10**18))  # a different mtime even on coarse file systems
     newer = load_weights(SMALL, "checkpoint", path)
     assert newer is not loaded and "epoch 3" in newer.info

@@ -1,4 +1,5 @@
 """The zoo: every model builds and runs at its design size; parameter counts from independent sources."""
+
 from __future__ import annotations
 
 import os
@@ -32,8 +33,16 @@ def bn(c):
 
 
 # Hand-derived from the course notes' layer lists (independent of the zoo code).
-ALEXNET_CIFAR = (conv(3, 64, 3) + conv(64, 192, 3) + conv(192, 384, 3) + conv(384, 256, 3) + conv(256, 256, 1)
-                 + fc(256 * 3 * 3, 1024) + fc(1024, 512) + fc(512, 10))
+ALEXNET_CIFAR = (
+    conv(3, 64, 3)
+    + conv(64, 192, 3)
+    + conv(192, 384, 3)
+    + conv(384, 256, 3)
+    + conv(256, 256, 1)
+    + fc(256 * 3 * 3, 1024)
+    + fc(1024, 512)
+    + fc(512, 10)
+)
 
 
 def resnet_cifar(blocks):
@@ -70,9 +79,27 @@ EXPECTED_CIFAR = {
 
 
 def test_names_are_exactly_the_issue_list():
-    expected = {"alexnet", "vgg11", "vgg11_bn", "vgg13", "vgg13_bn", "vgg16", "vgg16_bn", "vgg19", "vgg19_bn",
-                "resnet18", "resnet34", "resnet50", "resnet101", "resnet152", "alexnet_cifar", "resnet18_cifar",
-                "resnet34_cifar", "vgg19_cifar", "vgg19_finetune_cifar"}
+    expected = {
+        "alexnet",
+        "vgg11",
+        "vgg11_bn",
+        "vgg13",
+        "vgg13_bn",
+        "vgg16",
+        "vgg16_bn",
+        "vgg19",
+        "vgg19_bn",
+        "resnet18",
+        "resnet34",
+        "resnet50",
+        "resnet101",
+        "resnet152",
+        "alexnet_cifar",
+        "resnet18_cifar",
+        "resnet34_cifar",
+        "vgg19_cifar",
+        "vgg19_finetune_cifar",
+    }
     assert set(zoo.list_models()) == expected
 
 
@@ -150,14 +177,17 @@ def test_custom_vgg_config_builds_and_counts():
     assert zoo.get_spec(" vgg: 64, m,128 ").name == "vgg:64,M,128"
 
 
-@pytest.mark.parametrize("text, pointer", [
-    ("vgg:64,x12,M", "token 2 'x12'"),
-    ("vgg:64,,M", "token 2 ''"),
-    ("vgg:64,-3", "token 2 '-3'"),
-    ("vgg:99999", "token 1 '99999'"),
-    ("vgg:", "no layers"),
-    ("vgg:M,M", "no conv layer"),
-])
+@pytest.mark.parametrize(
+    "text, pointer",
+    [
+        ("vgg:64,x12,M", "token 2 'x12'"),
+        ("vgg:64,,M", "token 2 ''"),
+        ("vgg:64,-3", "token 2 '-3'"),
+        ("vgg:99999", "token 1 '99999'"),
+        ("vgg:", "no layers"),
+        ("vgg:M,M", "no conv layer"),
+    ],
+)
 def test_custom_vgg_bad_strings_point_at_the_token(text, pointer):
     with pytest.raises(zoo.ConfigError) as err:
         zoo.create_model(text)
@@ -238,8 +268,10 @@ def test_every_torchvision_classifier_has_a_tv_name():
     assert not any(n.startswith("tv:") for n in zoo.list_models())  # the zoo's own list is unchanged
 
 
-@pytest.mark.parametrize("name, side", [("tv:mobilenet_v2", 224), ("tv:efficientnet_b3", 300),
-                                        ("tv:inception_v3", 299), ("tv:efficientnet_v2_l", 480)])
+@pytest.mark.parametrize(
+    "name, side",
+    [("tv:mobilenet_v2", 224), ("tv:efficientnet_b3", 300), ("tv:inception_v3", 299), ("tv:efficientnet_v2_l", 480)],
+)
 def test_tv_specs_come_from_the_weights_metadata(name, side):
     spec = zoo.get_spec(name)
     weights = tvm.get_model_weights(name[3:]).DEFAULT

@@ -3,6 +3,7 @@
 ``from visualizer import analyze`` is lazy so that ``import visualizer`` (and the CLI) stay light: nothing
 heavy, and never Gradio, is imported until a name is used.
 """
+
 from __future__ import annotations
 
 import importlib

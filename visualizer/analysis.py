@@ -15,6 +15,7 @@ Two MAC conventions, both per record:
   ``k_h·k_w·C_in/g·C_out·H_out·W_out`` for a conv (``…·H_in·W_in`` for a transposed conv, whose every input
   pixel meets every weight once), ``in·out`` per row for a linear layer, 0 for everything else.
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -25,20 +26,21 @@ import math
 import operator
 import re
 import threading
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from itertools import chain
-from typing import Any, Sequence
+from typing import Any
 
 import torch
 from torch import nn
 
 from visualizer import breakdowns
 from visualizer.receptive_field import (
+    UNKNOWN,
     BatchChanged,
     Field,
     FieldTracker,
     InputTooSmall,
-    UNKNOWN,
     geometry_of,
     input_field,
 )
@@ -220,20 +222,22 @@ class Analysis:
         """One human-friendly row per record, for the app's table."""
         rows = []
         for r in self.layers:
-            rows.append({
-                "#": r.index,
-                "Layer": r.name + (f" (call {r.call_index + 1})" if r.call_index else ""),
-                "Type": r.type,
-                "Output shape": format_shape(r.output_shape[1:]) if r.output_shape else "",
-                "Kernel / stride / pad": _geometry_text(r),
-                "Params": r.params if r.call_index == 0 else 0,
-                "Params %": round(100 * r.param_share, 2) if r.call_index == 0 else 0.0,
-                MACS_TORCHINFO: r.macs,
-                MACS_TEXTBOOK: r.textbook_macs,
-                "Output KiB": round(r.activation_bytes / 1024, 1),
-                "Receptive field": r.rf_display,
-                "Jump": "" if r.jump is None else "×".join(_num_text(j) for j in r.jump),
-            })
+            rows.append(
+                {
+                    "#": r.index,
+                    "Layer": r.name + (f" (call {r.call_index + 1})" if r.call_index else ""),
+                    "Type": r.type,
+                    "Output shape": format_shape(r.output_shape[1:]) if r.output_shape else "",
+                    "Kernel / stride / pad": _geometry_text(r),
+                    "Params": r.params if r.call_index == 0 else 0,
+                    "Params %": round(100 * r.param_share, 2) if r.call_index == 0 else 0.0,
+                    MACS_TORCHINFO: r.macs,
+                    MACS_TEXTBOOK: r.textbook_macs,
+                    "Output KiB": round(r.activation_bytes / 1024, 1),
+                    "Receptive field": r.rf_display,
+                    "Jump": "" if r.jump is None else "×".join(_num_text(j) for j in r.jump),
+                }
+            )
         return rows
 
     def __str__(self) -> str:
@@ -242,8 +246,10 @@ class Analysis:
         return format_table(self)
 
     def __repr__(self) -> str:
-        return (f"<Analysis of {self.model_name} at {format_shape(self.input_shape)}: {len(self.layers)} layer calls, "
-                f"{self.total_params:,} parameters, {self.total_macs:,} MACs (torchinfo)>")
+        return (
+            f"<Analysis of {self.model_name} at {format_shape(self.input_shape)}: {len(self.layers)} layer calls, "
+            f"{self.total_params:,} parameters, {self.total_macs:,} MACs (torchinfo)>"
+        )
 
     def diagram_svg(self) -> str:
         """The architecture diagram as an SVG string from ``visualizer.diagram.render_svg``; "" while that
@@ -259,8 +265,11 @@ class Analysis:
     def _repr_html_(self) -> str:
         """Jupyter's rich display: totals, the diagram (when available) and the per-layer table."""
         e = html.escape
-        design = (f" (designed for {format_shape(self.design_input_shape)})" if self.design_input_shape
-                  and tuple(self.design_input_shape) != tuple(self.input_shape) else "")
+        design = (
+            f" (designed for {format_shape(self.design_input_shape)})"
+            if self.design_input_shape and tuple(self.design_input_shape) != tuple(self.input_shape)
+            else ""
+        )
         totals = [
             ("Input", format_shape(self.input_shape) + design),
             ("Output", format_shape(self.output_shape[1:]) if self.output_shape else "–"),
@@ -280,8 +289,12 @@ class Analysis:
         parts = [
             '<div class="cnnviz-analysis">',
             f"<p><b>{e(self.model_name)}</b></p>",
-            "<table>" + "".join(f"<tr><th style=\"text-align:left\">{e(k)}</th><td style=\"text-align:left\">"
-                                f"{e(v)}</td></tr>" for k, v in totals) + "</table>",
+            "<table>"
+            + "".join(
+                f'<tr><th style="text-align:left">{e(k)}</th><td style="text-align:left">{e(v)}</td></tr>'
+                for k, v in totals
+            )
+            + "</table>",
         ]
         svg = self.diagram_svg()
         if svg:
@@ -300,9 +313,11 @@ class Analysis:
 
 MACS_TORCHINFO = "MACs (torchinfo)"
 MACS_TEXTBOOK = "MACs (weights only)"
-MACS_NOTE = (f"{MACS_TORCHINFO}: torchinfo's count, every weight and bias × output positions for convs, × 1 for "
-             f"other layers (BatchNorm 2·C). {MACS_TEXTBOOK}: the textbook count, k·k·C_in/g·C_out·H_out·W_out for "
-             "convs and in·out for linear layers.")
+MACS_NOTE = (
+    f"{MACS_TORCHINFO}: torchinfo's count, every weight and bias × output positions for convs, × 1 for "
+    f"other layers (BatchNorm 2·C). {MACS_TEXTBOOK}: the textbook count, k·k·C_in/g·C_out·H_out·W_out for "
+    "convs and in·out for linear layers."
+)
 
 
 def _num_text(x: float) -> str:
@@ -360,8 +375,9 @@ def check_input_shape(shape: Sequence[int]) -> tuple[int, int, int]:
     if len(dims) != 3:
         raise AnalysisError(f"input size {text!r} must be three integers CxHxW (batch is always 1), e.g. 3x224x224")
     if any(d <= 0 for d in dims):
-        raise AnalysisError(f"input size {text} has a zero or negative dimension; every size must be ≥ 1, "
-                            "e.g. 3x224x224")
+        raise AnalysisError(
+            f"input size {text} has a zero or negative dimension; every size must be ≥ 1, e.g. 3x224x224"
+        )
     c, h, w = dims
     if c > MAX_CHANNELS:
         raise AnalysisError(f"input size {text} has {c} channels; at most {MAX_CHANNELS} (images have 1 or 3)")
@@ -458,9 +474,14 @@ def _run_locked(model: nn.Module, shape: tuple[int, ...], on_leaf_call) -> tuple
         _, in_shape, t_in = stack.pop()
         if on_leaf_call is not None and id(mod) in leaves:
             t = _first_tensor(out)
-            key = on_leaf_call(mod, in_shape, t, tracker.field(t) if t is not None else None,
-                               tracker.origin(t_in) if t_in is not None else None,
-                               tracker.field(t_in) if t_in is not None else None)
+            key = on_leaf_call(
+                mod,
+                in_shape,
+                t,
+                tracker.field(t) if t is not None else None,
+                tracker.origin(t_in) if t_in is not None else None,
+                tracker.field(t_in) if t_in is not None else None,
+            )
             if key is not None and t is not None:
                 tracker.set_origin(t, key)
 
@@ -480,7 +501,7 @@ def _run_locked(model: nn.Module, shape: tuple[int, ...], on_leaf_call) -> tuple
         model.eval()
         with torch.no_grad(), tracker:
             out = _first_tensor(torch.func.functional_call(model, state, (x,)) if state is not None else model(x))
-    except Exception as exc:  # noqa: BLE001 — every failure becomes one line in _explain
+    except Exception as exc:
         mod, in_shape = stack[-1][:2] if stack else (None, None)
         rebatched = [c for c in tracker.batch_changes if not c.folded]
         if rebatched:  # a re-batching reshape is the root cause of what failed after it
@@ -498,15 +519,22 @@ def _run_locked(model: nn.Module, shape: tuple[int, ...], on_leaf_call) -> tuple
     return out, tracker
 
 
-def analyze(model: nn.Module, input_shape: Sequence[int] | str = (3, 224, 224), model_name: str | None = None,
-            *, design_input_shape: Sequence[int] | None = None) -> Analysis:
+def analyze(
+    model: nn.Module,
+    input_shape: Sequence[int] | str = (3, 224, 224),
+    model_name: str | None = None,
+    *,
+    design_input_shape: Sequence[int] | None = None,
+) -> Analysis:
     """Analyse ``model`` at ``input_shape`` (C, H, W; batch 1) in one shape-only pass.
 
     Raises ``AnalysisError`` (one line) when the input does not fit the model.
     """
     if not isinstance(model, nn.Module):
-        raise AnalysisError(f"analyze() takes a torch.nn.Module, got {type(model).__name__} {model!r:.60}; "
-                            "for a zoo model by name use analyze_model('vgg16')")
+        raise AnalysisError(
+            f"analyze() takes a torch.nn.Module, got {type(model).__name__} {model!r:.60}; "
+            "for a zoo model by name use analyze_model('vgg16')"
+        )
     shape = parse_input_shape(input_shape) if isinstance(input_shape, str) else check_input_shape(input_shape)
     name = model_name or type(model).__name__
     _check_takes_one_tensor(model, name)
@@ -517,12 +545,16 @@ def analyze(model: nn.Module, input_shape: Sequence[int] | str = (3, 224, 224), 
     trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
     # Counted from the real parameters now: during the pass they are swapped for meta stand-ins, which know
     # their size but not whether the caller froze them.
-    own = {id(m): (sum(p.numel() for p in m.parameters()), sum(p.numel() for p in m.parameters() if p.requires_grad))
-           for m in model.modules() if next(m.children(), None) is None}
+    own = {
+        id(m): (sum(p.numel() for p in m.parameters()), sum(p.numel() for p in m.parameters() if p.requires_grad))
+        for m in model.modules()
+        if next(m.children(), None) is None
+    }
     records: list[LayerRecord] = []
 
-    def on_leaf_call(mod: nn.Module, in_shape, out: torch.Tensor | None, f: Field | None, in_origin: str | None,
-                     f_in: Field | None) -> str:
+    def on_leaf_call(
+        mod: nn.Module, in_shape, out: torch.Tensor | None, f: Field | None, in_origin: str | None, f_in: Field | None
+    ) -> str:
         call = calls.get(id(mod), 0)
         calls[id(mod)] = call + 1
         out_shape = list(out.shape) if out is not None else None
@@ -530,32 +562,34 @@ def analyze(model: nn.Module, input_shape: Sequence[int] | str = (3, 224, 224), 
         g = geometry_of(mod)
         f = f or UNKNOWN  # an output the tracker never saw derive from the input (a constant, a non-tensor)
         f_in = f_in or Field(None, None, None)
-        records.append(LayerRecord(
-            index=len(records),
-            name=names.get(id(mod), ""),
-            type=type(mod).__name__,
-            call_index=call,
-            input_shape=in_shape,
-            output_shape=out_shape,
-            kernel=list(g.kernel) if g else None,
-            stride=list(g.stride) if g else None,
-            padding=(g.padding if isinstance(g.padding, str) else list(g.padding)) if g else None,
-            dilation=list(g.dilation) if g else None,
-            params=params,
-            trainable_params=trainable_here,
-            param_share=params / total if total else 0.0,
-            macs=_macs(mod, out_shape) if out_shape else 0,
-            activation_bytes=out.numel() * out.element_size() if out is not None else 0,
-            receptive_field=list(f.rf) if f.rf is not None else None,
-            jump=list(f.jump) if f.jump is not None else None,
-            rf_center=[float(c) for c in f.center] if f.center is not None else None,
-            rf_exact=f.exact,
-            textbook_macs=_textbook_macs(mod, in_shape, out_shape) if out_shape else 0,
-            groups=int(getattr(mod, "groups", 1) or 1),
-            input_from=[in_origin] if in_origin else [],
-            input_receptive_field=list(f_in.rf) if f_in.rf is not None else None,
-            input_jump=list(f_in.jump) if f_in.jump is not None else None,
-        ))
+        records.append(
+            LayerRecord(
+                index=len(records),
+                name=names.get(id(mod), ""),
+                type=type(mod).__name__,
+                call_index=call,
+                input_shape=in_shape,
+                output_shape=out_shape,
+                kernel=list(g.kernel) if g else None,
+                stride=list(g.stride) if g else None,
+                padding=(g.padding if isinstance(g.padding, str) else list(g.padding)) if g else None,
+                dilation=list(g.dilation) if g else None,
+                params=params,
+                trainable_params=trainable_here,
+                param_share=params / total if total else 0.0,
+                macs=_macs(mod, out_shape) if out_shape else 0,
+                activation_bytes=out.numel() * out.element_size() if out is not None else 0,
+                receptive_field=list(f.rf) if f.rf is not None else None,
+                jump=list(f.jump) if f.jump is not None else None,
+                rf_center=[float(c) for c in f.center] if f.center is not None else None,
+                rf_exact=f.exact,
+                textbook_macs=_textbook_macs(mod, in_shape, out_shape) if out_shape else 0,
+                groups=int(getattr(mod, "groups", 1) or 1),
+                input_from=[in_origin] if in_origin else [],
+                input_receptive_field=list(f_in.rf) if f_in.rf is not None else None,
+                input_jump=list(f_in.jump) if f_in.jump is not None else None,
+            )
+        )
         return records[-1].key
 
     try:
@@ -563,16 +597,23 @@ def analyze(model: nn.Module, input_shape: Sequence[int] | str = (3, 224, 224), 
     except _PassFailure as failure:
         raise AnalysisError(_explain(failure, model, shape, name, design)) from None
     joins = _joins(tracker, records, out)
-    notes = [f"a reshape in {_where(c.module, model, name)} changed the batch dimension ({c}) and a later one "
-             "restored it" for c in [c for c in tracker.batch_changes if not c.folded][:1]]
+    notes = [
+        f"a reshape in {_where(c.module, model, name)} changed the batch dimension ({c}) and a later one restored it"
+        for c in [c for c in tracker.batch_changes if not c.folded][:1]
+    ]
     if any(not r.rf_exact and r.receptive_field is not None for r in records):
-        notes.append("≤ marks receptive fields that differ from unit to unit (adaptive pooling to a size that does "
-                     "not divide the map, transposed convolutions with stride > 1): the number is an upper bound")
+        notes.append(
+            "≤ marks receptive fields that differ from unit to unit (adaptive pooling to a size that does "
+            "not divide the map, transposed convolutions with stride > 1): the number is an upper bound"
+        )
     if any(not r.rf_exact and r.receptive_field is None for r in records):
-        notes.append("unknown marks receptive fields the tracker cannot follow (resampling, token sequences, "
-                     "attention windows): no number is shown rather than a wrong one")
-    return Analysis(name, shape, records, total, trainable, list(out.shape) if out is not None else None,
-                    design, notes, joins)
+        notes.append(
+            "unknown marks receptive fields the tracker cannot follow (resampling, token sequences, "
+            "attention windows): no number is shown rather than a wrong one"
+        )
+    return Analysis(
+        name, shape, records, total, trainable, list(out.shape) if out is not None else None, design, notes, joins
+    )
 
 
 def _joins(tracker: FieldTracker, records: list[LayerRecord], out: torch.Tensor | None) -> list[Join]:
@@ -605,14 +646,20 @@ def _check_takes_one_tensor(model: nn.Module, name: str) -> None:
         wanted = ", ".join(required) if required else "no arguments"
         raise AnalysisError(
             f"{name}.forward takes {wanted}; analyze() calls it with one image tensor (1, C, H, W) — wrap the model "
-            "in a module whose forward(x) takes that tensor and supplies the rest")
+            "in a module whose forward(x) takes that tensor and supplies the rest"
+        )
 
 
 # ---------------------------------------------------------------------------------------------------------
 # Errors for people
 
-_TOO_SMALL = ("Output size is too small", "Kernel size can't be greater", "non-positive", "output size is too small",
-              "Padding size should be less than")
+_TOO_SMALL = (
+    "Output size is too small",
+    "Kernel size can't be greater",
+    "non-positive",
+    "output size is too small",
+    "Padding size should be less than",
+)
 
 
 def _is_too_small(exc: BaseException) -> bool:
@@ -693,8 +740,9 @@ def _where(mod: nn.Module | None, model: nn.Module, name: str) -> str:
     return f"{qualified} ({type(mod).__name__})"
 
 
-def _explain(failure: _PassFailure, model: nn.Module, shape: tuple[int, ...], name: str,
-             design: tuple[int, ...] | None) -> str:
+def _explain(
+    failure: _PassFailure, model: nn.Module, shape: tuple[int, ...], name: str, design: tuple[int, ...] | None
+) -> str:
     exc, mod, mod_in = failure.exc, failure.module, failure.module_input
     where = _where(mod, model, name)
     at = format_shape(shape)
@@ -702,32 +750,45 @@ def _explain(failure: _PassFailure, model: nn.Module, shape: tuple[int, ...], na
     if _is_too_small(exc):
         best = smallest_input(model, shape)
         if best is None:
-            return (f"input {at} is too small for {name}: {where} would output an empty feature map, and no input "
-                    f"up to {MAX_SIDE} pixels per side is large enough (too many downsampling layers?)")
+            return (
+                f"input {at} is too small for {name}: {where} would output an empty feature map, and no input "
+                f"up to {MAX_SIDE} pixels per side is large enough (too many downsampling layers?)"
+            )
         working = smallest_working_input(model, shape)
         if working is not None:
             hint = f"the smallest input that works is {format_shape(working)}"
         elif design:
             hint = f"its head needs one exact size: use its design size {format_shape(design)}"
         else:
-            hint = (f"from {format_shape(best)} on no map is empty, but the head then fails: the model needs the "
-                    "exact input size it was designed for")
-        return (f"input {at} is too small for {name}: {where} would output an empty feature map "
-                f"(its input is {format_shape(mod_in[1:]) if mod_in else '?'}); {hint}")
+            hint = (
+                f"from {format_shape(best)} on no map is empty, but the head then fails: the model needs the "
+                "exact input size it was designed for"
+            )
+        return (
+            f"input {at} is too small for {name}: {where} would output an empty feature map "
+            f"(its input is {format_shape(mod_in[1:]) if mod_in else '?'}); {hint}"
+        )
     if isinstance(exc, BatchChanged):
-        return (f"input {at} does not fit {name}: a reshape in {where} turned {exc} — the batch size changed "
-                f"from {BATCH}, so the head expects a different number of features{designed}")
+        return (
+            f"input {at} does not fit {name}: a reshape in {where} turned {exc} — the batch size changed "
+            f"from {BATCH}, so the head expects a different number of features{designed}"
+        )
     if mod is not None and mod_in is not None and len(mod_in) >= 2:
-        expected_c = getattr(mod, "in_channels", None) or (getattr(mod, "num_features", None)
-                                                           if isinstance(mod, nn.modules.batchnorm._NormBase) else None)
+        expected_c = getattr(mod, "in_channels", None) or (
+            getattr(mod, "num_features", None) if isinstance(mod, nn.modules.batchnorm._NormBase) else None
+        )
         if expected_c is not None and mod_in[1] != expected_c:
             if mod_in[1] == shape[0]:  # the input itself reached this layer with the wrong channel count
-                return (f"input {at} has {shape[0]} channel(s) but {where} expects {expected_c}; "
-                        f"use {format_shape((expected_c, *shape[1:]))}")
+                return (
+                    f"input {at} has {shape[0]} channel(s) but {where} expects {expected_c}; "
+                    f"use {format_shape((expected_c, *shape[1:]))}"
+                )
             return f"{where} expects {expected_c} channels but gets {mod_in[1]} at input {at}{designed}"
         if isinstance(mod, nn.Linear) and mod_in[-1] != mod.in_features:
-            return (f"input {at} does not fit the head of {name}: {where} expects {mod.in_features} input features "
-                    f"but gets {mod_in[-1]}{designed}")
+            return (
+                f"input {at} does not fit the head of {name}: {where} expects {mod.in_features} input features "
+                f"but gets {mod_in[-1]}{designed}"
+            )
     first_line = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
     return f"{name} failed at input {at} in {where}: {first_line}"
 

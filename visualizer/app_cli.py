@@ -1,4 +1,5 @@
 """``cnnviz app`` and ``python app.py``: serve the visualizer (flags checked before anything heavy is imported)."""
+
 from __future__ import annotations
 
 import argparse
@@ -60,33 +61,71 @@ def share(text: str) -> float:
     except ValueError:
         value = -1
     if not 0 < value <= 1:
-        raise argparse.ArgumentTypeError(f"--max-model-share must be in (0, 1] or a percentage, e.g. 0.5 or 50%; "
-                                         f"got {text!r}")
+        raise argparse.ArgumentTypeError(
+            f"--max-model-share must be in (0, 1] or a percentage, e.g. 0.5 or 50%; got {text!r}"
+        )
     return value
 
 
 def add_flags(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1: this machine only; "
-                   "use 0.0.0.0 for a classroom LAN, ideally with --auth)")
+    p.add_argument(
+        "--host",
+        default="127.0.0.1",
+        help="address to bind (default 127.0.0.1: this machine only; "
+        "use 0.0.0.0 for a classroom LAN, ideally with --auth)",
+    )
     p.add_argument("--port", type=port, default=7860, help="port (default 7860)")
     p.add_argument("--share", action="store_true", help="create a public gradio.live link (off by default)")
-    p.add_argument("--auth", type=credentials, metavar="USER:PASSWORD",
-                   help="require this login, e.g. for a classroom LAN (after 3 wrong passwords a user name is "
-                        "locked out for 2 s, doubling with each further failure)")
+    p.add_argument(
+        "--auth",
+        type=credentials,
+        metavar="USER:PASSWORD",
+        help="require this login, e.g. for a classroom LAN (after 3 wrong passwords a user name is "
+        "locked out for 2 s, doubling with each further failure)",
+    )
     budgets = p.add_argument_group("budgets (what one request may spend; defaults fit a 2-core 8 GB laptop)")
-    budgets.add_argument("--max-params", type=count("--max-params"), default=200_000_000, metavar="N",
-                         help="largest model anyone may build, in parameters (default 200M)")
-    budgets.add_argument("--max-model-share", type=share, default=0.5, metavar="FRACTION",
-                         help="a model's weights may take at most this share of the free memory (default 0.5)")
-    budgets.add_argument("--model-cache", type=byte_size("--model-cache"), default=2 * 2**30, metavar="BYTES",
-                         help="loaded models kept for reuse, by their total size (default 2GiB)")
-    budgets.add_argument("--max-train-memory", type=byte_size("--max-train-memory"), default=3 * 2**30,
-                         metavar="BYTES", help="a training run's data, activations, weights and optimizer state "
-                                               "together (default 3GiB)")
-    budgets.add_argument("--keep-runs", type=positive_int("--keep-runs"), default=5, metavar="N",
-                         help="newest training runs whose checkpoints are kept; older ones are deleted (default 5)")
-    budgets.add_argument("--max-checkpoint-upload", type=byte_size("--max-checkpoint-upload"), default=2**30,
-                         metavar="BYTES", help="largest .pt file accepted as an upload (default 1GiB)")
+    budgets.add_argument(
+        "--max-params",
+        type=count("--max-params"),
+        default=200_000_000,
+        metavar="N",
+        help="largest model anyone may build, in parameters (default 200M)",
+    )
+    budgets.add_argument(
+        "--max-model-share",
+        type=share,
+        default=0.5,
+        metavar="FRACTION",
+        help="a model's weights may take at most this share of the free memory (default 0.5)",
+    )
+    budgets.add_argument(
+        "--model-cache",
+        type=byte_size("--model-cache"),
+        default=2 * 2**30,
+        metavar="BYTES",
+        help="loaded models kept for reuse, by their total size (default 2GiB)",
+    )
+    budgets.add_argument(
+        "--max-train-memory",
+        type=byte_size("--max-train-memory"),
+        default=3 * 2**30,
+        metavar="BYTES",
+        help="a training run's data, activations, weights and optimizer state together (default 3GiB)",
+    )
+    budgets.add_argument(
+        "--keep-runs",
+        type=positive_int("--keep-runs"),
+        default=5,
+        metavar="N",
+        help="newest training runs whose checkpoints are kept; older ones are deleted (default 5)",
+    )
+    budgets.add_argument(
+        "--max-checkpoint-upload",
+        type=byte_size("--max-checkpoint-upload"),
+        default=2**30,
+        metavar="BYTES",
+        help="largest .pt file accepted as an upload (default 1GiB)",
+    )
 
 
 def parse_args(argv: list[str] | None = None, prog: str | None = None) -> argparse.Namespace:
@@ -102,9 +141,14 @@ def serve(args: argparse.Namespace) -> int:
 
     limit_arenas()  # before torch and the server start their threads
 
-    budgets.configure(max_params=args.max_params, max_model_share=args.max_model_share,
-                      model_cache_bytes=args.model_cache, max_train_memory=args.max_train_memory,
-                      keep_runs=args.keep_runs, max_checkpoint_upload=args.max_checkpoint_upload)
+    budgets.configure(
+        max_params=args.max_params,
+        max_model_share=args.max_model_share,
+        model_cache_bytes=args.model_cache,
+        max_train_memory=args.max_train_memory,
+        keep_runs=args.keep_runs,
+        max_checkpoint_upload=args.max_checkpoint_upload,
+    )
     from visualizer.ui.app import launch  # heavy imports (torch, gradio) only after the flags are valid
 
     launch(host=args.host, port=args.port, share=args.share, auth=LoginGuard(*args.auth) if args.auth else None)

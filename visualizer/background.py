@@ -4,6 +4,7 @@ States: idle → running ⇄ paused → finished | stopped | failed. The UI poll
 ``metrics()`` (plain dicts) and ``snapshot()`` (pictures' data, taken by the training thread itself),
 all cheap to read while training; the thread never touches the UI.
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -54,8 +55,9 @@ class BackgroundTrainer:
             # The server's budgets, before a single image is generated: the model's size, then the whole run's
             # memory (data, batch activations and gradients, weights and optimizer state).
             check_model(config.model)
-            check_training(config.model, config.dataset, config.batch_size, config.subset, config.test_subset,
-                           config.optimizer)
+            check_training(
+                config.model, config.dataset, config.batch_size, config.subset, config.test_subset, config.optimizer
+            )
             if config.out_dir is None:
                 config = dataclasses.replace(config, out_dir=str(default_out_dir(config)))
             runs.prune(protect=config.out_dir)  # only the newest runs keep their checkpoints
@@ -66,7 +68,9 @@ class BackgroundTrainer:
             self._state, self._error = "running", None
             self._message = f"starting {config.model} on {config.dataset}"
             self._thread = threading.Thread(
-                target=self._run, args=(config, self._log, self._control, self._snapshots), name="cnnviz-trainer",
+                target=self._run,
+                args=(config, self._log, self._control, self._snapshots),
+                name="cnnviz-trainer",
                 daemon=True,
             )
             self._thread.start()
@@ -180,9 +184,11 @@ class BackgroundTrainer:
             done = train(config, log, control, snapshots=snapshots)
             state = done["status"]
             acc = done["test_acc"]
-            message = f"{state} at step {done['step']}/{done['total_steps']}" + (
-                f", test accuracy {acc:.1%}" if acc is not None else ""
-            ) + (f" ({done['detail']})" if done.get("detail") else "")
+            message = (
+                f"{state} at step {done['step']}/{done['total_steps']}"
+                + (f", test accuracy {acc:.1%}" if acc is not None else "")
+                + (f" ({done['detail']})" if done.get("detail") else "")
+            )
             error = None
         except Exception as exc:  # noqa: BLE001 - the thread must report, not die silently
             state, error = "failed", f"{type(exc).__name__}: {exc}"

@@ -3,9 +3,10 @@
 A module called twice appears twice in the records; its parameters are counted once (first call), its
 MACs on every call — the way torchinfo counts them.
 """
+
 from __future__ import annotations
 
-from typing import Callable, Iterable
+from collections.abc import Callable, Iterable
 
 
 def block_of(name: str) -> str:

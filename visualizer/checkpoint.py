@@ -9,6 +9,7 @@ Format ``cnnviz-checkpoint/1`` (shared by the trainer, the feature views and the
 ``config`` and ``metrics`` hold plain types only (str, int, float, bool, None, lists, dicts), so the
 file loads with ``torch.load(path, weights_only=True)``: no pickled classes, no code runs on load.
 """
+
 from __future__ import annotations
 
 import os
@@ -175,7 +176,6 @@ def load_model_state(model: nn.Module, ckpt: dict, source: str | os.PathLike = "
 def model_from_checkpoint(path: str | os.PathLike) -> tuple[nn.Module, dict]:
     """Build the zoo model named in the checkpoint, load its weights, return ``(model.eval(), ckpt)``."""
     import zoo  # lazy: the zoo imports torchvision model builders
-
     from visualizer.budgets.memory import check_model
 
     # Memory-mapped: the tensors are read once, into the model, and a crafted file naming a huge model is
@@ -193,9 +193,9 @@ def model_from_checkpoint(path: str | os.PathLike) -> tuple[nn.Module, dict]:
 __all__ = [
     "FORMAT",
     "CheckpointError",
-    "make_checkpoint",
-    "save_checkpoint",
     "load_checkpoint",
     "load_model_state",
+    "make_checkpoint",
     "model_from_checkpoint",
+    "save_checkpoint",
 ]

@@ -2,6 +2,7 @@
 
 Each subcommand lives next to what it serves; this file only wires them together.
 """
+
 from __future__ import annotations
 
 import argparse

@@ -11,15 +11,16 @@ Images stay uint8 (N, 3, 32, 32) until a batch is drawn: 50 000 CIFAR images are
 would be 600 MB, and cropping/flipping uint8 is as cheap as it gets. ``prepare_batch`` augments on the
 batch's device and normalizes in one fused multiply-add.
 """
+
 from __future__ import annotations
 
 import contextlib
 import math
 import os
 import threading
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Iterator
 
 import torch
 
@@ -28,7 +29,16 @@ import zoo
 CIFAR10_ARCHIVE = "cifar-10-python.tar.gz"
 CIFAR10_ARCHIVE_BYTES = 170_498_071
 SHAPES_CLASSES = [
-    "circle", "square", "triangle", "star", "cross", "ring", "stripes", "diamond", "checker", "crescent",
+    "circle",
+    "square",
+    "triangle",
+    "star",
+    "cross",
+    "ring",
+    "stripes",
+    "diamond",
+    "checker",
+    "crescent",
 ]
 DATASETS = ("cifar10", "shapes")
 SHAPES_TRAIN_SIZE = 10_000
@@ -61,7 +71,7 @@ class ImageData:
     def display_name(self) -> str:
         return f"{self.name} (synthetic)" if self.synthetic else self.name
 
-    def subset(self, n: int | None, seed: int) -> "ImageData":
+    def subset(self, n: int | None, seed: int) -> ImageData:
         """A random ``n``-image subset (all of it when ``n`` is None or too large), fixed by ``seed``."""
         if n is None or n >= len(self):
             return self
@@ -73,8 +83,12 @@ class ImageData:
 # --------------------------------------------------------------------------------------------- CIFAR-10
 
 
-def load_cifar10(data_dir: str | os.PathLike = "./data", train: bool = True, download: bool = True,
-                 progress: Callable[[str], None] | None = None) -> ImageData:
+def load_cifar10(
+    data_dir: str | os.PathLike = "./data",
+    train: bool = True,
+    download: bool = True,
+    progress: Callable[[str], None] | None = None,
+) -> ImageData:
     """CIFAR-10 via torchvision, downloading into ``data_dir`` if needed.
 
     torchvision draws a progress bar on stderr; ``progress`` also gets a line every half second
@@ -171,7 +185,7 @@ def make_shapes(n: int, seed: int = 0, size: int = 32, should_stop: Callable[[],
     for start in range(0, n, 2048):  # chunks keep the float temporaries small (and a stop is seen within one)
         if should_stop is not None and should_stop():
             raise LoadingStopped(f"stopped while generating shapes ({start:,} of {n:,} images made)")
-        lab = labels[start:start + 2048]
+        lab = labels[start : start + 2048]
         m = len(lab)
         u = torch.rand(m, 8, generator=g)
         radius = 7 + 7 * u[:, 0]
@@ -189,19 +203,21 @@ def make_shapes(n: int, seed: int = 0, size: int = 32, should_stop: Callable[[],
         bg = (fg + 0.3 + 0.4 * torch.rand(m, 3, 1, 1, generator=g)) % 1.0
         img = mask * fg + (1 - mask) * bg
         img = img + 0.06 * torch.randn(m, 3, size, size, generator=g)
-        images[start:start + m] = (img.clamp(0, 1) * 255).round().to(torch.uint8)
+        images[start : start + m] = (img.clamp(0, 1) * 255).round().to(torch.uint8)
     return ImageData("shapes", images, labels, list(SHAPES_CLASSES), synthetic=True)
 
 
-def load_shapes(train: bool = True, seed: int = 0, n: int | None = None,
-                should_stop: Callable[[], bool] | None = None) -> ImageData:
+def load_shapes(
+    train: bool = True, seed: int = 0, n: int | None = None, should_stop: Callable[[], bool] | None = None
+) -> ImageData:
     """The shapes train or test split; the two splits come from different seeds, so they never overlap."""
     n = n or (SHAPES_TRAIN_SIZE if train else SHAPES_TEST_SIZE)
     return make_shapes(n, seed=2 * int(seed) + (0 if train else 1), should_stop=should_stop)
 
 
-def interruptible(load: Callable[[], ImageData], should_stop: Callable[[], bool] | None,
-                  poll_s: float = 0.2) -> ImageData:
+def interruptible(
+    load: Callable[[], ImageData], should_stop: Callable[[], bool] | None, poll_s: float = 0.2
+) -> ImageData:
     """Run ``load`` (a download, an extraction) in a helper thread and give up waiting as soon as a stop is
     asked for: the caller is free within ``poll_s``; the abandoned download finishes or fails on its own."""
     if should_stop is None:
@@ -225,8 +241,14 @@ def interruptible(load: Callable[[], ImageData], should_stop: Callable[[], bool]
     return result["data"]  # type: ignore[return-value]
 
 
-def load_dataset(name: str, train: bool, data_dir: str | os.PathLike = "./data", seed: int = 0,
-                 download: bool = True, progress: Callable[[str], None] | None = None) -> ImageData:
+def load_dataset(
+    name: str,
+    train: bool,
+    data_dir: str | os.PathLike = "./data",
+    seed: int = 0,
+    download: bool = True,
+    progress: Callable[[str], None] | None = None,
+) -> ImageData:
     """``cifar10`` or ``shapes``, train or test split, whole (subset it with ``ImageData.subset``)."""
     if name == "cifar10":
         return load_cifar10(data_dir, train=train, download=download, progress=progress)
@@ -238,8 +260,9 @@ def load_dataset(name: str, train: bool, data_dir: str | os.PathLike = "./data",
 # ------------------------------------------------------------------------------------ batch transforms
 
 
-def random_crop_flip(images: torch.Tensor, padding: int = 4, generator: torch.Generator | None = None,
-                     flip: bool = True) -> torch.Tensor:
+def random_crop_flip(
+    images: torch.Tensor, padding: int = 4, generator: torch.Generator | None = None, flip: bool = True
+) -> torch.Tensor:
     """Per-image random crop after zero padding, and horizontal flip with p=0.5, for a whole batch at once.
 
     Works on any dtype and device. The random numbers come from ``generator`` (on its device; give one
@@ -275,6 +298,15 @@ class Normalizer:
 
 
 __all__ = [
-    "CIFAR10_ARCHIVE", "DATASETS", "SHAPES_CLASSES", "DatasetUnavailableError", "ImageData", "Normalizer",
-    "load_cifar10", "load_dataset", "load_shapes", "make_shapes", "random_crop_flip",
+    "CIFAR10_ARCHIVE",
+    "DATASETS",
+    "SHAPES_CLASSES",
+    "DatasetUnavailableError",
+    "ImageData",
+    "Normalizer",
+    "load_cifar10",
+    "load_dataset",
+    "load_shapes",
+    "make_shapes",
+    "random_crop_flip",
 ]

@@ -4,12 +4,14 @@ Collect (``FeatureCapture``: forward hooks on the named layers only), then prese
 ``overview_strip``, ``first_layer_filters``), all drawn with numpy + PIL: one array per grid, no
 matplotlib figure per channel. ``explore`` is the one call the app's handler makes.
 """
+
 from __future__ import annotations
 
 import math
+from collections.abc import Iterable
 from dataclasses import dataclass
 from functools import lru_cache
-from typing import Any, Iterable, NamedTuple
+from typing import Any, NamedTuple
 
 import numpy as np
 import torch
@@ -66,7 +68,7 @@ class FeatureCapture:
         self.stop_early = stop_early
         self._handles: list[Any] = []
 
-    def __enter__(self) -> "FeatureCapture":
+    def __enter__(self) -> FeatureCapture:
         for name, module in self._modules:
             self._handles.append(module.register_forward_hook(self._hook(name)))
         return self
@@ -228,7 +230,7 @@ class GridLayout:
     pad: int = 4
 
     @classmethod
-    def for_maps(cls, n: int, map_h: int, map_w: int, cols: int | None = None, labels: bool = True) -> "GridLayout":
+    def for_maps(cls, n: int, map_h: int, map_w: int, cols: int | None = None, labels: bool = True) -> GridLayout:
         cols = max(1, min(n, cols or math.ceil(math.sqrt(n))))
         scale = max(1, math.ceil(MIN_TILE / max(map_h, map_w)))
         return cls(n, cols, map_h, map_w, scale, label_h=26 if labels else 0)
@@ -248,14 +250,18 @@ class GridLayout:
     @property
     def size(self) -> tuple[int, int]:
         """(width, height) of the whole image."""
-        return (self.pad + self.cols * (self.tile_w + self.pad),
-                self.pad + self.rows * (self.label_h + self.tile_h + self.pad))
+        return (
+            self.pad + self.cols * (self.tile_w + self.pad),
+            self.pad + self.rows * (self.label_h + self.tile_h + self.pad),
+        )
 
     def tile_origin(self, i: int) -> tuple[int, int]:
         """(x, y) of the top-left pixel of tile ``i``'s map (below its label)."""
         row, col = divmod(i, self.cols)
-        return (self.pad + col * (self.tile_w + self.pad),
-                self.pad + row * (self.label_h + self.tile_h + self.pad) + self.label_h)
+        return (
+            self.pad + col * (self.tile_w + self.pad),
+            self.pad + row * (self.label_h + self.tile_h + self.pad) + self.label_h,
+        )
 
     def unit_at(self, px: float, py: float) -> tuple[int, int, int] | None:
         """(tile index, y, x) of the unit drawn at image pixel (px, py); None off the maps."""
@@ -274,7 +280,9 @@ def colormap_lut(name: str) -> np.ndarray:
     try:
         cmap = matplotlib.colormaps[name]
     except KeyError:
-        raise ValueError(f"unknown colormap {name!r}; try viridis, magma, inferno, plasma, cividis, gray or jet") from None
+        raise ValueError(
+            f"unknown colormap {name!r}; try viridis, magma, inferno, plasma, cividis, gray or jet"
+        ) from None
     return (cmap(np.linspace(0.0, 1.0, 256))[:, :3] * 255.0).round().astype(np.uint8)
 
 
@@ -292,7 +300,9 @@ def _as_chw(activation: torch.Tensor | np.ndarray) -> np.ndarray:
     return np.nan_to_num(arr.astype(np.float32, copy=False))
 
 
-def colorize(maps: np.ndarray, lut: np.ndarray, lo: float | np.ndarray = 0.0, hi: float | np.ndarray = 1.0) -> np.ndarray:
+def colorize(
+    maps: np.ndarray, lut: np.ndarray, lo: float | np.ndarray = 0.0, hi: float | np.ndarray = 1.0
+) -> np.ndarray:
     """N×H×W floats → N×H×W×3 uint8 through ``lut``, ``lo``..``hi`` spanning it: one range for all maps, or
     one per map (arrays of N); a flat map is drawn at the low end."""
     lo, hi = np.asarray(lo, dtype=np.float32), np.asarray(hi, dtype=np.float32)
@@ -348,7 +358,7 @@ def feature_grid(
     s = layout.scale
     for i, tile in enumerate(colored):
         x0, y0 = layout.tile_origin(i)
-        canvas[y0:y0 + layout.tile_h, x0:x0 + layout.tile_w] = tile.repeat(s, axis=0).repeat(s, axis=1)
+        canvas[y0 : y0 + layout.tile_h, x0 : x0 + layout.tile_w] = tile.repeat(s, axis=0).repeat(s, axis=1)
     image = Image.fromarray(canvas)
     if labels:
         draw, font = ImageDraw.Draw(image), _font()
@@ -407,11 +417,12 @@ def first_layer_filters(model: nn.Module, min_patch: int = 24, pad: int = 2) -> 
     for i, patch in enumerate(patches):
         r, c = divmod(i, cols)
         y0, x0 = pad + r * (kh * s + pad), pad + c * (kw * s + pad)
-        canvas[y0:y0 + kh * s, x0:x0 + kw * s] = patch.repeat(s, axis=0).repeat(s, axis=1)
+        canvas[y0 : y0 + kh * s, x0 : x0 + kw * s] = patch.repeat(s, axis=0).repeat(s, axis=1)
     return Image.fromarray(canvas)
 
 
 # ---------------------------------------------------------------------------------------------- pipeline
+
 
 def default_layer(model_name: str) -> str:
     """A good first layer to show: the middle stage (VGG-16: features.22, 512×28×28)."""
@@ -469,8 +480,10 @@ def explore(
     by_key = {entry.key: entry for entry in available}
     layer = layer or default_layer(run.model_name)
     if layer not in by_key:
-        raise ValueError(f"{run.model_name} has no layer {layer!r} with a spatial output; "
-                         f"choose one of: {', '.join(list(by_key)[:12])}, ...")
+        raise ValueError(
+            f"{run.model_name} has no layer {layer!r} with a spatial output; "
+            f"choose one of: {', '.join(list(by_key)[:12])}, ..."
+        )
     stages = stage_layers(available) if overview else []
     run.ensure([layer] + [s.key for s in stages], cam_layer=cam_layer, cam_class=cam_class)
     activation = run.activation(layer)
@@ -484,7 +497,8 @@ def explore(
         "layer": layer,
         "shape": tuple(activation.shape),
         "overview": overview_strip([(s.key, run.activation(s.key)) for s in stages], colormap=colormap)
-        if stages else None,
+        if stages
+        else None,
         "filters": first_layer_filters(run.loaded.model) if filters else None,
         "predictions": top_k(run.logits, run.class_names, k=5),
         "prediction_note": prediction_note(run.source, run.model_name),

@@ -7,6 +7,7 @@ another layer runs one early-stopped forward that ends at that layer (a fraction
 Grad-CAM class needs one more forward and backward. Passes are shared by everyone looking at the same image
 with the same weights, and the cache is bounded by the bytes of what they keep, not by a count.
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -14,7 +15,8 @@ import hashlib
 import threading
 import weakref
 from collections import OrderedDict
-from typing import Any, Iterable
+from collections.abc import Iterable
+from typing import Any
 
 import torch
 from PIL import Image
@@ -35,8 +37,9 @@ class ForwardPass:
     Holds no reference to the model itself (the weights cache owns it): a new capture asks the cache again.
     """
 
-    def __init__(self, load_args: tuple[str, str, str | None], loaded: Any, tensor: torch.Tensor,
-                 seen: Image.Image, key: tuple) -> None:
+    def __init__(
+        self, load_args: tuple[str, str, str | None], loaded: Any, tensor: torch.Tensor, seen: Image.Image, key: tuple
+    ) -> None:
         self._load_args = load_args
         self._loaded = weakref.ref(loaded)  # no strong reference: the weights cache decides what stays in memory
         self.key = key
@@ -61,8 +64,10 @@ class ForwardPass:
 
         loaded = self._loaded() or load_weights(*self._load_args)
         if loaded.key != self.key[0]:
-            raise WeightsError("the weights changed since this image was shown (a training run moved on, or new "
-                               "weights arrived); show the feature maps again")
+            raise WeightsError(
+                "the weights changed since this image was shown (a training run moved on, or new "
+                "weights arrived); show the feature maps again"
+            )
         return loaded
 
     @property
@@ -73,8 +78,7 @@ class ForwardPass:
 
     # ----------------------------------------------------------------------------------------------- runs
 
-    def ensure(self, layers: Iterable[str] = (), cam_layer: str | None = None,
-               cam_class: int | None = None) -> None:
+    def ensure(self, layers: Iterable[str] = (), cam_layer: str | None = None, cam_class: int | None = None) -> None:
         """Make sure ``layers``' activations, the logits and (if asked) one Grad-CAM are available, running the
         network at most once: fully when the logits or the Grad-CAM are missing, else only up to the layers."""
         with self._lock:
@@ -150,8 +154,9 @@ def image_digest(tensor: torch.Tensor) -> str:
     return hashlib.sha1(tensor.numpy().tobytes()).hexdigest()
 
 
-def forward_pass(image: Any, model_name: str, source: str = "random",
-                 checkpoint_path: str | None = None) -> ForwardPass:
+def forward_pass(
+    image: Any, model_name: str, source: str = "random", checkpoint_path: str | None = None
+) -> ForwardPass:
     """The ``ForwardPass`` of ``image`` (path, bytes, PIL ...) through ``model_name`` with weights from ``source``;
     the same object for every caller while it stays cached (nothing runs until a view asks)."""
     from visualizer.images import network_input

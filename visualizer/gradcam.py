@@ -3,9 +3,11 @@
 The class score's gradient with respect to a layer's activation, averaged over space, weighs that
 layer's channels; the ReLU of the weighted sum, upsampled to the input, is the heatmap.
 """
+
 from __future__ import annotations
 
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 import torch
@@ -46,7 +48,7 @@ class CamCapture:
         self.activation: torch.Tensor | None = None
         self._handle = None
 
-    def __enter__(self) -> "CamCapture":
+    def __enter__(self) -> CamCapture:
         self._handle = self._module.register_forward_hook(self._hook)
         return self
 
@@ -67,12 +69,16 @@ class CamCapture:
     def heatmap(self, logits: torch.Tensor, class_index: int | None, size: Sequence[int]) -> tuple[np.ndarray, int]:
         """``(heatmap H×W in [0, 1] at ``size``, class explained)`` from the logits of the hooked pass."""
         if self.activation is None:
-            raise ValueError(f"layer {self.layer_name!r} did not produce a tensor in call #{self._call} "
-                             f"(it ran {self._calls} time(s))")
+            raise ValueError(
+                f"layer {self.layer_name!r} did not produce a tensor in call #{self._call} "
+                f"(it ran {self._calls} time(s))"
+            )
         activation = self.activation
         if activation.dim() != 4:
-            raise ValueError(f"Grad-CAM needs a layer with a spatial C×H×W output; {self.layer_name!r} gives "
-                             f"shape {tuple(activation.shape[1:])} (pick a conv layer)")
+            raise ValueError(
+                f"Grad-CAM needs a layer with a spatial C×H×W output; {self.layer_name!r} gives "
+                f"shape {tuple(activation.shape[1:])} (pick a conv layer)"
+            )
         logits = logits.reshape(1, -1)
         if class_index is None:
             class_index = int(logits[0].argmax())

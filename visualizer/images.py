@@ -5,6 +5,7 @@
 ``preprocess`` applies the model's own transforms (torchvision weights for ImageNet models, CIFAR-10
 mean/std at 32×32) and also returns the picture the network actually sees.
 """
+
 from __future__ import annotations
 
 import io
@@ -48,10 +49,14 @@ def load_image(source: ImageSource, max_pixels: int = DEFAULT_MAX_PIXELS) -> Ima
             warnings.simplefilter("ignore", Image.DecompressionBombWarning)
             image = Image.open(fp)
     except Image.DecompressionBombError as exc:
-        raise ImageError(f"{name} is too large to decode safely ({exc}); upload an image under "
-                         f"{MAX_DECODE_PIXELS // 1_000_000} megapixels") from exc
+        raise ImageError(
+            f"{name} is too large to decode safely ({exc}); upload an image under "
+            f"{MAX_DECODE_PIXELS // 1_000_000} megapixels"
+        ) from exc
     except UnidentifiedImageError as exc:
-        raise ImageError(f"{name} is not {_unreadable_kind(fp.getvalue())}; upload a JPEG, PNG, WebP, GIF or BMP") from exc
+        raise ImageError(
+            f"{name} is not {_unreadable_kind(fp.getvalue())}; upload a JPEG, PNG, WebP, GIF or BMP"
+        ) from exc
     except OSError as exc:
         raise ImageError(f"{name} could not be read ({exc}); upload a JPEG, PNG, WebP, GIF or BMP") from exc
     return _finish(image, max_pixels, name=name)
@@ -81,7 +86,10 @@ def _unreadable_kind(data: bytes) -> str:
     """Words for a file PIL cannot open, naming the usual suspects (iPhone HEIC photos, SVG drawings)."""
     head = data[:256].lstrip()
     if data[4:8] == b"ftyp" and data[8:12] in (b"heic", b"heix", b"hevc", b"heim", b"heis", b"mif1", b"msf1"):
-        return "an image file this app can read (it is a HEIC/HEIF photo: export it as JPEG, or set the phone to 'Most Compatible')"
+        return (
+            "an image file this app can read (it is a HEIC/HEIF photo: export it as JPEG, or set the phone to "
+            "'Most Compatible')"
+        )
     if head.startswith(b"<svg") or (head.startswith(b"<?xml") and b"<svg" in data[:1024]):
         return "an image file this app can read (it is an SVG drawing: export it as PNG)"
     return "an image file this app can read (not an image at all, or an unsupported format)"
@@ -114,8 +122,10 @@ def _finish(image: Image.Image, max_pixels: int, name: str) -> Image.Image:
         image.draft("RGB", (max(1, int(w * scale)), max(1, int(h * scale))))
         w, h = image.size
     if w * h > MAX_DECODE_PIXELS:
-        raise ImageError(f"{name} is {w}×{h} = {w * h / 1e6:.0f} megapixels, too large to decode safely; "
-                         f"upload an image under {MAX_DECODE_PIXELS // 1_000_000} megapixels")
+        raise ImageError(
+            f"{name} is {w}×{h} = {w * h / 1e6:.0f} megapixels, too large to decode safely; "
+            f"upload an image under {MAX_DECODE_PIXELS // 1_000_000} megapixels"
+        )
     try:
         image.load()
         image = ImageOps.exif_transpose(image)  # phone photos: rotate as the camera meant
@@ -193,9 +203,10 @@ def preprocess(image: Image.Image, model_name: str) -> tuple[torch.Tensor, Image
     model has no weights: resize to H/0.875, crop H). CIFAR-10 models: shorter side to 32, center crop 32,
     CIFAR-10 mean/std.
     """
-    import zoo
     from torchvision.transforms import InterpolationMode
     from torchvision.transforms import functional as TF
+
+    import zoo
 
     spec = zoo.get_spec(model_name)
     image = to_rgb(image)
@@ -206,7 +217,7 @@ def preprocess(image: Image.Image, model_name: str) -> tuple[torch.Tensor, Image
         interpolation, mean, std = transforms.interpolation, transforms.mean, transforms.std
     else:
         # torchvision's classic ImageNet recipe (256 → 224) scaled to the design size; CIFAR: no margin.
-        resize = [height] if spec.dataset == "cifar10" else [int(round(height / 0.875))]
+        resize = [height] if spec.dataset == "cifar10" else [round(height / 0.875)]
         crop = [height, width]
         interpolation, mean, std = InterpolationMode.BILINEAR, list(spec.mean), list(spec.std)
     seen = TF.center_crop(TF.resize(image, resize, interpolation=interpolation, antialias=True), crop)

@@ -1,11 +1,14 @@
 """Top-k predictions with class names, and the caveat that random weights predict nothing."""
+
 from __future__ import annotations
 
 import numpy as np
 import torch
 
-RANDOM_WEIGHTS_NOTE = ("These weights are random (untrained): the predictions below are meaningless. "
-                       "Load ImageNet weights or a training checkpoint to see real ones.")
+RANDOM_WEIGHTS_NOTE = (
+    "These weights are random (untrained): the predictions below are meaningless. "
+    "Load ImageNet weights or a training checkpoint to see real ones."
+)
 
 
 def top_k(logits: torch.Tensor | np.ndarray, class_names: list[str], k: int = 5) -> list[tuple[str, float]]:
@@ -22,8 +25,10 @@ def top_k(logits: torch.Tensor | np.ndarray, class_names: list[str], k: int = 5)
     return [(class_names[i], float(p)) for p, i in zip(values.tolist(), indices.tolist())]
 
 
-UNTRAINED_HEAD_NOTE = ("Only the convolutional layers carry ImageNet weights; the {dataset} classifier head is "
-                      "untrained, so the predictions below are meaningless until it is fine-tuned.")
+UNTRAINED_HEAD_NOTE = (
+    "Only the convolutional layers carry ImageNet weights; the {dataset} classifier head is "
+    "untrained, so the predictions below are meaningless until it is fine-tuned."
+)
 
 
 def _untrained_head(source: str, model_name: str | None) -> str | None:

@@ -17,11 +17,13 @@ no hook sees. ``FieldTracker`` is a ``TorchDispatchMode`` that watches every ate
 are propagated through convolutions and pools from their real arguments, and joined (union of the regions
 seen by unit 0) wherever tensors meet: add, mul, cat, in-place ops.
 """
+
 from __future__ import annotations
 
 import math
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from typing import Any, Iterable, Sequence
+from typing import Any
 
 import torch
 from torch import nn
@@ -96,11 +98,16 @@ def input_field(ndim: int = 2) -> Field:
 
 def _num(x: float) -> float | int:
     """Keep integral values as ints (jumps are almost always integers) so they print and compare cleanly."""
-    return int(round(x)) if abs(x - round(x)) < 1e-9 else x
+    return round(x) if abs(x - round(x)) < 1e-9 else x
 
 
-def through_window(f: Field, kernel: Sequence[int], stride: Sequence[int], padding: Sequence[int],
-                   dilation: Sequence[int] | None = None) -> Field:
+def through_window(
+    f: Field,
+    kernel: Sequence[int],
+    stride: Sequence[int],
+    padding: Sequence[int],
+    dilation: Sequence[int] | None = None,
+) -> Field:
     """The field after a conv / pool with this geometry (the recurrence in the module docstring)."""
     if f.rf is None:
         return WHOLE
@@ -114,8 +121,13 @@ def through_window(f: Field, kernel: Sequence[int], stride: Sequence[int], paddi
     return Field(tuple(rf), tuple(jump), tuple(center), f.exact)
 
 
-def through_transposed(f: Field, kernel: Sequence[int], stride: Sequence[int], padding: Sequence[int],
-                       dilation: Sequence[int] | None = None) -> Field:
+def through_transposed(
+    f: Field,
+    kernel: Sequence[int],
+    stride: Sequence[int],
+    padding: Sequence[int],
+    dilation: Sequence[int] | None = None,
+) -> Field:
     """The field after a transposed conv (``ConvTranspose2d``): output ``o`` gets input ``i`` through tap ``t``
     when ``o = i·s − p + t·d``.
 
@@ -135,8 +147,12 @@ def through_transposed(f: Field, kernel: Sequence[int], stride: Sequence[int], p
             ins = [(o + p - t * d) // s for t in range(k) if (o + p - t * d) % s == 0]
             reach.append((min(ins), max(ins)) if ins else None)
         # pixel extent of unit o: the fields of its input units, lowest to highest along the grid
-        extent = [None if e is None else (min(c + e[0] * j, c + e[1] * j) - (r - 1) / 2,
-                                          max(c + e[0] * j, c + e[1] * j) + (r - 1) / 2) for e in reach]
+        extent = [
+            None
+            if e is None
+            else (min(c + e[0] * j, c + e[1] * j) - (r - 1) / 2, max(c + e[0] * j, c + e[1] * j) + (r - 1) / 2)
+            for e in reach
+        ]
         o0 = next((o for o, e in enumerate(extent) if e is not None), None)
         if o0 is None:  # k < s and no unit of the period gets an input: nothing to follow
             return UNKNOWN
@@ -188,8 +204,7 @@ def receptive_field_recurrence(layers: Iterable[Geometry | tuple], ndim: int = 2
             k, s, p, *d = g
             g = Geometry(_tuple(k, ndim), _tuple(s, ndim), _tuple(p, ndim), _tuple(d[0] if d else 1, ndim))
         if isinstance(g.padding, str):  # "same": symmetric padding (d * (k - 1)) // 2 before the extra one
-            g = Geometry(g.kernel, g.stride, tuple(d * (k - 1) // 2 for k, d in zip(g.kernel, g.dilation)),
-                         g.dilation)
+            g = Geometry(g.kernel, g.stride, tuple(d * (k - 1) // 2 for k, d in zip(g.kernel, g.dilation)), g.dilation)
         f = through_window(f, g.kernel, g.stride, g.padding, g.dilation)
         out.append(f)
     return out
@@ -214,19 +229,40 @@ class BatchChanged(RuntimeError):
         self.folded = any(math.prod(before[:k]) == after[0] for k in range(2, len(before)))
 
 
-_MAX_POOLS = {aten.max_pool1d, aten.max_pool2d, aten.max_pool3d, aten.max_pool2d_with_indices,
-              aten.max_pool3d_with_indices}
+_MAX_POOLS = {
+    aten.max_pool1d,
+    aten.max_pool2d,
+    aten.max_pool3d,
+    aten.max_pool2d_with_indices,
+    aten.max_pool3d_with_indices,
+}
 _AVG_POOLS = {aten.avg_pool1d, aten.avg_pool2d, aten.avg_pool3d}
-_ADAPTIVE = {aten._adaptive_avg_pool2d, aten._adaptive_avg_pool3d, aten.adaptive_avg_pool1d,
-             aten.adaptive_max_pool1d, aten.adaptive_max_pool2d, aten.adaptive_max_pool3d}
+_ADAPTIVE = {
+    aten._adaptive_avg_pool2d,
+    aten._adaptive_avg_pool3d,
+    aten.adaptive_avg_pool1d,
+    aten.adaptive_max_pool1d,
+    aten.adaptive_max_pool2d,
+    aten.adaptive_max_pool3d,
+}
 _REDUCTIONS = {aten.mean, aten.sum, aten.amax, aten.amin, aten.max, aten.min, aten.std, aten.var}
 _VIEWS = {aten.view, aten._unsafe_view, aten.reshape}
 _RESHAPES = _VIEWS | {aten.unsqueeze, aten.squeeze}
 _PADS = {aten.constant_pad_nd}
 _MATMULS = {aten.mm, aten.addmm, aten.bmm, aten.baddbmm}
 # Same-shape ops that reorder or accumulate along one dim: followable only when that dim is not spatial.
-_ALONG_DIM = {aten.roll, aten.cumsum, aten.cumprod, aten.sort, aten.argsort, aten.logcumsumexp, aten.gather,
-              aten.scatter, aten.index_select, aten.scatter_add}
+_ALONG_DIM = {
+    aten.roll,
+    aten.cumsum,
+    aten.cumprod,
+    aten.sort,
+    aten.argsort,
+    aten.logcumsumexp,
+    aten.gather,
+    aten.scatter,
+    aten.index_select,
+    aten.scatter_add,
+}
 _SOFTMAXES = {aten._softmax, aten._log_softmax}
 _TRAINING_NORMS = {aten.native_batch_norm, aten._native_batch_norm_legit}  # training=True: batch statistics
 
@@ -365,13 +401,27 @@ class FieldTracker(TorchDispatchMode):
         self._fields: dict[int, tuple[torch.Tensor, Field, Layout | None]] = {}
         self.batch_changes: list[BatchChanged] = []  # views that changed dim 0, in order (folds included)
         self.locate = lambda: None  # the module running now (set by analysis.py), for batch_changes
-        self._rules = {aten.convolution: self._convolution, aten.flip: self._flip, aten.permute: self._permute,
-                       aten.transpose: self._permute, aten.t: self._permute, aten.select: self._select,
-                       aten.native_layer_norm: self._layer_norm, aten.native_group_norm: self._group_norm}
-        for group, rule in ((_MAX_POOLS | _AVG_POOLS, self._pool), (_ADAPTIVE, self._adaptive),
-                            (_REDUCTIONS, self._reduction), (_RESHAPES, self._reshape), (_PADS, self._pad),
-                            (_MATMULS, self._matmul), (_ALONG_DIM, self._along_dim), (_SOFTMAXES, self._softmax),
-                            (_TRAINING_NORMS, self._training_norm)):
+        self._rules = {
+            aten.convolution: self._convolution,
+            aten.flip: self._flip,
+            aten.permute: self._permute,
+            aten.transpose: self._permute,
+            aten.t: self._permute,
+            aten.select: self._select,
+            aten.native_layer_norm: self._layer_norm,
+            aten.native_group_norm: self._group_norm,
+        }
+        for group, rule in (
+            (_MAX_POOLS | _AVG_POOLS, self._pool),
+            (_ADAPTIVE, self._adaptive),
+            (_REDUCTIONS, self._reduction),
+            (_RESHAPES, self._reshape),
+            (_PADS, self._pad),
+            (_MATMULS, self._matmul),
+            (_ALONG_DIM, self._along_dim),
+            (_SOFTMAXES, self._softmax),
+            (_TRAINING_NORMS, self._training_norm),
+        ):
             self._rules.update(dict.fromkeys(group, rule))
         # Provenance, for drawing the graph: where each tensor came from (a layer's key, set by analysis.py,
         # or a join), and the joins themselves: ops outside any layer where differently sourced tensors meet.
@@ -449,11 +499,12 @@ class FieldTracker(TorchDispatchMode):
         if any(f.rf is None for f in fields):
             return union(fields), None
         n = fields[0].ndim
-        if out.ndim >= n + 1 and all(lay is None and t.ndim >= n + 1 and t.shape[-n:] == out.shape[-n:]
-                                     for t, _, lay in tracked):
+        if out.ndim >= n + 1 and all(
+            lay is None and t.ndim >= n + 1 and t.shape[-n:] == out.shape[-n:] for t, _, lay in tracked
+        ):
             return union(fields), None  # the fast path: standard layouts, same spatial size
         signature = None
-        for t, f, lay in tracked:
+        for t, _f, lay in tracked:
             shift = out.ndim - t.ndim
             if shift < 0:
                 return UNKNOWN, None
@@ -472,11 +523,14 @@ class FieldTracker(TorchDispatchMode):
         return union(fields), _canonical(layout, out.shape, n)
 
     def _check(self, packet, tracked, out: torch.Tensor, f: Field, layout) -> None:
-        if (f.rf is not None and layout is None and out.ndim >= f.ndim
-                and any(s == 0 for s in out.shape[-f.ndim:])):
+        if f.rf is not None and layout is None and out.ndim >= f.ndim and any(s == 0 for s in out.shape[-f.ndim :]):
             raise InputTooSmall(f"{packet} produced an empty map {list(out.shape)}")
-        if (packet in _VIEWS and out.ndim >= 1 and out.shape[0] != self.batch
-                and all(t.ndim >= 1 and t.shape[0] == self.batch for t, _, _ in tracked)):
+        if (
+            packet in _VIEWS
+            and out.ndim >= 1
+            and out.shape[0] != self.batch
+            and all(t.ndim >= 1 and t.shape[0] == self.batch for t, _, _ in tracked)
+        ):
             self.batch_changes.append(BatchChanged(self.locate(), list(tracked[0][0].shape), list(out.shape)))
 
     # -- rules: (op, entry of args[0], args, kwargs, first output, tracked inputs) → (Field, layout) -------
@@ -512,8 +566,9 @@ class FieldTracker(TorchDispatchMode):
         k, s, p, d = k, _tuple(stride, n), _tuple(pad, n), _tuple(dil, n)
         in_sp, out_sp = x.shape[-n:], out.shape[-n:]
         # A window that covers the whole (padded) map and leaves one unit is global pooling.
-        if all(o == 1 for o in out_sp) and all(dd * (kk - 1) + 1 >= i + 2 * pp
-                                               for kk, dd, i, pp in zip(k, d, in_sp, p)):
+        if all(o == 1 for o in out_sp) and all(
+            dd * (kk - 1) + 1 >= i + 2 * pp for kk, dd, i, pp in zip(k, d, in_sp, p)
+        ):
             return WHOLE, None
         return through_window(fx, k, s, p, d), None
 
@@ -560,7 +615,7 @@ class FieldTracker(TorchDispatchMode):
                 continue
             if len(factors) != 1:  # reversing merged axes reverses neither on its own grid
                 return UNKNOWN, None
-            (a, size), = factors
+            ((a, size),) = factors
             center[a] = _num(center[a] + (size - 1) * jump[a])
             jump[a] = -jump[a]
         return Field(fx.rf, tuple(jump), tuple(center), fx.exact), layout
@@ -586,7 +641,7 @@ class FieldTracker(TorchDispatchMode):
         d = args[1] % x.ndim
         if _labels(dims[d]):  # one row of a map: a crop, not modelled
             return UNKNOWN, None
-        return fx, _canonical(dims[:d] + dims[d + 1:], out.shape, fx.ndim)
+        return fx, _canonical(dims[:d] + dims[d + 1 :], out.shape, fx.ndim)
 
     def _reshape(self, packet, entry, args, kwargs, out, tracked):
         x, fx, layout = entry
@@ -600,8 +655,7 @@ class FieldTracker(TorchDispatchMode):
             return UNKNOWN, None
         # A batch-sized vector in which channels and positions are mixed: the flatten before a classifier.
         # Whatever reads it (a linear layer) sees every position, so it is reported as the whole input.
-        if (out.ndim == 2 and not _labels(new[0]) and _labels(new[1])
-                and any(a is None and s > 1 for a, s in new[1])):
+        if out.ndim == 2 and not _labels(new[0]) and _labels(new[1]) and any(a is None and s > 1 for a, s in new[1]):
             return WHOLE, None
         return fx, _canonical(new, out.shape, n)
 
@@ -667,8 +721,10 @@ class FieldTracker(TorchDispatchMode):
         """mm / addmm / bmm / baddbmm: the contracted dim mixes; every other dim keeps its positions."""
         a, b = (args[1], args[2]) if packet in (aten.addmm, aten.baddbmm) else (args[0], args[1])
         # (operand, its contracted dim, {its dim: output dim}) — batch dims of bmm come from either operand
-        operands = ((a, a.ndim - 1, {d: d for d in range(a.ndim - 1)}),
-                    (b, b.ndim - 2, {b.ndim - 1: out.ndim - 1, **{d: d for d in range(b.ndim - 2)}}))
+        operands = (
+            (a, a.ndim - 1, {d: d for d in range(a.ndim - 1)}),
+            (b, b.ndim - 2, {b.ndim - 1: out.ndim - 1, **{d: d for d in range(b.ndim - 2)}}),
+        )
         fields, layout = [], [()] * out.ndim
         for t, contracted, to_out in operands:
             entry_t = self._fields.get(id(t))

@@ -5,10 +5,12 @@ The numbers come from the analysis engine's layer records (one source of truth w
 pixel ``i`` is centred at coordinate ``i``; unit ``(y, x)`` is centred at ``(ch + y*jh, cw + x*jw)`` and
 covers ``centre ± (r - 1) / 2`` per dim, clipped to the image for display.
 """
+
 from __future__ import annotations
 
 import math
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 from PIL import Image, ImageDraw
 
@@ -65,8 +67,10 @@ def unit_box(layer_record: Any, y: int, x: int, image_size: int | Sequence[int])
     top, left = max(0, math.floor(top + 1e-9)), max(0, math.floor(left + 1e-9))
     bottom, right = min(height - 1, math.ceil(bottom - 1e-9)), min(width - 1, math.ceil(right - 1e-9))
     if top > bottom or left > right:
-        raise ValueError(f"unit ({y}, {x}) sees no pixel of a {height}×{width} input (field {field}); "
-                         "pick a unit inside the feature map")
+        raise ValueError(
+            f"unit ({y}, {x}) sees no pixel of a {height}×{width} input (field {field}); "
+            "pick a unit inside the feature map"
+        )
     return top, left, bottom, right
 
 
@@ -120,7 +124,9 @@ def draw_receptive_field(
     return out
 
 
-def click_to_unit(layout: Any, px: float, py: float, displayed_size: Sequence[int] | None = None) -> tuple[int, int, int] | None:
+def click_to_unit(
+    layout: Any, px: float, py: float, displayed_size: Sequence[int] | None = None
+) -> tuple[int, int, int] | None:
     """A click on a rendered feature grid (``features.GridLayout``) → (tile index, y, x); None off the maps.
 
     ``px, py`` are pixels of the rendered image; pass ``displayed_size`` (width, height) when the click was
@@ -152,7 +158,9 @@ def layer_record(model_name: str, layer: str) -> Any:
     try:
         return model_analysis(model_name).layer(*parse_layer(layer))
     except KeyError:
-        raise ValueError(f"{model_name} has no layer {layer!r} in its analysis; pick a layer from the layer list") from None
+        raise ValueError(
+            f"{model_name} has no layer {layer!r} in its analysis; pick a layer from the layer list"
+        ) from None
 
 
 def receptive_field_view(image: Any, model_name: str, layer: str, y: int, x: int) -> dict[str, Any]:
@@ -177,7 +185,9 @@ def unit_overlay(seen: Image.Image, model_name: str, layer: str, y: int, x: int)
     if shape is not None and len(shape) >= 2:
         map_h, map_w = int(shape[-2]), int(shape[-1])
         if not (0 <= y < map_h and 0 <= x < map_w):
-            raise ValueError(f"unit ({y}, {x}) is outside {layer}'s {map_h}×{map_w} map; use 0..{map_h - 1}, 0..{map_w - 1}")
+            raise ValueError(
+                f"unit ({y}, {x}) is outside {layer}'s {map_h}×{map_w} map; use 0..{map_h - 1}, 0..{map_w - 1}"
+            )
     input_size = spec.input_size[1:]
     box = unit_box(record, y, x, input_size)
     field = unit_field(record, y, x)
@@ -186,13 +196,22 @@ def unit_overlay(seen: Image.Image, model_name: str, layer: str, y: int, x: int)
         text = f"{layer} unit ({y}, {x}) sees the whole input (after global pooling or flattening)"
     else:
         rh, rw = _pair(_get(record, "receptive_field"), "receptive_field")
-        text = (f"{layer} unit ({y}, {x}): receptive field {rh:g}×{rw:g} px, rows {field[0]:g}..{field[2]:g}, "
-                f"cols {field[1]:g}..{field[3]:g} (shown clipped to the {input_size[0]}×{input_size[1]} input)")
+        text = (
+            f"{layer} unit ({y}, {x}): receptive field {rh:g}×{rw:g} px, rows {field[0]:g}..{field[2]:g}, "
+            f"cols {field[1]:g}..{field[3]:g} (shown clipped to the {input_size[0]}×{input_size[1]} input)"
+        )
     return {"overlay": overlay, "box": box, "field": field, "text": text}
 
 
-def receptive_field_from_click(image: Any, model_name: str, layer: str, layout: Any, px: float, py: float,
-                               displayed_size: Sequence[int] | None = None) -> dict[str, Any] | None:
+def receptive_field_from_click(
+    image: Any,
+    model_name: str,
+    layer: str,
+    layout: Any,
+    px: float,
+    py: float,
+    displayed_size: Sequence[int] | None = None,
+) -> dict[str, Any] | None:
     """A click on ``explore``'s grid (its ``layout``) → ``receptive_field_view`` of the unit clicked, plus
     ``tile`` (index in the grid) and ``unit`` (y, x); None when the click missed every map."""
     hit = click_to_unit(layout, px, py, displayed_size)

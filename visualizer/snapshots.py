@@ -6,6 +6,7 @@ and one forward pass of a fixed probe image (a test image of the run's dataset) 
 stage. Readers (the Training tab, the Feature-maps tab, the API) get immutable records and never wait on
 training; pictures are drawn on their side (``filters_image``, ``probe_maps_image``).
 """
+
 from __future__ import annotations
 
 import threading
@@ -19,7 +20,14 @@ from PIL import Image, ImageDraw, ImageFont
 from torch import nn
 
 from visualizer.features import (
-    BACKGROUND, TEXT, FeatureCapture, enlarge, feature_grid, first_layer_filters, rank_channels, spatial_layers,
+    BACKGROUND,
+    TEXT,
+    FeatureCapture,
+    enlarge,
+    feature_grid,
+    first_layer_filters,
+    rank_channels,
+    spatial_layers,
     stage_layers,
 )
 from visualizer.predictions import top_k
@@ -142,8 +150,16 @@ class SnapshotLog:
 
     # ------------------------------------------------------------------------------------ trainer side
 
-    def begin(self, model: nn.Module, model_name: str, class_names: list[str], probe: Probe,
-              probe_input: torch.Tensor, epochs_done: int = 0, step: int = 0) -> None:
+    def begin(
+        self,
+        model: nn.Module,
+        model_name: str,
+        class_names: list[str],
+        probe: Probe,
+        probe_input: torch.Tensor,
+        epochs_done: int = 0,
+        step: int = 0,
+    ) -> None:
         """Fix the probe (``probe_input``: 1×3×H×W, normalized, on the model's device); take the first snapshot."""
         self._model_name, self._class_names, self._probe = model_name, tuple(class_names), probe
         self._probe_input = probe_input
@@ -157,8 +173,9 @@ class SnapshotLog:
         """Whether a snapshot is wanted now: asked for, or its interval since the last one."""
         return self.error is None and (self._requested or time.perf_counter() - self._last >= self._interval)
 
-    def take(self, model: nn.Module, epochs_done: int, step: int, epoch_end: bool = False,
-             paused: bool = False) -> NetworkSnapshot | None:
+    def take(
+        self, model: nn.Module, epochs_done: int, step: int, epoch_end: bool = False, paused: bool = False
+    ) -> NetworkSnapshot | None:
         """Snapshot ``model`` (call between batches, from the thread that trains it; ``paused``: before it waits).
 
         None when snapshots have failed (``error``): a picture must never end a training run."""
@@ -192,19 +209,31 @@ class SnapshotLog:
             activation = capture.get(key)[0].float().cpu()
             order, _ = rank_channels(activation, "mean")
             keep = order[:MAPS_PER_STAGE]
-            stages.append(StageMaps(key, kind, tuple(activation.shape), tuple(int(c) for c in keep),
-                                    activation.numpy()[keep].copy()))
+            stages.append(
+                StageMaps(
+                    key, kind, tuple(activation.shape), tuple(int(c) for c in keep), activation.numpy()[keep].copy()
+                )
+            )
         state = {k: _cpu_copy(v) for k, v in model.state_dict().items()}
         filters = _cpu_copy(first_rgb_conv(model).weight).float()
         self._start = self._start or (filters, step)
         snap = NetworkSnapshot(
-            run_id=self.run_id, model_name=self._model_name, class_names=self._class_names,
-            epochs_done=epochs_done, step=step, epoch_end=epoch_end,
-            filters=filters, start_filters=self._start[0], start_step=self._start[1], stages=tuple(stages),
-            logits=_cpu_copy(logits[0]).float(), probe=self._probe,
+            run_id=self.run_id,
+            model_name=self._model_name,
+            class_names=self._class_names,
+            epochs_done=epochs_done,
+            step=step,
+            epoch_end=epoch_end,
+            filters=filters,
+            start_filters=self._start[0],
+            start_step=self._start[1],
+            stages=tuple(stages),
+            logits=_cpu_copy(logits[0]).float(),
+            probe=self._probe,
         )
-        weights = LatestWeights(self.run_id, self._model_name, list(self._class_names), self.dataset, state,
-                                epochs_done, step, epoch_end)
+        weights = LatestWeights(
+            self.run_id, self._model_name, list(self._class_names), self.dataset, state, epochs_done, step, epoch_end
+        )
         with self._changed:
             self._latest, self._weights = snap, weights
             if epoch_end or not self._history:  # the start, then one per epoch
@@ -227,8 +256,9 @@ class SnapshotLog:
         """Block until a snapshot newer than ``ticket`` exists, or the run is paused with its latest one (True),
         or snapshots have failed, or ``timeout`` seconds pass (False)."""
         with self._changed:
-            return self._changed.wait_for(lambda: self._count > ticket or self._paused or self.error is not None,
-                                          timeout)
+            return self._changed.wait_for(
+                lambda: self._count > ticket or self._paused or self.error is not None, timeout
+            )
 
     def latest(self) -> NetworkSnapshot | None:
         with self._changed:
@@ -249,7 +279,7 @@ def _thin(history: list[NetworkSnapshot]) -> list[NetworkSnapshot]:
     if len(history) <= HISTORY_LIMIT:
         return history
     i = min(range(1, len(history) - 1), key=lambda i: history[i + 1].step - history[i - 1].step)
-    return history[:i] + history[i + 1:]
+    return history[:i] + history[i + 1 :]
 
 
 # ---------------------------------------------------------------------------------------------- present
@@ -289,8 +319,10 @@ def probe_maps_image(snapshot: NetworkSnapshot, probe_px: int = 128) -> Image.Im
     """The probe (with its true class) on the left; per stage, a labelled row of its most active channels' maps."""
     font, small = ImageFont.load_default(size=15), ImageFont.load_default(size=12)
     pad, label_h = 6, 22
-    grids = [feature_grid(stage.maps, top_n=len(stage.channels), cols=len(stage.channels), labels=False)[0]
-             for stage in snapshot.stages]
+    grids = [
+        feature_grid(stage.maps, top_n=len(stage.channels), cols=len(stage.channels), labels=False)[0]
+        for stage in snapshot.stages
+    ]
     probe = enlarge(snapshot.probe.pil(), probe_px)
     left = probe.width + 3 * pad
     width = left + max(grid.width for grid in grids) + pad
@@ -304,8 +336,12 @@ def probe_maps_image(snapshot: NetworkSnapshot, probe_px: int = 128) -> Image.Im
     y = pad
     for stage, grid in zip(snapshot.stages, grids):
         c, h, w = stage.shape
-        draw.text((left + 4, y + 2), f"{stage.key} ({stage.kind}) · {c} x {h}x{w}, the {len(stage.channels)} most "
-                  f"active of {c} channels", fill=TEXT, font=small if len(stage.key) > 24 else font)
+        draw.text(
+            (left + 4, y + 2),
+            f"{stage.key} ({stage.kind}) · {c} x {h}x{w}, the {len(stage.channels)} most active of {c} channels",
+            fill=TEXT,
+            font=small if len(stage.key) > 24 else font,
+        )
         canvas.paste(grid, (left, y + label_h))
         y += label_h + grid.height
     return canvas
@@ -324,6 +360,16 @@ def describe(snapshot: NetworkSnapshot, epochs: int | None = None) -> str:
 
 
 __all__ = [
-    "HISTORY_LIMIT", "MAPS_PER_STAGE", "SNAPSHOT_EVERY_S", "LatestWeights", "NetworkSnapshot", "Probe",
-    "SnapshotLog", "StageMaps", "describe", "filters_image", "first_rgb_conv", "probe_maps_image",
+    "HISTORY_LIMIT",
+    "MAPS_PER_STAGE",
+    "SNAPSHOT_EVERY_S",
+    "LatestWeights",
+    "NetworkSnapshot",
+    "Probe",
+    "SnapshotLog",
+    "StageMaps",
+    "describe",
+    "filters_image",
+    "first_rgb_conv",
+    "probe_maps_image",
 ]

@@ -3,6 +3,7 @@
 Both variants are real ``nn.Conv2d`` stacks run through ``analyze``, so every number in the comparison
 (parameters, MACs, receptive field) comes from the same engine as the model tables and cannot drift.
 """
+
 from __future__ import annotations
 
 import warnings
@@ -81,14 +82,26 @@ def _row(label: str, n: int, kernel: int, a: Analysis) -> StackRow:
     )
 
 
-def compare_stacks(kernel: int = 3, repeat: int = 2, in_channels: int = 64, out_channels: int | None = None,
-                   mid_channels: int | None = None, input_size: int = 32, bias: bool = True) -> StackComparison:
+def compare_stacks(
+    kernel: int = 3,
+    repeat: int = 2,
+    in_channels: int = 64,
+    out_channels: int | None = None,
+    mid_channels: int | None = None,
+    input_size: int = 32,
+    bias: bool = True,
+) -> StackComparison:
     """Compare ``repeat`` stacked ``kernel``×``kernel`` convs with one conv of the same receptive field."""
     out_channels = in_channels if out_channels is None else out_channels
     mid_channels = out_channels if mid_channels is None else mid_channels
-    for label, v, lo, hi in (("kernel", kernel, 1, 31), ("repeat", repeat, 1, 16), ("channels", in_channels, 1, 4096),
-                             ("input size", input_size, 1, 4096), ("out channels", out_channels, 1, 4096),
-                             ("mid channels", mid_channels, 1, 4096)):
+    for label, v, lo, hi in (
+        ("kernel", kernel, 1, 31),
+        ("repeat", repeat, 1, 16),
+        ("channels", in_channels, 1, 4096),
+        ("input size", input_size, 1, 4096),
+        ("out channels", out_channels, 1, 4096),
+        ("mid channels", mid_channels, 1, 4096),
+    ):
         if isinstance(v, bool) or not isinstance(v, int) or not lo <= v <= hi:
             raise AnalysisError(f"{label} must be an integer from {lo} to {hi}, got {v!r}")
     big = repeat * (kernel - 1) + 1

@@ -3,6 +3,7 @@
 The same command under ``torchrun --nproc_per_node N`` trains with DistributedDataParallel
 (gloo on CPU, nccl on GPUs); only rank 0 prints, writes metrics and writes checkpoints.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -19,11 +20,25 @@ from visualizer.datasets import DATASETS
 
 # CLI flag → TrainConfig field, for the options whose names differ only by dashes.
 _FIELDS = {
-    "dataset": "dataset", "epochs": "epochs", "batch_size": "batch_size", "lr": "lr", "optimizer": "optimizer",
-    "momentum": "momentum", "weight_decay": "weight_decay", "schedule": "schedule", "seed": "seed",
-    "device": "device", "subset": "subset", "test_subset": "test_subset", "augment": "augment",
-    "pretrained": "pretrained", "freeze_features": "freeze_features", "data_dir": "data_dir", "out": "out_dir",
-    "log_every": "log_every", "amp": "amp",
+    "dataset": "dataset",
+    "epochs": "epochs",
+    "batch_size": "batch_size",
+    "lr": "lr",
+    "optimizer": "optimizer",
+    "momentum": "momentum",
+    "weight_decay": "weight_decay",
+    "schedule": "schedule",
+    "seed": "seed",
+    "device": "device",
+    "subset": "subset",
+    "test_subset": "test_subset",
+    "augment": "augment",
+    "pretrained": "pretrained",
+    "freeze_features": "freeze_features",
+    "data_dir": "data_dir",
+    "out": "out_dir",
+    "log_every": "log_every",
+    "amp": "amp",
 }
 
 
@@ -46,7 +61,7 @@ RECIPES = """recipes:
 
 
 def _per_dataset(field: str, show=str) -> str:
-    """"shapes 32, cifar10 64": a field's default for each dataset, from the one table (``DATASET_DEFAULTS``)."""
+    """ "shapes 32, cifar10 64": a field's default for each dataset, from the one table (``DATASET_DEFAULTS``)."""
     from visualizer.training import DATASET_DEFAULTS
 
     return ", ".join(f"{name} {show(recipe[field])}" for name, recipe in DATASET_DEFAULTS.items())
@@ -72,34 +87,65 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--dataset", choices=DATASETS, default=None, help="cifar10 (default) or shapes (synthetic)")
     p.add_argument("--epochs", type=int, default=None, help=f"total epochs (default: {_per_dataset('epochs')})")
     p.add_argument("--batch-size", type=int, default=None, help=f"default: {_per_dataset('batch_size')}")
-    p.add_argument("--lr", type=float, default=None,
-                   help=f"peak learning rate (default: {_per_dataset('lr', '{:g}'.format)})")
+    p.add_argument(
+        "--lr", type=float, default=None, help=f"peak learning rate (default: {_per_dataset('lr', '{:g}'.format)})"
+    )
     p.add_argument("--optimizer", choices=OPTIMIZERS, default=None, help="adam (default) or sgd with momentum")
     p.add_argument("--momentum", type=float, default=None, help="SGD momentum (default 0.9)")
     p.add_argument("--weight-decay", type=float, default=None, help="default 0")
-    p.add_argument("--schedule", choices=SCHEDULES, default=None,
-                   help=f"learning-rate schedule (default: {_per_dataset('schedule')})")
+    p.add_argument(
+        "--schedule",
+        choices=SCHEDULES,
+        default=None,
+        help=f"learning-rate schedule (default: {_per_dataset('schedule')})",
+    )
     p.add_argument("--seed", type=int, default=None)
     p.add_argument("--device", choices=DEVICES, default=None, help="auto (default): cuda, then mps, then cpu")
-    p.add_argument("--subset", type=int, default=None,
-                   help=f"training images, 0 for all (default: {_per_dataset('subset')})")
-    p.add_argument("--test-subset", type=int, default=None,
-                   help=f"test images per evaluation, 0 for all (default: {_per_dataset('test_subset')})")
-    p.add_argument("--augment", dest="augment", action="store_const", const=True, default=None,
-                   help=f"random crop (padding 4) + horizontal flip (default: {_per_dataset('augment', on_off)})")
-    p.add_argument("--no-augment", dest="augment", action="store_const", const=False, default=None,
-                   help="no random crop / flip")
-    p.add_argument("--pretrained", action="store_const", const=True, default=None,
-                   help="start from ImageNet weights (fine-tuning; a new 10-way head)")
-    p.add_argument("--freeze-features", action="store_const", const=True, default=None,
-                   help="train only the classifier head")
+    p.add_argument(
+        "--subset", type=int, default=None, help=f"training images, 0 for all (default: {_per_dataset('subset')})"
+    )
+    p.add_argument(
+        "--test-subset",
+        type=int,
+        default=None,
+        help=f"test images per evaluation, 0 for all (default: {_per_dataset('test_subset')})",
+    )
+    p.add_argument(
+        "--augment",
+        dest="augment",
+        action="store_const",
+        const=True,
+        default=None,
+        help=f"random crop (padding 4) + horizontal flip (default: {_per_dataset('augment', on_off)})",
+    )
+    p.add_argument(
+        "--no-augment", dest="augment", action="store_const", const=False, default=None, help="no random crop / flip"
+    )
+    p.add_argument(
+        "--pretrained",
+        action="store_const",
+        const=True,
+        default=None,
+        help="start from ImageNet weights (fine-tuning; a new 10-way head)",
+    )
+    p.add_argument(
+        "--freeze-features", action="store_const", const=True, default=None, help="train only the classifier head"
+    )
     p.add_argument("--data-dir", default=None, help="where CIFAR-10 is (or is downloaded to); default ./data")
     p.add_argument("--out", default=None, metavar="DIR", help="checkpoint directory (DIR/last.pt)")
     p.add_argument("--metrics", default=None, metavar="PATH.jsonl", help="write step/epoch/done records as JSON lines")
-    p.add_argument("--resume", default=None, metavar="CKPT", help="continue from a checkpoint (steps and curves continue)")
+    p.add_argument(
+        "--resume", default=None, metavar="CKPT", help="continue from a checkpoint (steps and curves continue)"
+    )
     p.add_argument("--log-every", type=int, default=None, help="steps between step records (default 10)")
-    p.add_argument("--no-amp", dest="amp", action="store_const", const=False, default=None,
-                   help="CUDA: train in float32 instead of mixed precision")
+    p.add_argument(
+        "--no-amp",
+        dest="amp",
+        action="store_const",
+        const=False,
+        default=None,
+        help="CUDA: train in float32 instead of mixed precision",
+    )
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.set_defaults(func=run_train)
 
@@ -133,8 +179,10 @@ def _init_distributed(config) -> tuple[int, int]:
     local_world = int(os.environ.get("LOCAL_WORLD_SIZE", world))
     use_cuda = config.device in ("auto", "cuda") and torch.cuda.device_count() >= local_world
     if config.device == "cuda" and not use_cuda:
-        raise ValueError(f"{local_world} processes per node need {local_world} GPUs, found "
-                         f"{torch.cuda.device_count()}; lower --nproc_per_node or use --device cpu")
+        raise ValueError(
+            f"{local_world} processes per node need {local_world} GPUs, found "
+            f"{torch.cuda.device_count()}; lower --nproc_per_node or use --device cpu"
+        )
     if use_cuda:
         torch.cuda.set_device(int(os.environ.get("LOCAL_RANK", "0")))
     if not use_cuda and config.device == "auto":
@@ -162,17 +210,29 @@ class _Reporter:
             if self.bar is None:
                 from tqdm import tqdm
 
-                self.bar = tqdm(total=self.log.progress().get("total_steps"), initial=event["step"], unit="step",
-                                dynamic_ncols=True, file=sys.stderr)
+                self.bar = tqdm(
+                    total=self.log.progress().get("total_steps"),
+                    initial=event["step"],
+                    unit="step",
+                    dynamic_ncols=True,
+                    file=sys.stderr,
+                )
                 self.last_step = event["step"]
             self.bar.update(event["step"] - self.last_step)
             self.last_step = event["step"]
-            self.bar.set_postfix(epoch=event["epoch"], loss=f"{event['loss']:.3f}", acc=f"{event['acc']:.1%}",
-                                 img_s=f"{event['images_per_sec']:.0f}")
+            self.bar.set_postfix(
+                epoch=event["epoch"],
+                loss=f"{event['loss']:.3f}",
+                acc=f"{event['acc']:.1%}",
+                img_s=f"{event['images_per_sec']:.0f}",
+            )
         elif kind == "epoch":
-            self.write(f"epoch {event['epoch']}: test acc {event['test_acc']:.2%}, test loss {event['test_loss']:.4f}, "
-                       f"train acc {event['train_acc']:.2%}" if event.get("train_acc") is not None else
-                       f"epoch {event['epoch']}: test acc {event['test_acc']:.2%}")
+            self.write(
+                f"epoch {event['epoch']}: test acc {event['test_acc']:.2%}, test loss {event['test_loss']:.4f}, "
+                f"train acc {event['train_acc']:.2%}"
+                if event.get("train_acc") is not None
+                else f"epoch {event['epoch']}: test acc {event['test_acc']:.2%}"
+            )
 
     def write(self, line: str) -> None:
         if self.bar is not None:
@@ -200,13 +260,19 @@ def run_train(args: argparse.Namespace) -> int:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     log = MetricsLog()
-    reporter = _Reporter(args.metrics if rank == 0 else None, append=bool(args.resume),
-                         progress=rank == 0 and not args.no_progress, log=log)
+    reporter = _Reporter(
+        args.metrics if rank == 0 else None,
+        append=bool(args.resume),
+        progress=rank == 0 and not args.no_progress,
+        log=log,
+    )
     if rank == 0:
         what = "synthetic shapes (generated locally)" if config.dataset == "shapes" else config.dataset
-        reporter.write(f"training {config.model} on {what}, {config.epochs} epochs"
-                       + (f" on {world} processes" if world > 1 else "")
-                       + (f", resuming {config.resume}" if config.resume else ""))
+        reporter.write(
+            f"training {config.model} on {what}, {config.epochs} epochs"
+            + (f" on {world} processes" if world > 1 else "")
+            + (f", resuming {config.resume}" if config.resume else "")
+        )
     control = RunControl()
     # Ctrl-C: finish the batch, write a checkpoint, exit "stopped". Single process only: under torchrun
     # the ranks would stop at different batches and wait on each other forever.

@@ -5,6 +5,7 @@
 and ``DistributedDataParallel`` keeps them in step. The loop never draws: it appends plain records to
 a ``MetricsLog`` that the UI reads whenever it likes.
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -13,9 +14,10 @@ import math
 import os
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import torch
 import torch.distributed as dist
@@ -24,8 +26,16 @@ from torch import nn
 
 import zoo
 from visualizer.checkpoint import CheckpointError, load_checkpoint, load_model_state, make_checkpoint, save_checkpoint
-from visualizer.datasets import (DATASETS, ImageData, LoadingStopped, Normalizer, interruptible, load_dataset, load_shapes,
-                                 random_crop_flip)
+from visualizer.datasets import (
+    DATASETS,
+    ImageData,
+    LoadingStopped,
+    Normalizer,
+    interruptible,
+    load_dataset,
+    load_shapes,
+    random_crop_flip,
+)
 from visualizer.snapshots import Probe, SnapshotLog
 
 OPTIMIZERS = ("sgd", "adam")
@@ -46,10 +56,24 @@ def takes_32px(spec: zoo.ModelSpec) -> bool:
 # Augmentation only slows a 3-epoch lesson down. CIFAR-10 keeps its earlier recipe: it cannot be downloaded where
 # these were measured. The Training tab and the CLI read this table; nothing else repeats it.
 DATASET_DEFAULTS: dict[str, dict[str, Any]] = {
-    "shapes": {"epochs": 3, "subset": 4000, "test_subset": 1000, "batch_size": 16, "lr": 2.5e-4,
-               "schedule": "constant", "augment": False},
-    "cifar10": {"epochs": 5, "subset": 5000, "test_subset": 2000, "batch_size": 64, "lr": 1e-3,
-                "schedule": "cosine", "augment": True},
+    "shapes": {
+        "epochs": 3,
+        "subset": 4000,
+        "test_subset": 1000,
+        "batch_size": 16,
+        "lr": 2.5e-4,
+        "schedule": "constant",
+        "augment": False,
+    },
+    "cifar10": {
+        "epochs": 5,
+        "subset": 5000,
+        "test_subset": 2000,
+        "batch_size": 64,
+        "lr": 1e-3,
+        "schedule": "cosine",
+        "augment": True,
+    },
 }
 
 
@@ -100,7 +124,7 @@ class TrainConfig:
             if getattr(self, name) is FROM_DATASET:
                 setattr(self, name, value)
 
-    def validate(self) -> "TrainConfig":
+    def validate(self) -> TrainConfig:
         """Raise ``ValueError`` naming the first absurd value and what would work; return self."""
 
         def check(ok: bool, msg: str) -> None:
@@ -112,25 +136,40 @@ class TrainConfig:
 
         spec = zoo.get_spec(self.model)  # UnknownModelError (a ValueError) lists the valid names
         min_h, min_w = spec.min_size or (1, 1)
-        check(takes_32px(spec), f"model {self.model!r} needs inputs of at least {min_h}×{min_w}, but "
-              "CIFAR-10 images are 32×32; pick a *_cifar model, a VGG or a ResNet")
-        check(not self.pretrained or spec.has_pretrained,
-              f"model {self.model!r} has no pretrained weights; untick 'pretrained', or fine-tune an ImageNet "
-              "model (vgg*, resnet*) or vgg19_finetune_cifar")
-        check(self.resume is None or os.path.isfile(str(self.resume)),
-              f"checkpoint to resume from not found: {self.resume} (a last.pt written by the trainer, e.g. "
-              "runs/<run>/last.pt)")
+        check(
+            takes_32px(spec),
+            f"model {self.model!r} needs inputs of at least {min_h}×{min_w}, but "
+            "CIFAR-10 images are 32×32; pick a *_cifar model, a VGG or a ResNet",
+        )
+        check(
+            not self.pretrained or spec.has_pretrained,
+            f"model {self.model!r} has no pretrained weights; untick 'pretrained', or fine-tune an ImageNet "
+            "model (vgg*, resnet*) or vgg19_finetune_cifar",
+        )
+        check(
+            self.resume is None or os.path.isfile(str(self.resume)),
+            f"checkpoint to resume from not found: {self.resume} (a last.pt written by the trainer, e.g. "
+            "runs/<run>/last.pt)",
+        )
         check(self.dataset in DATASETS, f"dataset must be one of {', '.join(DATASETS)}, got {self.dataset!r}")
         check(is_int(self.epochs) and 1 <= self.epochs <= 1000, f"epochs must be 1..1000, got {self.epochs!r}")
-        check(is_int(self.batch_size) and 1 <= self.batch_size <= 8192,
-              f"batch_size must be 1..8192, got {self.batch_size!r}")
-        check(isinstance(self.lr, (int, float)) and 0 < self.lr <= 10 and math.isfinite(self.lr),
-              f"lr must be in (0, 10], got {self.lr!r} (1e-3 for Adam, 0.01-0.1 for SGD are typical)")
+        check(
+            is_int(self.batch_size) and 1 <= self.batch_size <= 8192,
+            f"batch_size must be 1..8192, got {self.batch_size!r}",
+        )
+        check(
+            isinstance(self.lr, (int, float)) and 0 < self.lr <= 10 and math.isfinite(self.lr),
+            f"lr must be in (0, 10], got {self.lr!r} (1e-3 for Adam, 0.01-0.1 for SGD are typical)",
+        )
         check(self.optimizer in OPTIMIZERS, f"optimizer must be one of {', '.join(OPTIMIZERS)}, got {self.optimizer!r}")
-        check(isinstance(self.momentum, (int, float)) and 0 <= self.momentum < 1,
-              f"momentum must be in [0, 1), got {self.momentum!r}")
-        check(isinstance(self.weight_decay, (int, float)) and 0 <= self.weight_decay <= 1,
-              f"weight_decay must be in [0, 1], got {self.weight_decay!r} (5e-4 is typical)")
+        check(
+            isinstance(self.momentum, (int, float)) and 0 <= self.momentum < 1,
+            f"momentum must be in [0, 1), got {self.momentum!r}",
+        )
+        check(
+            isinstance(self.weight_decay, (int, float)) and 0 <= self.weight_decay <= 1,
+            f"weight_decay must be in [0, 1], got {self.weight_decay!r} (5e-4 is typical)",
+        )
         check(self.schedule in SCHEDULES, f"schedule must be one of {', '.join(SCHEDULES)}, got {self.schedule!r}")
         check(is_int(self.seed) and self.seed >= 0, f"seed must be a non-negative integer, got {self.seed!r}")
         check(self.device in DEVICES, f"device must be one of {', '.join(DEVICES)}, got {self.device!r}")
@@ -144,7 +183,7 @@ class TrainConfig:
         return dataclasses.asdict(self)
 
     @classmethod
-    def from_dict(cls, d: dict) -> "TrainConfig":
+    def from_dict(cls, d: dict) -> TrainConfig:
         """Build from a dict (e.g. a checkpoint's config), ignoring keys this version does not know."""
         names = {f.name for f in dataclasses.fields(cls)}
         return cls(**{k: v for k, v in d.items() if k in names})
@@ -163,11 +202,24 @@ class DivergedError(NonFiniteLossError):
 DIVERGENCE_FACTOR = 10.0
 
 
-def _stopped_before_training(config: "TrainConfig", log: "MetricsLog", why: str, emit) -> dict:
+def _stopped_before_training(config: TrainConfig, log: MetricsLog, why: str, emit) -> dict:
     """The ``done`` record of a run stopped before its first step (while loading data or building)."""
-    done = {"status": "stopped", "model": config.model, "dataset": config.dataset, "synthetic": None,
-            "epochs": config.epochs, "epochs_done": 0, "step": 0, "total_steps": 0, "test_acc": None,
-            "best_test_acc": None, "elapsed_s": 0.0, "checkpoint": None, "per_class_acc": None, "detail": why}
+    done = {
+        "status": "stopped",
+        "model": config.model,
+        "dataset": config.dataset,
+        "synthetic": None,
+        "epochs": config.epochs,
+        "epochs_done": 0,
+        "step": 0,
+        "total_steps": 0,
+        "test_acc": None,
+        "best_test_acc": None,
+        "elapsed_s": 0.0,
+        "checkpoint": None,
+        "per_class_acc": None,
+        "detail": why,
+    }
     emit("done", done)
     log.update_progress(message=f"stopped ({why})", eta_s=None)
     return done
@@ -338,9 +390,14 @@ def _all_reduce(t: torch.Tensor, world: int) -> torch.Tensor:
     return t
 
 
-def _load_split(config: TrainConfig, train: bool, rank: int, world: int,
-                progress: Callable[[str], None] | None = None,
-                should_stop: Callable[[], bool] | None = None) -> ImageData:
+def _load_split(
+    config: TrainConfig,
+    train: bool,
+    rank: int,
+    world: int,
+    progress: Callable[[str], None] | None = None,
+    should_stop: Callable[[], bool] | None = None,
+) -> ImageData:
     # Under torchrun, rank 0 downloads/extracts first; the others then read the finished files.
     if world > 1 and rank != 0:
         dist.barrier()
@@ -348,17 +405,29 @@ def _load_split(config: TrainConfig, train: bool, rank: int, world: int,
     if config.dataset == "shapes":  # generated: make just the images asked for
         data = load_shapes(train=train, seed=config.seed, n=n, should_stop=should_stop)
     else:
-        data = interruptible(lambda: load_dataset(config.dataset, train=train, data_dir=config.data_dir,
-                                                  seed=config.seed, progress=progress), should_stop)
+        data = interruptible(
+            lambda: load_dataset(
+                config.dataset, train=train, data_dir=config.data_dir, seed=config.seed, progress=progress
+            ),
+            should_stop,
+        )
     if world > 1 and rank == 0:
         dist.barrier()
     return data.subset(n, seed=config.seed + (0 if train else 1))
 
 
 @torch.no_grad()
-def evaluate(model: nn.Module, images: torch.Tensor, labels: torch.Tensor, normalize: Normalizer,
-             num_classes: int, batch_size: int = 500, autocast=contextlib.nullcontext,
-             control: RunControl | None = None, memory_format=torch.contiguous_format) -> dict | None:
+def evaluate(
+    model: nn.Module,
+    images: torch.Tensor,
+    labels: torch.Tensor,
+    normalize: Normalizer,
+    num_classes: int,
+    batch_size: int = 500,
+    autocast=contextlib.nullcontext,
+    control: RunControl | None = None,
+    memory_format=torch.contiguous_format,
+) -> dict | None:
     """Test loss, accuracy and confusion matrix (rows: true class); this rank's shard, summed over ranks.
 
     Returns None if a stop was requested midway.
@@ -376,7 +445,7 @@ def evaluate(model: nn.Module, images: torch.Tensor, labels: torch.Tensor, norma
             if control.stop_requested:
                 model.train(was_training)
                 return None
-        idx = idx_all[i:i + batch_size]
+        idx = idx_all[i : i + batch_size]
         x = normalize(images[idx]).contiguous(memory_format=memory_format)
         y = labels[idx]
         with autocast():
@@ -388,15 +457,24 @@ def evaluate(model: nn.Module, images: torch.Tensor, labels: torch.Tensor, norma
     cm = stats[1:].view(num_classes, num_classes).long()
     n = int(cm.sum())
     per_class = (cm.diag().double() / cm.sum(1).clamp(min=1)).tolist()
-    return {"test_loss": float(stats[0]) / max(n, 1), "test_acc": float(cm.diag().sum()) / max(n, 1),
-            "confusion_matrix": cm.tolist(), "per_class_acc": per_class}
+    return {
+        "test_loss": float(stats[0]) / max(n, 1),
+        "test_acc": float(cm.diag().sum()) / max(n, 1),
+        "confusion_matrix": cm.tolist(),
+        "per_class_acc": per_class,
+    }
 
 
 # ---------------------------------------------------------------------------------------------- the loop
 
 
-def train(config: TrainConfig, log: MetricsLog | None = None, control: RunControl | None = None,
-          on_event: Callable[[dict], None] | None = None, snapshots: SnapshotLog | None = None) -> dict:
+def train(
+    config: TrainConfig,
+    log: MetricsLog | None = None,
+    control: RunControl | None = None,
+    on_event: Callable[[dict], None] | None = None,
+    snapshots: SnapshotLog | None = None,
+) -> dict:
     """Run (or resume) a training run; return the ``done`` record.
 
     Records go to ``log`` (and to ``on_event``, e.g. the CLI's JSON lines); only rank 0 records and
@@ -432,10 +510,12 @@ def train(config: TrainConfig, log: MetricsLog | None = None, control: RunContro
 
     should_stop = (lambda: control.stop_requested) if control is not None else None
     try:  # a stop while the data are generated or downloaded ends the run at once, before any training
-        train_set = _load_split(config, train=True, rank=rank, world=world, progress=data_progress,
-                                should_stop=should_stop)
-        test_set = _load_split(config, train=False, rank=rank, world=world, progress=data_progress,
-                               should_stop=should_stop)
+        train_set = _load_split(
+            config, train=True, rank=rank, world=world, progress=data_progress, should_stop=should_stop
+        )
+        test_set = _load_split(
+            config, train=False, rank=rank, world=world, progress=data_progress, should_stop=should_stop
+        )
     except LoadingStopped as exc:
         return _stopped_before_training(config, log, str(exc), emit)
     class_names = train_set.class_names
@@ -495,9 +575,16 @@ def train(config: TrainConfig, log: MetricsLog | None = None, control: RunContro
     def save(epochs_done: int) -> None:
         nonlocal last_checkpoint
         if is_main:
-            ckpt = make_checkpoint(model_name=spec.name, class_names=class_names, model=model,
-                                   optimizer=optimizer, config=config.to_dict(), epoch=epochs_done,
-                                   step=step, metrics=log.snapshot())
+            ckpt = make_checkpoint(
+                model_name=spec.name,
+                class_names=class_names,
+                model=model,
+                optimizer=optimizer,
+                config=config.to_dict(),
+                epoch=epochs_done,
+                step=step,
+                metrics=log.snapshot(),
+            )
             last_checkpoint = str(save_checkpoint(ckpt, ckpt_path))
             log.update_progress(last_checkpoint=last_checkpoint)
 
@@ -512,8 +599,14 @@ def train(config: TrainConfig, log: MetricsLog | None = None, control: RunContro
     # Where the loss started in this run (the same all-reduced number on every rank): the yardstick for divergence.
     first_loss: float | None = None
     status, evaluation, epoch = "finished", None, start_epoch
-    log.update_progress(message="training", epoch=start_epoch + 1, epochs=config.epochs, step=step,
-                        total_steps=total_steps, synthetic=train_set.synthetic)
+    log.update_progress(
+        message="training",
+        epoch=start_epoch + 1,
+        epochs=config.epochs,
+        step=step,
+        total_steps=total_steps,
+        synthetic=train_set.synthetic,
+    )
 
     for epoch in range(start_epoch, config.epochs):
         sampler.set_epoch(epoch)
@@ -536,7 +629,7 @@ def train(config: TrainConfig, log: MetricsLog | None = None, control: RunContro
                     break
             if snapshots is not None and snapshots.due():
                 snapshots.take(model, epoch, step)
-            idx = order[b * bs:(b + 1) * bs]
+            idx = order[b * bs : (b + 1) * bs]
             x, y = train_x[idx], train_y[idx]
             if config.augment:
                 # Crops and flips are a function of (seed, rank, step): a resumed run replays them exactly.
@@ -582,8 +675,17 @@ def train(config: TrainConfig, log: MetricsLog | None = None, control: RunContro
                 ips = sums[2] / max(now - t_interval, 1e-9)
                 t_interval = now
                 eta = elapsed / steps_this_run * (total_steps - step)
-                emit("step", {"epoch": epoch + 1, "step": step, "loss": mean_loss, "acc": sums[1] / sums[2],
-                              "lr": lr, "images_per_sec": ips})
+                emit(
+                    "step",
+                    {
+                        "epoch": epoch + 1,
+                        "step": step,
+                        "loss": mean_loss,
+                        "acc": sums[1] / sums[2],
+                        "lr": lr,
+                        "images_per_sec": ips,
+                    },
+                )
                 log.update_progress(epoch=epoch + 1, step=step, images_per_sec=ips, elapsed_s=elapsed, eta_s=eta)
         if status == "stopped":
             break
@@ -594,18 +696,33 @@ def train(config: TrainConfig, log: MetricsLog | None = None, control: RunContro
             # so after the last one every rank holds its own: evaluate rank 0's, the ones the checkpoint keeps.
             for buffer in model.buffers():
                 dist.broadcast(buffer, 0)
-        evaluation = evaluate(model, test_x, test_y, normalize, num_classes, autocast=autocast,
-                              control=control, memory_format=memory_format)
+        evaluation = evaluate(
+            model,
+            test_x,
+            test_y,
+            normalize,
+            num_classes,
+            autocast=autocast,
+            control=control,
+            memory_format=memory_format,
+        )
         if evaluation is None:
             status = "stopped"
             break
         sums = _all_reduce(epoch_sums.clone(), world).tolist()
-        emit("epoch", {
-            "epoch": epoch + 1, "step": step,
-            "test_loss": evaluation["test_loss"], "test_acc": evaluation["test_acc"],
-            "train_loss": sums[0] / sums[2] if sums[2] else None, "train_acc": sums[1] / sums[2] if sums[2] else None,
-            "lr": learning_rate(config, step, total_steps), "elapsed_s": time.perf_counter() - run_start - paused_s,
-        })
+        emit(
+            "epoch",
+            {
+                "epoch": epoch + 1,
+                "step": step,
+                "test_loss": evaluation["test_loss"],
+                "test_acc": evaluation["test_acc"],
+                "train_loss": sums[0] / sums[2] if sums[2] else None,
+                "train_acc": sums[1] / sums[2] if sums[2] else None,
+                "lr": learning_rate(config, step, total_steps),
+                "elapsed_s": time.perf_counter() - run_start - paused_s,
+            },
+        )
         save(epoch + 1)
         if snapshots is not None:
             snapshots.take(model, epoch + 1, step, epoch_end=True)
@@ -619,17 +736,27 @@ def train(config: TrainConfig, log: MetricsLog | None = None, control: RunContro
             snapshots.take(model, epoch, step)
     final = None
     if evaluation is not None:
-        final = {"class_names": class_names, "confusion_matrix": evaluation["confusion_matrix"],
-                 "per_class_acc": evaluation["per_class_acc"]}
+        final = {
+            "class_names": class_names,
+            "confusion_matrix": evaluation["confusion_matrix"],
+            "per_class_acc": evaluation["per_class_acc"],
+        }
         if is_main:
             log.set_final(final)
     epochs_log = log.snapshot()["epochs"]
     done = {
-        "status": status, "model": spec.name, "dataset": config.dataset, "synthetic": train_set.synthetic,
-        "epochs": config.epochs, "epochs_done": epoch, "step": step, "total_steps": total_steps,
+        "status": status,
+        "model": spec.name,
+        "dataset": config.dataset,
+        "synthetic": train_set.synthetic,
+        "epochs": config.epochs,
+        "epochs_done": epoch,
+        "step": step,
+        "total_steps": total_steps,
         "test_acc": epochs_log[-1]["test_acc"] if epochs_log else None,
         "best_test_acc": max((e["test_acc"] for e in epochs_log), default=None),
-        "elapsed_s": time.perf_counter() - run_start - paused_s, "checkpoint": last_checkpoint,
+        "elapsed_s": time.perf_counter() - run_start - paused_s,
+        "checkpoint": last_checkpoint,
         "per_class_acc": dict(zip(class_names, final["per_class_acc"])) if final else None,
     }
     emit("done", done)
@@ -638,7 +765,20 @@ def train(config: TrainConfig, log: MetricsLog | None = None, control: RunContro
 
 
 __all__ = [
-    "CHECKPOINT_NAME", "DATASET_DEFAULTS", "DivergedError", "FROM_DATASET", "MetricsLog", "NonFiniteLossError",
-    "RunControl", "TrainConfig", "build_model", "dataset_defaults", "evaluate", "freeze_features", "learning_rate", "make_optimizer",
-    "resolve_device", "train",
+    "CHECKPOINT_NAME",
+    "DATASET_DEFAULTS",
+    "FROM_DATASET",
+    "DivergedError",
+    "MetricsLog",
+    "NonFiniteLossError",
+    "RunControl",
+    "TrainConfig",
+    "build_model",
+    "dataset_defaults",
+    "evaluate",
+    "freeze_features",
+    "learning_rate",
+    "make_optimizer",
+    "resolve_device",
+    "train",
 ]

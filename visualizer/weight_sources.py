@@ -4,6 +4,7 @@ Loaded models are kept in an LRU cache bounded by their bytes (``budgets.Limits.
 app does not rebuild VGG-16 (1.5 s, 528 MB) on every click; a checkpoint is reloaded when its file changes.
 A model too large for this server is refused before it is built (``budgets.memory.check_model``).
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -103,13 +104,18 @@ def resolve_auto(model_name: str) -> tuple[str, str | None, str]:
                 return "checkpoint", checkpoint, "the latest training run's checkpoint"
         except CheckpointError:
             pass
-    why = ("no ImageNet weights here (not cached, and their server cannot be reached) and no trained checkpoint "
-           "of this model" if spec.has_pretrained and spec.dataset == "imagenet"
-           else "no trained checkpoint of this model yet (train it in the Training tab)")
+    why = (
+        "no ImageNet weights here (not cached, and their server cannot be reached) and no trained checkpoint "
+        "of this model"
+        if spec.has_pretrained and spec.dataset == "imagenet"
+        else "no trained checkpoint of this model yet (train it in the Training tab)"
+    )
     return "random", None, why
 
 
-def load_weights(model_name: str, source: str = "random", checkpoint_path: str | os.PathLike | None = None) -> LoadedModel:
+def load_weights(
+    model_name: str, source: str = "random", checkpoint_path: str | os.PathLike | None = None
+) -> LoadedModel:
     """Build ``model_name`` with weights from ``source``; cached (LRU bounded by bytes).
 
     ``source="auto"`` picks the weights worth looking at (``resolve_auto``); the result's ``source`` is the
@@ -128,7 +134,9 @@ def load_weights(model_name: str, source: str = "random", checkpoint_path: str |
         try:
             stamp = os.stat(path).st_mtime_ns
         except OSError:
-            raise WeightsError(f"checkpoint not found: {checkpoint_path} (train a model first, or pick another file)") from None
+            raise WeightsError(
+                f"checkpoint not found: {checkpoint_path} (train a model first, or pick another file)"
+            ) from None
         key = ("checkpoint", path, stamp)
     elif source == "training":
         weights = _training_weights()
@@ -153,7 +161,9 @@ def model_bytes(model: nn.Module) -> int:
     return sum(t.numel() * t.element_size() for t in list(model.parameters()) + list(model.buffers()))
 
 
-def load_model(model_name: str, source: str = "random", checkpoint_path: str | os.PathLike | None = None) -> tuple[nn.Module, str]:
+def load_model(
+    model_name: str, source: str = "random", checkpoint_path: str | os.PathLike | None = None
+) -> tuple[nn.Module, str]:
     """``(model in eval mode, one-line description of its weights)``; see ``load_weights``."""
     loaded = load_weights(model_name, source, checkpoint_path)
     return loaded.model, loaded.info
@@ -181,8 +191,10 @@ def _load(model_name: str, source: str, checkpoint_path: Any, key: tuple) -> Loa
         check_model(weights.model_name)
         model = zoo.create_model(weights.model_name, num_classes=len(weights.class_names))
         model.load_state_dict(weights.state_dict)
-        info = (f"{weights.model_name}: the training run's latest weights (epoch {weights.epochs_done} done, "
-                f"step {weights.step}, {weights.dataset})")
+        info = (
+            f"{weights.model_name}: the training run's latest weights (epoch {weights.epochs_done} done, "
+            f"step {weights.step}, {weights.dataset})"
+        )
         return LoadedModel(model.eval(), weights.model_name, source, list(weights.class_names), info, key)
 
     if source == "checkpoint":
@@ -194,8 +206,10 @@ def _load(model_name: str, source: str, checkpoint_path: Any, key: tuple) -> Loa
             raise WeightsError(str(exc)) from exc
         metrics = ckpt.get("metrics") or {}
         accuracy = next((metrics[k] for k in ("val_acc", "val_accuracy", "test_acc", "accuracy") if k in metrics), None)
-        info = (f"{ckpt['model_name']} from checkpoint {os.path.basename(str(checkpoint_path))}: epoch {ckpt['epoch']}, "
-                f"step {ckpt['step']}" + (f", accuracy {accuracy:.3g}" if isinstance(accuracy, (int, float)) else ""))
+        info = (
+            f"{ckpt['model_name']} from checkpoint {os.path.basename(str(checkpoint_path))}: epoch {ckpt['epoch']}, "
+            f"step {ckpt['step']}" + (f", accuracy {accuracy:.3g}" if isinstance(accuracy, (int, float)) else "")
+        )
         if ckpt["model_name"] != model_name:
             info += f" (the checkpoint's model, not {model_name})"
         return LoadedModel(model.eval(), ckpt["model_name"], source, list(ckpt["class_names"]), info, key)

@@ -3,11 +3,13 @@
 Shapes and parameter counts match the notes' code; the only liberty taken is using ``nn.ReLU``
 modules instead of ``F.relu`` so that every activation shows up in the per-layer table.
 """
+
 from __future__ import annotations
 
 import torch
 from torch import nn
-from torchvision.models.vgg import cfgs as tv_vgg_cfgs, make_layers as tv_make_layers
+from torchvision.models.vgg import cfgs as tv_vgg_cfgs
+from torchvision.models.vgg import make_layers as tv_make_layers
 
 
 class AlexNetCIFAR(nn.Module):
@@ -104,7 +106,27 @@ class ResNetCIFAR(nn.Module):
 
 # VGG-19 for CIFAR-10: (2, 2, 4, 4, 4) convs per block, widths 64..512, each block ends in a max-pool.
 VGG19_CIFAR_CFG: list[int | str] = [
-    64, 64, "M", 128, 128, "M", 256, 256, 256, 256, "M", 512, 512, 512, 512, "M", 512, 512, 512, 512, "M",
+    64,
+    64,
+    "M",
+    128,
+    128,
+    "M",
+    256,
+    256,
+    256,
+    256,
+    "M",
+    512,
+    512,
+    512,
+    512,
+    "M",
+    512,
+    512,
+    512,
+    512,
+    "M",
 ]
 
 

@@ -4,6 +4,7 @@
 ``vgg_bn:...`` adds BatchNorm after each conv. The head is global average pooling and one linear
 layer, so the network takes any input size that survives its pools.
 """
+
 from __future__ import annotations
 
 import torch
@@ -31,7 +32,7 @@ def parse_config(text: str) -> tuple[list[int | str], bool]:
     prefix = next((p for p in PREFIXES if s.lower().startswith(p)), None)
     if prefix is None:
         raise ConfigError(f"custom config {text!r} must start with 'vgg:' or 'vgg_bn:', e.g. {EXAMPLE!r}")
-    body = s[len(prefix):]
+    body = s[len(prefix) :]
     tokens = [t.strip() for t in body.split(",")]
     if body.strip() == "":
         raise ConfigError(f"custom config {text!r} has no layers after {prefix!r}; e.g. {EXAMPLE!r}")
@@ -47,9 +48,7 @@ def parse_config(text: str) -> tuple[list[int | str], bool]:
         elif tok == "":
             raise ConfigError(f"{where} is empty (two commas in a row?); use widths like 64 and 'M' for pooling")
         else:
-            raise ConfigError(
-                f"{where} is not a conv width (an integer from 1 to {MAX_WIDTH}) or 'M' (2×2 max-pool)"
-            )
+            raise ConfigError(f"{where} is not a conv width (an integer from 1 to {MAX_WIDTH}) or 'M' (2×2 max-pool)")
     if not any(isinstance(v, int) for v in cfg):
         raise ConfigError(f"custom config {text!r} has no conv layer; add at least one width, e.g. {EXAMPLE!r}")
     return cfg, PREFIXES[prefix]

@@ -7,16 +7,18 @@ Besides the zoo's own names, every torchvision classification builder is reachab
 (``tv:mobilenet_v2``, ``tv:efficientnet_b0``, ``tv:convnext_tiny`` …; ``list_torchvision_models()``), with
 its spec read from its default weights' metadata: input size, categories, normalization, smallest input.
 """
+
 from __future__ import annotations
 
 import os
 import socket
 import urllib.error
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from concurrent.futures import TimeoutError as FutureTimeout
 from dataclasses import dataclass, field
-from functools import lru_cache
-from typing import Any, Callable
+from functools import cache, lru_cache
+from typing import Any
 from urllib.parse import urlparse
 
 import torch
@@ -24,7 +26,7 @@ import torchvision.models as tvm
 from torch import nn
 
 from zoo import cifar
-from zoo.custom_vgg import ConfigError, build_custom, canonical_name, is_custom_name, parse_config
+from zoo.custom_vgg import build_custom, canonical_name, is_custom_name, parse_config
 
 CIFAR10_CLASSES = ["airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck"]
 CIFAR10_MEAN = (0.4914, 0.4822, 0.4465)
@@ -104,35 +106,74 @@ def _imagenet_spec(name: str) -> ModelSpec:
     )
 
 
-def _cifar_spec(name: str, family: str, builder: Callable[..., nn.Module], description: str,
-                weights: Any = None) -> ModelSpec:
-    return ModelSpec(name=name, family=family, input_size=(3, 32, 32), dataset="cifar10", mean=CIFAR10_MEAN,
-                     std=CIFAR10_STD, description=description, builder=builder, weights=weights)
+def _cifar_spec(
+    name: str, family: str, builder: Callable[..., nn.Module], description: str, weights: Any = None
+) -> ModelSpec:
+    return ModelSpec(
+        name=name,
+        family=family,
+        input_size=(3, 32, 32),
+        dataset="cifar10",
+        mean=CIFAR10_MEAN,
+        std=CIFAR10_STD,
+        description=description,
+        builder=builder,
+        weights=weights,
+    )
 
 
 IMAGENET_MODELS = [
-    "alexnet", "vgg11", "vgg11_bn", "vgg13", "vgg13_bn", "vgg16", "vgg16_bn", "vgg19", "vgg19_bn",
-    "resnet18", "resnet34", "resnet50", "resnet101", "resnet152",
+    "alexnet",
+    "vgg11",
+    "vgg11_bn",
+    "vgg13",
+    "vgg13_bn",
+    "vgg16",
+    "vgg16_bn",
+    "vgg19",
+    "vgg19_bn",
+    "resnet18",
+    "resnet34",
+    "resnet50",
+    "resnet101",
+    "resnet152",
 ]
 
 
-@lru_cache(maxsize=None)
+@cache
 def _registry() -> dict[str, ModelSpec]:
     specs = {name: _imagenet_spec(name) for name in IMAGENET_MODELS}
     notes = "course notes' CIFAR-10 model (32×32)"
     for spec in [
-        _cifar_spec("alexnet_cifar", "alexnet", cifar.alexnet_cifar,
-                    f"AlexNet shrunk for CIFAR-10: 5 convs, 3 max-pools, 2304→1024→512→10 head; {notes}"),
-        _cifar_spec("resnet18_cifar", "resnet", cifar.resnet18_cifar,
-                    f"ResNet-18 for CIFAR-10: 3×3 stem, no max-pool, [2,2,2,2] basic blocks; {notes}"),
-        _cifar_spec("resnet34_cifar", "resnet", cifar.resnet34_cifar,
-                    f"ResNet-34 for CIFAR-10: 3×3 stem, no max-pool, [3,4,6,3] basic blocks; {notes}"),
-        _cifar_spec("vgg19_cifar", "vgg", cifar.vgg19_cifar,
-                    f"VGG-19 with BatchNorm for CIFAR-10, 512→512→128→10 head; {notes}"),
-        _cifar_spec("vgg19_finetune_cifar", "vgg", cifar.vgg19_finetune_cifar,
-                    "torchvision VGG-19 features (ImageNet weights when pretrained) with a 512→512→128→10 head "
-                    "for 32×32 CIFAR-10; the course notes' fine-tuning model",
-                    weights=tvm.VGG19_Weights.IMAGENET1K_V1),
+        _cifar_spec(
+            "alexnet_cifar",
+            "alexnet",
+            cifar.alexnet_cifar,
+            f"AlexNet shrunk for CIFAR-10: 5 convs, 3 max-pools, 2304→1024→512→10 head; {notes}",
+        ),
+        _cifar_spec(
+            "resnet18_cifar",
+            "resnet",
+            cifar.resnet18_cifar,
+            f"ResNet-18 for CIFAR-10: 3×3 stem, no max-pool, [2,2,2,2] basic blocks; {notes}",
+        ),
+        _cifar_spec(
+            "resnet34_cifar",
+            "resnet",
+            cifar.resnet34_cifar,
+            f"ResNet-34 for CIFAR-10: 3×3 stem, no max-pool, [3,4,6,3] basic blocks; {notes}",
+        ),
+        _cifar_spec(
+            "vgg19_cifar", "vgg", cifar.vgg19_cifar, f"VGG-19 with BatchNorm for CIFAR-10, 512→512→128→10 head; {notes}"
+        ),
+        _cifar_spec(
+            "vgg19_finetune_cifar",
+            "vgg",
+            cifar.vgg19_finetune_cifar,
+            "torchvision VGG-19 features (ImageNet weights when pretrained) with a 512→512→128→10 head "
+            "for 32×32 CIFAR-10; the course notes' fine-tuning model",
+            weights=tvm.VGG19_Weights.IMAGENET1K_V1,
+        ),
     ]:
         specs[spec.name] = spec
     return specs
@@ -152,28 +193,44 @@ _TV_FAMILIES = {  # torchvision module → (family, what a class should know abo
     "alexnet": ("alexnet", _ORIGINS["alexnet"]),
     "vgg": ("vgg", _ORIGINS["vgg"]),
     "resnet": ("resnet", "ResNet / ResNeXt / Wide ResNet: residual blocks with identity shortcuts"),
-    "mobilenetv2": ("mobilenet", "MobileNetV2 (Sandler et al., 2018): depthwise separable convs in inverted "
-                    "residual blocks"),
-    "mobilenetv3": ("mobilenet", "MobileNetV3 (Howard et al., 2019): depthwise separable convs, squeeze-and-"
-                    "excitation, hard-swish"),
-    "efficientnet": ("efficientnet", "EfficientNet (Tan & Le, 2019): compound-scaled MBConv blocks with "
-                     "squeeze-and-excitation"),
+    "mobilenetv2": (
+        "mobilenet",
+        "MobileNetV2 (Sandler et al., 2018): depthwise separable convs in inverted residual blocks",
+    ),
+    "mobilenetv3": (
+        "mobilenet",
+        "MobileNetV3 (Howard et al., 2019): depthwise separable convs, squeeze-and-excitation, hard-swish",
+    ),
+    "efficientnet": (
+        "efficientnet",
+        "EfficientNet (Tan & Le, 2019): compound-scaled MBConv blocks with squeeze-and-excitation",
+    ),
     "densenet": ("densenet", "DenseNet (Huang et al., 2017): each layer concatenates the maps of all earlier ones"),
-    "googlenet": ("inception", "GoogLeNet / Inception v1 (Szegedy et al., 2014): parallel 1×1, 3×3, 5×5 and pool "
-                  "branches"),
+    "googlenet": (
+        "inception",
+        "GoogLeNet / Inception v1 (Szegedy et al., 2014): parallel 1×1, 3×3, 5×5 and pool branches",
+    ),
     "inception": ("inception", "Inception v3 (Szegedy et al., 2015): factorized n×1 / 1×n convs"),
-    "convnext": ("convnext", "ConvNeXt (Liu et al., 2022): a ResNet modernised, 7×7 depthwise convs, LayerNorm, "
-                 "GELU"),
+    "convnext": ("convnext", "ConvNeXt (Liu et al., 2022): a ResNet modernised, 7×7 depthwise convs, LayerNorm, GELU"),
     "regnet": ("regnet", "RegNet (Radosavovic et al., 2020): widths from a searched linear rule"),
     "shufflenetv2": ("shufflenet", "ShuffleNetV2 (Ma et al., 2018): channel split and channel shuffle"),
     "squeezenet": ("squeezenet", "SqueezeNet (Iandola et al., 2016): fire modules of 1×1 squeeze, 1×1/3×3 expand"),
     "mnasnet": ("mnasnet", "MnasNet (Tan et al., 2019): a searched mobile network of inverted residuals"),
-    "vision_transformer": ("vit", "Vision Transformer (Dosovitskiy et al., 2020), not a CNN: one strided conv cuts "
-                           "patches, then attention mixes them; fields are unknown after the patch embedding"),
-    "swin_transformer": ("swin", "Swin Transformer (Liu et al., 2021), not a CNN: attention in shifted windows; "
-                         "fields are unknown after the patch embedding"),
-    "maxvit": ("maxvit", "MaxViT (Tu et al., 2022): MBConv blocks with window and grid attention; fields are "
-               "unknown after the first attention"),
+    "vision_transformer": (
+        "vit",
+        "Vision Transformer (Dosovitskiy et al., 2020), not a CNN: one strided conv cuts "
+        "patches, then attention mixes them; fields are unknown after the patch embedding",
+    ),
+    "swin_transformer": (
+        "swin",
+        "Swin Transformer (Liu et al., 2021), not a CNN: attention in shifted windows; "
+        "fields are unknown after the patch embedding",
+    ),
+    "maxvit": (
+        "maxvit",
+        "MaxViT (Tu et al., 2022): MBConv blocks with window and grid attention; fields are "
+        "unknown after the first attention",
+    ),
 }
 
 
@@ -203,9 +260,9 @@ def _torchvision_arch(name: str, weights: Any) -> dict[str, Any]:
     return {}
 
 
-@lru_cache(maxsize=None)
+@cache
 def _torchvision_spec(key: str) -> ModelSpec:
-    name = key[len(TORCHVISION_PREFIX):]
+    name = key[len(TORCHVISION_PREFIX) :]
     builder = tvm.get_model_builder(name)
     weights = tvm.get_model_weights(name).DEFAULT
     module = builder.__module__.rsplit(".", 1)[-1]
@@ -222,7 +279,7 @@ def _torchvision_spec(key: str) -> ModelSpec:
         mean=tuple(preset.get("mean", IMAGENET_MEAN)),
         std=tuple(preset.get("std", IMAGENET_STD)),
         description=f"{about}; torchvision's {name} builder, ImageNet, {len(weights.meta['categories'])} classes "
-                    f"(weights {weights.name}" + (f", {top1}% top-1)" if top1 is not None else ")"),
+        f"(weights {weights.name}" + (f", {top1}% top-1)" if top1 is not None else ")"),
         builder=builder,
         weights=weights,
         min_size=tuple(weights.meta.get("min_size", (1, 1))),
@@ -232,8 +289,9 @@ def _torchvision_spec(key: str) -> ModelSpec:
 def _unknown(name: object) -> UnknownModelError:
     bare = name.strip().removeprefix(TORCHVISION_PREFIX) if isinstance(name, str) else None
     if bare in _torchvision_names() and not str(name).strip().startswith(TORCHVISION_PREFIX):
-        return UnknownModelError(f"unknown model {name!r}; torchvision's {bare} is reachable as "
-                                 f"'{TORCHVISION_PREFIX}{bare}'")
+        return UnknownModelError(
+            f"unknown model {name!r}; torchvision's {bare} is reachable as '{TORCHVISION_PREFIX}{bare}'"
+        )
     return UnknownModelError(
         f"unknown model {name!r}; valid names: {', '.join(list_models())}, "
         f"or a custom VGG config such as 'vgg:64,64,M,128,128,M' (prefix 'vgg_bn:' for BatchNorm), "
@@ -248,16 +306,19 @@ def get_spec(name: str) -> ModelSpec:
     key = name.strip()
     if key in _registry():
         return _registry()[key]
-    if key.startswith(TORCHVISION_PREFIX) and key[len(TORCHVISION_PREFIX):] in _torchvision_names():
+    if key.startswith(TORCHVISION_PREFIX) and key[len(TORCHVISION_PREFIX) :] in _torchvision_names():
         return _torchvision_spec(key)
     if is_custom_name(key):
         cfg, bn = parse_config(key)  # raises ConfigError pointing at the bad token
         canon = canonical_name(key)
         pools = sum(1 for v in cfg if v == "M")
         return _cifar_spec(
-            canon, "vgg", lambda num_classes=10: build_custom(canon, num_classes),
+            canon,
+            "vgg",
+            lambda num_classes=10: build_custom(canon, num_classes),
             f"custom VGG-style network ({sum(1 for v in cfg if v != 'M')} 3×3 convs, {pools} max-pools"
-            + (", BatchNorm" if bn else "") + "), global average pooling and one linear layer",
+            + (", BatchNorm" if bn else "")
+            + "), global average pooling and one linear layer",
         )
     raise _unknown(name)
 
@@ -300,7 +361,8 @@ def _check_reachable(weights: Any) -> None:
 
 def _download_error(weights: Any, exc: BaseException) -> WeightsUnavailableError:
     return WeightsUnavailableError(
-        f"downloading {weights.url} failed ({exc}); the file would be cached at {weights_cache_path(weights)}")
+        f"downloading {weights.url} failed ({exc}); the file would be cached at {weights_cache_path(weights)}"
+    )
 
 
 def _fetch_state_dict(weights: Any) -> dict[str, torch.Tensor]:
@@ -327,20 +389,27 @@ def _replace_head(model: nn.Module, num_classes: int) -> None:
 
 def _replace_last_layer(model: nn.Module, old_classes: int, num_classes: int) -> None:
     """Swap the last linear (or 1×1 conv, SqueezeNet) layer that outputs ``old_classes`` for a fresh one."""
-    name, last = next((n, m) for n, m in reversed(list(model.named_modules()))
-                      if (isinstance(m, nn.Linear) and m.out_features == old_classes)
-                      or (isinstance(m, nn.Conv2d) and m.out_channels == old_classes))
-    new = (nn.Linear(last.in_features, num_classes) if isinstance(last, nn.Linear)
-           else nn.Conv2d(last.in_channels, num_classes, last.kernel_size, last.stride, last.padding))
+    name, last = next(
+        (n, m)
+        for n, m in reversed(list(model.named_modules()))
+        if (isinstance(m, nn.Linear) and m.out_features == old_classes)
+        or (isinstance(m, nn.Conv2d) and m.out_channels == old_classes)
+    )
+    new = (
+        nn.Linear(last.in_features, num_classes)
+        if isinstance(last, nn.Linear)
+        else nn.Conv2d(last.in_channels, num_classes, last.kernel_size, last.stride, last.padding)
+    )
     parent, _, attr = name.rpartition(".")
     setattr(model.get_submodule(parent) if parent else model, attr, new)
 
 
 def _create_torchvision(spec: ModelSpec, pretrained: bool, num_classes: int | None) -> nn.Module:
-    name = spec.name[len(TORCHVISION_PREFIX):]
+    name = spec.name[len(TORCHVISION_PREFIX) :]
     if not pretrained:
-        return spec.builder(weights=None, num_classes=num_classes or spec.num_classes,
-                            **_torchvision_arch(name, spec.weights))
+        return spec.builder(
+            weights=None, num_classes=num_classes or spec.num_classes, **_torchvision_arch(name, spec.weights)
+        )
     _check_reachable(spec.weights)
     try:  # torchvision's own path: it also applies the quirks (aux heads dropped after loading, …)
         model = spec.builder(weights=spec.weights, progress=True)
@@ -354,8 +423,9 @@ def _create_torchvision(spec: ModelSpec, pretrained: bool, num_classes: int | No
 def create_model(name: str, pretrained: bool = False, num_classes: int | None = None) -> nn.Module:
     """Build a zoo model by name (random init unless ``pretrained``), optionally with a new ``num_classes`` head."""
     spec = get_spec(name)
-    if num_classes is not None and (isinstance(num_classes, bool) or not isinstance(num_classes, int)
-                                    or not 1 <= num_classes <= 100_000):
+    if num_classes is not None and (
+        isinstance(num_classes, bool) or not isinstance(num_classes, int) or not 1 <= num_classes <= 100_000
+    ):
         raise ValueError(f"num_classes must be an integer from 1 to 100000, got {num_classes!r}")
     if pretrained and not spec.has_pretrained:
         raise WeightsUnavailableError(

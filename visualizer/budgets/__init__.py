@@ -6,6 +6,7 @@ must not take memory, disk or files from the others. ``limits`` holds the number
 not fit, ``runs`` keeps the files the server owns (its runs' checkpoints, uploads) and nothing else,
 ``outputs`` writes the images a reply carries so that no reply can be cut short by another.
 """
+
 from visualizer.budgets.limits import BudgetError, Limits, configure, current
 
 __all__ = ["BudgetError", "Limits", "configure", "current"]

@@ -1,4 +1,5 @@
 """The numbers: one ``Limits`` per process, set from ``app.py``'s flags; defaults fit a 2-core 8 GB laptop."""
+
 from __future__ import annotations
 
 import dataclasses
@@ -21,7 +22,7 @@ class Limits:
     keep_runs: int = 5  # newest runs whose checkpoints are kept; older ones are deleted
     max_checkpoint_upload: int = 1 * GiB  # a .pt file uploaded for the Feature-maps tab
 
-    def validate(self) -> "Limits":
+    def validate(self) -> Limits:
         checks = [
             (isinstance(self.max_params, int) and self.max_params >= 1_000, "max_params must be at least 1000"),
             (0 < self.max_model_share <= 1, "max_model_share must be in (0, 1]"),

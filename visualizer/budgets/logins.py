@@ -2,6 +2,7 @@
 for a while, and the while doubles with every failure (up to ``MAX_LOCK_S``). Gradio accepts any callable as
 ``auth``, so this is what the login form calls; a right password after the lock expires clears the count.
 """
+
 from __future__ import annotations
 
 import hmac
@@ -27,8 +28,9 @@ class LoginGuard:
             failures, until = self._failures.get(key, (0, 0.0))
             if now < until:
                 return False  # locked: not even checked, so guessing gains nothing
-        ok = hmac.compare_digest(key.encode(), self._user) & hmac.compare_digest((password or "").encode(),
-                                                                                  self._password)
+        ok = hmac.compare_digest(key.encode(), self._user) & hmac.compare_digest(
+            (password or "").encode(), self._password
+        )
         with self._lock:
             if ok:
                 self._failures.pop(key, None)

@@ -1,5 +1,6 @@
 """Bytes before allocation: a model's weights from its parameter count (built on meta: free), refused when
 they exceed the parameter limit or the set share of this machine's free memory."""
+
 from __future__ import annotations
 
 import functools
@@ -47,13 +48,15 @@ def check_model(name: str) -> int:
         raise BudgetError(
             f"{spec.name} has {params / 1e6:,.1f} M parameters ({human_bytes(size)} of weights), above this "
             f"server's limit of {limits.max_params / 1e6:,.0f} M (--max-params); pick a smaller model, or "
-            "narrower layers in a custom VGG (e.g. vgg:64,M,128,M,256)")
+            "narrower layers in a custom VGG (e.g. vgg:64,M,128,M,256)"
+        )
     free = available_memory()
     if free is not None and size > limits.max_model_share * free:
         raise BudgetError(
             f"{spec.name} needs {human_bytes(size)} for its weights but this server has {human_bytes(free)} free "
             f"and lets one model take at most {limits.max_model_share:.0%} of it (--max-model-share); pick a "
-            "smaller model, or try again when other work has finished")
+            "smaller model, or try again when other work has finished"
+        )
     return size
 
 
@@ -100,8 +103,15 @@ OPTIMIZER_STATES = {"adam": 2, "sgd": 1}  # tensors per parameter besides the we
 EVAL_BATCH = 500  # training.evaluate's batch
 
 
-def training_memory(model: str, dataset: str, batch_size: int, subset: int | None, test_subset: int | None,
-                    optimizer: str = "adam", image_shape: tuple[int, int, int] = (3, 32, 32)) -> dict[str, int]:
+def training_memory(
+    model: str,
+    dataset: str,
+    batch_size: int,
+    subset: int | None,
+    test_subset: int | None,
+    optimizer: str = "adam",
+    image_shape: tuple[int, int, int] = (3, 32, 32),
+) -> dict[str, int]:
     """Bytes a training run will hold at its peak, by part, from the analysis engine's counts (no allocation).
 
     ``data``: the uint8 images and labels in memory (CIFAR-10 is read whole before a subset is taken);
@@ -130,8 +140,9 @@ def training_memory(model: str, dataset: str, batch_size: int, subset: int | Non
     }
 
 
-def check_training(model: str, dataset: str, batch_size: int, subset: int | None, test_subset: int | None,
-                   optimizer: str = "adam") -> int:
+def check_training(
+    model: str, dataset: str, batch_size: int, subset: int | None, test_subset: int | None, optimizer: str = "adam"
+) -> int:
     """Refuse a run whose estimated peak exceeds ``--max-train-memory``, saying which knob to turn; returns
     the estimate in bytes."""
     parts = training_memory(model, dataset, batch_size, subset, test_subset, optimizer)
@@ -153,4 +164,5 @@ def check_training(model: str, dataset: str, batch_size: int, subset: int | None
         f"this run would need about {human_bytes(total)} of memory (data {human_bytes(parts['data'])}, a batch of "
         f"{batch_size:,}: {human_bytes(parts['batch'])}, evaluation {human_bytes(parts['eval'])}, weights and "
         f"{optimizer} state {human_bytes(parts['model'])}), above this server's training budget of "
-        f"{human_bytes(limit)} (--max-train-memory); {hint}")
+        f"{human_bytes(limit)} (--max-train-memory); {hint}"
+    )

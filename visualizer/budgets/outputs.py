@@ -8,6 +8,7 @@ through ``save_file_to_cache``, which stages a copy and renames it into place, a
 So the page's handlers return paths written here: atomically (temp file + rename), never rewritten, and
 pruned to the newest ``MAX_FILES``.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -57,9 +58,11 @@ def image_file(image: Image.Image) -> str:
 
 
 def _prune() -> None:
-    entries = sorted((e for e in os.scandir(folder()) if e.name.endswith(".png") and not e.name.startswith(".")),
-                     key=lambda e: e.stat().st_mtime)
-    for entry in entries[:max(0, len(entries) - MAX_FILES)]:
+    entries = sorted(
+        (e for e in os.scandir(folder()) if e.name.endswith(".png") and not e.name.startswith(".")),
+        key=lambda e: e.stat().st_mtime,
+    )
+    for entry in entries[: max(0, len(entries) - MAX_FILES)]:
         try:
             os.unlink(entry.path)
         except OSError:

@@ -5,6 +5,7 @@ only if it is one of them, and refuses anything else with one message that does 
 file exists (so nobody can probe the server's disk). Only the newest ``Limits.keep_runs`` runs keep their
 checkpoints (``prune``); an uploaded ``.pt`` is stored once under ``runs/uploads/`` by its content.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -60,8 +61,10 @@ def resolve(choice: str | None) -> str:
     real = os.path.realpath(choice) if choice else ""
     if real in owned and _inside(Path(real), runs_dir()):
         return owned[real]
-    raise PathRefused("that checkpoint is not one of this server's runs or uploads; pick one from the list "
-                      "(a training run's last.pt) or upload a .pt file")
+    raise PathRefused(
+        "that checkpoint is not one of this server's runs or uploads; pick one from the list "
+        "(a training run's last.pt) or upload a .pt file"
+    )
 
 
 def store_upload(path: str) -> str:
@@ -69,8 +72,10 @@ def store_upload(path: str) -> str:
     size = os.path.getsize(path)
     limit = current().max_checkpoint_upload
     if size > limit:
-        raise BudgetError(f"the uploaded file is {human_bytes(size)}; this server takes checkpoints up to "
-                          f"{human_bytes(limit)} (--max-checkpoint-upload)")
+        raise BudgetError(
+            f"the uploaded file is {human_bytes(size)}; this server takes checkpoints up to "
+            f"{human_bytes(limit)} (--max-checkpoint-upload)"
+        )
     digest = hashlib.sha256()
     with open(path, "rb") as f:
         for block in iter(lambda: f.read(1 << 20), b""):

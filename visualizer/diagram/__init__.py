@@ -4,9 +4,10 @@
 where (boxes on a log scale, arcs on levels), ``svg`` and ``raster`` how. Nothing here runs a model: the
 diagram is a view of the analysis engine's records, like the table beside it.
 """
+
 from __future__ import annotations
 
-from typing import Iterable
+from collections.abc import Iterable
 
 from visualizer.analysis import Analysis
 from visualizer.diagram.graph import FOLDS, Node, Skip, kind_of, nodes, skips
@@ -14,8 +15,13 @@ from visualizer.diagram.scene import Scene, build
 from visualizer.diagram.svg import to_svg
 
 
-def render_svg(analysis: Analysis, fold: str = "blocks", expanded: Iterable[str] = (), selected: str | None = None,
-               fit: bool = False) -> str:
+def render_svg(
+    analysis: Analysis,
+    fold: str = "blocks",
+    expanded: Iterable[str] = (),
+    selected: str | None = None,
+    fit: bool = False,
+) -> str:
     """The architecture of ``analysis`` as an SVG document.
 
     ``fold``: ``"none"`` (every layer), ``"blocks"`` (conv + BN + ReLU as one box; every residual block) or
@@ -26,8 +32,13 @@ def render_svg(analysis: Analysis, fold: str = "blocks", expanded: Iterable[str]
     return to_svg(build(analysis, fold, expanded, selected), fit=fit)
 
 
-def render_png(analysis: Analysis, fold: str = "blocks", expanded: Iterable[str] = (), selected: str | None = None,
-               scale: float = 2.0):
+def render_png(
+    analysis: Analysis,
+    fold: str = "blocks",
+    expanded: Iterable[str] = (),
+    selected: str | None = None,
+    scale: float = 2.0,
+):
     """The same drawing as a PIL image (``scale``× the SVG's pixel size, for slides)."""
     from visualizer.diagram.raster import to_image
 

@@ -4,6 +4,7 @@ Drawn on the diagram's own x positions (``Scene.centers``) and width, so a bar s
 VGG's lesson at a glance — the fully-connected layers hold most of the weights while the convs do most of
 the work, and the receptive field climbs towards (and past) the input size.
 """
+
 from __future__ import annotations
 
 from xml.sax.saxutils import escape, quoteattr
@@ -49,13 +50,18 @@ def render_bars_svg(scene: Scene, analysis: Analysis, fit: bool = False) -> str:
     y_m = y_p + STRIP + GAP
     y_rf = y_m + STRIP + GAP
     height = y_rf + STRIP + 18
-    size = (f'width="100%" style="min-width:{_n(width * 0.7)}px;max-width:{_n(width * 1.25)}px"' if fit
-            else f'width="{_n(width)}" height="{_n(height)}"')
-    out = [f'<svg xmlns="http://www.w3.org/2000/svg" class="cnn-bars" viewBox="0 0 {_n(width)} {_n(height)}" '
-           f'{size} role="img" aria-label="parameters, MACs and receptive field per layer">',
-           "<style>text { font-family: 'DejaVu Sans', Verdana, Arial, sans-serif; pointer-events: none; } "
-           ".bar { cursor: pointer; } .bar:hover rect { filter: brightness(1.2); }</style>",
-           '<rect width="100%" height="100%" fill="#ffffff"/>']
+    size = (
+        f'width="100%" style="min-width:{_n(width * 0.7)}px;max-width:{_n(width * 1.25)}px"'
+        if fit
+        else f'width="{_n(width)}" height="{_n(height)}"'
+    )
+    out = [
+        f'<svg xmlns="http://www.w3.org/2000/svg" class="cnn-bars" viewBox="0 0 {_n(width)} {_n(height)}" '
+        f'{size} role="img" aria-label="parameters, MACs and receptive field per layer">',
+        "<style>text { font-family: 'DejaVu Sans', Verdana, Arial, sans-serif; pointer-events: none; } "
+        ".bar { cursor: pointer; } .bar:hover rect { filter: brightness(1.2); }</style>",
+        '<rect width="100%" height="100%" fill="#ffffff"/>',
+    ]
 
     def title(y: float, text: str) -> None:
         out.append(f'<text x="4" y="{_n(y - 6)}" font-size="11" fill="#333" font-weight="bold">{escape(text)}</text>')
@@ -64,28 +70,37 @@ def render_bars_svg(scene: Scene, analysis: Analysis, fit: bool = False) -> str:
     title(y_p, "parameters per layer (share of the total) · 층별 파라미터 (전체 대비)")
     title(y_m, "MACs per layer (share of the total) · 층별 MAC 연산량 (전체 대비)")
     title(y_rf, f"receptive field after each layer vs the input ({in_h} px) · 층별 수용 영역과 입력 크기")
-    for key, x, params, macs, rf, label in rows:
-        for y0, value, total, top, color, what in ((y_p, params, total_p, top_p, PARAM_COLOR, "params 파라미터"),
-                                                   (y_m, macs, total_m, top_m, MAC_COLOR, "MACs")):
+    for key, x, params, macs, _rf, label in rows:
+        for y0, value, total, top, color, what in (
+            (y_p, params, total_p, top_p, PARAM_COLOR, "params 파라미터"),
+            (y_m, macs, total_m, top_m, MAC_COLOR, "MACs"),
+        ):
             share = value / total
             h = STRIP * share / top
             tip = f"{key} ({label}): {what} {value:,} = {100 * share:.1f}%"
-            out.append(f'<g class="bar" data-bar={quoteattr(key)}><title>{escape(tip)}</title>'
-                       f'<rect x="{_n(x - bar_w / 2)}" y="{_n(y0 + STRIP - max(h, 0.5 if value else 0))}" '
-                       f'width="{_n(bar_w)}" height="{_n(max(h, 0.5 if value else 0))}" fill="{color}"/>'
-                       f'<rect x="{_n(x - bar_w / 2 - 3)}" y="{_n(y0)}" width="{_n(bar_w + 6)}" height="{STRIP}" '
-                       'fill="transparent"/></g>')
+            out.append(
+                f'<g class="bar" data-bar={quoteattr(key)}><title>{escape(tip)}</title>'
+                f'<rect x="{_n(x - bar_w / 2)}" y="{_n(y0 + STRIP - max(h, 0.5 if value else 0))}" '
+                f'width="{_n(bar_w)}" height="{_n(max(h, 0.5 if value else 0))}" fill="{color}"/>'
+                f'<rect x="{_n(x - bar_w / 2 - 3)}" y="{_n(y0)}" width="{_n(bar_w + 6)}" height="{STRIP}" '
+                'fill="transparent"/></g>'
+            )
             if share >= 0.01:
-                out.append(f'<text x="{_n(x)}" y="{_n(y0 + STRIP - h - 3)}" font-size="9" text-anchor="middle" '
-                           f'fill="#333">{100 * share:.0f}%</text>')
+                out.append(
+                    f'<text x="{_n(x)}" y="{_n(y0 + STRIP - h - 3)}" font-size="9" text-anchor="middle" '
+                    f'fill="#333">{100 * share:.0f}%</text>'
+                )
     # Receptive field: a line of points; after flatten / global pooling a unit sees the whole input.
     top = max([in_h] + [r[4][0] for r in rows if r[4]])
     scale = STRIP / top
     y_input = y_rf + STRIP - in_h * scale
-    out.append(f'<line x1="0" x2="{_n(width)}" y1="{_n(y_input)}" y2="{_n(y_input)}" stroke="#999" '
-               'stroke-dasharray="5 4"/>')
-    out.append(f'<text x="{_n(width - 4)}" y="{_n(y_input - 3)}" font-size="9" text-anchor="end" fill="#666">'
-               f'input {in_h}×{in_w}</text>')
+    out.append(
+        f'<line x1="0" x2="{_n(width)}" y1="{_n(y_input)}" y2="{_n(y_input)}" stroke="#999" stroke-dasharray="5 4"/>'
+    )
+    out.append(
+        f'<text x="{_n(width - 4)}" y="{_n(y_input - 3)}" font-size="9" text-anchor="end" fill="#666">'
+        f"input {in_h}×{in_w}</text>"
+    )
     points = []
     for key, x, _, _, rf, label in rows:
         whole = rf is None
@@ -94,8 +109,10 @@ def render_bars_svg(scene: Scene, analysis: Analysis, fit: bool = False) -> str:
         points.append((x, y))
         tip = f"{key} ({label}): receptive field {'whole input' if whole else '×'.join(map(str, rf))}"
         fill = "#ffffff" if whole else RF_COLOR
-        out.append(f'<g class="bar" data-bar={quoteattr(key)}><title>{escape(tip)}</title>'
-                   f'<circle cx="{_n(x)}" cy="{_n(y)}" r="3.5" fill="{fill}" stroke="{RF_COLOR}" stroke-width="1.5"/></g>')
+        out.append(
+            f'<g class="bar" data-bar={quoteattr(key)}><title>{escape(tip)}</title>'
+            f'<circle cx="{_n(x)}" cy="{_n(y)}" r="3.5" fill="{fill}" stroke="{RF_COLOR}" stroke-width="1.5"/></g>'
+        )
     if len(points) > 1:
         path = " ".join(f"{_n(x)},{_n(y)}" for x, y in points)
         out.insert(-len(points), f'<polyline points="{path}" fill="none" stroke="{RF_COLOR}" stroke-width="1.5"/>')

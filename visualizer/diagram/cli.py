@@ -1,4 +1,5 @@
 """``python -m visualizer diagram MODEL [--input CxHxW] [--fold none|blocks|stages] [--out FILE.svg|.png]``."""
+
 from __future__ import annotations
 
 import argparse
@@ -45,8 +46,12 @@ def add_commands(sub) -> None:
     p = sub.add_parser("diagram", help="draw a model's architecture as SVG (or PNG): boxes, shapes, shortcuts")
     p.add_argument("model", help="zoo model name (e.g. vgg16, resnet18) or a custom 'vgg:64,M,128' config")
     p.add_argument("--input", metavar="CxHxW", help="input size (default: the model's design size)")
-    p.add_argument("--fold", choices=("none", "blocks", "stages"), default="blocks",
-                   help="none: every layer; blocks (default): conv+BN+ReLU as one box, every residual block and "
-                        "shortcut; stages: runs of same-shaped blocks as one box with a count")
+    p.add_argument(
+        "--fold",
+        choices=("none", "blocks", "stages"),
+        default="blocks",
+        help="none: every layer; blocks (default): conv+BN+ReLU as one box, every residual block and "
+        "shortcut; stages: runs of same-shaped blocks as one box with a count",
+    )
     p.add_argument("--out", metavar="FILE", help="write FILE.svg or FILE.png (default: SVG on stdout)")
     p.set_defaults(func=_diagram)

@@ -10,17 +10,32 @@ folded as asked:
 * ``"stages"`` — blocks folded, then consecutive units with the same output shape (VGG's convs between two
   pools, a ResNet stage's residual blocks) become one node with a count, unless listed in ``expanded``.
 """
+
 from __future__ import annotations
 
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import Iterable, Sequence
 
 from visualizer.analysis import Analysis, Join, LayerRecord
 
 FOLDS = ("none", "blocks", "stages")
 ADD_OPS = {"add", "add_"}
-ACTIVATIONS = {"ReLU", "ReLU6", "LeakyReLU", "PReLU", "ELU", "SELU", "GELU", "SiLU", "Mish", "Hardswish",
-               "Hardsigmoid", "Sigmoid", "Tanh", "Softplus"}
+ACTIVATIONS = {
+    "ReLU",
+    "ReLU6",
+    "LeakyReLU",
+    "PReLU",
+    "ELU",
+    "SELU",
+    "GELU",
+    "SiLU",
+    "Mish",
+    "Hardswish",
+    "Hardsigmoid",
+    "Sigmoid",
+    "Tanh",
+    "Softplus",
+}
 # Modules that pass their input through unchanged: an empty nn.Sequential() shortcut is one.
 PASS_THROUGH = {"Identity", "Sequential", "ModuleList"}
 
@@ -67,7 +82,9 @@ class Skip:
     via_kinds: set[str] = field(default_factory=set)
 
 
-def _fork(a: str, b: str, producers: dict[str, list[str]], order: dict[str, float]) -> tuple[str, list[str], list[str]] | None:
+def _fork(
+    a: str, b: str, producers: dict[str, list[str]], order: dict[str, float]
+) -> tuple[str, list[str], list[str]] | None:
     """Where the paths into ``a`` and ``b`` last split: ``(fork, path from fork to a, path from fork to b)``.
 
     Walks back from both at once, latest node first (producers always come earlier in call order), so it stops
@@ -130,8 +147,15 @@ def skips(analysis: Analysis) -> list[Skip]:
             continue
         target = j.consumers[0] if j.consumers else "output"
         main = [k for k in long if k in records]
-        skip = Skip(j, fork, target, short, main, _common_prefix(main + short) or j.key,
-                    {kind_of(records[k]) for k in short if k in records})
+        skip = Skip(
+            j,
+            fork,
+            target,
+            short,
+            main,
+            _common_prefix(main + short) or j.key,
+            {kind_of(records[k]) for k in short if k in records},
+        )
         out.append(skip)
     return out
 
@@ -200,14 +224,14 @@ def _row_nodes(row: Sequence[LayerRecord | Skip], fold: str) -> list[Node]:
     for item in row:
         if isinstance(item, Skip):
             j = item.join
-            nodes.append(Node("join", [], j.output_shape[1:] if j.output_shape else None, "+", join=j.key,
-                              tail=j.key))
+            nodes.append(Node("join", [], j.output_shape[1:] if j.output_shape else None, "+", join=j.key, tail=j.key))
             continue
         r, kind = item, kind_of(item)
         prev = nodes[-1] if nodes else None
         if fold != "none" and prev is not None and r.input_from == [prev.tail]:
-            absorbs = {"conv": ("norm", "act", "dropout"), "linear": ("norm", "act", "dropout"),
-                       "join": ("act",)}.get(prev.kind, ())
+            absorbs = {"conv": ("norm", "act", "dropout"), "linear": ("norm", "act", "dropout"), "join": ("act",)}.get(
+                prev.kind, ()
+            )
             if kind in absorbs:  # conv + BN + ReLU is one box; the ReLU after ⊕ is drawn with the ⊕
                 prev.keys.append(r.key)
                 prev.tail = r.key
@@ -270,7 +294,7 @@ def _units(row: list[Node], by_join: dict[str, Skip]) -> list[list[Node]]:
             units.append([node])
             i += 1
         else:
-            units.append(row[i:block_end + 1])
+            units.append(row[i : block_end + 1])
             i = block_end + 1
     return units
 
@@ -306,7 +330,16 @@ def _fold_stages(row: list[Node], by_join: dict[str, Skip], expanded: set[str]) 
         else:
             name = _common_prefix(keys) if residual else ""
             label = f"{name or group[0][0].label} ×{len(group)}"
-            out.append(Node("stage", keys, list(_unit_shape(group[-1]) or []), label, count=len(group),
-                            stage=keys[0], tail=group[-1][-1].tail))
+            out.append(
+                Node(
+                    "stage",
+                    keys,
+                    list(_unit_shape(group[-1]) or []),
+                    label,
+                    count=len(group),
+                    stage=keys[0],
+                    tail=group[-1][-1].tail,
+                )
+            )
         i = j
     return out

@@ -1,4 +1,5 @@
 """Scene → PIL image: the diagram as PNG for slides, drawn from the same shapes as the SVG (no cairo needed)."""
+
 from __future__ import annotations
 
 import math
@@ -29,8 +30,11 @@ def _dashed(draw: ImageDraw.ImageDraw, pts: list[tuple[float, float]], fill: str
             step = min(seg - t, (on if drawing else off) - pos)
             if drawing:
                 a, b = t / seg, (t + step) / seg
-                draw.line([(x0 + (x1 - x0) * a, y0 + (y1 - y0) * a), (x0 + (x1 - x0) * b, y0 + (y1 - y0) * b)],
-                          fill=fill, width=width)
+                draw.line(
+                    [(x0 + (x1 - x0) * a, y0 + (y1 - y0) * a), (x0 + (x1 - x0) * b, y0 + (y1 - y0) * b)],
+                    fill=fill,
+                    width=width,
+                )
             t += step
             pos += step
             if pos >= (on if drawing else off) - 1e-9:
@@ -68,13 +72,18 @@ def to_image(scene: Scene, scale: float = 2.0) -> Image.Image:
                     (x0, y0), (x1, y1) = pts[-2], pts[-1]
                     ang = math.atan2(y1 - y0, x1 - x0)
                     size = 5 * scale
-                    head = [(x1, y1), (x1 - size * math.cos(ang - 0.45), y1 - size * math.sin(ang - 0.45)),
-                            (x1 - size * math.cos(ang + 0.45), y1 - size * math.sin(ang + 0.45))]
+                    head = [
+                        (x1, y1),
+                        (x1 - size * math.cos(ang - 0.45), y1 - size * math.sin(ang - 0.45)),
+                        (x1 - size * math.cos(ang + 0.45), y1 - size * math.sin(ang + 0.45)),
+                    ]
                     draw.polygon(head, fill=s.stroke)
             elif isinstance(s, Circle):
                 cx, cy = p(s.cx, s.cy)
                 r = s.r * scale
-                draw.ellipse([cx - r, cy - r, cx + r, cy + r], fill=s.fill, outline=s.stroke, width=max(1, round(scale)))
+                draw.ellipse(
+                    [cx - r, cy - r, cx + r, cy + r], fill=s.fill, outline=s.stroke, width=max(1, round(scale))
+                )
             elif isinstance(s, Text):
                 font = _font(max(6, round(s.size * scale)), s.bold)
                 anchor = {"start": "ls", "middle": "ms", "end": "rs"}[s.anchor]

@@ -5,18 +5,27 @@ exports are the same picture. Boxes follow convnet-drawer's 3D look: the front f
 the oblique depth its W, the thickness its C, each on a clamped log scale so that VGG-16's 224×224×64 and
 7×7×512 both stay readable. Shortcut arcs are stacked on levels (as visualtorch does) so none cross.
 """
+
 from __future__ import annotations
 
 import math
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import Iterable, Sequence
 
 from visualizer.analysis import Analysis, LayerRecord
 from visualizer.diagram.graph import Node, kind_of, nodes
 
 COLORS = {  # front-face colours per kind (Tableau 10): conv blue, pool red, fc purple ...
-    "conv": "#4e79a7", "pool": "#e15759", "linear": "#b07aa1", "norm": "#59a14f", "act": "#edc948",
-    "dropout": "#bab0ac", "join": "#f28e2b", "stage": "#3b6a9a", "identity": "#9c9c9c", "other": "#9c9c9c",
+    "conv": "#4e79a7",
+    "pool": "#e15759",
+    "linear": "#b07aa1",
+    "norm": "#59a14f",
+    "act": "#edc948",
+    "dropout": "#bab0ac",
+    "join": "#f28e2b",
+    "stage": "#3b6a9a",
+    "identity": "#9c9c9c",
+    "other": "#9c9c9c",
     "input": "#c9d3de",
 }
 TEXT = "#222222"
@@ -99,8 +108,10 @@ class Curve:
         r = min(self.r, abs(self.x1 - self.x0) / 2, max(self.y0 - self.top, 1), max(self.y1 - self.top, 1))
         pts = [(self.x0, self.y0)]
         for cx, cy, a0 in ((self.x0 + r, self.top + r, math.pi), (self.x1 - r, self.top + r, 1.5 * math.pi)):
-            pts += [(cx + r * math.cos(a0 + 0.5 * math.pi * i / n), cy + r * math.sin(a0 + 0.5 * math.pi * i / n))
-                    for i in range(n + 1)]
+            pts += [
+                (cx + r * math.cos(a0 + 0.5 * math.pi * i / n), cy + r * math.sin(a0 + 0.5 * math.pi * i / n))
+                for i in range(n + 1)
+            ]
         pts.append((self.x1, self.y1))
         return pts
 
@@ -149,7 +160,7 @@ class Scene:
 
 
 def _lighter(hex_color: str, f: float) -> str:
-    r, g, b = (int(hex_color[i:i + 2], 16) for i in (1, 3, 5))
+    r, g, b = (int(hex_color[i : i + 2], 16) for i in (1, 3, 5))
     mix = (lambda v: round(v + (255 - v) * f)) if f > 0 else (lambda v: round(v * (1 + f)))
     return "#" + "".join(f"{max(0, min(255, mix(v))):02x}" for v in (r, g, b))
 
@@ -160,8 +171,11 @@ def _box(x: float, y_mid: float, w: float, h: float, d: float, color: str, dash:
     y0 = y_mid - h / 2
     front = Poly([(x, y0), (x + w, y0), (x + w, y0 + h), (x, y0 + h)], color, dash=dash, cls="face")
     top = Poly([(x, y0), (x + dx, y0 - dy), (x + w + dx, y0 - dy), (x + w, y0)], _lighter(color, 0.35), dash=dash)
-    side = Poly([(x + w, y0), (x + w + dx, y0 - dy), (x + w + dx, y0 + h - dy), (x + w, y0 + h)],
-                _lighter(color, -0.25), dash=dash)
+    side = Poly(
+        [(x + w, y0), (x + w + dx, y0 - dy), (x + w + dx, y0 + h - dy), (x + w, y0 + h)],
+        _lighter(color, -0.25),
+        dash=dash,
+    )
     return [front, top, side]
 
 
@@ -186,10 +200,12 @@ def _node_title(node: Node, records: dict[str, LayerRecord]) -> str:
         params = sum(records[k].params for k in node.keys if records[k].call_index == 0)
         macs = sum(records[k].macs for k in node.keys)
         last = records.get(node.tail) or first  # the stage's output: its last block's
-        text = (f"{node.label}: {node.count} units folded · {node.count}개 단위 접힘\n"
-                f"output {shape_text(node.shape)} · params 파라미터 {params:,} · MACs {human(macs)}\n"
-                f"receptive field at its end 끝의 수용 영역 {last.rf_display}\n"
-                "click ×N to expand · ×N을 클릭하면 펼칩니다")
+        text = (
+            f"{node.label}: {node.count} units folded · {node.count}개 단위 접힘\n"
+            f"output {shape_text(node.shape)} · params 파라미터 {params:,} · MACs {human(macs)}\n"
+            f"receptive field at its end 끝의 수용 영역 {last.rf_display}\n"
+            "click ×N to expand · ×N을 클릭하면 펼칩니다"
+        )
     elif len(node.keys) > 1:
         text += "\nwith 함께: " + ", ".join(f"{k} ({records[k].type})" for k in node.keys[1:] if k in records)
     return text
@@ -199,8 +215,13 @@ def _conv_keys(node: Node, records: dict[str, LayerRecord]) -> list[str]:
     return [k for k in node.keys if k in records and kind_of(records[k]) in ("conv", "linear")]
 
 
-def build(analysis: Analysis, fold: str = "blocks", expanded: Iterable[str] = (), selected: str | None = None,
-          show_input: bool = True) -> Scene:
+def build(
+    analysis: Analysis,
+    fold: str = "blocks",
+    expanded: Iterable[str] = (),
+    selected: str | None = None,
+    show_input: bool = True,
+) -> Scene:
     """Lay the analysis out: one row of boxes left to right, shortcut arcs above, labels around."""
     row, found = nodes(analysis, fold, expanded)
     records = {r.key: r for r in analysis.layers}
@@ -227,7 +248,7 @@ def build(analysis: Analysis, fold: str = "blocks", expanded: Iterable[str] = ()
         else:
             labels.append((node.label, shape_text(node.shape)))
     xs, x = [], SIDE_PAD
-    for (w, h, d), (top, bottom) in zip(sizes, labels):
+    for (w, _h, d), (top, bottom) in zip(sizes, labels):
         body = w + d * 0.7
         slot = max(body, _text_width(top), _text_width(bottom, FONT - 1))
         xs.append(x + (slot - body) / 2)
@@ -268,7 +289,7 @@ def build(analysis: Analysis, fold: str = "blocks", expanded: Iterable[str] = ()
     has_stage = any(n is not None and n.kind == "stage" for _, n in items)
     tick_rows = 0
     if has_stage:
-        for (tag, node), (w, h, d) in zip(items, sizes):
+        for (_tag, node), (w, _h, d) in zip(items, sizes):
             if node is not None and node.kind == "stage":
                 per_row = max(4, int((w + d * 0.7) // 5))
                 tick_rows = max(tick_rows, math.ceil(len(_conv_keys(node, records)) / per_row))
@@ -280,8 +301,11 @@ def build(analysis: Analysis, fold: str = "blocks", expanded: Iterable[str] = ()
         x0 = xs[i]
         cx = x0 + (w + d * 0.7) / 2
         if tag == "input":
-            g = Group("input", {"data-input": "input", "data-shape": "x".join(map(str, analysis.input_shape))},
-                      f"input 입력 {shape_text(analysis.input_shape)}")
+            g = Group(
+                "input",
+                {"data-input": "input", "data-shape": "x".join(map(str, analysis.input_shape))},
+                f"input 입력 {shape_text(analysis.input_shape)}",
+            )
             g.shapes += _box(x0, y_mid, w, h, d, COLORS["input"])
             g.shapes.append(Text(cx, y_mid - h / 2 - d * 0.5 - 5, "input", color=MUTED))
             g.shapes.append(Text(cx, y_bottom_labels, bottom, size=FONT - 1, color=MUTED))
@@ -333,19 +357,27 @@ def build(analysis: Analysis, fold: str = "blocks", expanded: Iterable[str] = ()
                 r = records[k]
                 tx = x0 + (t % per_row) * 5
                 ty = y_bottom_labels + 8 + (t // per_row) * 5
-                tick = Group("layer tick",
-                             {"data-layer": k, "data-shape": "x".join(map(str, r.output_shape[1:])),
-                              "data-index": str(r.index)},
-                             _record_title(r))
-                tick.shapes.append(Poly([(tx, ty), (tx + 4, ty), (tx + 4, ty + 4), (tx, ty + 4)],
-                                        COLORS[kind_of(r)], width=0.3))
+                tick = Group(
+                    "layer tick",
+                    {"data-layer": k, "data-shape": "x".join(map(str, r.output_shape[1:])), "data-index": str(r.index)},
+                    _record_title(r),
+                )
+                tick.shapes.append(
+                    Poly([(tx, ty), (tx + 4, ty), (tx + 4, ty + 4), (tx, ty + 4)], COLORS[kind_of(r)], width=0.3)
+                )
                 groups.append(tick)
             continue
         g = Group(cls, attrs, _node_title(node, records))
         g.shapes += _box(x0, y_mid, w, h, d, COLORS.get(node.kind, COLORS["other"]))
         if node.kind not in ("norm", "act", "dropout", "identity") or fold == "none":
-            g.shapes.append(Text(cx, y_mid - h / 2 - d * 0.5 - 5, top,
-                                 size=FONT if node.kind not in ("norm", "act", "dropout") else FONT - 2))
+            g.shapes.append(
+                Text(
+                    cx,
+                    y_mid - h / 2 - d * 0.5 - 5,
+                    top,
+                    size=FONT if node.kind not in ("norm", "act", "dropout") else FONT - 2,
+                )
+            )
         if node.kind not in ("norm", "act", "dropout", "identity"):
             g.shapes.append(Text(cx, y_bottom_labels, bottom, size=FONT - 1))
         groups.append(g)
@@ -366,9 +398,15 @@ def build(analysis: Analysis, fold: str = "blocks", expanded: Iterable[str] = ()
         via = [records[k] for k in s.via if k in records]
         label = _shortcut_label(via)
         attrs = {"data-from": s.source, "data-to": s.target, "data-block": s.block, "data-join": s.join.key}
-        g = Group("skip" + (" projection" if proj else ""), attrs,
-                  (f"shortcut 지름길 {s.block}: " + (label if proj else "identity 항등") +
-                   f"\nfrom 출발 {s.source} → ⊕ → {s.target}"))
+        g = Group(
+            "skip" + (" projection" if proj else ""),
+            attrs,
+            (
+                f"shortcut 지름길 {s.block}: "
+                + (label if proj else "identity 항등")
+                + f"\nfrom 출발 {s.source} → ⊕ → {s.target}"
+            ),
+        )
         g.shapes.append(Curve(xa, y_start, xb, y_end, apex, color, dash=proj))
         groups.append(g)
         if via:  # the shortcut's own layers sit on the arc: clickable like any other layer
@@ -377,25 +415,56 @@ def build(analysis: Analysis, fold: str = "blocks", expanded: Iterable[str] = ()
             text = label if proj else "identity"
             tw = _text_width(text, FONT - 1) + 8
             main = via[0]
-            tag = Group("layer shortcut",
-                        {"data-layer": main.key, "data-shape": "x".join(map(str, main.output_shape[1:])),
-                         "data-index": str(main.index),
-                         **({"data-folded": " ".join(r.key for r in via[1:])} if len(via) > 1 else {})},
-                        "\n".join(_record_title(r) for r in via))
-            tag.shapes.append(Poly([(mid_x - tw / 2, mid_y - 8), (mid_x + tw / 2, mid_y - 8),
-                                    (mid_x + tw / 2, mid_y + 6), (mid_x - tw / 2, mid_y + 6)],
-                                   "#ffffff", stroke=color, width=1.0))
+            tag = Group(
+                "layer shortcut",
+                {
+                    "data-layer": main.key,
+                    "data-shape": "x".join(map(str, main.output_shape[1:])),
+                    "data-index": str(main.index),
+                    **({"data-folded": " ".join(r.key for r in via[1:])} if len(via) > 1 else {}),
+                },
+                "\n".join(_record_title(r) for r in via),
+            )
+            tag.shapes.append(
+                Poly(
+                    [
+                        (mid_x - tw / 2, mid_y - 8),
+                        (mid_x + tw / 2, mid_y - 8),
+                        (mid_x + tw / 2, mid_y + 6),
+                        (mid_x - tw / 2, mid_y + 6),
+                    ],
+                    "#ffffff",
+                    stroke=color,
+                    width=1.0,
+                )
+            )
             tag.shapes.append(Text(mid_x, mid_y + 2.5, text, size=FONT - 1, color=color))
             groups.append(tag)
             if fold == "none" and len(via) > 1:  # every layer: the shortcut's BatchNorm gets its own element
                 for extra in via[1:]:
-                    groups.append(Group("layer shortcut-extra", {
-                        "data-layer": extra.key, "data-shape": "x".join(map(str, extra.output_shape[1:])),
-                        "data-index": str(extra.index)},
-                        _record_title(extra),
-                        [Poly([(mid_x + tw / 2 + 2, mid_y - 8), (mid_x + tw / 2 + 7, mid_y - 8),
-                               (mid_x + tw / 2 + 7, mid_y + 6), (mid_x + tw / 2 + 2, mid_y + 6)],
-                              COLORS[kind_of(extra)], width=0.6)]))
+                    groups.append(
+                        Group(
+                            "layer shortcut-extra",
+                            {
+                                "data-layer": extra.key,
+                                "data-shape": "x".join(map(str, extra.output_shape[1:])),
+                                "data-index": str(extra.index),
+                            },
+                            _record_title(extra),
+                            [
+                                Poly(
+                                    [
+                                        (mid_x + tw / 2 + 2, mid_y - 8),
+                                        (mid_x + tw / 2 + 7, mid_y - 8),
+                                        (mid_x + tw / 2 + 7, mid_y + 6),
+                                        (mid_x + tw / 2 + 2, mid_y + 6),
+                                    ],
+                                    COLORS[kind_of(extra)],
+                                    width=0.6,
+                                )
+                            ],
+                        )
+                    )
     if selected:
         _mark_selected(groups, selected)
     title = f"{analysis.model_name} at {shape_text(analysis.input_shape)}"
@@ -405,9 +474,11 @@ def build(analysis: Analysis, fold: str = "blocks", expanded: Iterable[str] = ()
 def _mark_selected(groups: list[Group], key: str) -> None:
     """Mark the one element that shows layer ``key``: its own element, else the box it is folded into, else
     the folded stage holding it."""
-    for test in (lambda g: g.attrs.get("data-layer") == key,
-                 lambda g: key in g.attrs.get("data-folded", "").split(),
-                 lambda g: key in g.attrs.get("data-keys", "").split()):
+    for test in (
+        lambda g: g.attrs.get("data-layer") == key,
+        lambda g: key in g.attrs.get("data-folded", "").split(),
+        lambda g: key in g.attrs.get("data-keys", "").split(),
+    ):
         hit = next((g for g in groups if test(g)), None)
         if hit is not None:
             hit.cls += " selected"

@@ -4,6 +4,7 @@ Markup others can script against: every drawn layer is a ``<g>`` with ``data-lay
 the table) and ``data-shape`` (``CxHxW``); every shortcut a ``<g class="skip [projection]">`` with
 ``data-from`` / ``data-to``; a folded stage's ``×N`` badge carries ``data-expand``.
 """
+
 from __future__ import annotations
 
 from xml.sax.saxutils import escape, quoteattr
@@ -35,28 +36,37 @@ def _shape(s) -> str:
         dash = ' stroke-dasharray="6 4"' if s.dash else ""
         marker = ' marker-end="url(#arrow)"' if s.arrow else ""
         # A wide transparent twin makes the thin arc easy to hover.
-        return (f'<path d="{d}" fill="none" stroke="transparent" stroke-width="9"/>'
-                f'<path d="{d}" fill="none" stroke="{s.stroke}" stroke-width="{_n(s.width)}"{dash}{marker}/>')
+        return (
+            f'<path d="{d}" fill="none" stroke="transparent" stroke-width="9"/>'
+            f'<path d="{d}" fill="none" stroke="{s.stroke}" stroke-width="{_n(s.width)}"{dash}{marker}/>'
+        )
     if isinstance(s, Circle):
         return f'<circle cx="{_n(s.cx)}" cy="{_n(s.cy)}" r="{_n(s.r)}" fill="{s.fill}" stroke="{s.stroke}"/>'
     if isinstance(s, Text):
         weight = ' font-weight="bold"' if s.bold else ""
-        return (f'<text x="{_n(s.x)}" y="{_n(s.y)}" font-size="{_n(s.size)}" text-anchor="{s.anchor}" '
-                f'fill="{s.color}"{weight}>{escape(s.text)}</text>')
+        return (
+            f'<text x="{_n(s.x)}" y="{_n(s.y)}" font-size="{_n(s.size)}" text-anchor="{s.anchor}" '
+            f'fill="{s.color}"{weight}>{escape(s.text)}</text>'
+        )
     raise TypeError(f"unknown shape {type(s).__name__}")
 
 
 def to_svg(scene: Scene, fit: bool = False) -> str:
     """The scene as a standalone SVG document (``fit``: scale to the container's width, for the page)."""
-    size = (f'width="100%" style="min-width:{_n(scene.width * 0.7)}px;max-width:{_n(scene.width * 1.25)}px"'
-            if fit else f'width="{_n(scene.width)}" height="{_n(scene.height)}"')
-    out = [f'<svg xmlns="http://www.w3.org/2000/svg" class="cnn-diagram" viewBox="0 0 {_n(scene.width)} '
-           f'{_n(scene.height)}" {size} role="img" aria-label={quoteattr(scene.title)}>',
-           f"<title>{escape(scene.title)}</title>",
-           f"<style>{STYLE}</style>",
-           '<defs><marker id="arrow" viewBox="0 0 10 10" refX="9" refY="5" markerWidth="6" markerHeight="6" '
-           'orient="auto-start-reverse"><path d="M0,0 L10,5 L0,10 z" fill="context-stroke"/></marker></defs>',
-           '<rect width="100%" height="100%" fill="#ffffff"/>']
+    size = (
+        f'width="100%" style="min-width:{_n(scene.width * 0.7)}px;max-width:{_n(scene.width * 1.25)}px"'
+        if fit
+        else f'width="{_n(scene.width)}" height="{_n(scene.height)}"'
+    )
+    out = [
+        f'<svg xmlns="http://www.w3.org/2000/svg" class="cnn-diagram" viewBox="0 0 {_n(scene.width)} '
+        f'{_n(scene.height)}" {size} role="img" aria-label={quoteattr(scene.title)}>',
+        f"<title>{escape(scene.title)}</title>",
+        f"<style>{STYLE}</style>",
+        '<defs><marker id="arrow" viewBox="0 0 10 10" refX="9" refY="5" markerWidth="6" markerHeight="6" '
+        'orient="auto-start-reverse"><path d="M0,0 L10,5 L0,10 z" fill="context-stroke"/></marker></defs>',
+        '<rect width="100%" height="100%" fill="#ffffff"/>',
+    ]
     for g in scene.groups:
         attrs = "".join(f" {k}={quoteattr(v)}" for k, v in g.attrs.items())
         title = f"<title>{escape(g.title)}</title>" if g.title else ""

@@ -2,6 +2,7 @@
 
 Gradio's i18n picks the language from the browser, and the page's Settings panel switches it.
 """
+
 from __future__ import annotations
 
 EN: dict[str, str] = {
@@ -17,7 +18,7 @@ EN: dict[str, str] = {
     "tab_compare": "Compare",
     "model": "Model",
     "custom_cfg": "or type your own VGG: vgg:64,64,M,128,M (widths of 3×3 convs, M = 2×2 max-pool; vgg_bn: for "
-                  "BatchNorm), or any torchvision classifier: tv:mobilenet_v2, tv:efficientnet_b0, tv:convnext_tiny …",
+    "BatchNorm), or any torchvision classifier: tv:mobilenet_v2, tv:efficientnet_b0, tv:convnext_tiny …",
     "input_size": "Input size (C×H×W, or one number for a square RGB input)",
     "analyze": "Analyze",
     "layers": "Per-layer table",
@@ -49,7 +50,7 @@ EN: dict[str, str] = {
     ),
     "weights": "Weights",
     "weights_auto": "auto: ImageNet weights when cached or downloadable, else the latest training run of this model, "
-                    "else random",
+    "else random",
     "checkpoint_path": "Checkpoint (for weights = checkpoint): this server's runs and uploads, newest first",
     "upload_checkpoint": "Upload .pt",
     "layer": "Layer",
@@ -139,7 +140,7 @@ KO: dict[str, str] = {
     "tab_compare": "비교",
     "model": "모델",
     "custom_cfg": "또는 직접 VGG 설계: vgg:64,64,M,128,M (3×3 합성곱 채널 수, M = 2×2 최대 풀링; BatchNorm은 vgg_bn:), "
-                  "또는 torchvision의 어떤 분류 모델이든: tv:mobilenet_v2, tv:efficientnet_b0, tv:convnext_tiny …",
+    "또는 torchvision의 어떤 분류 모델이든: tv:mobilenet_v2, tv:efficientnet_b0, tv:convnext_tiny …",
     "input_size": "입력 크기 (C×H×W, 또는 정사각형 RGB 입력의 한 변)",
     "analyze": "분석",
     "layers": "층별 표",

@@ -2,6 +2,7 @@
 
 Every number comes from one ``Analysis`` (one pass of the engine), so the views cannot disagree.
 """
+
 from __future__ import annotations
 
 import functools
@@ -10,7 +11,8 @@ import os
 import shutil
 import tempfile
 import uuid
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 import pandas as pd
 
@@ -68,9 +70,9 @@ def totals_markdown(a: Analysis) -> str:
     lines = [
         f"**{a.model_name}** — {spec.description}",
         "",
-        f"| input | output | parameters | trainable | MACs (torchinfo) | MACs (weights only) | "
-        f"activations (batch 1, fp32) | layers recorded |",
-        f"|---|---|---|---|---|---|---|---|",
+        "| input | output | parameters | trainable | MACs (torchinfo) | MACs (weights only) | "
+        "activations (batch 1, fp32) | layers recorded |",
+        "|---|---|---|---|---|---|---|---|",
         f"| {c}×{h}×{w} | {'×'.join(map(str, a.output_shape[1:])) if a.output_shape else '–'} | "
         f"{a.total_params:,} ({human(a.total_params)}) | {a.trainable_params:,} | "
         f"{a.total_macs:,} ({human(a.total_macs)}) | {a.total_textbook_macs:,} ({human(a.total_textbook_macs)}) | "
@@ -89,8 +91,10 @@ def totals_markdown(a: Analysis) -> str:
         )
     if spatial:
         last = spatial[-1]
-        lines.append(f"\nLargest receptive field: **{last.rf_display}** at `{last.name}` "
-                     f"(input {h}×{w}, jump {'×'.join(f'{j:g}' for j in last.jump)}).")
+        lines.append(
+            f"\nLargest receptive field: **{last.rf_display}** at `{last.name}` "
+            f"(input {h}×{w}, jump {'×'.join(f'{j:g}' for j in last.jump)})."
+        )
     if (c, h, w) != tuple(spec.input_size):
         lines.append(f"\nThis model was designed for {'×'.join(map(str, spec.input_size))}.")
     lines += [f"\n> {note}" for note in a.notes]
@@ -113,9 +117,10 @@ def _exports_root() -> str:
 def _export_folder() -> str:
     """A new folder for one set of downloads; the oldest beyond ``EXPORTS_KEPT`` are removed."""
     root = _exports_root()
-    folders = sorted((e for e in os.scandir(root) if e.is_dir() and not e.name.startswith(".")),
-                     key=lambda e: e.stat().st_mtime)
-    for old in folders[:max(0, len(folders) - EXPORTS_KEPT + 1)]:
+    folders = sorted(
+        (e for e in os.scandir(root) if e.is_dir() and not e.name.startswith(".")), key=lambda e: e.stat().st_mtime
+    )
+    for old in folders[: max(0, len(folders) - EXPORTS_KEPT + 1)]:
         shutil.rmtree(old.path, ignore_errors=True)
     folder = os.path.join(root, "." + uuid.uuid4().hex)  # hidden until complete
     os.makedirs(folder)
@@ -184,16 +189,25 @@ def diagram_html(a: Analysis, fold: str, expanded: Sequence[str] = (), selected:
 def _diagram_html(name: str, shape: tuple[int, ...], fold: str, expanded: tuple[str, ...], selected: str | None) -> str:
     a = _analysis(name, shape)
     scene = diagram.build(a, fold, expanded, selected)
-    hint = t("Click a box for its details · hover for numbers · ×N opens a folded stage",
-             "상자를 클릭하면 자세히 · 마우스를 올리면 숫자 · ×N을 누르면 접힌 단계가 펼쳐집니다")
-    return (f"<div class='diagram-hint'>{hint}</div><div class='diagram-scroll'>"
-            f"{diagram.svg.to_svg(scene, fit=True)}{render_bars_svg(scene, a, fit=True)}</div>")
+    hint = t(
+        "Click a box for its details · hover for numbers · ×N opens a folded stage",
+        "상자를 클릭하면 자세히 · 마우스를 올리면 숫자 · ×N을 누르면 접힌 단계가 펼쳐집니다",
+    )
+    return (
+        f"<div class='diagram-hint'>{hint}</div><div class='diagram-scroll'>"
+        f"{diagram.svg.to_svg(scene, fit=True)}{render_bars_svg(scene, a, fit=True)}</div>"
+    )
 
 
 def arch_state(a: Analysis, fold: str, expanded: Sequence[str] = (), selected: str | None = None) -> dict[str, Any]:
     """What the page keeps between events: plain values only (the analysis itself is cached by name and shape)."""
-    return {"model": a.model_name, "input_size": "x".join(map(str, a.input_shape)), "fold": fold,
-            "expanded": list(expanded), "selected": selected}
+    return {
+        "model": a.model_name,
+        "input_size": "x".join(map(str, a.input_shape)),
+        "fold": fold,
+        "expanded": list(expanded),
+        "selected": selected,
+    }
 
 
 def _from_state(state: dict | None) -> Analysis:
@@ -202,8 +216,9 @@ def _from_state(state: dict | None) -> Analysis:
     return run(state["model"], state["input_size"])
 
 
-def analyze_view(model: str, input_size: str, fold: str | None = None) -> tuple[pd.DataFrame, str, str, list[str],
-                                                                                str, dict, str]:
+def analyze_view(
+    model: str, input_size: str, fold: str | None = None
+) -> tuple[pd.DataFrame, str, str, list[str], str, dict, str]:
     """Everything the Architecture tab shows; the first output is the layer table.
 
     ``(table, totals, diagram HTML, download files, fold used, page state, details card)``; ``fold`` None:
@@ -211,8 +226,15 @@ def analyze_view(model: str, input_size: str, fold: str | None = None) -> tuple[
     """
     a = run(model, input_size)
     fold = fold if fold in diagram.FOLDS else default_fold(a)
-    return (layer_table(a), totals_markdown(a), diagram_html(a, fold), downloads(a, fold), fold,
-            arch_state(a, fold), empty_card())
+    return (
+        layer_table(a),
+        totals_markdown(a),
+        diagram_html(a, fold),
+        downloads(a, fold),
+        fold,
+        arch_state(a, fold),
+        empty_card(),
+    )
 
 
 def redraw_view(state: dict | None, fold: str | None = None, expand: str | None = None) -> tuple[str, list[str], dict]:

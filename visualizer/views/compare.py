@@ -1,4 +1,5 @@
 """Compare tab: several models side by side at one input size."""
+
 from __future__ import annotations
 
 import pandas as pd
@@ -21,17 +22,25 @@ def compare_view(models: list[str] | str, input_size: str) -> tuple[pd.DataFrame
         a = run(name, input_size)
         spatial = [r for r in a.layers if r.receptive_field is not None]
         depth = sum(1 for r in a.layers if r.type.startswith(DEPTH_TYPES))
-        rows.append({
-            "model": a.model_name,
-            "parameters": a.total_params,
-            "params": human(a.total_params),
-            "MACs (torchinfo)": a.total_macs,
-            "macs": human(a.total_macs),
-            "MACs (weights only)": a.total_textbook_macs,
-            "depth (conv + FC)": depth,
-            "final receptive field": spatial[-1].rf_display if spatial else "–",
-            "activation memory": human(a.total_activation_bytes, "B"),
-        })
-        chart.append({"model": a.model_name, "parameters (M)": a.total_params / 1e6, "MACs (G)": a.total_macs / 1e9,
-                      "activations (MiB)": a.total_activation_bytes / 2**20})
+        rows.append(
+            {
+                "model": a.model_name,
+                "parameters": a.total_params,
+                "params": human(a.total_params),
+                "MACs (torchinfo)": a.total_macs,
+                "macs": human(a.total_macs),
+                "MACs (weights only)": a.total_textbook_macs,
+                "depth (conv + FC)": depth,
+                "final receptive field": spatial[-1].rf_display if spatial else "–",
+                "activation memory": human(a.total_activation_bytes, "B"),
+            }
+        )
+        chart.append(
+            {
+                "model": a.model_name,
+                "parameters (M)": a.total_params / 1e6,
+                "MACs (G)": a.total_macs / 1e9,
+                "activations (MiB)": a.total_activation_bytes / 2**20,
+            }
+        )
     return pd.DataFrame(rows), pd.DataFrame(chart)

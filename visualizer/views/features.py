@@ -1,4 +1,5 @@
 """Feature-maps tab: grid, overview strip, filters, top-5, Grad-CAM and the receptive field of a clicked unit."""
+
 from __future__ import annotations
 
 from typing import Any
@@ -43,8 +44,10 @@ def _class_index(text: str | None, class_names: list[str]) -> int | None:
         return index
     matches = [i for i, name in enumerate(class_names) if text.lower() in name.lower()]
     if not matches:
-        raise ValueError(f"no class named like {text!r}; type an index 0..{len(class_names) - 1} or part of a name "
-                         f"such as {class_names[0]!r}")
+        raise ValueError(
+            f"no class named like {text!r}; type an index 0..{len(class_names) - 1} or part of a name "
+            f"such as {class_names[0]!r}"
+        )
     return matches[0]
 
 
@@ -94,9 +97,19 @@ def _checkpoint_path(checkpoint: str | None) -> str:
     return latest
 
 
-def feature_maps(image: Any, model: str, source: str = "auto", checkpoint: str | None = None,
-                 layer: str | None = None, top_n: float = 16, rank_by: str = "mean", colormap: str = "viridis",
-                 normalize: str = "channel", cam_class: str | None = None, cam_layer: str | None = None) -> tuple:
+def feature_maps(
+    image: Any,
+    model: str,
+    source: str = "auto",
+    checkpoint: str | None = None,
+    layer: str | None = None,
+    top_n: float = 16,
+    rank_by: str = "mean",
+    colormap: str = "viridis",
+    normalize: str = "channel",
+    cam_class: str | None = None,
+    cam_layer: str | None = None,
+) -> tuple:
     """(grid, info, network input, Grad-CAM overlay, top-5 table, overview, filters, rf overlay, click state)."""
     if image is None or (isinstance(image, str) and not image.strip()):
         raise ValueError("no image yet: upload one (JPEG, PNG, WebP, GIF …) or click an example below the upload box")
@@ -109,28 +122,58 @@ def feature_maps(image: Any, model: str, source: str = "auto", checkpoint: str |
     names = {s.name for s in spatial_layers(name)}
     # A layer this model does not have (a leftover from the previously chosen model, or a typo) falls back to
     # the model's default, and the info line says so.
-    notes = [f"`{key}` is not a layer of {name} with a spatial output; showing the default instead."
-             for key in (layer, cam_layer) if key and parse_layer(key)[0] not in names]
+    notes = [
+        f"`{key}` is not a layer of {name} with a spatial output; showing the default instead."
+        for key in (layer, cam_layer)
+        if key and parse_layer(key)[0] not in names
+    ]
     layer = layer if layer and parse_layer(layer)[0] in names else None
     cam_layer = cam_layer if cam_layer and parse_layer(cam_layer)[0] in names else features.default_cam_layer(name)
     cam_index = _class_index(cam_class, loaded.class_names)
     # One forward pass serves the grid, the overview, the predictions and Grad-CAM (explain reads it).
-    out = explore(image, model, source, layer, int(top_n), rank_by, colormap, normalize, checkpoint_path=checkpoint,
-                  cam_layer=cam_layer, cam_class=cam_index)
+    out = explore(
+        image,
+        model,
+        source,
+        layer,
+        int(top_n),
+        rank_by,
+        colormap,
+        normalize,
+        checkpoint_path=checkpoint,
+        cam_layer=cam_layer,
+        cam_class=cam_index,
+    )
     cam = explain(image, model, source, cam_layer, cam_index, checkpoint_path=checkpoint)
     top5 = pd.DataFrame([{"class": c, "probability (%)": round(100 * p, 2)} for c, p in out["predictions"]])
-    info = [f"**{out['info']}** · layer `{out['layer']}` {'×'.join(map(str, out['shape']))}, "
-            f"showing the top {len(out['channels'])} channels by {rank_by} activation "
-            f"({', '.join(str(t.channel) for t in out['channels'][:12])}{' …' if len(out['channels']) > 12 else ''})",
-            f"Grad-CAM at `{cam['layer']}` for **{cam['class_name']}** (p = {cam['probability']:.3f})."]
+    info = [
+        f"**{out['info']}** · layer `{out['layer']}` {'×'.join(map(str, out['shape']))}, "
+        f"showing the top {len(out['channels'])} channels by {rank_by} activation "
+        f"({', '.join(str(t.channel) for t in out['channels'][:12])}{' …' if len(out['channels']) > 12 else ''})",
+        f"Grad-CAM at `{cam['layer']}` for **{cam['class_name']}** (p = {cam['probability']:.3f}).",
+    ]
     info += notes
     if out["prediction_note"]:
         info.append(f"⚠️ {out['prediction_note']}")
-    state = {"model_name": name, "layer": out["layer"], "layout": out["layout"],
-             "channels": [t.channel for t in out["channels"]], "input": out["input"],
-             "pass": out["forward_pass"].key}
-    return (out["grid"], "\n\n".join(info), out["input_display"], features.enlarge(cam["overlay"]), top5,
-            out["overview"], out["filters"], None, state)
+    state = {
+        "model_name": name,
+        "layer": out["layer"],
+        "layout": out["layout"],
+        "channels": [t.channel for t in out["channels"]],
+        "input": out["input"],
+        "pass": out["forward_pass"].key,
+    }
+    return (
+        out["grid"],
+        "\n\n".join(info),
+        out["input_display"],
+        features.enlarge(cam["overlay"]),
+        top5,
+        out["overview"],
+        out["filters"],
+        None,
+        state,
+    )
 
 
 def rf_from_click(state: dict | None, px: float, py: float) -> tuple[Image.Image, str]:
@@ -148,8 +191,9 @@ def rf_from_click(state: dict | None, px: float, py: float) -> tuple[Image.Image
 LAYER_MAPS = 8  # maps shown beside a layer clicked in the diagram
 
 
-def layer_maps(image: Any, model: str, source: str, layer: str, top_n: int = LAYER_MAPS,
-               colormap: str = "viridis") -> tuple[Image.Image | None, Image.Image | None, str, dict | None]:
+def layer_maps(
+    image: Any, model: str, source: str, layer: str, top_n: int = LAYER_MAPS, colormap: str = "viridis"
+) -> tuple[Image.Image | None, Image.Image | None, str, dict | None]:
     """A layer clicked in the diagram, seen through an image: ``(its top maps, the receptive field of the
     strongest unit on the input, a description, the click state for the maps)``.
 
@@ -163,8 +207,15 @@ def layer_maps(image: Any, model: str, source: str, layer: str, top_n: int = LAY
     run = forward_pass(image, (model or "").strip(), source)
     spatial = {s.key for s in spatial_layers(run.model_name)}
     if layer not in spatial:
-        return None, None, (f"`{layer}` has no spatial map (its output is a vector: every unit sees the whole "
-                            "input) · 공간 맵이 없는 층입니다"), None
+        return (
+            None,
+            None,
+            (
+                f"`{layer}` has no spatial map (its output is a vector: every unit sees the whole "
+                "input) · 공간 맵이 없는 층입니다"
+            ),
+            None,
+        )
     activation = run.activation(layer)
     grid, tiles = features.feature_grid(activation, top_n, "mean", colormap, "channel", cols=4)
     layout = features.GridLayout.for_maps(len(tiles), activation.shape[1], activation.shape[2], cols=4)
@@ -172,8 +223,16 @@ def layer_maps(image: Any, model: str, source: str, layer: str, top_n: int = LAY
     best = activation[tiles[0].channel]
     y, x = divmod(int(best.argmax()), best.shape[1])
     view = unit_overlay(run.seen, run.model_name, layer, y, x)
-    state = {"model_name": run.model_name, "layer": layer, "layout": layout,
-             "channels": [tile.channel for tile in tiles], "input": run.seen, "pass": run.key}
-    text = (f"{run.info}\n\nTop {len(tiles)} of {activation.shape[0]} maps of `{layer}` by mean activation; "
-            f"the strongest unit, channel {tiles[0].channel}: {view['text']}. Click a map for another unit.")
+    state = {
+        "model_name": run.model_name,
+        "layer": layer,
+        "layout": layout,
+        "channels": [tile.channel for tile in tiles],
+        "input": run.seen,
+        "pass": run.key,
+    }
+    text = (
+        f"{run.info}\n\nTop {len(tiles)} of {activation.shape[0]} maps of `{layer}` by mean activation; "
+        f"the strongest unit, channel {tiles[0].channel}: {view['text']}. Click a map for another unit."
+    )
     return grid, view["overlay"], text, state

@@ -6,6 +6,7 @@ MACs in both conventions (textbook: weights × output positions; torchinfo: bias
 receptive field follows from the previous one, ``r = r_prev + (k−1)·d·j_prev``. English and Korean are both
 in the HTML (``.en`` / ``.ko``); the page shows the one its language switch asks for.
 """
+
 from __future__ import annotations
 
 import math
@@ -33,7 +34,7 @@ def _shape(shape) -> str:
 def _dims(r: LayerRecord) -> list[tuple[str, int, int]]:
     """(dim name, input size, output size) per spatial dim."""
     ins, outs = (r.input_shape or [])[2:], (r.output_shape or [])[2:]
-    names = DIMS[:len(outs)] if len(outs) != 1 else ("L",)
+    names = DIMS[: len(outs)] if len(outs) != 1 else ("L",)
     return [(names[i], int(a), int(b)) for i, (a, b) in enumerate(zip(ins, outs))]
 
 
@@ -53,19 +54,29 @@ def output_size_formula(r: LayerRecord) -> str:
     if r.kernel is None or not dims:
         return ""
     if isinstance(r.padding, str):
-        return (f"<code>padding='{escape(r.padding)}'</code>: "
-                + t("the output keeps the input's size", "출력이 입력 크기를 유지합니다")
-                + f" ({_shape([d[2] for d in dims])})")
+        return (
+            f"<code>padding='{escape(r.padding)}'</code>: "
+            + t("the output keeps the input's size", "출력이 입력 크기를 유지합니다")
+            + f" ({_shape([d[2] for d in dims])})"
+        )
     lines = []
-    show = dims[:1] if all(_same_per_dim(v) for v in (r.kernel, r.stride, r.padding, r.dilation or [1])) \
-        and len({(a, b) for _, a, b in dims}) == 1 else dims
+    show = (
+        dims[:1]
+        if all(_same_per_dim(v) for v in (r.kernel, r.stride, r.padding, r.dilation or [1]))
+        and len({(a, b) for _, a, b in dims}) == 1
+        else dims
+    )
     for i, (name, n_in, n_out) in enumerate(show):
         k, s, p = r.kernel[i], r.stride[i], r.padding[i]
         d = (r.dilation or [1] * len(dims))[i]
         inner = n_in + 2 * p - d * (k - 1) - 1
         label = f"{name}_out" if len(show) > 1 or len(dims) == 1 else " = ".join(f"{x[0]}_out" for x in dims)
-        lines.append(_two_lines(f"{label} = ⌊({name}_in + 2·p − d·(k−1) − 1) / s⌋ + 1",
-                                f"⌊({n_in} + 2·{p} − {d}·({k}−1) − 1) / {s}⌋ + 1 = {inner // s + 1}"))
+        lines.append(
+            _two_lines(
+                f"{label} = ⌊({name}_in + 2·p − d·(k−1) − 1) / s⌋ + 1",
+                f"⌊({n_in} + 2·{p} − {d}·({k}−1) − 1) / {s}⌋ + 1 = {inner // s + 1}",
+            )
+        )
         if inner // s + 1 != n_out:  # ceil_mode pooling rounds up instead
             lines[-1] += " " + t(f"(rounded up: ceil mode → {n_out})", f"(올림: ceil 모드 → {n_out})")
     return "".join(lines)
@@ -74,15 +85,17 @@ def output_size_formula(r: LayerRecord) -> str:
 def params_formula(r: LayerRecord) -> str:
     kind = kind_of(r)
     if r.call_index > 0:
-        return t(f"shared with the first call of {escape(r.name)} (counted once)",
-                 f"{escape(r.name)}의 첫 호출과 공유 (한 번만 셈)")
+        return t(
+            f"shared with the first call of {escape(r.name)} (counted once)",
+            f"{escape(r.name)}의 첫 호출과 공유 (한 번만 셈)",
+        )
     if kind == "conv" and r.kernel and r.input_shape and r.output_shape:
         c_in, c_out, g = r.input_shape[1], r.output_shape[1], r.groups
         weights = c_in // g * c_out * math.prod(r.kernel)
         bias = r.params - weights
         k = " · ".join(map(str, r.kernel))
         k_sym = " · ".join(f"k_{d.lower()}" for d, *_ in _dims(r)) or "k"
-        cin = f"(C_in/g)" if g > 1 else "C_in"
+        cin = "(C_in/g)" if g > 1 else "C_in"
         cin_n = f"({c_in}/{g})" if g > 1 else str(c_in)
         formula = f"{cin} · C_out · {k_sym}" + (" + C_out" if bias else "")
         numbers = f"{cin_n} · {c_out} · {k}" + (f" + {bias}" if bias else "")
@@ -90,13 +103,15 @@ def params_formula(r: LayerRecord) -> str:
     if kind == "linear" and r.input_shape and r.output_shape:
         n_in, n_out = r.input_shape[-1], r.output_shape[-1]
         bias = r.params - n_in * n_out
-        return _two_lines(f"in · out{' + out' if bias else ''}",
-                          f"{n_in} · {n_out}{f' + {bias}' if bias else ''} = {_n(r.params)}")
+        return _two_lines(
+            f"in · out{' + out' if bias else ''}", f"{n_in} · {n_out}{f' + {bias}' if bias else ''} = {_n(r.params)}"
+        )
     if kind == "norm" and r.params:
         c = r.output_shape[1] if r.output_shape else r.params // 2
-        return (f"<code>2 · C = 2 · {c} = {_n(r.params)}</code> "
-                + t("(scale γ and shift β per channel; the running mean and variance are not trained)",
-                    "(채널마다 γ, β; 이동 평균·분산은 학습되지 않음)"))
+        return f"<code>2 · C = 2 · {c} = {_n(r.params)}</code> " + t(
+            "(scale γ and shift β per channel; the running mean and variance are not trained)",
+            "(채널마다 γ, β; 이동 평균·분산은 학습되지 않음)",
+        )
     if r.params:
         return f"<code>{_n(r.params)}</code>"
     return "0 " + t("(no weights)", "(가중치 없음)")
@@ -109,17 +124,22 @@ def macs_formula(r: LayerRecord) -> str:
         positions = math.prod(out[2:])
         weights = r.input_shape[1] // r.groups * out[1] * math.prod(r.kernel)
         pos_text = " · ".join(map(str, out[2:]))
-        text = (t("textbook: weights × output positions", "교과서: 가중치 × 출력 위치 수")
-                + _two_lines("", f"{_n(weights)} · {pos_text} = {_n(weights * positions)}").replace("= ", "", 1))
+        text = t("textbook: weights × output positions", "교과서: 가중치 × 출력 위치 수") + _two_lines(
+            "", f"{_n(weights)} · {pos_text} = {_n(weights * positions)}"
+        ).replace("= ", "", 1)
         if r.macs != weights * positions:
-            text += (f"<div>{t('torchinfo (bias counted too, as in the table)', 'torchinfo (편향 포함, 표의 값)')}: "
-                     f"<code>{_n(r.params)} · {_n(positions)} = {_n(r.macs)}</code></div>")
+            text += (
+                f"<div>{t('torchinfo (bias counted too, as in the table)', 'torchinfo (편향 포함, 표의 값)')}: "
+                f"<code>{_n(r.params)} · {_n(positions)} = {_n(r.macs)}</code></div>"
+            )
         return text
     if kind == "linear" and r.input_shape:
         textbook = r.input_shape[-1] * out[-1]
         text = t("textbook", "교과서") + f": <code>in · out = {_n(textbook)}</code>"
         if r.macs != textbook:
-            text += f"<div>{t('torchinfo (bias counted too)', 'torchinfo (편향 포함)')}: <code>{_n(r.macs)}</code></div>"
+            text += (
+                f"<div>{t('torchinfo (bias counted too)', 'torchinfo (편향 포함)')}: <code>{_n(r.macs)}</code></div>"
+            )
         return text
     if r.macs:
         return f"<code>{_n(r.macs)}</code> " + t("(torchinfo's count)", "(torchinfo 방식)")
@@ -131,8 +151,10 @@ def rf_formula(r: LayerRecord, analysis: Analysis) -> str:
     if r.receptive_field is None:
         if r.input_receptive_field is None:
             return t("every unit already sees the whole input", "모든 유닛이 이미 입력 전체를 봅니다")
-        return t("mixes all positions (flatten, global pooling, fully connected): every unit sees the whole "
-                 "input", "모든 위치를 섞습니다 (flatten, 전역 풀링, 완전연결): 모든 유닛이 입력 전체를 봅니다")
+        return t(
+            "mixes all positions (flatten, global pooling, fully connected): every unit sees the whole input",
+            "모든 위치를 섞습니다 (flatten, 전역 풀링, 완전연결): 모든 유닛이 입력 전체를 봅니다",
+        )
     rf, jump = r.receptive_field, r.jump
     rf_text = "×".join(map(str, rf)) + ("" if r.rf_exact else " (≤)")
     jump_text = "×".join(_n(j) for j in jump)
@@ -140,13 +162,19 @@ def rf_formula(r: LayerRecord, analysis: Analysis) -> str:
     if source.startswith("⊕"):
         join = next((j for j in analysis.joins if j.key == source), None)
         operands = ", ".join(o[0] for o in join.inputs) if join else "?"
-        return (t(f"its input is the sum ⊕ of {escape(operands)}: the field is the union of both paths",
-                  f"입력이 {escape(operands)}의 합 ⊕: 두 경로의 수용 영역을 합친 것")
-                + f" → <code>r = {rf_text}, j = {jump_text}</code>")
+        return (
+            t(
+                f"its input is the sum ⊕ of {escape(operands)}: the field is the union of both paths",
+                f"입력이 {escape(operands)}의 합 ⊕: 두 경로의 수용 영역을 합친 것",
+            )
+            + f" → <code>r = {rf_text}, j = {jump_text}</code>"
+        )
     r_prev, j_prev = r.input_receptive_field, r.input_jump
-    if r.kernel is None or r_prev is None or j_prev is None or r_prev == rf and j_prev == jump:
-        return (t("unchanged (this layer works per position)", "변하지 않음 (위치마다 따로 계산)")
-                + f": <code>r = {rf_text}, j = {jump_text}</code>")
+    if r.kernel is None or r_prev is None or j_prev is None or (r_prev == rf and j_prev == jump):
+        return (
+            t("unchanged (this layer works per position)", "변하지 않음 (위치마다 따로 계산)")
+            + f": <code>r = {rf_text}, j = {jump_text}</code>"
+        )
     lines = []
     dims = [name for name, *_ in _dims(r)] or ["H", "W"]
     same = len(set(rf)) == 1 and len(set(r_prev)) == 1 and len(set(r.kernel)) == 1 and len(set(j_prev)) == 1
@@ -155,12 +183,16 @@ def rf_formula(r: LayerRecord, analysis: Analysis) -> str:
         d = (r.dilation or [1] * len(rf))[i]
         s = r.stride[i]
         sub = "" if same else f"_{dims[i]}"
-        lines.append(_two_lines(f"r{sub} = r_prev + (k − 1)·d·j_prev",
-                                f"{_n(r_prev[i])} + ({k} − 1)·{d}·{_n(j_prev[i])} = {_n(rf[i])}"))
+        lines.append(
+            _two_lines(
+                f"r{sub} = r_prev + (k − 1)·d·j_prev", f"{_n(r_prev[i])} + ({k} − 1)·{d}·{_n(j_prev[i])} = {_n(rf[i])}"
+            )
+        )
         lines.append(_two_lines(f"j{sub} = j_prev · s", f"{_n(j_prev[i])} · {s} = {_n(jump[i])}"))
     if not r.rf_exact:
-        lines.append(t("(irregular adaptive windows: the largest window is shown)",
-                       "(불규칙한 적응형 창: 가장 큰 창 기준)"))
+        lines.append(
+            t("(irregular adaptive windows: the largest window is shown)", "(불규칙한 적응형 창: 가장 큰 창 기준)")
+        )
     return "".join(lines)
 
 
@@ -171,8 +203,11 @@ def details_html(analysis: Analysis, key: str) -> str:
     in_shape, out_shape = (r.input_shape or [None])[1:], (r.output_shape or [None])[1:]
     source = ", ".join(r.input_from) or "–"
     rows = [
-        (t("input → output", "입력 → 출력"), f"<code>{_shape(in_shape)}</code> → <code>{_shape(out_shape)}</code>"
-         + f" <span class='muted'>({t('reads', '입력')}: {escape(source)})</span>"),
+        (
+            t("input → output", "입력 → 출력"),
+            f"<code>{_shape(in_shape)}</code> → <code>{_shape(out_shape)}</code>"
+            + f" <span class='muted'>({t('reads', '입력')}: {escape(source)})</span>",
+        ),
     ]
     size = output_size_formula(r)
     if size:
@@ -183,16 +218,24 @@ def details_html(analysis: Analysis, key: str) -> str:
     geometry = ""
     if r.kernel is not None:
         pad = r.padding if isinstance(r.padding, str) else "×".join(map(str, r.padding))
-        geometry = (f" · kernel {'×'.join(map(str, r.kernel))}, stride {'×'.join(map(str, r.stride))}, "
-                    f"padding {pad}" + (f", groups {r.groups}" if r.groups > 1 else ""))
-    head = (f"<h3><code>{escape(r.key)}</code> · {escape(r.type)}</h3>"
-            f"<p class='muted'>#{r.index} · {t('kind', '종류')} {kind}{escape(geometry)}</p>")
+        geometry = f" · kernel {'×'.join(map(str, r.kernel))}, stride {'×'.join(map(str, r.stride))}, padding {pad}" + (
+            f", groups {r.groups}" if r.groups > 1 else ""
+        )
+    head = (
+        f"<h3><code>{escape(r.key)}</code> · {escape(r.type)}</h3>"
+        f"<p class='muted'>#{r.index} · {t('kind', '종류')} {kind}{escape(geometry)}</p>"
+    )
     body = "".join(f"<tr><th>{a}</th><td>{b}</td></tr>" for a, b in rows)
     return f"<div class='layer-card'>{head}<table>{body}</table></div>"
 
 
 def empty_card() -> str:
-    return ("<div class='layer-card muted'>"
-            + t("Click a box in the diagram (or a row of the table) to see that layer's formulas worked with its "
-                "own numbers.", "다이어그램의 상자(또는 표의 행)를 클릭하면 그 층의 공식을 실제 숫자로 풀어 보여줍니다.")
-            + "</div>")
+    return (
+        "<div class='layer-card muted'>"
+        + t(
+            "Click a box in the diagram (or a row of the table) to see that layer's formulas worked with its "
+            "own numbers.",
+            "다이어그램의 상자(또는 표의 행)를 클릭하면 그 층의 공식을 실제 숫자로 풀어 보여줍니다.",
+        )
+        + "</div>"
+    )

@@ -1,4 +1,5 @@
 """3×3 vs 5×5 tab: n stacked k×k convs against one K×K conv, from the analysis engine."""
+
 from __future__ import annotations
 
 import pandas as pd
@@ -12,25 +13,35 @@ def _int(value: float, name: str) -> int:
     return int(value)
 
 
-def stacks_view(kernel: float, repeat: float, in_channels: float, out_channels: float
-                ) -> tuple[pd.DataFrame, str, pd.DataFrame]:
+def stacks_view(
+    kernel: float, repeat: float, in_channels: float, out_channels: float
+) -> tuple[pd.DataFrame, str, pd.DataFrame]:
     """(table, summary, chart frame) for ``repeat`` stacked ``kernel``×``kernel`` convs vs one big conv."""
     k, n = _int(kernel, "kernel"), _int(repeat, "repeats")
     if k % 2 == 0:
         raise ValueError(f"kernel {k} is even; use an odd kernel (1, 3, 5, 7 …) so the layer keeps a centre pixel")
-    c = compare_stacks(kernel=k, repeat=n, in_channels=_int(in_channels, "input channels"),
-                       out_channels=_int(out_channels, "output channels"))
+    c = compare_stacks(
+        kernel=k,
+        repeat=n,
+        in_channels=_int(in_channels, "input channels"),
+        out_channels=_int(out_channels, "output channels"),
+    )
     stack, single = c.rows
-    table = pd.DataFrame([{
-        "design": r.label,
-        "convs": r.layers,
-        "weights per channel pair": r.weights_per_channel_pair,
-        "parameters": r.params,
-        "MACs per output position (weights only)": r.textbook_macs_per_position,
-        "MACs per output position (torchinfo, + biases)": r.macs_per_position,
-        "receptive field": "×".join(map(str, r.receptive_field)),
-        "nonlinearities": r.nonlinearities,
-    } for r in c.rows])
+    table = pd.DataFrame(
+        [
+            {
+                "design": r.label,
+                "convs": r.layers,
+                "weights per channel pair": r.weights_per_channel_pair,
+                "parameters": r.params,
+                "MACs per output position (weights only)": r.textbook_macs_per_position,
+                "MACs per output position (torchinfo, + biases)": r.macs_per_position,
+                "receptive field": "×".join(map(str, r.receptive_field)),
+                "nonlinearities": r.nonlinearities,
+            }
+            for r in c.rows
+        ]
+    )
     summary = (
         f"**{stack.label}** sees {stack.receptive_field[0]}×{stack.receptive_field[1]}, the same as "
         f"**{single.label}**, with {stack.weights_per_channel_pair} instead of {single.weights_per_channel_pair} "
@@ -40,7 +51,9 @@ def stacks_view(kernel: float, repeat: float, in_channels: float, out_channels: 
         f"instead of {single.textbook_macs_per_position:,} (weights only: k·k·C_in·C_out per conv)."
     )
     chart = pd.DataFrame(
-        [{"design": r.label, "value": r.weights_per_channel_pair, "measure": "weights per channel pair"}
-         for r in c.rows],
+        [
+            {"design": r.label, "value": r.weights_per_channel_pair, "measure": "weights per channel pair"}
+            for r in c.rows
+        ],
     )
     return table, summary, chart

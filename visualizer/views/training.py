@@ -1,4 +1,5 @@
 """Training tab: start/pause/resume/stop the one background run, read its curves, and see the network learn."""
+
 from __future__ import annotations
 
 import math
@@ -40,15 +41,37 @@ def _number(value: Any, name: str, kind: type, lo: float, hi: float) -> Any:
     return value
 
 
-def make_config(model: str, dataset: str, epochs: Any = FROM_DATASET, batch_size: Any = FROM_DATASET,
-                lr: Any = FROM_DATASET, optimizer: str = "adam", schedule: str = FROM_DATASET, weight_decay: Any = 0.0,
-                subset: Any = FROM_DATASET, seed: Any = 0, augment: bool = FROM_DATASET, pretrained: bool = False,
-                freeze_features: bool = False, resume: str | None = None) -> TrainConfig:
+def make_config(
+    model: str,
+    dataset: str,
+    epochs: Any = FROM_DATASET,
+    batch_size: Any = FROM_DATASET,
+    lr: Any = FROM_DATASET,
+    optimizer: str = "adam",
+    schedule: str = FROM_DATASET,
+    weight_decay: Any = 0.0,
+    subset: Any = FROM_DATASET,
+    seed: Any = 0,
+    augment: bool = FROM_DATASET,
+    pretrained: bool = False,
+    freeze_features: bool = False,
+    resume: str | None = None,
+) -> TrainConfig:
     """A checked config from the tab's fields; those left at FROM_DATASET take the dataset's recipe."""
-    given = {"epochs": epochs, "batch_size": batch_size, "lr": lr, "schedule": schedule, "subset": subset,
-             "augment": augment}
-    checks = {"epochs": ("Epochs", int, 1, 1000), "batch_size": ("Batch size", int, 1, 8192),
-              "lr": ("Learning rate", float, 1e-8, 10), "subset": ("Training images", int, 0, 10_000_000)}
+    given = {
+        "epochs": epochs,
+        "batch_size": batch_size,
+        "lr": lr,
+        "schedule": schedule,
+        "subset": subset,
+        "augment": augment,
+    }
+    checks = {
+        "epochs": ("Epochs", int, 1, 1000),
+        "batch_size": ("Batch size", int, 1, 8192),
+        "lr": ("Learning rate", float, 1e-8, 10),
+        "subset": ("Training images", int, 0, 10_000_000),
+    }
     fields: dict[str, Any] = {}
     for name, value in given.items():
         if value is FROM_DATASET:
@@ -63,10 +86,16 @@ def make_config(model: str, dataset: str, epochs: Any = FROM_DATASET, batch_size
 
         resume = runs.resolve(resume)  # only this server's own runs and uploads
     config = TrainConfig(
-        model=(model or "").strip(), dataset=dataset, optimizer=optimizer,
-        weight_decay=_number(weight_decay, "Weight decay", float, 0, 1), seed=_number(seed, "Seed", int, 0, 2**31 - 1),
-        pretrained=bool(pretrained), freeze_features=bool(freeze_features), resume=resume or None,
-        log_every=UI_LOG_EVERY, **fields,
+        model=(model or "").strip(),
+        dataset=dataset,
+        optimizer=optimizer,
+        weight_decay=_number(weight_decay, "Weight decay", float, 0, 1),
+        seed=_number(seed, "Seed", int, 0, 2**31 - 1),
+        pretrained=bool(pretrained),
+        freeze_features=bool(freeze_features),
+        resume=resume or None,
+        log_every=UI_LOG_EVERY,
+        **fields,
     )
     return config.validate()
 
@@ -84,13 +113,39 @@ def recipe(dataset: str) -> dict[str, Any]:
     return {**values, "subset": values["subset"] or 0}
 
 
-def train_start(model: str, dataset: str, epochs: Any = FROM_DATASET, batch_size: Any = FROM_DATASET,
-                lr: Any = FROM_DATASET, optimizer: str = "adam", schedule: str = FROM_DATASET, weight_decay: Any = 0.0,
-                subset: Any = FROM_DATASET, seed: Any = 0, augment: bool = FROM_DATASET, pretrained: bool = False,
-                freeze_features: bool = False, resume: str | None = None) -> str:
+def train_start(
+    model: str,
+    dataset: str,
+    epochs: Any = FROM_DATASET,
+    batch_size: Any = FROM_DATASET,
+    lr: Any = FROM_DATASET,
+    optimizer: str = "adam",
+    schedule: str = FROM_DATASET,
+    weight_decay: Any = 0.0,
+    subset: Any = FROM_DATASET,
+    seed: Any = 0,
+    augment: bool = FROM_DATASET,
+    pretrained: bool = False,
+    freeze_features: bool = False,
+    resume: str | None = None,
+) -> str:
     """Start a background run; raises ValueError (bad value) or RuntimeError (a run is already active)."""
-    config = make_config(model, dataset, epochs, batch_size, lr, optimizer, schedule, weight_decay, subset, seed,
-                         augment, pretrained, freeze_features, resume)
+    config = make_config(
+        model,
+        dataset,
+        epochs,
+        batch_size,
+        lr,
+        optimizer,
+        schedule,
+        weight_decay,
+        subset,
+        seed,
+        augment,
+        pretrained,
+        freeze_features,
+        resume,
+    )
     _trainer().start(config)
     return progress_line(_trainer().status())
 
@@ -110,17 +165,22 @@ def train_stop() -> str:
 def _duration(seconds: float | None) -> str:
     if seconds is None or not math.isfinite(seconds):
         return "–"
-    seconds = int(round(seconds))
-    return f"{seconds // 3600}:{seconds % 3600 // 60:02d}:{seconds % 60:02d}" if seconds >= 3600 else \
-        f"{seconds // 60}:{seconds % 60:02d}"
+    seconds = round(seconds)
+    return (
+        f"{seconds // 3600}:{seconds % 3600 // 60:02d}:{seconds % 60:02d}"
+        if seconds >= 3600
+        else f"{seconds // 60}:{seconds % 60:02d}"
+    )
 
 
 def progress_line(status: dict, last_epoch: dict | None = None) -> str:
     state = status.get("state", "idle")
     if state == "idle":
         return "No run yet. Pick a dataset and a model, then **Start**."
-    parts = [f"**{state}**", f"{status.get('model')} on {status.get('dataset')}"
-             + (" (synthetic data)" if status.get("synthetic") else "")]
+    parts = [
+        f"**{state}**",
+        f"{status.get('model')} on {status.get('dataset')}" + (" (synthetic data)" if status.get("synthetic") else ""),
+    ]
     if status.get("epochs"):
         parts.append(f"epoch {status.get('epoch', 0)}/{status['epochs']}")
     if status.get("total_steps"):
@@ -179,8 +239,9 @@ def confusion_image(final: dict | None, cell: int = 34) -> Image.Image | None:
 def per_class_table(final: dict | None) -> pd.DataFrame:
     if not final:
         return pd.DataFrame(columns=["class", "accuracy (%)"])
-    return pd.DataFrame({"class": final["class_names"],
-                         "accuracy (%)": [round(100 * a, 2) for a in final["per_class_acc"]]})
+    return pd.DataFrame(
+        {"class": final["class_names"], "accuracy (%)": [round(100 * a, 2) for a in final["per_class_acc"]]}
+    )
 
 
 def train_status() -> tuple[str, pd.DataFrame, pd.DataFrame, Image.Image | None, pd.DataFrame, str | None, bool]:
@@ -191,15 +252,24 @@ def train_status() -> tuple[str, pd.DataFrame, pd.DataFrame, Image.Image | None,
     loss, acc = curves(metrics)
     final = metrics.get("final")
     last_epoch = metrics["epochs"][-1] if metrics.get("epochs") else None
-    return (progress_line(status, last_epoch), loss, acc, confusion_image(final), per_class_table(final),
-            status.get("last_checkpoint"), status.get("state") in ACTIVE_STATES)
+    return (
+        progress_line(status, last_epoch),
+        loss,
+        acc,
+        confusion_image(final),
+        per_class_table(final),
+        status.get("last_checkpoint"),
+        status.get("state") in ACTIVE_STATES,
+    )
 
 
 # ------------------------------------------------------------------------------ the network, as it learns
 
 LIVE = "live"  # the snapshot picker's value for "the latest weights"
-NO_RUN_YET = ("No training run yet: start one (Start, or the train_start endpoint); the first-layer filters and "
-              "the probe image's feature maps appear here from step 0 on, and change as the network learns.")
+NO_RUN_YET = (
+    "No training run yet: start one (Start, or the train_start endpoint); the first-layer filters and "
+    "the probe image's feature maps appear here from step 0 on, and change as the network learns."
+)
 
 
 _pictures: OrderedDict[tuple, tuple[Image.Image, Image.Image]] = OrderedDict()
@@ -223,12 +293,16 @@ def _snapshot_outputs(snap: NetworkSnapshot, epochs: int | None) -> tuple[str, I
     top = snap.top(3)
     guess, p = top[0]
     verdict = "right" if guess == snap.probe.class_name else "wrong"
-    lines = [f"**{snapshots.describe(snap, epochs)}** · probe: a test image of a **{snap.probe.class_name}** · "
-             f"the network says **{guess}** ({100 * p:.0f} %, {verdict})"]
+    lines = [
+        f"**{snapshots.describe(snap, epochs)}** · probe: a test image of a **{snap.probe.class_name}** · "
+        f"the network says **{guess}** ({100 * p:.0f} %, {verdict})"
+    ]
     if snap.step == 0:
         n = len(snap.class_names)
-        lines.append(f"Random weights: the filters are noise and the predictions are chance ({n} classes: "
-                     f"~{100 / n:.0f} % each).")
+        lines.append(
+            f"Random weights: the filters are noise and the predictions are chance ({n} classes: "
+            f"~{100 / n:.0f} % each)."
+        )
     return "\n\n".join(lines), *_pictures_of(snap), dict(top)
 
 
@@ -244,12 +318,15 @@ def train_snapshot() -> tuple[str, Image.Image, Image.Image, dict]:
         if status["state"] == "idle":
             raise ValueError(NO_RUN_YET)
         if status["snapshot_error"]:
-            raise ValueError(f"this run has no pictures of the network: taking one failed "
-                             f"({status['snapshot_error']}); its training and curves go on")
+            raise ValueError(
+                f"this run has no pictures of the network: taking one failed "
+                f"({status['snapshot_error']}); its training and curves go on"
+            )
         if status["state"] == "failed":
             raise ValueError(f"the last run failed before its first snapshot: {status['error']}")
-        raise ValueError(f"the run has no snapshot yet ({status['message']}); the first comes when training "
-                         "begins, in a few seconds")
+        raise ValueError(
+            f"the run has no snapshot yet ({status['message']}); the first comes when training begins, in a few seconds"
+        )
     return _snapshot_outputs(snap, status["epochs"])
 
 
