@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
-import sys
-import types
+import re
 from html.parser import HTMLParser
 
 import pytest
@@ -14,6 +14,7 @@ import torchvision
 from torch import nn
 
 import zoo
+from visualizer import report
 from visualizer.analysis import AnalysisError, analyze, analyze_model, parse_input_shape
 
 
@@ -112,7 +113,7 @@ def test_record_fields_and_json():
     ):
         assert key in d["layers"][0], key
     assert d["layers"][-1]["rf_display"] == "whole input"
-    assert a.table_rows()[0]["Receptive field"] == "3×3"
+    assert report.table_rows(a)[0]["Receptive field"] == "3×3"
 
 
 def test_alexnet_conv_vs_fc_split_is_exact():
@@ -405,13 +406,17 @@ class _Cells(HTMLParser):
         self.open_tags.pop()
 
 
-def test_repr_html_shows_totals_and_every_layer_escaped(monkeypatch):
+def test_repr_html_shows_totals_the_diagram_and_every_layer_escaped():
     a = analyze(zoo.create_model("alexnet_cifar"), (3, 32, 32), model_name="<AlexNet & co>")
-    monkeypatch.setitem(sys.modules, "visualizer.diagram", None)  # the diagram module absent: no diagram
     page = a._repr_html_()
     parser = _Cells()
     parser.feed(page)
-    assert parser.open_tags == [] and parser.rows == len(a.layers) and parser.svg == 0
+    assert parser.open_tags == [] and parser.rows == len(a.layers) and parser.svg >= 1
+    assert page.index("<svg") < page.index("<thead>")  # the diagram is drawn above the table
+    # every conv and linear layer drawn as a box of its own, named as in the table
+    assert {f'data-layer="{r.key}"' for r in a.layers if r.kind in ("conv", "linear")} <= set(
+        re.findall(r'data-layer="[^"]+"', page)
+    )
     assert "&lt;AlexNet &amp; co&gt;" in page and "<AlexNet" not in page
     for text in (
         f"{a.total_params:,}",
@@ -425,14 +430,10 @@ def test_repr_html_shows_totals_and_every_layer_escaped(monkeypatch):
         assert text in page, text
 
 
-def test_repr_html_inserts_the_diagram_when_that_module_exists(monkeypatch):
-    diagram = types.ModuleType("visualizer.diagram")
-    diagram.render_svg = lambda analysis: f'<svg data-model="{len(analysis.layers)}"></svg>'
-    monkeypatch.setitem(sys.modules, "visualizer.diagram", diagram)
+def test_an_analysis_made_by_hand_prints_its_repr_without_a_presenter():
     a = analyze_model("alexnet_cifar")
-    assert a.diagram_svg() == f'<svg data-model="{len(a.layers)}"></svg>'
-    page = a._repr_html_()
-    assert page.index("<svg") < page.index("features.0")  # drawn above the table
+    bare = dataclasses.replace(a, presenter=None)
+    assert str(bare) == repr(a) and bare._repr_html_() is None and str(a) != repr(a)
 
 
 def test_print_gives_the_cli_table():

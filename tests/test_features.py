@@ -12,14 +12,15 @@ from visualizer import features, forward_pass
 from visualizer.features import (
     FeatureCapture,
     GridLayout,
-    explore,
     feature_grid,
-    first_layer_filters,
+    filters_picture,
+    first_rgb_conv,
     overview_strip,
     spatial_layers,
     stage_layers,
 )
 from visualizer.images import example_images
+from visualizer.views.features import explore
 from visualizer.weight_sources import load_weights
 
 
@@ -222,12 +223,12 @@ def test_first_layer_filters_as_rgb_patches():
         model[0].weight.zero_()
         model[0].weight[0, 0] = 1.0  # filter 0: red only
         model[0].weight[1, 2] = -1.0  # filter 1: everything but blue (blue is its minimum)
-    image = np.asarray(first_layer_filters(model, pad=2))
+    image = np.asarray(filters_picture(first_rgb_conv(model).weight, pad=2))
     assert tuple(image[2, 2]) == (255, 0, 0)
     s = 8  # 3×3 kernels enlarged to 24 px
     assert tuple(image[2, 2 + 3 * s + 2]) == (255, 255, 0)
     with pytest.raises(ValueError, match="no Conv2d taking 3 input channels"):
-        first_layer_filters(nn.Sequential(nn.Conv2d(1, 2, 3)))
+        first_rgb_conv(nn.Sequential(nn.Conv2d(1, 2, 3)))
 
 
 def test_explore_one_forward_pass_for_grid_and_predictions():

@@ -9,8 +9,11 @@ import torch.nn.functional as F
 from PIL import Image
 from torch import nn
 
-from visualizer.gradcam import explain, grad_cam, overlay_heatmap
+from visualizer.features import overlay_heatmap
+from visualizer.gradcam import grad_cam
 from visualizer.images import example_images
+from visualizer.views.features import explain
+from visualizer.weight_sources import load_weights
 
 CROSS = torch.tensor([[-1.0, 1.0, -1.0], [1.0, 1.0, 1.0], [-1.0, 1.0, -1.0]])
 DIAGONAL = torch.tensor([[1.0, -1.0, -1.0], [-1.0, 1.0, -1.0], [-1.0, -1.0, 1.0]])
@@ -104,8 +107,6 @@ def test_overlay_heatmap_blends_toward_the_colormap():
 
 
 def test_explain_end_to_end_on_a_small_zoo_model():
-    from visualizer.weight_sources import load_weights
-
     model = load_weights("vgg:8,M,16,M", "random").model
     calls = []
     handle = model.register_forward_pre_hook(lambda m, a: calls.append(1))

@@ -13,7 +13,7 @@ import torch
 from PIL import Image
 
 import zoo
-from visualizer.images import ImageError, example_images, load_image, network_input, preprocess
+from visualizer.images import ImageError, example_images, load_image, preprocess
 
 
 def save(tmp_path: Path, name: str, image: Image.Image, **kwargs) -> Path:
@@ -225,20 +225,3 @@ def test_preprocess_cifar_crops_center_and_uses_cifar_stats():
     mean, std = (0.4914, 0.4822, 0.4465), (0.2470, 0.2435, 0.2616)  # CIFAR-10 statistics
     expected = [(v - m) / s for v, m, s in zip((0.0, 1.0, 0.0), mean, std)]
     assert torch.allclose(tensor[0, :, 10, 10], torch.tensor(expected), atol=1e-5)
-
-
-def test_network_input_decodes_a_file_once_until_it_changes(tmp_path, monkeypatch):
-    import os
-
-    from visualizer import images
-
-    path = save(tmp_path, "red.png", Image.new("RGB", (40, 40), (255, 0, 0)))
-    loads = []
-    monkeypatch.setattr(images, "load_image", lambda source: loads.append(source) or load_image(source))
-    first = network_input(str(path), "resnet18_cifar")
-    assert network_input(str(path), "resnet18_cifar") is first and len(loads) == 1  # the page's second view
-    assert torch.equal(first[0], preprocess(load_image(path), "resnet18_cifar")[0])
-    Image.new("RGB", (40, 40), (0, 0, 255)).save(path)
-    os.utime(path, ns=(1, 1))  # a new file at the same path, whatever the clock's resolution
-    second = network_input(str(path), "resnet18_cifar")
-    assert len(loads) == 2 and np.asarray(second[1])[5, 5].tolist() == [0, 0, 255]

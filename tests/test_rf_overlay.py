@@ -9,16 +9,16 @@ from PIL import Image
 from torch import nn
 
 import zoo
-from visualizer.features import GridLayout, model_analysis
+from visualizer.analysis import analyze_model
+from visualizer.features import GridLayout
 from visualizer.rf_overlay import (
     click_to_unit,
     draw_receptive_field,
-    layer_record,
     map_click_to_unit,
-    receptive_field_from_click,
-    receptive_field_view,
     unit_box,
+    unit_overlay,
 )
+from visualizer.views.features import explore, rf_from_click
 
 
 def positive_copy(model: nn.Module) -> nn.Module:
@@ -77,7 +77,7 @@ def test_boxes_equal_gradient_support(model_name, layer, units):
     model = positive_copy(zoo.create_model(model_name))
     shape = zoo.get_spec(model_name).input_size
     name, _, call = layer.partition("#")
-    record = layer_record(model_name, layer)
+    record = analyze_model(model_name).by_key(layer)
     assert record.receptive_field is not None
     expected = gradient_support(model, name, int(call or 0), shape, units)
     assert [unit_box(record, y, x, shape[1:]) for y, x in units] == expected
@@ -90,7 +90,7 @@ def test_whole_input_and_clipping_by_the_conventions():
     assert unit_box(record, 3, 2, (20, 30)) == (4, 6, 8, 12)
     assert unit_box(record, 9, 7, (20, 30)) == (16, 26, 19, 29)
     assert unit_box({"receptive_field": None, "jump": None, "rf_center": None}, 0, 0, (20, 30)) == (0, 0, 19, 29)
-    fc = model_analysis("resnet18").layer("fc")
+    fc = analyze_model("resnet18").layer("fc")
     assert fc.receptive_field is None and unit_box(fc, 0, 0, 224) == (0, 0, 223, 223)
 
 
@@ -118,29 +118,28 @@ def test_clicks_map_to_units():
     assert map_click_to_unit(100, 200, (224, 224), (14, 14)) == (12, 6)
 
 
-def test_receptive_field_view_end_to_end():
-    image = Image.fromarray(np.full((48, 64, 3), 128, dtype=np.uint8))
-    view = receptive_field_view(image, "vgg:8,M,16,M", "features.3", 2, 3)
-    record = layer_record("vgg:8,M,16,M", "features.3")
+def test_unit_overlay_of_a_record():
+    image = Image.fromarray(np.full((32, 32, 3), 128, dtype=np.uint8))
+    record = analyze_model("vgg:8,M,16,M").by_key("features.3")
+    view = unit_overlay(image, record, 2, 3, (32, 32))
     assert view["box"] == unit_box(record, 2, 3, 32)
     assert view["overlay"].size == (224, 224)  # 32×32 input shown 7× larger
     assert "receptive field" in view["text"]
     with pytest.raises(ValueError, match="outside features.3's 16×16 map"):
-        receptive_field_view(image, "vgg:8,M,16,M", "features.3", 16, 0)
-    with pytest.raises(ValueError, match="no layer 'features.99'"):
-        layer_record("vgg:8,M,16,M", "features.99")
+        unit_overlay(image, record, 16, 0, (32, 32))
 
 
 def test_click_on_explore_grid_gives_that_units_field():
-    from visualizer.features import explore
-
     image = Image.fromarray(np.full((32, 32, 3), 90, dtype=np.uint8))
     result = explore(image, "vgg:8,M,16,M", layer="features.3", top_n=4)
     layout = result["layout"]
     x0, y0 = layout.tile_origin(2)
-    view = receptive_field_from_click(
-        image, "vgg:8,M,16,M", "features.3", layout, x0 + 9 * layout.scale, y0 + 4 * layout.scale
-    )
-    assert view["tile"] == 2 and view["unit"] == (4, 9)
-    assert view["box"] == unit_box(layer_record("vgg:8,M,16,M", "features.3"), 4, 9, 32)
-    assert receptive_field_from_click(image, "vgg:8,M,16,M", "features.3", layout, 0, 0) is None
+    state = {"model_name": "vgg:8,M,16,M", "layer": "features.3", "layout": layout, "input": result["input"],
+             "channels": [t.channel for t in result["channels"]]}  # fmt: skip
+    overlay, text = rf_from_click(state, x0 + 9 * layout.scale, y0 + 4 * layout.scale)
+    record = analyze_model("vgg:8,M,16,M").by_key("features.3")
+    expected = unit_overlay(result["input"], record, 4, 9, (32, 32))
+    assert np.array_equal(np.asarray(overlay), np.asarray(expected["overlay"]))
+    assert text == f"Channel {state['channels'][2]}: {expected['text']}" and "unit (4, 9)" in text
+    with pytest.raises(ValueError, match="between the maps"):
+        rf_from_click(state, 0, 0)

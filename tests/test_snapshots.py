@@ -8,7 +8,7 @@ import visualizer.snapshots as snapshots
 import zoo
 from visualizer.checkpoint import load_checkpoint, model_from_checkpoint
 from visualizer.datasets import load_shapes
-from visualizer.features import first_layer_filters
+from visualizer.features import filters_picture, first_rgb_conv
 from visualizer.snapshots import SnapshotLog, filters_image, probe_maps_image
 from visualizer.training import TrainConfig, train
 
@@ -69,18 +69,17 @@ def test_snapshots_are_the_weights_trained_at_that_moment(tmp_path):
     for snap, path in [(history[1], tmp_path / "epoch1.pt"), (history[2], done["checkpoint"])]:
         model, ckpt = model_from_checkpoint(path)
         assert ckpt["step"] == snap.step
-        # The filters are the first conv's weights of that epoch, bit for bit, drawn as first_layer_filters draws
+        # The filters are the first conv's weights of that epoch, bit for bit, drawn as filters_picture draws
         # them; below, their change since the start (the seeded initial weights), drawn the same way.
         assert torch.equal(snap.filters, ckpt["model"]["features.0.weight"])
-        picture, now = filters_image(snap), first_layer_filters(model, min_patch=24)
+        picture, now = filters_image(snap), filters_picture(first_rgb_conv(model).weight, min_patch=24)
         top = snapshots.FILTERS_LABEL_H
         assert np.array_equal(np.asarray(picture.crop((0, top, now.width, top + now.height))), np.asarray(now))
-        change = torch.nn.Conv2d(3, 16, 3, bias=False)
-        change.weight.data = ckpt["model"]["features.0.weight"] - initial
+        change = ckpt["model"]["features.0.weight"] - initial
         below = 2 * top + now.height
         assert np.array_equal(
             np.asarray(picture.crop((0, below, now.width, below + now.height))),
-            np.asarray(first_layer_filters(change, min_patch=24)),
+            np.asarray(filters_picture(change, min_patch=24)),
         )
         # The probe is the run's first test image; its maps and logits are what those weights compute for it.
         assert torch.equal(snap.probe.image, test.images[0]) and snap.probe.label == int(test.labels[0])
@@ -148,7 +147,7 @@ def test_pictures_show_every_stage_and_the_probe(tmp_path):
     assert maps.width > 6 * 96 and maps.height >= 4 * 96
     # The probe sits top-left under its label, enlarged 4× with nearest-neighbour: its first pixel is the image's.
     assert maps.getpixel((6, 6 + 22)) == tuple(snap.probe.image[:, 0, 0].tolist())
-    now = first_layer_filters(model_from_checkpoint(tmp_path / "run" / "last.pt")[0], min_patch=24)
+    now = filters_picture(first_rgb_conv(model_from_checkpoint(tmp_path / "run" / "last.pt")[0]).weight, min_patch=24)
     assert filters_image(snap).size == (now.width, 2 * (snapshots.FILTERS_LABEL_H + now.height))  # now, and change
 
 

@@ -136,8 +136,8 @@ def parse_args(argv: list[str] | None = None, prog: str | None = None) -> argpar
 
 def serve(args: argparse.Namespace) -> int:
     from visualizer import budgets
+    from visualizer.budgets.allocator import limit_arenas
     from visualizer.budgets.logins import LoginGuard
-    from visualizer.budgets.memory import limit_arenas
 
     limit_arenas()  # before torch and the server start their threads
 

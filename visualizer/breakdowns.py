@@ -8,20 +8,13 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 
+from visualizer.kinds import kind_of
+
 
 def block_of(name: str) -> str:
     """Top-level block or stage of a qualified layer name: ``features.3`` → ``features``, ``layer1.0.conv1``
     → ``layer1``; a model that is itself a leaf has the empty name."""
     return name.split(".", 1)[0] if name else "(model)"
-
-
-def kind_of(layer_type: str) -> str:
-    """``conv`` / ``fc`` / ``other``: the split the course notes draw for AlexNet and VGG."""
-    if "Conv" in layer_type:
-        return "conv"
-    if "Linear" in layer_type:
-        return "fc"
-    return "other"
 
 
 def _group(records: Iterable, key: Callable, value: str, first_call_only: bool) -> dict[str, int]:
@@ -50,11 +43,16 @@ def macs_by_block(records: Iterable) -> dict[str, int]:
     return _group(records, lambda r: block_of(r.name), "macs", False)
 
 
+def _conv_or_fc(record) -> str:
+    kind = kind_of(record)
+    return "fc" if kind == "linear" else ("conv" if kind == "conv" else "other")
+
+
 def conv_fc_split(records: Iterable) -> dict[str, float | int | None]:
     """Parameters and MACs of conv layers versus fully-connected layers, with their ratios."""
     records = list(records)
-    p = _group(records, lambda r: kind_of(r.type), "params", True)
-    m = _group(records, lambda r: kind_of(r.type), "macs", False)
+    p = _group(records, _conv_or_fc, "params", True)
+    m = _group(records, _conv_or_fc, "macs", False)
     conv_p, fc_p, conv_m, fc_m = p.get("conv", 0), p.get("fc", 0), m.get("conv", 0), m.get("fc", 0)
     return {
         "conv_params": conv_p,

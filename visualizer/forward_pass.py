@@ -1,19 +1,24 @@
 """One image through one model with one set of weights: the forward pass that every view reads.
 
-The feature grid, the overview strip, the predictions, Grad-CAM and a layer clicked in the diagram all read
-one ``ForwardPass``. Its first request runs the network once — hooks on the layers asked for, and, when
-Grad-CAM is wanted, gradients as far back as its layer — and keeps what it captured. A later request for
-another layer runs one early-stopped forward that ends at that layer (a fraction of the network); another
-Grad-CAM class needs one more forward and backward. Passes are shared by everyone looking at the same image
-with the same weights, and the cache is bounded by the bytes of what they keep, not by a count.
+The feature grid, the overview strip, the predictions, Grad-CAM, a layer clicked in the diagram and a unit's
+computation all read one ``ForwardPass``. A request loads its weights once (``weight_sources.load_weights``),
+finds the image's pass (``for_image``: the image is decoded and preprocessed once, then known by its file), and
+asks it for what it shows (``ensure``): the first request runs the network once — hooks on the layers asked for,
+and, when Grad-CAM is wanted, gradients as far back as its layer — and keeps what it captured. A later request for
+another layer runs one early-stopped forward that ends at that layer (a fraction of the network); another Grad-CAM
+class needs one more forward and backward. Passes are shared by everyone looking at the same image with the same
+weights, and the cache is bounded by the bytes of what they keep, not by a count.
+
+A pass holds no reference to the model (the weights cache decides what stays in memory): each request hands in the
+``LoadedModel`` it loaded, and a pass refuses weights other than the ones it was computed from.
 """
 
 from __future__ import annotations
 
 import contextlib
 import hashlib
+import os
 import threading
-import weakref
 from collections import OrderedDict
 from collections.abc import Iterable
 from typing import Any
@@ -21,8 +26,13 @@ from typing import Any
 import torch
 from PIL import Image
 
-from visualizer.features import FeatureCapture, parse_layer
-from visualizer.gradcam import CamCapture
+from visualizer.analysis import analyze_model
+from visualizer.features.capture import CamCapture, FeatureCapture
+from visualizer.features.layers import spatial_layers
+from visualizer.gradcam import grad_cam_heatmap
+from visualizer.images import ImageSource, load_image, preprocess
+from visualizer.records import parse_layer_key
+from visualizer.weight_sources import LoadedModel, WeightsError
 
 MAX_CACHE_BYTES = 256 * 2**20  # activations and inputs kept over all passes
 MAX_PASSES = 16
@@ -32,75 +42,78 @@ CAPTURE_ALL_BYTES = 160 * 2**20
 
 
 class ForwardPass:
-    """What one (image, model, weights) produced; ask with ``ensure`` / ``activation`` / ``grad_cam``.
+    """What one (image, model, weights) produced; ask with ``ensure`` / ``activation`` / ``grad_cam``."""
 
-    Holds no reference to the model itself (the weights cache owns it): a new capture asks the cache again.
-    """
-
-    def __init__(
-        self, load_args: tuple[str, str, str | None], loaded: Any, tensor: torch.Tensor, seen: Image.Image, key: tuple
-    ) -> None:
-        self._load_args = load_args
-        self._loaded = weakref.ref(loaded)  # no strong reference: the weights cache decides what stays in memory
-        self.key = key
+    def __init__(self, loaded: LoadedModel, tensor: torch.Tensor, seen: Image.Image, key: tuple) -> None:
+        self.key = key  # (weights key, image digest)
         self.model_name: str = loaded.model_name
         self.source: str = loaded.source
         self.class_names: list[str] = list(loaded.class_names)
         self.info: str = loaded.info
-        self.tensor = tensor
-        self.seen = seen
+        self.tensor = tensor  # 1×C×H×W, what the network reads
+        self.seen = seen  # the same as a PIL image (what the network sees)
         self.logits: torch.Tensor | None = None  # 1-D, from the first full pass
         self._acts: dict[str, torch.Tensor] = {}  # layer key → C×H×W (or C) float32 on the CPU
+        self._inputs: dict[str, tuple[torch.Tensor, ...]] = {}  # layer key → what it read (batch dim dropped)
         self._cams: dict[tuple[str, int], Any] = {}
         self.full_forwards = 0  # how often the whole network ran (tests and benchmarks read these)
         self.partial_forwards = 0
         self._lock = threading.RLock()
 
     @property
-    def loaded(self) -> Any:
-        """The model these activations came from: the same object while cached, else rebuilt from the same
-        source; a source that now gives other weights ("auto", a run in progress) is refused, not mixed in."""
-        from visualizer.weight_sources import WeightsError, load_weights
-
-        loaded = self._loaded() or load_weights(*self._load_args)
-        if loaded.key != self.key[0]:
-            raise WeightsError(
-                "the weights changed since this image was shown (a training run moved on, or new "
-                "weights arrived); show the feature maps again"
-            )
-        return loaded
-
-    @property
     def nbytes(self) -> int:
         acts = sum(t.numel() * t.element_size() for t in self._acts.values())
+        inputs = sum(t.numel() * t.element_size() for ts in self._inputs.values() for t in ts)
         cams = sum(h.nbytes for h, _ in self._cams.values())
-        return acts + cams + self.tensor.numel() * self.tensor.element_size()
+        return acts + inputs + cams + self.tensor.numel() * self.tensor.element_size()
 
     # ----------------------------------------------------------------------------------------------- runs
 
-    def ensure(self, layers: Iterable[str] = (), cam_layer: str | None = None, cam_class: int | None = None) -> None:
-        """Make sure ``layers``' activations, the logits and (if asked) one Grad-CAM are available, running the
-        network at most once: fully when the logits or the Grad-CAM are missing, else only up to the layers."""
+    def ensure(
+        self,
+        loaded: LoadedModel,
+        layers: Iterable[str] = (),
+        cam_layer: str | None = None,
+        cam_class: int | None = None,
+        inputs_of: Iterable[str] = (),
+    ) -> None:
+        """Make sure ``layers``' outputs, ``inputs_of``'s inputs, the logits and (if asked) one Grad-CAM are
+        available, running the network at most once: fully when the logits or the Grad-CAM are missing, else
+        only up to the layers."""
+        self._check(loaded)
         with self._lock:
             missing = [layer for layer in dict.fromkeys(layers) if layer not in self._acts]
+            inputs = [layer for layer in dict.fromkeys(inputs_of) if layer not in self._inputs]
             cam_key = self._cam_key(cam_layer, cam_class) if cam_layer else None
             if self.logits is None:
-                self._full(list(dict.fromkeys(missing + self._all_spatial())), cam_layer, cam_class)
+                self._full(loaded, list(dict.fromkeys(missing + self._all_spatial())), inputs, cam_layer, cam_class)
             elif cam_key is not None and cam_key not in self._cams:
-                self._full(missing, cam_layer, cam_class)
-            elif missing:
-                self._partial(missing)
+                self._full(loaded, missing, inputs, cam_layer, cam_class)
+            elif missing or inputs:
+                self._partial(loaded, missing, inputs)
         _trim()
 
-    def activation(self, layer: str) -> torch.Tensor:
+    def activation(self, loaded: LoadedModel, layer: str) -> torch.Tensor:
         """``layer``'s output (C×H×W) for this image; captured by one early-stopped forward if not yet kept."""
-        self.ensure([layer])
+        self.ensure(loaded, [layer])
         return self._acts[layer]
 
-    def grad_cam(self, layer: str, class_index: int | None = None) -> tuple[Any, int]:
+    def layer_inputs(self, loaded: LoadedModel, layer: str) -> tuple[torch.Tensor, ...]:
+        """The tensors ``layer`` read for this image (batch dim dropped); one early-stopped forward if not kept."""
+        self.ensure(loaded, [layer], inputs_of=[layer])
+        return self._inputs[layer]
+
+    def grad_cam(self, loaded: LoadedModel, layer: str, class_index: int | None = None) -> tuple[Any, int]:
         """``(heatmap H×W in [0, 1], class explained)``; ``class_index`` None: the top prediction."""
-        self.ensure(cam_layer=layer, cam_class=class_index)
+        self.ensure(loaded, cam_layer=layer, cam_class=class_index)
         return self._cams[self._cam_key(layer, class_index)]
+
+    def _check(self, loaded: LoadedModel) -> None:
+        if loaded.key != self.key[0]:
+            raise WeightsError(
+                "the weights changed since this image was shown (a training run moved on, or new weights "
+                "arrived); show the feature maps again"
+            )
 
     def _cam_key(self, layer: str, class_index: int | None) -> tuple[str, int | None]:
         if class_index is None and self.logits is not None:
@@ -109,44 +122,50 @@ class ForwardPass:
 
     def _all_spatial(self) -> list[str]:
         """Every layer with a spatial map, when their outputs together fit ``CAPTURE_ALL_BYTES``."""
-        from visualizer.features import model_analysis, spatial_layers
-
-        layers = spatial_layers(self.model_name)
-        records = {r.key: r for r in model_analysis(self.model_name).layers}
-        total = sum(records[s.key].activation_bytes for s in layers if s.key in records)
+        analysis = analyze_model(self.model_name)
+        layers = spatial_layers(analysis)
+        records = {r.key: r for r in analysis.layers}
+        total = sum(records[s.key].activation_bytes for s in layers)
         return [s.key for s in layers] if total <= CAPTURE_ALL_BYTES else []
 
-    def _full(self, layers: list[str], cam_layer: str | None, cam_class: int | None) -> None:
-        loaded = self.loaded
+    def _full(
+        self, loaded: LoadedModel, layers: list[str], inputs: list[str], cam_layer: str | None, cam_class: int | None
+    ) -> None:
         model = loaded.model
         cam = CamCapture(model, cam_layer) if cam_layer else contextlib.nullcontext()
         grads = torch.enable_grad() if cam_layer else torch.no_grad()
         # Hooks live on the shared, cached model: hold its lock so no other request's pass sees them.
-        with loaded.lock, grads, cam as hooked, FeatureCapture(model, layers) as capture:
-            logits = model(self.tensor)
-            logits = logits.reshape(1, -1)
-            heat = hooked.heatmap(logits, cam_class, self.tensor.shape[-2:]) if cam_layer else None
+        with loaded.lock, grads, cam as hooked, FeatureCapture(model, layers, keep_inputs=inputs) as capture:
+            logits = model(self.tensor).reshape(1, -1)
+            if cam_layer:
+                heat = grad_cam_heatmap(hooked.captured(), logits, cam_class, self.tensor.shape[-2:], cam_layer)
         self.full_forwards += 1
         self.logits = logits.detach()[0]
-        for layer in layers:
-            self._acts[layer] = capture.get(layer)[0]
-        if heat is not None:
+        self._keep(capture, layers, inputs)
+        if cam_layer:
             self._cams[(cam_layer, heat[1])] = heat
             if cam_class is None:
                 self._cams[self._cam_key(cam_layer, None)] = heat
 
-    def _partial(self, layers: list[str]) -> None:
-        loaded = self.loaded
+    def _partial(self, loaded: LoadedModel, layers: list[str], inputs: list[str]) -> None:
         # Stop as soon as every asked layer has run, unless one is a module's later call (name#k).
-        early = all(parse_layer(layer)[1] == 0 for layer in layers)
-        with loaded.lock, torch.no_grad(), FeatureCapture(loaded.model, layers, stop_early=early) as capture:
-            loaded.model(self.tensor)
+        early = all(parse_layer_key(layer)[1] == 0 for layer in [*layers, *inputs])
+        model = loaded.model
+        with loaded.lock, torch.no_grad(), FeatureCapture(model, layers, early, keep_inputs=inputs) as capture:
+            model(self.tensor)
         self.partial_forwards += 1
+        self._keep(capture, layers, inputs)
+
+    def _keep(self, capture: FeatureCapture, layers: list[str], inputs: list[str]) -> None:
         for layer in layers:
             self._acts[layer] = capture.get(layer)[0]
+        for layer in inputs:
+            self._inputs[layer] = tuple(t[0] for t in capture.get_inputs(layer))
+            self._acts.setdefault(layer, capture.get(layer)[0])
 
 
 _passes: OrderedDict[tuple, ForwardPass] = OrderedDict()
+_by_file: OrderedDict[tuple, tuple] = OrderedDict()  # (weights key, file identity) → pass key
 _passes_lock = threading.Lock()
 
 
@@ -154,23 +173,39 @@ def image_digest(tensor: torch.Tensor) -> str:
     return hashlib.sha1(tensor.numpy().tobytes()).hexdigest()
 
 
-def forward_pass(
-    image: Any, model_name: str, source: str = "random", checkpoint_path: str | None = None
-) -> ForwardPass:
-    """The ``ForwardPass`` of ``image`` (path, bytes, PIL ...) through ``model_name`` with weights from ``source``;
-    the same object for every caller while it stays cached (nothing runs until a view asks)."""
-    from visualizer.images import network_input
-    from visualizer.weight_sources import load_weights
+def _file_identity(image: Any) -> tuple | None:
+    """(path, mtime, size) of an image given as a file path, so a later request for it needs no decoding."""
+    if not isinstance(image, (str, os.PathLike)):
+        return None
+    try:
+        stat = os.stat(image)
+    except OSError:
+        return None  # load_image says what is wrong with the path
+    return os.path.abspath(image), stat.st_mtime_ns, stat.st_size
 
-    loaded = load_weights(model_name, source, checkpoint_path)
-    tensor, seen = network_input(image, loaded.model_name)
+
+def for_image(image: ImageSource, loaded: LoadedModel) -> ForwardPass:
+    """The ``ForwardPass`` of ``image`` (path, bytes, PIL …) through ``loaded`` (nothing runs until a view asks);
+    the same object for every caller while it stays cached."""
+    ident = _file_identity(image)
+    with _passes_lock:
+        known = _by_file.get((loaded.key, ident)) if ident else None
+        run = _passes.get(known) if known else None
+        if run is not None:
+            _passes.move_to_end(known)
+            return run
+    tensor, seen = preprocess(load_image(image), loaded.model_name)
     key = (loaded.key, image_digest(tensor))
     with _passes_lock:
         run = _passes.get(key)
         if run is None:
-            run = ForwardPass((model_name, source, checkpoint_path), loaded, tensor, seen, key)
+            run = ForwardPass(loaded, tensor, seen, key)
             _passes[key] = run
         _passes.move_to_end(key)
+        if ident:
+            _by_file[(loaded.key, ident)] = key
+            while len(_by_file) > 4 * MAX_PASSES:
+                _by_file.popitem(last=False)
     _trim()
     return run
 
@@ -193,3 +228,4 @@ def _trim() -> None:
 def clear() -> None:
     with _passes_lock:
         _passes.clear()
+        _by_file.clear()

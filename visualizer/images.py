@@ -223,26 +223,3 @@ def preprocess(image: Image.Image, model_name: str) -> tuple[torch.Tensor, Image
     seen = TF.center_crop(TF.resize(image, resize, interpolation=interpolation, antialias=True), crop)
     tensor = TF.normalize(TF.to_tensor(seen), mean=mean, std=std).unsqueeze(0)
     return tensor, seen
-
-
-# One entry: the feature-maps page hands the same upload to the feature grid and to Grad-CAM in one request.
-_last_input: dict[str, Any] = {}
-
-
-def network_input(source: ImageSource, model_name: str) -> tuple[torch.Tensor, Image.Image]:
-    """``preprocess(load_image(source), model_name)``; for a file path the last result is reused while the
-    file is unchanged, so two views of one upload decode and resize it once. Callers must not modify it."""
-    key = None
-    if isinstance(source, (str, os.PathLike)):
-        try:
-            stat = os.stat(source)
-            key = (os.path.abspath(source), stat.st_mtime_ns, stat.st_size, model_name)
-        except OSError:
-            pass  # load_image says what is wrong with the path
-    entry = _last_input.get("entry")  # (key, result), swapped in one assignment: safe across threads
-    if key is not None and entry is not None and entry[0] == key:
-        return entry[1]
-    result = preprocess(load_image(source), model_name)
-    if key is not None:
-        _last_input["entry"] = (key, result)
-    return result

@@ -14,6 +14,8 @@ from typing import Any
 
 from PIL import Image, ImageDraw
 
+from visualizer.records import LayerRecord
+
 Box = tuple[int, int, int, int]  # (top, left, bottom, right), inclusive pixel indices
 
 BOX_COLOR = (255, 40, 40)
@@ -148,74 +150,31 @@ def map_click_to_unit(px: float, py: float, image_size: Sequence[int], map_size:
     return y, x
 
 
-# ---------------------------------------------------------------------------------------------- pipeline
+# ---------------------------------------------------------------------------------------------- a unit
 
 
-def layer_record(model_name: str, layer: str) -> Any:
-    """The analysis engine's record of ``layer`` (``name`` or ``name#k`` for the k-th call) in ``model_name``."""
-    from visualizer.features import model_analysis, parse_layer
-
-    try:
-        return model_analysis(model_name).layer(*parse_layer(layer))
-    except KeyError:
-        raise ValueError(
-            f"{model_name} has no layer {layer!r} in its analysis; pick a layer from the layer list"
-        ) from None
-
-
-def receptive_field_view(image: Any, model_name: str, layer: str, y: int, x: int) -> dict[str, Any]:
-    """Image in → the input the network sees with unit (y, x) of ``layer``'s receptive field drawn on it.
-
-    Returns ``overlay`` (PIL), ``box`` (top, left, bottom, right), ``field`` (unclipped, or None for the whole
-    input) and ``text`` (a one-line description).
-    """
-    from visualizer.images import network_input
-
-    _, seen = network_input(image, model_name)
-    return unit_overlay(seen, model_name, layer, y, x)
-
-
-def unit_overlay(seen: Image.Image, model_name: str, layer: str, y: int, x: int) -> dict[str, Any]:
-    """``receptive_field_view`` for an image already preprocessed for the network (``seen``)."""
-    import zoo
-
-    spec = zoo.get_spec(model_name)
-    record = layer_record(model_name, layer)
-    shape = _get(record, "output_shape")
+def unit_overlay(seen: Image.Image, record: LayerRecord, y: int, x: int, input_size: Sequence[int]) -> dict[str, Any]:
+    """The input the network sees (``seen``) with unit (y, x) of ``record``'s layer and its receptive field drawn on
+    it: ``overlay`` (PIL), ``box`` (top, left, bottom, right), ``field`` (unclipped, None for the whole input) and
+    ``text`` (a one-line description). ``input_size`` is the network input's (H, W)."""
+    layer = record.key
+    shape = record.output_shape
     if shape is not None and len(shape) >= 2:
         map_h, map_w = int(shape[-2]), int(shape[-1])
         if not (0 <= y < map_h and 0 <= x < map_w):
             raise ValueError(
                 f"unit ({y}, {x}) is outside {layer}'s {map_h}×{map_w} map; use 0..{map_h - 1}, 0..{map_w - 1}"
             )
-    input_size = spec.input_size[1:]
-    box = unit_box(record, y, x, input_size)
+    in_h, in_w = _size(input_size)
+    box = unit_box(record, y, x, (in_h, in_w))
     field = unit_field(record, y, x)
-    overlay = draw_receptive_field(seen, box, input_size, centers=[unit_center(record, y, x)])
+    overlay = draw_receptive_field(seen, box, (in_h, in_w), centers=[unit_center(record, y, x)])
     if field is None:
         text = f"{layer} unit ({y}, {x}) sees the whole input (after global pooling or flattening)"
     else:
-        rh, rw = _pair(_get(record, "receptive_field"), "receptive_field")
+        rh, rw = _pair(record.receptive_field, "receptive_field")
         text = (
             f"{layer} unit ({y}, {x}): receptive field {rh:g}×{rw:g} px, rows {field[0]:g}..{field[2]:g}, "
-            f"cols {field[1]:g}..{field[3]:g} (shown clipped to the {input_size[0]}×{input_size[1]} input)"
+            f"cols {field[1]:g}..{field[3]:g} (shown clipped to the {in_h}×{in_w} input)"
         )
     return {"overlay": overlay, "box": box, "field": field, "text": text}
-
-
-def receptive_field_from_click(
-    image: Any,
-    model_name: str,
-    layer: str,
-    layout: Any,
-    px: float,
-    py: float,
-    displayed_size: Sequence[int] | None = None,
-) -> dict[str, Any] | None:
-    """A click on ``explore``'s grid (its ``layout``) → ``receptive_field_view`` of the unit clicked, plus
-    ``tile`` (index in the grid) and ``unit`` (y, x); None when the click missed every map."""
-    hit = click_to_unit(layout, px, py, displayed_size)
-    if hit is None:
-        return None
-    tile, y, x = hit
-    return {**receptive_field_view(image, model_name, layer, y, x), "tile": tile, "unit": (y, x)}

@@ -25,7 +25,8 @@ from visualizer.features import (
     FeatureCapture,
     enlarge,
     feature_grid,
-    first_layer_filters,
+    filters_picture,
+    first_rgb_conv,
     rank_channels,
     spatial_layers,
     stage_layers,
@@ -106,14 +107,6 @@ class LatestWeights:
     @property
     def key(self) -> tuple[str, int, bool]:
         return self.run_id, self.step, self.epoch_end
-
-
-def first_rgb_conv(model: nn.Module) -> nn.Conv2d:
-    """The conv that sees the image's colours (the one ``first_layer_filters`` draws)."""
-    conv = next((m for m in model.modules() if isinstance(m, nn.Conv2d) and m.in_channels == 3), None)
-    if conv is None:
-        raise ValueError(f"{type(model).__name__} has no Conv2d taking 3 input channels; nothing to show as RGB")
-    return conv
 
 
 def _cpu_copy(t: torch.Tensor) -> torch.Tensor:
@@ -285,22 +278,15 @@ def _thin(history: list[NetworkSnapshot]) -> list[NetworkSnapshot]:
 # ---------------------------------------------------------------------------------------------- present
 
 
-def _patches(weight: torch.Tensor, min_patch: int) -> Image.Image:
-    out_ch, in_ch, kh, kw = weight.shape
-    conv = nn.Conv2d(in_ch, out_ch, (kh, kw), bias=False)
-    conv.weight = nn.Parameter(weight, requires_grad=False)
-    return first_layer_filters(conv, min_patch=min_patch)
-
-
 FILTERS_LABEL_H = 22
 
 
 def filters_image(snapshot: NetworkSnapshot, min_patch: int = 24) -> Image.Image:
-    """The first conv's kernels as RGB patches, each stretched to its own range (``first_layer_filters``); below,
+    """The first conv's kernels as RGB patches, each stretched to its own range (``features.filters_picture``); below,
     what training has changed in each since the run's start, drawn the same way. Small kernels stay close to their
     random start for a while; their changes show the edge and colour detectors forming."""
     font = ImageFont.load_default(size=14)
-    now = _patches(snapshot.filters, min_patch)
+    now = filters_picture(snapshot.filters, min_patch)
     change = snapshot.filters - snapshot.start_filters
     canvas = Image.new("RGB", (now.width, 2 * (FILTERS_LABEL_H + now.height)), BACKGROUND)
     draw = ImageDraw.Draw(canvas)
@@ -309,7 +295,7 @@ def filters_image(snapshot: NetworkSnapshot, min_patch: int = 24) -> Image.Image
     y = FILTERS_LABEL_H + now.height
     draw.text((2, y + 3), f"change since step {snapshot.start_step}", fill=TEXT, font=font)
     if change.abs().max() > 0:
-        canvas.paste(_patches(change, min_patch), (0, y + FILTERS_LABEL_H))
+        canvas.paste(filters_picture(change, min_patch), (0, y + FILTERS_LABEL_H))
     else:
         draw.text((2, y + FILTERS_LABEL_H + now.height // 2 - 8), "none yet", fill=TEXT, font=font)
     return canvas
@@ -370,6 +356,5 @@ __all__ = [
     "StageMaps",
     "describe",
     "filters_image",
-    "first_rgb_conv",
     "probe_maps_image",
 ]

@@ -13,7 +13,8 @@ from typing import Any
 import torch
 from torch import nn
 
-from visualizer.analysis import Analysis, AnalysisError, analyze
+from visualizer.analysis import AnalysisError, analyze
+from visualizer.records import Analysis
 
 
 @dataclass

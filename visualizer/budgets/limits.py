@@ -51,11 +51,3 @@ def configure(**changes) -> Limits:
     with _lock:
         _current = dataclasses.replace(_current, **changes).validate()
         return _current
-
-
-def human_bytes(n: float) -> str:
-    """Binary units, as the flags' defaults are written (``3GiB``)."""
-    for unit, size in (("GiB", 2**30), ("MiB", 2**20), ("KiB", 2**10)):
-        if n >= size:
-            return f"{n / size:.1f} {unit}"
-    return f"{int(n)} B"

@@ -5,10 +5,12 @@ from __future__ import annotations
 
 import functools
 import os
-import sys
-import time
 
-from visualizer.budgets.limits import BudgetError, current, human_bytes
+import zoo
+from visualizer.analysis import analyze_model, meta_model
+from visualizer.budgets.limits import BudgetError, current
+from visualizer.datasets import SHAPES_TEST_SIZE, SHAPES_TRAIN_SIZE
+from visualizer.numbers import bytes_text
 
 BYTES_PER_PARAM = 4  # float32
 
@@ -31,72 +33,29 @@ def available_memory() -> int | None:
 @functools.lru_cache(maxsize=256)
 def model_params(name: str) -> int:
     """Parameters of a zoo model (or custom VGG string), counted on the meta device: nothing is allocated."""
-    from visualizer.analysis import _meta_model
-
-    return sum(p.numel() for p in _meta_model(name).parameters())
+    return sum(p.numel() for p in meta_model(name).parameters())
 
 
 def check_model(name: str) -> int:
     """Refuse a model too large to build here; return its weights' bytes. ``BudgetError`` says why."""
-    import zoo
-
     spec = zoo.get_spec(name)  # unknown names and bad configs say what exists
     params = model_params(spec.name)
     limits = current()
     size = params * BYTES_PER_PARAM
     if params > limits.max_params:
         raise BudgetError(
-            f"{spec.name} has {params / 1e6:,.1f} M parameters ({human_bytes(size)} of weights), above this "
+            f"{spec.name} has {params / 1e6:,.1f} M parameters ({bytes_text(size)} of weights), above this "
             f"server's limit of {limits.max_params / 1e6:,.0f} M (--max-params); pick a smaller model, or "
             "narrower layers in a custom VGG (e.g. vgg:64,M,128,M,256)"
         )
     free = available_memory()
     if free is not None and size > limits.max_model_share * free:
         raise BudgetError(
-            f"{spec.name} needs {human_bytes(size)} for its weights but this server has {human_bytes(free)} free "
+            f"{spec.name} needs {bytes_text(size)} for its weights but this server has {bytes_text(free)} free "
             f"and lets one model take at most {limits.max_model_share:.0%} of it (--max-model-share); pick a "
             "smaller model, or try again when other work has finished"
         )
     return size
-
-
-_trimmed_at = 0.0
-TRIM_EVERY_S = 2.0
-
-
-def release_freed_memory() -> None:
-    """Hand memory that Python and torch have freed back to the system (glibc keeps it per thread arena
-    otherwise: measured, 4 threads of feature-map requests left ~600 MB of freed memory held). At most every
-    ``TRIM_EVERY_S`` seconds; a no-op where glibc is not the allocator."""
-    global _trimmed_at
-    now = time.monotonic()
-    if now - _trimmed_at < TRIM_EVERY_S:
-        return
-    _trimmed_at = now
-    libc = _libc()
-    if libc is not None:
-        libc.malloc_trim(0)
-
-
-def limit_arenas(n: int = 2) -> None:
-    """Fewer glibc malloc arenas for a many-threaded server (each keeps its own freed memory); call early."""
-    libc = _libc()
-    if libc is not None:
-        libc.mallopt(-8, n)  # M_ARENA_MAX
-
-
-@functools.lru_cache(maxsize=1)
-def _libc():
-    import ctypes
-    import ctypes.util
-
-    if not sys.platform.startswith("linux"):
-        return None
-    try:
-        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
-        return libc if hasattr(libc, "malloc_trim") else None
-    except OSError:
-        return None
 
 
 OPTIMIZER_STATES = {"adam": 2, "sgd": 1}  # tensors per parameter besides the weight and its gradient
@@ -119,9 +78,6 @@ def training_memory(
     layer's output per image × batch); ``eval``: the largest layer output of a 500-image evaluation batch,
     ×3 (input, output and a working copy); ``model``: weights, gradients and optimizer state.
     """
-    from visualizer.analysis import analyze_model
-    from visualizer.datasets import SHAPES_TEST_SIZE, SHAPES_TRAIN_SIZE
-
     pixels = 1
     for d in image_shape:
         pixels *= d
@@ -161,8 +117,8 @@ def check_training(
     else:
         hint = "use fewer training images (a subset) and a smaller batch"
     raise BudgetError(
-        f"this run would need about {human_bytes(total)} of memory (data {human_bytes(parts['data'])}, a batch of "
-        f"{batch_size:,}: {human_bytes(parts['batch'])}, evaluation {human_bytes(parts['eval'])}, weights and "
-        f"{optimizer} state {human_bytes(parts['model'])}), above this server's training budget of "
-        f"{human_bytes(limit)} (--max-train-memory); {hint}"
+        f"this run would need about {bytes_text(total)} of memory (data {bytes_text(parts['data'])}, a batch of "
+        f"{batch_size:,}: {bytes_text(parts['batch'])}, evaluation {bytes_text(parts['eval'])}, weights and "
+        f"{optimizer} state {bytes_text(parts['model'])}), above this server's training budget of "
+        f"{bytes_text(limit)} (--max-train-memory); {hint}"
     )

@@ -13,7 +13,8 @@ import os
 import shutil
 from pathlib import Path
 
-from visualizer.budgets.limits import BudgetError, current, human_bytes
+from visualizer.budgets.limits import BudgetError, current
+from visualizer.numbers import bytes_text
 
 RUNS_DIR = Path("runs")  # relative to the server's working directory, as the trainer writes it
 CHECKPOINT_NAME = "last.pt"
@@ -73,8 +74,8 @@ def store_upload(path: str) -> str:
     limit = current().max_checkpoint_upload
     if size > limit:
         raise BudgetError(
-            f"the uploaded file is {human_bytes(size)}; this server takes checkpoints up to "
-            f"{human_bytes(limit)} (--max-checkpoint-upload)"
+            f"the uploaded file is {bytes_text(size)}; this server takes checkpoints up to "
+            f"{bytes_text(limit)} (--max-checkpoint-upload)"
         )
     digest = hashlib.sha256()
     with open(path, "rb") as f:

@@ -9,10 +9,11 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from visualizer.analysis import Analysis
-from visualizer.diagram.graph import FOLDS, Node, Skip, kind_of, nodes, skips
+from visualizer.diagram.graph import FOLDS, Node, Skip, nodes, skips
+from visualizer.diagram.raster import to_image
 from visualizer.diagram.scene import Scene, build
 from visualizer.diagram.svg import to_svg
+from visualizer.records import Analysis
 
 
 def render_svg(
@@ -40,9 +41,7 @@ def render_png(
     scale: float = 2.0,
 ):
     """The same drawing as a PIL image (``scale``× the SVG's pixel size, for slides)."""
-    from visualizer.diagram.raster import to_image
-
     return to_image(build(analysis, fold, expanded, selected), scale=scale)
 
 
-__all__ = ["FOLDS", "Node", "Scene", "Skip", "build", "kind_of", "nodes", "render_png", "render_svg", "skips"]
+__all__ = ["FOLDS", "Node", "Scene", "Skip", "build", "nodes", "render_png", "render_svg", "skips"]

@@ -9,9 +9,9 @@ from __future__ import annotations
 
 from xml.sax.saxutils import escape, quoteattr
 
-from visualizer.analysis import Analysis
 from visualizer.diagram.scene import Scene
 from visualizer.diagram.svg import _n
+from visualizer.records import Analysis
 
 STRIP = 62  # height of one bar strip
 GAP = 22

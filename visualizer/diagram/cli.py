@@ -6,11 +6,11 @@ import argparse
 import os
 import sys
 
+from visualizer.analysis import AnalysisError, analyze_model, parse_input_shape
+from visualizer.diagram import render_png, render_svg
+
 
 def _diagram(args: argparse.Namespace) -> int:
-    from visualizer.analysis import AnalysisError, analyze_model, parse_input_shape
-    from visualizer.diagram import render_png, render_svg
-
     def fail(message: str) -> int:
         print(f"error: {message}", file=sys.stderr)
         return 2

@@ -13,51 +13,15 @@ folded as asked:
 
 from __future__ import annotations
 
+import heapq
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
-from visualizer.analysis import Analysis, Join, LayerRecord
+from visualizer.kinds import kind_of
+from visualizer.records import Analysis, Join, LayerRecord
 
 FOLDS = ("none", "blocks", "stages")
 ADD_OPS = {"add", "add_"}
-ACTIVATIONS = {
-    "ReLU",
-    "ReLU6",
-    "LeakyReLU",
-    "PReLU",
-    "ELU",
-    "SELU",
-    "GELU",
-    "SiLU",
-    "Mish",
-    "Hardswish",
-    "Hardsigmoid",
-    "Sigmoid",
-    "Tanh",
-    "Softplus",
-}
-# Modules that pass their input through unchanged: an empty nn.Sequential() shortcut is one.
-PASS_THROUGH = {"Identity", "Sequential", "ModuleList"}
-
-
-def kind_of(record: LayerRecord) -> str:
-    """The drawing class of a record: conv, pool, linear, norm, act, dropout, identity or other."""
-    t = record.type
-    if "Conv" in t:
-        return "conv"
-    if "Pool" in t:
-        return "pool"
-    if t in ("Linear", "LazyLinear", "Bilinear"):
-        return "linear"
-    if "Norm" in t:
-        return "norm"
-    if t in ACTIVATIONS:
-        return "act"
-    if t.startswith("Dropout") or t in ("AlphaDropout", "StochasticDepth"):
-        return "dropout"
-    if t in PASS_THROUGH and record.params == 0:
-        return "identity"
-    return "other"
 
 
 @dataclass
@@ -90,8 +54,6 @@ def _fork(
     Walks back from both at once, latest node first (producers always come earlier in call order), so it stops
     at the fork after visiting only the block between them — linear in the model's size over all joins.
     """
-    import heapq
-
     parent: list[dict[str, str | None]] = [{a: None}, {b: None}]
     heap = [(-order.get(a, -1), 0, a), (-order.get(b, -1), 1, b)]
     while heap:

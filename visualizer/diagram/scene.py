@@ -12,8 +12,10 @@ import math
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
-from visualizer.analysis import Analysis, LayerRecord
-from visualizer.diagram.graph import Node, kind_of, nodes
+from visualizer.diagram.graph import Node, Skip, nodes
+from visualizer.kinds import kind_of
+from visualizer.numbers import count_text, shape_text
+from visualizer.records import Analysis, LayerRecord
 
 COLORS = {  # front-face colours per kind (Tableau 10): conv blue, pool red, fc purple ...
     "conv": "#4e79a7",
@@ -61,17 +63,6 @@ def box_size(shape: Sequence[int] | None, kind: str) -> tuple[float, float, floa
 
 def _text_width(text: str, size: float = FONT) -> float:
     return 0.6 * size * len(text)
-
-
-def shape_text(shape: Sequence[int] | None) -> str:
-    return "×".join(str(int(s)) for s in shape) if shape else ""
-
-
-def human(n: float) -> str:
-    for div, prefix in ((1e12, " T"), (1e9, " G"), (1e6, " M"), (1e3, " k")):
-        if abs(n) >= div:
-            return f"{n / div:.3g}{prefix}"
-    return f"{n:g}"
 
 
 # ---------------------------------------------------------------------------------------------- shapes
@@ -182,10 +173,10 @@ def _box(x: float, y_mid: float, w: float, h: float, d: float, color: str, dash:
 def _record_title(r: LayerRecord) -> str:
     parts = [f"{r.key} · {r.type}", f"output {shape_text(r.output_shape[1:] if r.output_shape else None)}"]
     if r.kernel is not None:
-        parts.append(f"kernel {'×'.join(map(str, r.kernel))}, stride {'×'.join(map(str, r.stride))}")
-    parts.append(f"params 파라미터 {r.params:,} · MACs {human(r.macs)}")
+        parts.append(f"kernel {shape_text(r.kernel)}, stride {shape_text(r.stride)}")
+    parts.append(f"params 파라미터 {r.params:,} · MACs {count_text(r.macs)}")
     rf = r.rf_display
-    jump = "×".join(f"{j:g}" for j in r.jump) if r.jump is not None else "–"
+    jump = shape_text(r.jump, empty="–")
     parts.append(f"receptive field 수용 영역 {rf} · jump 점프 {jump}")
     return "\n".join(parts)
 
@@ -202,7 +193,7 @@ def _node_title(node: Node, records: dict[str, LayerRecord]) -> str:
         last = records.get(node.tail) or first  # the stage's output: its last block's
         text = (
             f"{node.label}: {node.count} units folded · {node.count}개 단위 접힘\n"
-            f"output {shape_text(node.shape)} · params 파라미터 {params:,} · MACs {human(macs)}\n"
+            f"output {shape_text(node.shape)} · params 파라미터 {params:,} · MACs {count_text(macs)}\n"
             f"receptive field at its end 끝의 수용 영역 {last.rf_display}\n"
             "click ×N to expand · ×N을 클릭하면 펼칩니다"
         )
@@ -215,6 +206,23 @@ def _conv_keys(node: Node, records: dict[str, LayerRecord]) -> list[str]:
     return [k for k in node.keys if k in records and kind_of(records[k]) in ("conv", "linear")]
 
 
+@dataclass
+class _Layout:
+    """Where everything goes, decided before anything is drawn: one entry per drawn item, left to right."""
+
+    items: list[tuple[str, Node | None]]  # ("input", None) or ("node", node)
+    sizes: list[tuple[float, float, float]]  # per item: thickness, height, depth
+    labels: list[tuple[str, str]]  # per item: above, below
+    xs: list[float]  # per item: the x of its front face
+    width: float
+    records: dict[str, LayerRecord]
+    fold: str
+    y_mid: float = 0.0  # the row's centre line
+    y_bottom_labels: float = 0.0
+    arc_base: float = 0.0  # arcs' apexes are stacked up from here
+    height: float = 0.0
+
+
 def build(
     analysis: Analysis,
     fold: str = "blocks",
@@ -222,30 +230,43 @@ def build(
     selected: str | None = None,
     show_input: bool = True,
 ) -> Scene:
-    """Lay the analysis out: one row of boxes left to right, shortcut arcs above, labels around."""
-    row, found = nodes(analysis, fold, expanded)
-    records = {r.key: r for r in analysis.layers}
-    items: list[tuple[str, Node | None]] = ([("input", None)] if show_input else []) + [("node", n) for n in row]
+    """Lay the analysis out: one row of boxes left to right, shortcut arcs above, labels around.
 
-    sizes = []
+    In phases: what to draw (``graph.nodes``), horizontal slots, arc levels, vertical rows, then the shapes of each
+    node and each shortcut, and the selection mark.
+    """
+    row, found = nodes(analysis, fold, expanded)
+    items: list[tuple[str, Node | None]] = ([("input", None)] if show_input else []) + [("node", n) for n in row]
+    layout = _slots(analysis, items, fold)
+    arcs = _arc_levels(items, found)
+    _rows(layout, levels=1 + max((level for *_, level in arcs), default=-1))
+    groups: list[Group] = []
+    centers: dict[str, float] = {}
+    for i, (tag, node) in enumerate(items):
+        if tag == "input":
+            groups.append(_input_group(layout, i, analysis, centers))
+        else:
+            groups += _node_groups(layout, i, node, centers)
+    for a, b, skip, level in arcs:  # drawn last: on top of the boxes' labels they pass over
+        groups += _shortcut_groups(layout, a, b, skip, level, centers)
+    if selected:
+        _mark_selected(groups, selected)
+    title = f"{analysis.model_name} at {shape_text(analysis.input_shape)}"
+    return Scene(layout.width, layout.height, groups, title, centers, row)
+
+
+def _slots(analysis: Analysis, items: list[tuple[str, Node | None]], fold: str) -> _Layout:
+    """Each item's box size, labels and horizontal slot: the box (with its depth) or its labels, whichever is wider."""
+    sizes, labels = [], []
     for tag, node in items:
         if tag == "input":
             sizes.append(box_size(list(analysis.input_shape), "input"))
-        elif node.kind == "join":
-            sizes.append((26.0, 18.0, 0.0))  # the ⊕, with room for arcs to land clear of the boxes
-        else:
-            sizes.append(box_size(node.shape, node.kind))
-    max_h = max(h for _, h, _ in sizes)
-    max_dy = max(d * 0.5 for _, _, d in sizes)
-
-    # Horizontal slots: box (with its depth) or its labels, whichever is wider.
-    labels = []
-    for tag, node in items:
-        if tag == "input":
             labels.append(("input", shape_text(analysis.input_shape)))
         elif node.kind == "join":
+            sizes.append((26.0, 18.0, 0.0))  # the ⊕, with room for arcs to land clear of the boxes
             labels.append(("", ""))
         else:
+            sizes.append(box_size(node.shape, node.kind))
             labels.append((node.label, shape_text(node.shape)))
     xs, x = [], SIDE_PAD
     for (w, _h, d), (top, bottom) in zip(sizes, labels):
@@ -253,18 +274,22 @@ def build(
         slot = max(body, _text_width(top), _text_width(bottom, FONT - 1))
         xs.append(x + (slot - body) / 2)
         x += slot + GAP
-    width = x - GAP + SIDE_PAD
+    records = {r.key: r for r in analysis.layers}
+    return _Layout(items, sizes, labels, xs, x - GAP + SIDE_PAD, records, fold)
 
-    # Arcs: one level per overlapping span, lowest free level first.
+
+def _arc_levels(items: list[tuple[str, Node | None]], found: list[Skip]) -> list[tuple[int, int, Skip, int]]:
+    """``(from item, to item, shortcut, level)`` per drawn shortcut: one level per overlapping span, lowest free
+    level first (visualtorch's stacking, so no two arcs cross)."""
     key_to_item = {}
     for i, (tag, node) in enumerate(items):
         if tag == "input":
             key_to_item["input"] = i
-        else:
-            for k in node.keys:
-                key_to_item[k] = i
-            if node.join:
-                key_to_item[node.join] = i
+            continue
+        for k in node.keys:
+            key_to_item[k] = i
+        if node.join:
+            key_to_item[node.join] = i
     arcs = []
     for s in found:
         a, b = key_to_item.get(s.source), key_to_item.get(s.join.key)
@@ -272,7 +297,7 @@ def build(
             continue  # folded inside a stage: the stage box says it holds residual blocks
         arcs.append((a, b, s))
     levels: list[list[tuple[int, int]]] = []
-    arc_level = []
+    out = []
     for a, b, s in sorted(arcs, key=lambda t: (t[1] - t[0], t[0])):
         # Arcs that merely touch (one block's ⊕ is the next block's start) still alternate levels: on one
         # level they would read as one long line.
@@ -281,194 +306,159 @@ def build(
             levels.append([])
             level = len(levels) - 1
         levels[level].append((a, b))
-        arc_level.append((a, b, s, level))
-    arc_room = ((len(levels) + 1) * ARC_STEP + 16) if levels else 0
-    label_room = FONT + 8
-    y_mid = TOP_PAD + arc_room + label_room + max_dy + max_h / 2
-    y_bottom_labels = y_mid + max_h / 2 + FONT + 6
-    has_stage = any(n is not None and n.kind == "stage" for _, n in items)
+        out.append((a, b, s, level))
+    return out
+
+
+def _rows(layout: _Layout, levels: int) -> None:
+    """The vertical layout: arcs on top, the row's labels, the boxes, the labels under them, a stage's ticks."""
+    arc_room = ((levels + 1) * ARC_STEP + 16) if levels else 0
+    max_h = max(h for _, h, _ in layout.sizes)
+    max_dy = max(d * 0.5 for _, _, d in layout.sizes)
+    layout.arc_base = TOP_PAD + arc_room
+    layout.y_mid = TOP_PAD + arc_room + FONT + 8 + max_dy + max_h / 2
+    layout.y_bottom_labels = layout.y_mid + max_h / 2 + FONT + 6
     tick_rows = 0
-    if has_stage:
-        for (_tag, node), (w, _h, d) in zip(items, sizes):
-            if node is not None and node.kind == "stage":
-                per_row = max(4, int((w + d * 0.7) // 5))
-                tick_rows = max(tick_rows, math.ceil(len(_conv_keys(node, records)) / per_row))
-    height = y_bottom_labels + FONT + 8 + (tick_rows * 5 + 8 if tick_rows else 0) + 6
+    for (_tag, node), (w, _h, d) in zip(layout.items, layout.sizes):
+        if node is not None and node.kind == "stage":
+            tick_rows = max(tick_rows, math.ceil(len(_conv_keys(node, layout.records)) / _ticks_per_row(w, d)))
+    layout.height = layout.y_bottom_labels + FONT + 8 + (tick_rows * 5 + 8 if tick_rows else 0) + 6
 
-    groups: list[Group] = []
-    centers: dict[str, float] = {}
-    for i, ((tag, node), (w, h, d), (top, bottom)) in enumerate(zip(items, sizes, labels)):
-        x0 = xs[i]
-        cx = x0 + (w + d * 0.7) / 2
-        if tag == "input":
-            g = Group(
-                "input",
-                {"data-input": "input", "data-shape": "x".join(map(str, analysis.input_shape))},
-                f"input 입력 {shape_text(analysis.input_shape)}",
-            )
-            g.shapes += _box(x0, y_mid, w, h, d, COLORS["input"])
-            g.shapes.append(Text(cx, y_mid - h / 2 - d * 0.5 - 5, "input", color=MUTED))
-            g.shapes.append(Text(cx, y_bottom_labels, bottom, size=FONT - 1, color=MUTED))
-            groups.append(g)
-            centers["input"] = cx
-            continue
-        centers[node.key] = cx
-        for k in node.keys:
-            centers.setdefault(k, cx)
-        attrs = {"data-shape": "x".join(map(str, node.shape)) if node.shape else ""}
+
+def _ticks_per_row(w: float, d: float) -> int:
+    return max(4, int((w + d * 0.7) // 5))
+
+
+def _input_group(layout: _Layout, i: int, analysis: Analysis, centers: dict[str, float]) -> Group:
+    (w, h, d), x0 = layout.sizes[i], layout.xs[i]
+    cx = x0 + (w + d * 0.7) / 2
+    g = Group(
+        "input",
+        {"data-input": "input", "data-shape": shape_text(analysis.input_shape, "x")},
+        f"input 입력 {shape_text(analysis.input_shape)}",
+    )
+    g.shapes += _box(x0, layout.y_mid, w, h, d, COLORS["input"])
+    g.shapes.append(Text(cx, layout.y_mid - h / 2 - d * 0.5 - 5, "input", color=MUTED))
+    g.shapes.append(Text(cx, layout.y_bottom_labels, layout.labels[i][1], size=FONT - 1, color=MUTED))
+    centers["input"] = cx
+    return g
+
+
+def _node_groups(layout: _Layout, i: int, node: Node, centers: dict[str, float]) -> list[Group]:
+    """A layer's box (a ⊕'s circle, a folded stage's stack with its badge and ticks), with its data-* markup."""
+    (w, h, d), x0, (top, bottom) = layout.sizes[i], layout.xs[i], layout.labels[i]
+    records, y_mid = layout.records, layout.y_mid
+    cx = x0 + (w + d * 0.7) / 2
+    centers[node.key] = cx
+    for k in node.keys:
+        centers.setdefault(k, cx)
+    attrs = {"data-shape": shape_text(node.shape, "x")}
+    if node.keys:
+        attrs["data-layer"] = node.keys[0]
+        attrs["data-index"] = str(records[node.keys[0]].index)  # its row in the layer table
+    if len(node.keys) > 1 and node.kind != "stage":
+        attrs["data-folded"] = " ".join(node.keys[1:])
+    if node.kind == "join":
+        attrs["data-join"] = node.join
+        g = Group(f"layer {node.kind}" if node.keys else "join", attrs, _node_title(node, records))
+        g.shapes.append(Circle(cx, y_mid, 9, COLORS["join"]))
+        g.shapes.append(Text(cx, y_mid + 4.5, "+", size=14, bold=True, color="#ffffff"))
         if node.keys:
-            attrs["data-layer"] = node.keys[0]
-            attrs["data-index"] = str(records[node.keys[0]].index)  # its row in the layer table
-        if len(node.keys) > 1 and node.kind != "stage":
-            attrs["data-folded"] = " ".join(node.keys[1:])
-        cls = f"layer {node.kind}"
-        if node.kind == "join":
-            attrs["data-join"] = node.join
-            g = Group(cls if node.keys else "join", attrs, _node_title(node, records))
-            g.shapes.append(Circle(cx, y_mid, 9, COLORS["join"]))
-            g.shapes.append(Text(cx, y_mid + 4.5, "+", size=14, bold=True, color="#ffffff"))
-            if len(node.keys) > 0:
-                g.shapes.append(Text(cx, y_mid + 24, "ReLU", size=FONT - 2, color=MUTED))
-            groups.append(g)
-            continue
-        if node.kind == "stage":
-            attrs["data-stage"] = node.stage
-            attrs["data-count"] = str(node.count)
-            # The box stands for the whole stage (its output shape); its layers are the ticks underneath, so
-            # it carries data-stage (and data-first: the layer a click selects) instead of a data-layer.
-            del attrs["data-layer"], attrs["data-index"]
-            attrs["data-first"] = node.keys[0]
-            attrs["data-keys"] = " ".join(node.keys)
-            g = Group("stage", attrs, _node_title(node, records))
-            for back in (2, 1):  # a stack of boxes behind: several units folded into one
-                g.shapes += _box(x0 + back * 4, y_mid - back * 4, w, h, d, _lighter(COLORS["stage"], 0.45))
-            g.shapes += _box(x0, y_mid, w, h, d, COLORS["stage"])
-            g.shapes.append(Text(cx, y_mid - h / 2 - d * 0.5 - 14, top, bold=True))
-            g.shapes.append(Text(cx, y_bottom_labels, bottom, size=FONT - 1))
-            groups.append(g)
-            badge = Group("expand", {"data-expand": node.stage}, "expand this stage · 이 단계를 펼치기")
-            bx, by = x0 + w + d * 0.7 - 2, y_mid - h / 2 - d * 0.5
-            badge.shapes.append(Circle(bx, by, 10, "#ffffff", COLORS["stage"]))
-            badge.shapes.append(Text(bx, by + 4, f"×{node.count}", size=FONT - 3, bold=True, color=COLORS["stage"]))
-            groups.append(badge)
-            convs = _conv_keys(node, records)
-            per_row = max(4, int((w + d * 0.7) // 5))
-            for t, k in enumerate(convs):
-                r = records[k]
-                tx = x0 + (t % per_row) * 5
-                ty = y_bottom_labels + 8 + (t // per_row) * 5
-                tick = Group(
-                    "layer tick",
-                    {"data-layer": k, "data-shape": "x".join(map(str, r.output_shape[1:])), "data-index": str(r.index)},
-                    _record_title(r),
-                )
-                tick.shapes.append(
-                    Poly([(tx, ty), (tx + 4, ty), (tx + 4, ty + 4), (tx, ty + 4)], COLORS[kind_of(r)], width=0.3)
-                )
-                groups.append(tick)
-            continue
-        g = Group(cls, attrs, _node_title(node, records))
-        g.shapes += _box(x0, y_mid, w, h, d, COLORS.get(node.kind, COLORS["other"]))
-        if node.kind not in ("norm", "act", "dropout", "identity") or fold == "none":
-            g.shapes.append(
-                Text(
-                    cx,
-                    y_mid - h / 2 - d * 0.5 - 5,
-                    top,
-                    size=FONT if node.kind not in ("norm", "act", "dropout") else FONT - 2,
-                )
-            )
-        if node.kind not in ("norm", "act", "dropout", "identity"):
-            g.shapes.append(Text(cx, y_bottom_labels, bottom, size=FONT - 1))
-        groups.append(g)
+            g.shapes.append(Text(cx, y_mid + 24, "ReLU", size=FONT - 2, color=MUTED))
+        return [g]
+    if node.kind == "stage":
+        return _stage_groups(layout, i, node, attrs)
+    thin = node.kind in ("norm", "act", "dropout", "identity")
+    g = Group(f"layer {node.kind}", attrs, _node_title(node, records))
+    g.shapes += _box(x0, y_mid, w, h, d, COLORS.get(node.kind, COLORS["other"]))
+    if not thin or layout.fold == "none":
+        size = FONT if node.kind not in ("norm", "act", "dropout") else FONT - 2
+        g.shapes.append(Text(cx, y_mid - h / 2 - d * 0.5 - 5, top, size=size))
+    if not thin:
+        g.shapes.append(Text(cx, layout.y_bottom_labels, bottom, size=FONT - 1))
+    return [g]
 
-    # Shortcut arcs (drawn last: on top of the boxes' labels they pass over).
-    arc_base = TOP_PAD + arc_room
-    for a, b, s, level in arc_level:
-        # Into a ⊕ slightly left of its centre, out of one slightly right: two arcs never share a stroke.
-        xa, xb = centers_of(items[a], centers), centers_of(items[b], centers) - 3
-        source_is_join = items[a][1] is not None and items[a][1].kind == "join"
-        # Leave from above the source's label (from the top of a ⊕), so the arc never crosses text.
-        xa += 3 if source_is_join else 0
-        y_start = y_mid - 9 if source_is_join else y_mid - sizes[a][1] / 2 - sizes[a][2] * 0.5 - FONT - 6
-        y_end = y_mid - 9
-        apex = arc_base - (level + 1) * ARC_STEP
-        proj = s.projection
-        color = "#c0392b" if proj else "#555555"
-        via = [records[k] for k in s.via if k in records]
-        label = _shortcut_label(via)
-        attrs = {"data-from": s.source, "data-to": s.target, "data-block": s.block, "data-join": s.join.key}
-        g = Group(
-            "skip" + (" projection" if proj else ""),
-            attrs,
-            (
-                f"shortcut 지름길 {s.block}: "
-                + (label if proj else "identity 항등")
-                + f"\nfrom 출발 {s.source} → ⊕ → {s.target}"
-            ),
+
+def _stage_groups(layout: _Layout, i: int, node: Node, attrs: dict[str, str]) -> list[Group]:
+    """A folded stage: a stack of boxes, its ×N badge (a click expands it), and one tick per conv underneath."""
+    (w, h, d), x0, (top, bottom) = layout.sizes[i], layout.xs[i], layout.labels[i]
+    records, y_mid = layout.records, layout.y_mid
+    cx = x0 + (w + d * 0.7) / 2
+    attrs["data-stage"] = node.stage
+    attrs["data-count"] = str(node.count)
+    # The box stands for the whole stage (its output shape); its layers are the ticks underneath, so it carries
+    # data-stage (and data-first: the layer a click selects) instead of a data-layer.
+    del attrs["data-layer"], attrs["data-index"]
+    attrs["data-first"] = node.keys[0]
+    attrs["data-keys"] = " ".join(node.keys)
+    g = Group("stage", attrs, _node_title(node, records))
+    for back in (2, 1):  # a stack of boxes behind: several units folded into one
+        g.shapes += _box(x0 + back * 4, y_mid - back * 4, w, h, d, _lighter(COLORS["stage"], 0.45))
+    g.shapes += _box(x0, y_mid, w, h, d, COLORS["stage"])
+    g.shapes.append(Text(cx, y_mid - h / 2 - d * 0.5 - 14, top, bold=True))
+    g.shapes.append(Text(cx, layout.y_bottom_labels, bottom, size=FONT - 1))
+    badge = Group("expand", {"data-expand": node.stage}, "expand this stage · 이 단계를 펼치기")
+    bx, by = x0 + w + d * 0.7 - 2, y_mid - h / 2 - d * 0.5
+    badge.shapes.append(Circle(bx, by, 10, "#ffffff", COLORS["stage"]))
+    badge.shapes.append(Text(bx, by + 4, f"×{node.count}", size=FONT - 3, bold=True, color=COLORS["stage"]))
+    out = [g, badge]
+    per_row = _ticks_per_row(w, d)
+    for t, k in enumerate(_conv_keys(node, records)):
+        r = records[k]
+        tx = x0 + (t % per_row) * 5
+        ty = layout.y_bottom_labels + 8 + (t // per_row) * 5
+        tick = Group("layer tick", _layer_attrs(r), _record_title(r))
+        tick.shapes.append(
+            Poly([(tx, ty), (tx + 4, ty), (tx + 4, ty + 4), (tx, ty + 4)], COLORS[kind_of(r)], width=0.3)
         )
-        g.shapes.append(Curve(xa, y_start, xb, y_end, apex, color, dash=proj))
-        groups.append(g)
-        if via:  # the shortcut's own layers sit on the arc: clickable like any other layer
-            mid_x = (xa + xb) / 2
-            mid_y = apex
-            text = label if proj else "identity"
-            tw = _text_width(text, FONT - 1) + 8
-            main = via[0]
-            tag = Group(
-                "layer shortcut",
-                {
-                    "data-layer": main.key,
-                    "data-shape": "x".join(map(str, main.output_shape[1:])),
-                    "data-index": str(main.index),
-                    **({"data-folded": " ".join(r.key for r in via[1:])} if len(via) > 1 else {}),
-                },
-                "\n".join(_record_title(r) for r in via),
-            )
-            tag.shapes.append(
-                Poly(
-                    [
-                        (mid_x - tw / 2, mid_y - 8),
-                        (mid_x + tw / 2, mid_y - 8),
-                        (mid_x + tw / 2, mid_y + 6),
-                        (mid_x - tw / 2, mid_y + 6),
-                    ],
-                    "#ffffff",
-                    stroke=color,
-                    width=1.0,
-                )
-            )
-            tag.shapes.append(Text(mid_x, mid_y + 2.5, text, size=FONT - 1, color=color))
-            groups.append(tag)
-            if fold == "none" and len(via) > 1:  # every layer: the shortcut's BatchNorm gets its own element
-                for extra in via[1:]:
-                    groups.append(
-                        Group(
-                            "layer shortcut-extra",
-                            {
-                                "data-layer": extra.key,
-                                "data-shape": "x".join(map(str, extra.output_shape[1:])),
-                                "data-index": str(extra.index),
-                            },
-                            _record_title(extra),
-                            [
-                                Poly(
-                                    [
-                                        (mid_x + tw / 2 + 2, mid_y - 8),
-                                        (mid_x + tw / 2 + 7, mid_y - 8),
-                                        (mid_x + tw / 2 + 7, mid_y + 6),
-                                        (mid_x + tw / 2 + 2, mid_y + 6),
-                                    ],
-                                    COLORS[kind_of(extra)],
-                                    width=0.6,
-                                )
-                            ],
-                        )
-                    )
-    if selected:
-        _mark_selected(groups, selected)
-    title = f"{analysis.model_name} at {shape_text(analysis.input_shape)}"
-    return Scene(width, height, groups, title, centers, row)
+        out.append(tick)
+    return out
+
+
+def _layer_attrs(r: LayerRecord) -> dict[str, str]:
+    """The markup of an element standing for one record: its key, output shape and table row."""
+    return {"data-layer": r.key, "data-shape": shape_text(r.output_shape[1:], "x"), "data-index": str(r.index)}
+
+
+def _shortcut_groups(layout: _Layout, a: int, b: int, s: Skip, level: int, centers: dict[str, float]) -> list[Group]:
+    """A shortcut's arc from item ``a`` to the ⊕ at item ``b``, and its own layers (a projection) on the arc."""
+    items, sizes, y_mid = layout.items, layout.sizes, layout.y_mid
+    # Into a ⊕ slightly left of its centre, out of one slightly right: two arcs never share a stroke.
+    xa, xb = centers_of(items[a], centers), centers_of(items[b], centers) - 3
+    source_is_join = items[a][1] is not None and items[a][1].kind == "join"
+    # Leave from above the source's label (from the top of a ⊕), so the arc never crosses text.
+    xa += 3 if source_is_join else 0
+    y_start = y_mid - 9 if source_is_join else y_mid - sizes[a][1] / 2 - sizes[a][2] * 0.5 - FONT - 6
+    apex = layout.arc_base - (level + 1) * ARC_STEP
+    proj = s.projection
+    color = "#c0392b" if proj else "#555555"
+    via = [layout.records[k] for k in s.via if k in layout.records]
+    label = _shortcut_label(via)
+    attrs = {"data-from": s.source, "data-to": s.target, "data-block": s.block, "data-join": s.join.key}
+    title = f"shortcut 지름길 {s.block}: {label if proj else 'identity 항등'}\nfrom 출발 {s.source} → ⊕ → {s.target}"
+    g = Group("skip" + (" projection" if proj else ""), attrs, title)
+    g.shapes.append(Curve(xa, y_start, xb, y_mid - 9, apex, color, dash=proj))
+    if not via:
+        return [g]
+    # The shortcut's own layers sit on the arc: clickable like any other layer.
+    mid_x, text = (xa + xb) / 2, label if proj else "identity"
+    tw = _text_width(text, FONT - 1) + 8
+    main = via[0]
+    extra = {"data-folded": " ".join(r.key for r in via[1:])} if len(via) > 1 else {}
+    tag = Group("layer shortcut", {**_layer_attrs(main), **extra}, "\n".join(_record_title(r) for r in via))
+    tag.shapes.append(_rect(mid_x - tw / 2, apex - 8, mid_x + tw / 2, apex + 6, "#ffffff", color, 1.0))
+    tag.shapes.append(Text(mid_x, apex + 2.5, text, size=FONT - 1, color=color))
+    out = [g, tag]
+    if layout.fold == "none" and len(via) > 1:  # every layer: the shortcut's BatchNorm gets its own element
+        for r in via[1:]:
+            x = mid_x + tw / 2
+            box = _rect(x + 2, apex - 8, x + 7, apex + 6, COLORS[kind_of(r)], "#333333", 0.6)
+            out.append(Group("layer shortcut-extra", _layer_attrs(r), _record_title(r), [box]))
+    return out
+
+
+def _rect(x0: float, y0: float, x1: float, y1: float, fill: str, stroke: str, width: float) -> Poly:
+    return Poly([(x0, y0), (x1, y0), (x1, y1), (x0, y1)], fill, stroke=stroke, width=width)
 
 
 def _mark_selected(groups: list[Group], key: str) -> None:
@@ -494,6 +484,6 @@ def _shortcut_label(via: list[LayerRecord]) -> str:
     conv = next((r for r in via if kind_of(r) == "conv"), None)
     if conv is None:
         return "identity"
-    k = "×".join(map(str, conv.kernel)) if len(set(conv.kernel)) > 1 else f"{conv.kernel[0]}×{conv.kernel[0]}"
+    k = shape_text(conv.kernel) if len(set(conv.kernel)) > 1 else f"{conv.kernel[0]}×{conv.kernel[0]}"
     stride = conv.stride[0] if conv.stride and len(set(conv.stride)) == 1 else None
     return k + (f", /{stride}" if stride and stride != 1 else "")

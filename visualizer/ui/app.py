@@ -15,7 +15,7 @@ import gradio as gr
 
 import zoo
 from visualizer.budgets import outputs
-from visualizer.budgets.memory import release_freed_memory
+from visualizer.budgets.allocator import release_freed_memory
 from visualizer.ui.text import EN, KO
 from visualizer.views import architecture, compare, features, stacks, training
 

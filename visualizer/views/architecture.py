@@ -18,22 +18,17 @@ import pandas as pd
 
 import zoo
 from visualizer import diagram
-from visualizer.analysis import Analysis, analyze_model, parse_input_shape
+from visualizer.analysis import analyze_model, parse_input_shape
 from visualizer.diagram.bars import render_bars_svg
+from visualizer.numbers import bytes_text, count_text, shape_text
+from visualizer.records import Analysis
+from visualizer.report import table_rows
 from visualizer.views.layer_details import details_html, empty_card, t
 
 FOLD_CHOICES = [("every layer · 모든 층", "none"), ("conv blocks · 합성곱 블록", "blocks"), ("stages · 단계", "stages")]
 MAX_DEFAULT_BOXES = 40  # deeper than this in "blocks" mode and the page opens folded to stages
 EXPORTS_KEPT = 32  # download folders kept; older ones are deleted (the server owns only what it wrote)
 SELECTED_ROW = "background-color: #ffe8cc; font-weight: bold"
-
-
-def human(n: float, unit: str = "") -> str:
-    """12_345_678 → '12.35 M' (SI prefixes, the way papers quote parameter and MAC counts)."""
-    for div, prefix in ((1e12, " T"), (1e9, " G"), (1e6, " M"), (1e3, " k")):
-        if abs(n) >= div:
-            return f"{n / div:.2f}{prefix}{unit}"
-    return f"{n:g}{(' ' + unit) if unit else ''}"
 
 
 def run(model: str, input_size: str | Sequence[int] | None) -> Analysis:
@@ -43,23 +38,16 @@ def run(model: str, input_size: str | Sequence[int] | None) -> Analysis:
         raise ValueError("no model chosen; pick one from the list or type a config like vgg:64,M,128")
     spec = zoo.get_spec(name)  # UnknownModelError / ConfigError say what exists
     text = input_size if not isinstance(input_size, str) or input_size.strip() else None
-    shape = spec.input_size if text is None else parse_input_shape(text)
-    return _analysis(spec.name, tuple(shape))
-
-
-@functools.lru_cache(maxsize=32)
-def _analysis(name: str, shape: tuple[int, ...]) -> Analysis:
-    """Analyses are architecture only (a few hundred records): a click on a layer reuses its model's."""
-    return analyze_model(name, shape)
+    return analyze_model(spec.name, spec.input_size if text is None else parse_input_shape(text))
 
 
 def design_size(model: str) -> str:
     """The input size a model was designed for, written like ``3x224x224``."""
-    return "x".join(map(str, zoo.get_spec((model or "").strip()).input_size))
+    return shape_text(zoo.get_spec((model or "").strip()).input_size, "x")
 
 
 def layer_table(a: Analysis) -> pd.DataFrame:
-    return pd.DataFrame(a.table_rows())
+    return pd.DataFrame(table_rows(a))
 
 
 def totals_markdown(a: Analysis) -> str:
@@ -73,18 +61,18 @@ def totals_markdown(a: Analysis) -> str:
         "| input | output | parameters | trainable | MACs (torchinfo) | MACs (weights only) | "
         "activations (batch 1, fp32) | layers recorded |",
         "|---|---|---|---|---|---|---|---|",
-        f"| {c}×{h}×{w} | {'×'.join(map(str, a.output_shape[1:])) if a.output_shape else '–'} | "
-        f"{a.total_params:,} ({human(a.total_params)}) | {a.trainable_params:,} | "
-        f"{a.total_macs:,} ({human(a.total_macs)}) | {a.total_textbook_macs:,} ({human(a.total_textbook_macs)}) | "
-        f"{human(a.total_activation_bytes, 'B')} | {len(a.layers)} |",
+        f"| {c}×{h}×{w} | {shape_text(a.output_shape[1:] if a.output_shape else None, empty='–')} | "
+        f"{a.total_params:,} ({count_text(a.total_params)}) | {a.trainable_params:,} | "
+        f"{a.total_macs:,} ({count_text(a.total_macs)}) | {a.total_textbook_macs:,} ({count_text(a.total_textbook_macs)}) | "
+        f"{bytes_text(a.total_activation_bytes)} | {len(a.layers)} |",
         "",
     ]
     if split["conv_params"] or split["fc_params"]:
         ratio = split["fc_to_conv_params"]
         mac_ratio = split["conv_to_fc_macs"]
         lines.append(
-            f"Conv layers: **{split['conv_params']:,}** parameters, {human(split['conv_macs'])} MACs · "
-            f"fully-connected: **{split['fc_params']:,}** parameters, {human(split['fc_macs'])} MACs"
+            f"Conv layers: **{split['conv_params']:,}** parameters, {count_text(split['conv_macs'])} MACs · "
+            f"fully-connected: **{split['fc_params']:,}** parameters, {count_text(split['fc_macs'])} MACs"
             + (f" · FC/conv parameters = **{ratio:.2f}×**" if ratio is not None else "")
             + (f" · conv/FC MACs = **{mac_ratio:.1f}×**" if mac_ratio is not None else "")
             + " (MACs in torchinfo's convention)"
@@ -93,10 +81,10 @@ def totals_markdown(a: Analysis) -> str:
         last = spatial[-1]
         lines.append(
             f"\nLargest receptive field: **{last.rf_display}** at `{last.name}` "
-            f"(input {h}×{w}, jump {'×'.join(f'{j:g}' for j in last.jump)})."
+            f"(input {h}×{w}, jump {shape_text(last.jump)})."
         )
     if (c, h, w) != tuple(spec.input_size):
-        lines.append(f"\nThis model was designed for {'×'.join(map(str, spec.input_size))}.")
+        lines.append(f"\nThis model was designed for {shape_text(spec.input_size)}.")
     lines += [f"\n> {note}" for note in a.notes]
     return "\n".join(lines)
 
@@ -131,7 +119,7 @@ def downloads(a: Analysis, fold: str, expanded: Sequence[str] = ()) -> list[str]
     """The table (CSV, Markdown) and the diagram (SVG, PNG) of this analysis and drawing, written once per
     (model, input size, fold, expanded stages) and reused: a folder is complete before it appears under its
     name, and never rewritten, so concurrent replies can share it."""
-    key = "|".join([a.model_name, "x".join(map(str, a.input_shape)), fold, *sorted(expanded)])
+    key = "|".join([a.model_name, shape_text(a.input_shape, "x"), fold, *sorted(expanded)])
     final = os.path.join(_exports_root(), hashlib.sha1(key.encode()).hexdigest()[:20])
     stem = _stem(a)
     names = [stem + ".csv", stem + ".md", f"{stem}_{fold}.svg", f"{stem}_{fold}.png"]
@@ -148,7 +136,7 @@ def downloads(a: Analysis, fold: str, expanded: Sequence[str] = ()) -> list[str]
 
 
 def _stem(a: Analysis) -> str:
-    return a.model_name.replace(":", "_").replace(",", "-") + "_" + "x".join(map(str, a.input_shape))
+    return a.model_name.replace(":", "_").replace(",", "-") + "_" + shape_text(a.input_shape, "x")
 
 
 def export_table(a: Analysis, table: pd.DataFrame, folder: str | None = None) -> list[str]:
@@ -187,7 +175,7 @@ def diagram_html(a: Analysis, fold: str, expanded: Sequence[str] = (), selected:
 
 @functools.lru_cache(maxsize=64)
 def _diagram_html(name: str, shape: tuple[int, ...], fold: str, expanded: tuple[str, ...], selected: str | None) -> str:
-    a = _analysis(name, shape)
+    a = analyze_model(name, shape)
     scene = diagram.build(a, fold, expanded, selected)
     hint = t(
         "Click a box for its details · hover for numbers · ×N opens a folded stage",
@@ -203,7 +191,7 @@ def arch_state(a: Analysis, fold: str, expanded: Sequence[str] = (), selected: s
     """What the page keeps between events: plain values only (the analysis itself is cached by name and shape)."""
     return {
         "model": a.model_name,
-        "input_size": "x".join(map(str, a.input_shape)),
+        "input_size": shape_text(a.input_shape, "x"),
         "fold": fold,
         "expanded": list(expanded),
         "selected": selected,

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pandas as pd
 
-from visualizer.views.architecture import human, run
+from visualizer.numbers import bytes_text, count_text
+from visualizer.views.architecture import run
 
 DEPTH_TYPES = ("Conv", "Linear")
 MAX_MODELS = 8
@@ -26,13 +27,13 @@ def compare_view(models: list[str] | str, input_size: str) -> tuple[pd.DataFrame
             {
                 "model": a.model_name,
                 "parameters": a.total_params,
-                "params": human(a.total_params),
+                "params": count_text(a.total_params),
                 "MACs (torchinfo)": a.total_macs,
-                "macs": human(a.total_macs),
+                "macs": count_text(a.total_macs),
                 "MACs (weights only)": a.total_textbook_macs,
                 "depth (conv + FC)": depth,
                 "final receptive field": spatial[-1].rf_display if spatial else "–",
-                "activation memory": human(a.total_activation_bytes, "B"),
+                "activation memory": bytes_text(a.total_activation_bytes),
             }
         )
         chart.append(

@@ -1,17 +1,41 @@
-"""Feature-maps tab: grid, overview strip, filters, top-5, Grad-CAM and the receptive field of a clicked unit."""
+"""Feature-maps tab: grid, overview strip, filters, top-5, Grad-CAM and the receptive field of a clicked unit.
+
+The pipeline of one request: the weights are loaded once, the image's ``ForwardPass`` is found (decoded and
+preprocessed once), one forward pass (with gradients as far back as Grad-CAM's layer) fills it, and every picture is
+drawn from the tensors it keeps. ``explore`` and ``explain`` are the same pipeline for scripts.
+"""
 
 from __future__ import annotations
 
 from typing import Any
 
 import pandas as pd
+import torch
 from PIL import Image
 
-from visualizer import features, images
-from visualizer.features import explore, parse_layer, spatial_layers
-from visualizer.gradcam import explain
+from visualizer import forward_pass, images
+from visualizer.analysis import analyze_model
+from visualizer.features import (
+    GridLayout,
+    default_cam_layer,
+    default_layer,
+    enlarge,
+    feature_grid,
+    filters_picture,
+    first_rgb_conv,
+    overlay_heatmap,
+    overview_strip,
+    spatial_layers,
+    stage_layers,
+)
+from visualizer.features import (
+    layer_choices as spatial_choices,
+)
+from visualizer.numbers import shape_text
+from visualizer.predictions import prediction_note, top_k
+from visualizer.records import parse_layer_key
 from visualizer.rf_overlay import click_to_unit, unit_overlay
-from visualizer.weight_sources import load_weights
+from visualizer.weight_sources import LoadedModel, load_weights
 
 MAX_EXAMPLES = 6
 
@@ -23,13 +47,13 @@ def example_images() -> list[str]:
 def layer_choices(model: str) -> dict[str, Any]:
     """Dropdown choices (label, key) of every layer with a spatial output; default: the middle stage."""
     name = (model or "").strip()
-    return {"choices": features.layer_choices(name), "value": features.default_layer(name)}
+    return {"choices": spatial_choices(name), "value": default_layer(name)}
 
 
 def cam_layer_choices(model: str) -> dict[str, Any]:
     """Grad-CAM layer choices; default: the last conv stage (the classic choice: semantic yet still spatial)."""
     name = (model or "").strip()
-    return {"choices": features.layer_choices(name), "value": features.default_cam_layer(name)}
+    return {"choices": spatial_choices(name), "value": default_cam_layer(name)}
 
 
 def _class_index(text: str | None, class_names: list[str]) -> int | None:
@@ -97,6 +121,118 @@ def _checkpoint_path(checkpoint: str | None) -> str:
     return latest
 
 
+def explore(
+    image: Any,
+    model_name: str,
+    source: str = "random",
+    layer: str | None = None,
+    top_n: int = 16,
+    rank_by: str = "mean",
+    colormap: str = "viridis",
+    normalize: str = "channel",
+    checkpoint_path: str | None = None,
+    overview: bool = True,
+    filters: bool = True,
+    cam_layer: str | None = None,
+    cam_class: int | None = None,
+) -> dict[str, Any]:
+    """Image in → everything the Feature-maps tab shows, from one forward pass.
+
+    Returns a dict: ``input`` (PIL, what the network sees; ``input_display``: the same enlarged with
+    nearest-neighbour to at least 224 px), ``grid`` (PIL), ``channels`` (list of ``ChannelTile``), ``layout``
+    (``GridLayout`` for clicks), ``layer`` (key used), ``shape`` (C, H, W), ``overview`` (PIL or None), ``filters``
+    (PIL or None), ``predictions`` (top-5 ``(name, prob)``), ``prediction_note`` (warning text, "" when the weights
+    are trained), ``info`` (weights description), ``model_name`` (the model actually used: a checkpoint names its
+    own), ``forward_pass`` (the pass read), and with ``cam_layer`` ``cam`` (``explain``'s dict for that layer).
+    """
+    loaded = load_weights(model_name, source, checkpoint_path)
+    return _explore(loaded, image, layer, top_n, rank_by, colormap, normalize, overview, filters, cam_layer, cam_class)
+
+
+def _explore(
+    loaded: LoadedModel,
+    image: Any,
+    layer: str | None,
+    top_n: int,
+    rank_by: str,
+    colormap: str,
+    normalize: str,
+    overview: bool,
+    filters: bool,
+    cam_layer: str | None,
+    cam_class: int | None,
+) -> dict[str, Any]:
+    run = forward_pass.for_image(image, loaded)
+    available = spatial_layers(run.model_name)
+    by_key = {entry.key: entry for entry in available}
+    layer = layer or default_layer(run.model_name)
+    if layer not in by_key:
+        raise ValueError(
+            f"{run.model_name} has no layer {layer!r} with a spatial output; "
+            f"choose one of: {', '.join(list(by_key)[:12])}, ..."
+        )
+    stages = stage_layers(available) if overview else []
+    run.ensure(loaded, [layer] + [s.key for s in stages], cam_layer=cam_layer, cam_class=cam_class)
+    activation = run.activation(loaded, layer)
+    grid, channels = feature_grid(activation, top_n, rank_by, colormap, normalize)
+    strip = [(s.key, run.activation(loaded, s.key)) for s in stages]
+    return {
+        "input": run.seen,
+        "input_display": enlarge(run.seen),
+        "grid": grid,
+        "channels": channels,
+        "layout": GridLayout.for_maps(len(channels), activation.shape[1], activation.shape[2]),
+        "layer": layer,
+        "shape": tuple(activation.shape),
+        "overview": overview_strip(strip, colormap=colormap) if stages else None,
+        "filters": filters_picture(first_rgb_conv(loaded.model).weight) if filters else None,
+        "predictions": top_k(run.logits, run.class_names, k=5),
+        "prediction_note": prediction_note(run.source, run.model_name),
+        "info": run.info,
+        "model_name": run.model_name,
+        "forward_pass": run,
+        "cam": _explain(loaded, run, cam_layer, cam_class) if cam_layer else None,
+    }
+
+
+def explain(
+    image: Any,
+    model_name: str,
+    source: str = "random",
+    layer: str | None = None,
+    class_index: int | None = None,
+    checkpoint_path: str | None = None,
+    alpha: float = 0.5,
+) -> dict[str, Any]:
+    """Image in → Grad-CAM overlay for one class at one conv layer (default: the last conv-stage layer).
+
+    Returns ``overlay`` (PIL), ``heatmap`` (H×W array), ``class_index``, ``class_name``, ``probability``,
+    ``layer``, ``input`` (PIL the network sees), ``prediction_note``, ``info``. Reads the image's
+    ``ForwardPass`` (shared with the feature maps: one forward pass per image, model and weights).
+    """
+    loaded = load_weights(model_name, source, checkpoint_path)
+    run = forward_pass.for_image(image, loaded)
+    return _explain(loaded, run, layer or default_cam_layer(loaded.model_name), class_index, alpha)
+
+
+def _explain(
+    loaded: LoadedModel, run: forward_pass.ForwardPass, layer: str, class_index: int | None, alpha: float = 0.5
+) -> dict[str, Any]:
+    heat, index = run.grad_cam(loaded, layer, class_index)
+    probs = torch.softmax(run.logits.float(), dim=0)
+    return {
+        "overlay": overlay_heatmap(run.seen, heat, alpha=alpha),
+        "heatmap": heat,
+        "class_index": index,
+        "class_name": run.class_names[index],
+        "probability": float(probs[index]),
+        "layer": layer,
+        "input": run.seen,
+        "prediction_note": prediction_note(run.source, run.model_name),
+        "info": run.info,
+    }
+
+
 def feature_maps(
     image: Any,
     model: str,
@@ -116,8 +252,7 @@ def feature_maps(
     if source == "checkpoint" and (checkpoint or LATEST).strip() == LATEST:
         source, checkpoint = _latest_source()
     checkpoint = _checkpoint_path(checkpoint) if source == "checkpoint" else None
-    model = (model or "").strip()
-    loaded = load_weights(model, source, checkpoint)  # cached; explore and explain get the same object
+    loaded = load_weights((model or "").strip(), source, checkpoint)  # the request's one load
     name = loaded.model_name  # a checkpoint names its own model, which may differ from the picker's
     names = {s.name for s in spatial_layers(name)}
     # A layer this model does not have (a leftover from the previously chosen model, or a typo) falls back to
@@ -125,34 +260,22 @@ def feature_maps(
     notes = [
         f"`{key}` is not a layer of {name} with a spatial output; showing the default instead."
         for key in (layer, cam_layer)
-        if key and parse_layer(key)[0] not in names
+        if key and parse_layer_key(key)[0] not in names
     ]
-    layer = layer if layer and parse_layer(layer)[0] in names else None
-    cam_layer = cam_layer if cam_layer and parse_layer(cam_layer)[0] in names else features.default_cam_layer(name)
+    layer = layer if layer and parse_layer_key(layer)[0] in names else None
+    cam_layer = cam_layer if cam_layer and parse_layer_key(cam_layer)[0] in names else default_cam_layer(name)
     cam_index = _class_index(cam_class, loaded.class_names)
-    # One forward pass serves the grid, the overview, the predictions and Grad-CAM (explain reads it).
-    out = explore(
-        image,
-        model,
-        source,
-        layer,
-        int(top_n),
-        rank_by,
-        colormap,
-        normalize,
-        checkpoint_path=checkpoint,
-        cam_layer=cam_layer,
-        cam_class=cam_index,
-    )
-    cam = explain(image, model, source, cam_layer, cam_index, checkpoint_path=checkpoint)
+    # One forward pass serves the grid, the overview, the predictions and Grad-CAM.
+    out = _explore(loaded, image, layer, int(top_n), rank_by, colormap, normalize, True, True, cam_layer, cam_index)
+    cam = out["cam"]
     top5 = pd.DataFrame([{"class": c, "probability (%)": round(100 * p, 2)} for c, p in out["predictions"]])
+    shown = ", ".join(str(t.channel) for t in out["channels"][:12]) + (" …" if len(out["channels"]) > 12 else "")
     info = [
-        f"**{out['info']}** · layer `{out['layer']}` {'×'.join(map(str, out['shape']))}, "
-        f"showing the top {len(out['channels'])} channels by {rank_by} activation "
-        f"({', '.join(str(t.channel) for t in out['channels'][:12])}{' …' if len(out['channels']) > 12 else ''})",
+        f"**{out['info']}** · layer `{out['layer']}` {shape_text(out['shape'])}, "
+        f"showing the top {len(out['channels'])} channels by {rank_by} activation ({shown})",
         f"Grad-CAM at `{cam['layer']}` for **{cam['class_name']}** (p = {cam['probability']:.3f}).",
+        *notes,
     ]
-    info += notes
     if out["prediction_note"]:
         info.append(f"⚠️ {out['prediction_note']}")
     state = {
@@ -167,7 +290,7 @@ def feature_maps(
         out["grid"],
         "\n\n".join(info),
         out["input_display"],
-        features.enlarge(cam["overlay"]),
+        enlarge(cam["overlay"]),
         top5,
         out["overview"],
         out["filters"],
@@ -184,7 +307,9 @@ def rf_from_click(state: dict | None, px: float, py: float) -> tuple[Image.Image
     if hit is None:
         raise ValueError("that click is between the maps; click inside one of the coloured maps")
     tile, y, x = hit
-    view = unit_overlay(state["input"], state["model_name"], state["layer"], y, x)
+    seen = state["input"]
+    record = analyze_model(state["model_name"]).by_key(state["layer"])
+    view = unit_overlay(seen, record, y, x, (seen.height, seen.width))
     return view["overlay"], f"Channel {state['channels'][tile]}: {view['text']}"
 
 
@@ -200,29 +325,26 @@ def layer_maps(
     Reads the image's ``ForwardPass`` (the Feature-maps tab's, when it shows the same image and weights): a
     layer not captured yet costs one early-stopped forward, a captured one nothing.
     """
-    from visualizer.forward_pass import forward_pass
-
     if image is None or (isinstance(image, str) and not image.strip()):
         return None, None, "", None
-    run = forward_pass(image, (model or "").strip(), source)
-    spatial = {s.key for s in spatial_layers(run.model_name)}
-    if layer not in spatial:
+    loaded = load_weights((model or "").strip(), source)
+    run = forward_pass.for_image(image, loaded)
+    analysis = analyze_model(run.model_name)
+    if layer not in {s.key for s in spatial_layers(analysis)}:
         return (
             None,
             None,
-            (
-                f"`{layer}` has no spatial map (its output is a vector: every unit sees the whole "
-                "input) · 공간 맵이 없는 층입니다"
-            ),
+            f"`{layer}` has no spatial map (its output is a vector: every unit sees the whole "
+            "input) · 공간 맵이 없는 층입니다",
             None,
         )
-    activation = run.activation(layer)
-    grid, tiles = features.feature_grid(activation, top_n, "mean", colormap, "channel", cols=4)
-    layout = features.GridLayout.for_maps(len(tiles), activation.shape[1], activation.shape[2], cols=4)
+    activation = run.activation(loaded, layer)
+    grid, tiles = feature_grid(activation, top_n, "mean", colormap, "channel", cols=4)
+    layout = GridLayout.for_maps(len(tiles), activation.shape[1], activation.shape[2], cols=4)
     # The strongest unit of the strongest map: the most telling receptive field to draw first.
     best = activation[tiles[0].channel]
     y, x = divmod(int(best.argmax()), best.shape[1])
-    view = unit_overlay(run.seen, run.model_name, layer, y, x)
+    view = unit_overlay(run.seen, analysis.by_key(layer), y, x, tuple(run.tensor.shape[-2:]))
     state = {
         "model_name": run.model_name,
         "layer": layer,

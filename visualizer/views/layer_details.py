@@ -12,8 +12,9 @@ from __future__ import annotations
 import math
 from html import escape
 
-from visualizer.analysis import Analysis, LayerRecord
-from visualizer.diagram.graph import kind_of
+from visualizer.kinds import kind_of
+from visualizer.numbers import number_text, shape_text
+from visualizer.records import Analysis, LayerRecord
 
 DIMS = ("H", "W", "D")
 
@@ -21,14 +22,6 @@ DIMS = ("H", "W", "D")
 def t(en: str, ko: str) -> str:
     """The same text in both languages; CSS shows one."""
     return f'<span class="en">{en}</span><span class="ko">{ko}</span>'
-
-
-def _n(x: float) -> str:
-    return f"{int(x):,}" if float(x).is_integer() else f"{x:g}"
-
-
-def _shape(shape) -> str:
-    return "×".join(str(int(s)) for s in shape) if shape else "–"
 
 
 def _dims(r: LayerRecord) -> list[tuple[str, int, int]]:
@@ -57,7 +50,7 @@ def output_size_formula(r: LayerRecord) -> str:
         return (
             f"<code>padding='{escape(r.padding)}'</code>: "
             + t("the output keeps the input's size", "출력이 입력 크기를 유지합니다")
-            + f" ({_shape([d[2] for d in dims])})"
+            + f" ({shape_text([d[2] for d in dims], empty='–')})"
         )
     lines = []
     show = (
@@ -99,21 +92,22 @@ def params_formula(r: LayerRecord) -> str:
         cin_n = f"({c_in}/{g})" if g > 1 else str(c_in)
         formula = f"{cin} · C_out · {k_sym}" + (" + C_out" if bias else "")
         numbers = f"{cin_n} · {c_out} · {k}" + (f" + {bias}" if bias else "")
-        return _two_lines(formula, f"{numbers} = {_n(r.params)}")
+        return _two_lines(formula, f"{numbers} = {number_text(r.params)}")
     if kind == "linear" and r.input_shape and r.output_shape:
         n_in, n_out = r.input_shape[-1], r.output_shape[-1]
         bias = r.params - n_in * n_out
         return _two_lines(
-            f"in · out{' + out' if bias else ''}", f"{n_in} · {n_out}{f' + {bias}' if bias else ''} = {_n(r.params)}"
+            f"in · out{' + out' if bias else ''}",
+            f"{n_in} · {n_out}{f' + {bias}' if bias else ''} = {number_text(r.params)}",
         )
     if kind == "norm" and r.params:
         c = r.output_shape[1] if r.output_shape else r.params // 2
-        return f"<code>2 · C = 2 · {c} = {_n(r.params)}</code> " + t(
+        return f"<code>2 · C = 2 · {c} = {number_text(r.params)}</code> " + t(
             "(scale γ and shift β per channel; the running mean and variance are not trained)",
             "(채널마다 γ, β; 이동 평균·분산은 학습되지 않음)",
         )
     if r.params:
-        return f"<code>{_n(r.params)}</code>"
+        return f"<code>{number_text(r.params)}</code>"
     return "0 " + t("(no weights)", "(가중치 없음)")
 
 
@@ -125,24 +119,22 @@ def macs_formula(r: LayerRecord) -> str:
         weights = r.input_shape[1] // r.groups * out[1] * math.prod(r.kernel)
         pos_text = " · ".join(map(str, out[2:]))
         text = t("textbook: weights × output positions", "교과서: 가중치 × 출력 위치 수") + _two_lines(
-            "", f"{_n(weights)} · {pos_text} = {_n(weights * positions)}"
+            "", f"{number_text(weights)} · {pos_text} = {number_text(weights * positions)}"
         ).replace("= ", "", 1)
         if r.macs != weights * positions:
             text += (
                 f"<div>{t('torchinfo (bias counted too, as in the table)', 'torchinfo (편향 포함, 표의 값)')}: "
-                f"<code>{_n(r.params)} · {_n(positions)} = {_n(r.macs)}</code></div>"
+                f"<code>{number_text(r.params)} · {number_text(positions)} = {number_text(r.macs)}</code></div>"
             )
         return text
     if kind == "linear" and r.input_shape:
         textbook = r.input_shape[-1] * out[-1]
-        text = t("textbook", "교과서") + f": <code>in · out = {_n(textbook)}</code>"
+        text = t("textbook", "교과서") + f": <code>in · out = {number_text(textbook)}</code>"
         if r.macs != textbook:
-            text += (
-                f"<div>{t('torchinfo (bias counted too)', 'torchinfo (편향 포함)')}: <code>{_n(r.macs)}</code></div>"
-            )
+            text += f"<div>{t('torchinfo (bias counted too)', 'torchinfo (편향 포함)')}: <code>{number_text(r.macs)}</code></div>"
         return text
     if r.macs:
-        return f"<code>{_n(r.macs)}</code> " + t("(torchinfo's count)", "(torchinfo 방식)")
+        return f"<code>{number_text(r.macs)}</code> " + t("(torchinfo's count)", "(torchinfo 방식)")
     return "0"
 
 
@@ -156,8 +148,8 @@ def rf_formula(r: LayerRecord, analysis: Analysis) -> str:
             "모든 위치를 섞습니다 (flatten, 전역 풀링, 완전연결): 모든 유닛이 입력 전체를 봅니다",
         )
     rf, jump = r.receptive_field, r.jump
-    rf_text = "×".join(map(str, rf)) + ("" if r.rf_exact else " (≤)")
-    jump_text = "×".join(_n(j) for j in jump)
+    rf_text = shape_text(rf) + ("" if r.rf_exact else " (≤)")
+    jump_text = shape_text(jump)
     source = r.input_from[0] if r.input_from else ""
     if source.startswith("⊕"):
         join = next((j for j in analysis.joins if j.key == source), None)
@@ -185,10 +177,11 @@ def rf_formula(r: LayerRecord, analysis: Analysis) -> str:
         sub = "" if same else f"_{dims[i]}"
         lines.append(
             _two_lines(
-                f"r{sub} = r_prev + (k − 1)·d·j_prev", f"{_n(r_prev[i])} + ({k} − 1)·{d}·{_n(j_prev[i])} = {_n(rf[i])}"
+                f"r{sub} = r_prev + (k − 1)·d·j_prev",
+                f"{number_text(r_prev[i])} + ({k} − 1)·{d}·{number_text(j_prev[i])} = {number_text(rf[i])}",
             )
         )
-        lines.append(_two_lines(f"j{sub} = j_prev · s", f"{_n(j_prev[i])} · {s} = {_n(jump[i])}"))
+        lines.append(_two_lines(f"j{sub} = j_prev · s", f"{number_text(j_prev[i])} · {s} = {number_text(jump[i])}"))
     if not r.rf_exact:
         lines.append(
             t("(irregular adaptive windows: the largest window is shown)", "(불규칙한 적응형 창: 가장 큰 창 기준)")
@@ -205,7 +198,7 @@ def details_html(analysis: Analysis, key: str) -> str:
     rows = [
         (
             t("input → output", "입력 → 출력"),
-            f"<code>{_shape(in_shape)}</code> → <code>{_shape(out_shape)}</code>"
+            f"<code>{shape_text(in_shape, empty='–')}</code> → <code>{shape_text(out_shape, empty='–')}</code>"
             + f" <span class='muted'>({t('reads', '입력')}: {escape(source)})</span>",
         ),
     ]
@@ -217,8 +210,8 @@ def details_html(analysis: Analysis, key: str) -> str:
     rows.append((t("receptive field", "수용 영역"), rf_formula(r, analysis)))
     geometry = ""
     if r.kernel is not None:
-        pad = r.padding if isinstance(r.padding, str) else "×".join(map(str, r.padding))
-        geometry = f" · kernel {'×'.join(map(str, r.kernel))}, stride {'×'.join(map(str, r.stride))}, padding {pad}" + (
+        pad = r.padding if isinstance(r.padding, str) else shape_text(r.padding)
+        geometry = f" · kernel {shape_text(r.kernel)}, stride {shape_text(r.stride)}, padding {pad}" + (
             f", groups {r.groups}" if r.groups > 1 else ""
         )
     head = (

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pandas as pd
 
+from visualizer.numbers import shape_text
 from visualizer.stacks import compare_stacks
 
 
@@ -36,7 +37,7 @@ def stacks_view(
                 "parameters": r.params,
                 "MACs per output position (weights only)": r.textbook_macs_per_position,
                 "MACs per output position (torchinfo, + biases)": r.macs_per_position,
-                "receptive field": "×".join(map(str, r.receptive_field)),
+                "receptive field": shape_text(r.receptive_field),
                 "nonlinearities": r.nonlinearities,
             }
             for r in c.rows
