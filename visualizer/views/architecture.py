@@ -63,7 +63,8 @@ def totals_markdown(a: Analysis) -> str:
         "|---|---|---|---|---|---|---|---|",
         f"| {c}×{h}×{w} | {shape_text(a.output_shape[1:] if a.output_shape else None, empty='–')} | "
         f"{a.total_params:,} ({count_text(a.total_params)}) | {a.trainable_params:,} | "
-        f"{a.total_macs:,} ({count_text(a.total_macs)}) | {a.total_textbook_macs:,} ({count_text(a.total_textbook_macs)}) | "
+        f"{a.total_macs:,} ({count_text(a.total_macs)}) | "
+        f"{a.total_textbook_macs:,} ({count_text(a.total_textbook_macs)}) | "
         f"{bytes_text(a.total_activation_bytes)} | {len(a.layers)} |",
         "",
     ]

@@ -131,7 +131,8 @@ def macs_formula(r: LayerRecord) -> str:
         textbook = r.input_shape[-1] * out[-1]
         text = t("textbook", "교과서") + f": <code>in · out = {number_text(textbook)}</code>"
         if r.macs != textbook:
-            text += f"<div>{t('torchinfo (bias counted too)', 'torchinfo (편향 포함)')}: <code>{number_text(r.macs)}</code></div>"
+            label = t("torchinfo (bias counted too)", "torchinfo (편향 포함)")
+            text += f"<div>{label}: <code>{number_text(r.macs)}</code></div>"
         return text
     if r.macs:
         return f"<code>{number_text(r.macs)}</code> " + t("(torchinfo's count)", "(torchinfo 방식)")
