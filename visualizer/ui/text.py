@@ -5,6 +5,8 @@ Gradio's i18n picks the language from the browser, and the page's Settings panel
 
 from __future__ import annotations
 
+import gradio as gr
+
 EN: dict[str, str] = {
     "title": "# CNN architecture visualizer\nVGG, AlexNet and ResNet from real forward hooks on real PyTorch models.",
     "lang_code": "en",
@@ -244,3 +246,6 @@ KO: dict[str, str] = {
 }
 
 assert EN.keys() == KO.keys(), set(EN) ^ set(KO)
+
+# The one translation object: every label asks it (``i18n("key")``), and ``launch`` hands it to the page.
+i18n = gr.I18n(en=EN, ko=KO)

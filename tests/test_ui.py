@@ -1,0 +1,68 @@
+"""The page's wiring, without a browser: which events are public endpoints, which queue each waits in, and how
+a handler's error reaches the page (``visualizer/ui/``)."""
+
+from __future__ import annotations
+
+import gradio as gr
+import pytest
+
+from visualizer.ui.app import build_demo
+from visualizer.ui.handlers import friendly
+
+PUBLIC = {
+    "analyze",
+    "compare_stacks",
+    "feature_maps",
+    "train_start",
+    "train_pause",
+    "train_resume",
+    "train_stop",
+    "train_status",
+    "train_snapshot",
+    "compare_models",
+    "layer_details",
+}
+
+
+@pytest.fixture(scope="module")
+def events():
+    return list(build_demo().fns.values())
+
+
+def test_the_public_endpoints_are_exactly_the_documented_ones(events):
+    public = [e.api_name for e in events if e.api_visibility == "public"]
+    assert sorted(public) == sorted(PUBLIC)  # each once
+    # Everything else is private, except the examples' own loaders (Gradio marks those undocumented).
+    others = {e.api_name for e in events if e.api_visibility == "undocumented"}
+    assert others == {"load_example", "load_example_1"}
+
+
+def test_forward_passes_share_one_queue_and_answers_from_records_have_their_own(events):
+    by_name = {e.api_name: e for e in events}
+    network = [e.api_name for e in events if e.concurrency_id == "network"]
+    # The Feature-maps button and the Architecture tab's layer maps (after a box click, a row click, a new image).
+    assert sorted(network) == ["feature_maps", "selected_maps", "selected_maps_1", "selected_maps_2"]
+    assert {by_name[n].concurrency_limit for n in network} == {1}
+    for name in ("analyze", "compare_stacks", "compare_models", "layer_details", "diagram_clicked", "row_clicked"):
+        assert by_name[name].concurrency_limit == 4 and by_name[name].concurrency_id != "network", name
+    # The snapshot panel's refreshes (after start/pause/stop/…, a pick) are one handler, hence one queue.
+    snapshot = {e.concurrency_id for e in events if e.api_name.startswith("snapshot_ui")}
+    assert len(snapshot) == 1 and sum(e.api_name.startswith("snapshot_ui") for e in events) == 7
+
+
+def test_friendly_turns_a_handlers_refusal_into_a_page_message():
+    def refuse(size: str) -> str:
+        raise ValueError(f"input size {size!r}: expected C×H×W, e.g. 3x224x224")
+
+    with pytest.raises(gr.Error) as caught:
+        friendly(refuse)("7x")
+    assert caught.value.message == "input size '7x': expected C×H×W, e.g. 3x224x224"
+    assert friendly(refuse).__name__ == "refuse"  # Gradio names private endpoints after the handler
+
+
+def test_friendly_leaves_programming_errors_alone():
+    def broken() -> None:
+        raise TypeError("a bug, not a bad input")
+
+    with pytest.raises(TypeError):
+        friendly(broken)()

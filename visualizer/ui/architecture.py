@@ -1,0 +1,194 @@
+"""The Architecture tab: a model drawn (SVG), its per-layer table and totals, a clicked layer's card, and that
+layer's maps and receptive field through an image.
+
+Handlers are module-level functions from plain values to plain values (and Gradio updates); ``ArchitectureTab``
+lays out the components and wires them to those handlers right after.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import gradio as gr
+
+from visualizer.ui.components import SIZE_PRESETS, WEIGHT_SOURCES, ImageUpload, model_choices
+from visualizer.ui.handlers import LIGHT, NETWORK, friendly
+from visualizer.ui.text import i18n
+from visualizer.views import architecture, features
+
+# A click anywhere in the diagram (one delegated listener, so redraws need no re-binding): a box selects its
+# layer at once in the page and then asks Python for its details; a stage's ×N badge asks for a redraw.
+DIAGRAM_JS = """
+element.addEventListener('click', (event) => {
+  const badge = event.target.closest('[data-expand]');
+  if (badge) { trigger('click', {expand: badge.dataset.expand}); return; }
+  const hit = event.target.closest('[data-layer], [data-bar], [data-first]');
+  if (!hit) return;
+  const key = hit.dataset.layer || hit.dataset.bar || hit.dataset.first;
+  element.querySelectorAll('.selected').forEach((n) => n.classList.remove('selected'));
+  element.querySelectorAll('[data-layer]').forEach((n) => {
+    if (n.dataset.layer === key) n.classList.add('selected');
+  });
+  trigger('select', {layer: key});
+});
+"""
+# After a box is clicked, bring its (highlighted) row of the table into view. The table is a virtual list
+# (only visible rows exist), so scroll its container to the row's position rather than to an element.
+SCROLL_TO_ROW_JS = """
+() => {
+  const picked = document.querySelector('#arch-diagram .selected[data-index]');
+  const table = document.querySelector('#arch-table');
+  if (!picked || !table) return;
+  const row = table.querySelector('[role=row].virtual-row');
+  const scroller = [...table.querySelectorAll('*')].find(
+    (e) => e.scrollHeight > e.clientHeight + 4 && ['auto', 'scroll'].includes(getComputedStyle(e).overflowY));
+  if (!row || !scroller) return;
+  const top = Number(picked.dataset.index) * row.offsetHeight - scroller.clientHeight / 3;
+  scroller.scrollTo({top: Math.max(0, top), behavior: 'smooth'});
+}
+"""
+
+
+# ---------------------------------------------------------------- handlers
+# (none of those behind a public endpoint has a docstring: Gradio would publish it as the endpoint's description)
+def analyze_ui(model: str, input_size: str) -> tuple:
+    # A fresh analysis; the last selection's maps cleared.
+    return *architecture.analyze_view(model, input_size), None, None, "", None
+
+
+def refold_ui(state: dict | None, fold: str) -> tuple:
+    return architecture.redraw_view(state, fold)
+
+
+def expand_ui(state: dict | None, evt: gr.EventData) -> tuple:
+    return architecture.redraw_view(state, None, getattr(evt, "expand", None))
+
+
+def diagram_clicked(state: dict | None, evt: gr.EventData) -> tuple:
+    return architecture.select_view(state, getattr(evt, "layer", ""))
+
+
+def row_clicked(state: dict | None, evt: gr.SelectData) -> tuple:
+    return architecture.select_view(state, architecture.row_key(state, evt.index[0]))
+
+
+def selected_maps(state: dict | None, image: Any, weights: str, progress=gr.Progress(track_tqdm=True)) -> tuple:
+    key = (state or {}).get("selected")
+    if not key:
+        return None, None, "", None
+    return features.layer_maps(image, state["model"], weights, key)
+
+
+def layer_details_api(model: str, input_size: str, layer: str) -> str:
+    """A layer's details card by name (what a click on its box shows), for scripts."""
+    state = architecture.arch_state(architecture.run(model, input_size), "blocks")
+    return architecture.select_view(state, layer)[1]
+
+
+def arch_maps_clicked(maps_state: dict | None, evt: gr.SelectData) -> tuple:
+    return features.rf_from_click(maps_state, evt.index[0], evt.index[1])
+
+
+# ---------------------------------------------------------------- the tab
+class ArchitectureTab:
+    """The tab's components (attributes, in page order), then its events."""
+
+    def __init__(self, demo: gr.Blocks) -> None:
+        with gr.Tab(i18n("tab_arch"), id="arch"):
+            self.state = gr.State(None)  # {"model", "input_size", "fold", "expanded", "selected"}
+            self.maps_state = gr.State(None)  # click state of the layer's maps (like the Feature-maps grid)
+            self._model_and_drawing()
+            with gr.Row():
+                with gr.Column(scale=3):
+                    self.table = gr.Dataframe(
+                        label=i18n("layers"), interactive=False, wrap=False, max_height=480, elem_id="arch-table"
+                    )
+                with gr.Column(scale=2):
+                    self.details = gr.HTML(elem_id="layer-details", padding=True)
+                    self._through_an_image()
+            self.files = gr.File(label=i18n("downloads"), file_count="multiple")
+            with gr.Accordion("Formulas · 공식", open=True):
+                gr.Markdown(i18n("explain_arch"), latex_delimiters=[])
+        self.analysis = [self.table, self.totals, self.diagram, self.files, self.fold, self.state, self.details]
+        self.no_maps = [self.maps, self.rf, self.maps_info, self.maps_state]
+        self._analyze_events(demo)
+        self._select_events()
+        self._maps_events()
+
+    def _model_and_drawing(self) -> None:
+        with gr.Row():
+            self.model = gr.Dropdown(
+                model_choices(),
+                value="vgg16",
+                label=i18n("model"),
+                allow_custom_value=True,
+                info=i18n("custom_cfg"),
+                scale=3,
+            )
+            self.size = gr.Dropdown(
+                SIZE_PRESETS, value="3x224x224", allow_custom_value=True, label=i18n("input_size"), scale=2
+            )
+            self.button = gr.Button(i18n("analyze"), variant="primary", scale=1)
+        self.fold = gr.Radio(architecture.FOLD_CHOICES, value="blocks", label=i18n("fold"), elem_id="arch-fold")
+        self.diagram = gr.HTML(elem_id="arch-diagram", js_on_load=DIAGRAM_JS, padding=False)
+        self.totals = gr.Markdown()
+
+    def _through_an_image(self) -> None:
+        with gr.Accordion(i18n("through_image"), open=True):
+            with gr.Row():
+                self.image = ImageUpload(
+                    type="filepath", label="Image · 이미지", height=150, sources=["upload", "clipboard"], scale=1
+                )
+                self.weights = gr.Radio(WEIGHT_SOURCES, value="auto", label=i18n("weights"), scale=1)
+            gr.Examples(features.example_images()[:4], inputs=self.image)
+            self.maps = gr.Image(label=i18n("layer_maps"), type="pil", interactive=False, elem_id="arch-maps")
+            self.rf = gr.Image(label=i18n("rf_overlay"), type="pil", interactive=False, elem_id="arch-rf", height=260)
+            self.maps_info = gr.Markdown(elem_id="arch-maps-info")
+
+    def _analyze_events(self, demo: gr.Blocks) -> None:
+        inputs, outputs = [self.model, self.size], self.analysis + self.no_maps
+        gr.on([self.button.click, self.size.select], friendly(analyze_ui), inputs, outputs, api_name="analyze", **LIGHT)
+        # Picking a model switches to the input size it was designed for, then analyses it.
+        self.model.select(friendly(architecture.design_size), self.model, self.size, api_visibility="private").then(
+            friendly(analyze_ui), inputs, outputs, api_visibility="private"
+        )
+        demo.load(friendly(analyze_ui), inputs, outputs, api_visibility="private")
+        redrawn = [self.diagram, self.files, self.state]
+        self.fold.input(friendly(refold_ui), [self.state, self.fold], redrawn, api_visibility="private")
+        self.diagram.click(friendly(expand_ui), self.state, redrawn, api_visibility="private")
+
+    def _select_events(self) -> None:
+        """A click on a box or a row: the card and the highlighted row at once, the table scrolled to that row, then
+        the layer's maps through the image (a forward pass, in the network queue)."""
+        selected_outputs = [self.table, self.details, self.state]
+        for selected in (
+            self.diagram.select(
+                friendly(diagram_clicked), self.state, selected_outputs, **LIGHT, api_visibility="private"
+            ),
+            self.table.select(friendly(row_clicked), self.state, selected_outputs, **LIGHT, api_visibility="private"),
+        ):
+            selected.then(None, None, None, js=SCROLL_TO_ROW_JS).then(
+                friendly(selected_maps, release_memory=True),
+                [self.state, self.image, self.weights],
+                self.no_maps,
+                **NETWORK,
+                api_visibility="private",
+            )
+
+    def _maps_events(self) -> None:
+        gr.on(
+            [self.image.change, self.weights.input],
+            friendly(selected_maps, release_memory=True),
+            [self.state, self.image, self.weights],
+            self.no_maps,
+            **NETWORK,
+            api_visibility="private",
+        )
+        self.maps.select(
+            friendly(arch_maps_clicked), self.maps_state, [self.rf, self.maps_info], api_visibility="private"
+        )
+
+
+def build(demo: gr.Blocks) -> ArchitectureTab:
+    """The Architecture tab, inside ``demo``'s ``gr.Tabs()``; its analysis of VGG-16 runs on page load."""
+    return ArchitectureTab(demo)

@@ -1,0 +1,38 @@
+"""Components and choices more than one tab uses.
+
+``ImageUpload`` subclasses a Gradio component, so Gradio writes ``components.pyi`` (its event stubs) beside this
+file on import; git ignores it.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import gradio as gr
+
+import zoo
+
+EXAMPLE_CUSTOM = "vgg:64,64,M,128,128,M,256,256,M"  # type any such string into a model box
+SIZE_PRESETS = ["3x224x224", "3x227x227", "3x32x32"]
+WEIGHT_SOURCES = ["auto", "random", "imagenet", "checkpoint"]
+FROM_ZERO = [0, None]  # bars must start at zero, or an 18-vs-25 comparison looks like nothing-vs-25
+
+
+def model_choices() -> list[str]:
+    """What a model box offers: the zoo, and one custom VGG string to show that any such string works."""
+    return zoo.list_models() + [EXAMPLE_CUSTOM]
+
+
+class ImageUpload(gr.Image):
+    """An image upload that hands the original file to ``visualizer.images.load_image``.
+
+    Gradio's own preprocessing opens and converts the file first: 16-bit PNGs are clipped, transparency
+    takes the file's hidden colour, and a non-image fails inside Gradio before our checks could say why.
+    """
+
+    is_template = True  # the browser side is the ordinary Image component
+
+    def preprocess(self, payload: Any) -> Any:
+        if payload is None or payload.path is None or (payload.url or "").startswith("data:"):
+            return super().preprocess(payload)
+        return payload.path

@@ -1,0 +1,43 @@
+"""The 3×3 vs 5×5 tab: a stack of small kernels against one big kernel with the same receptive field."""
+
+from __future__ import annotations
+
+import gradio as gr
+
+from visualizer.ui.components import FROM_ZERO
+from visualizer.ui.handlers import LIGHT, friendly
+from visualizer.ui.text import i18n
+from visualizer.views import stacks
+
+
+def build(demo: gr.Blocks) -> None:
+    """The tab and its events: any slider released recomputes the comparison (also on page load)."""
+    with gr.Tab(i18n("tab_stacks"), id="stacks"):
+        with gr.Row():
+            kernel = gr.Slider(1, 11, value=3, step=2, label=i18n("kernel"))
+            repeat = gr.Slider(1, 6, value=2, step=1, label=i18n("repeats"))
+            in_channels = gr.Slider(1, 1024, value=64, step=1, label=i18n("in_ch"))
+            out_channels = gr.Slider(1, 1024, value=64, step=1, label=i18n("out_ch"))
+        summary = gr.Markdown()
+        table = gr.Dataframe(interactive=False)
+        chart = gr.BarPlot(
+            x="design",
+            y="value",
+            color="design",
+            x_label_angle=0,
+            y_lim=FROM_ZERO,
+            label="weights per channel pair · 채널 쌍당 가중치 수",
+        )
+        gr.Markdown(i18n("explain_stacks"))
+
+    inputs = [kernel, repeat, in_channels, out_channels]
+    outputs = [table, summary, chart]
+    gr.on(
+        [c.release for c in inputs],
+        friendly(stacks.stacks_view),
+        inputs,
+        outputs,
+        api_name="compare_stacks",
+        **LIGHT,
+    )
+    demo.load(friendly(stacks.stacks_view), inputs, outputs, api_visibility="private")
