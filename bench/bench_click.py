@@ -26,9 +26,10 @@ import gradio as gr
 import torch
 
 from visualizer import forward_pass
-from visualizer.features import explore, spatial_layers
+from visualizer.features import spatial_layers
 from visualizer.images import example_images
 from visualizer.views import architecture, features
+from visualizer.views.features import explore
 from visualizer.weight_sources import load_weights
 
 

@@ -21,8 +21,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import torch
 
 from visualizer import forward_pass
-from visualizer.features import FeatureCapture, explore, feature_grid
+from visualizer.features import FeatureCapture, feature_grid
 from visualizer.images import example_images, load_image, preprocess
+from visualizer.views.features import explore
 from visualizer.weight_sources import load_weights
 
 MODEL = "vgg16"

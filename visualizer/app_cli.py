@@ -5,6 +5,10 @@ from __future__ import annotations
 import argparse
 import re
 
+from visualizer import budgets
+from visualizer.budgets.allocator import limit_arenas
+from visualizer.budgets.logins import LoginGuard
+
 DESCRIPTION = "Interactive CNN architecture visualizer (VGG, AlexNet, ResNet, any torchvision classifier)."
 
 
@@ -135,10 +139,6 @@ def parse_args(argv: list[str] | None = None, prog: str | None = None) -> argpar
 
 
 def serve(args: argparse.Namespace) -> int:
-    from visualizer import budgets
-    from visualizer.budgets.allocator import limit_arenas
-    from visualizer.budgets.logins import LoginGuard
-
     limit_arenas()  # before torch and the server start their threads
 
     budgets.configure(
@@ -149,7 +149,9 @@ def serve(args: argparse.Namespace) -> int:
         keep_runs=args.keep_runs,
         max_checkpoint_upload=args.max_checkpoint_upload,
     )
-    from visualizer.ui.app import launch  # heavy imports (torch, gradio) only after the flags are valid
+    # Imported here, after the flags are checked: a mistyped flag is answered at once (measured: 0.2 s, against 13 s
+    # of CPU time to import torch and Gradio), and glibc's arenas are capped before torch starts its threads.
+    from visualizer.ui.app import launch  # noqa: PLC0415
 
     launch(host=args.host, port=args.port, share=args.share, auth=LoginGuard(*args.auth) if args.auth else None)
     return 0

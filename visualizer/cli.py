@@ -9,6 +9,9 @@ import argparse
 import os
 import sys
 
+from visualizer import analysis_cli, app_cli, train_cli
+from visualizer.diagram import cli as diagram_cli
+
 
 def build_parser(prog: str | None = None) -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
@@ -17,9 +20,6 @@ def build_parser(prog: str | None = None) -> argparse.ArgumentParser:
     )
     sub = parser.add_subparsers(dest="command", required=True, metavar="{summary,stacks,diagram,train,app}")
     # Each module registers its own subcommands (argparse parser + set_defaults(func=...)).
-    from visualizer import analysis_cli, app_cli, train_cli
-    from visualizer.diagram import cli as diagram_cli
-
     analysis_cli.add_commands(sub)
     diagram_cli.add_commands(sub)
     train_cli.add_commands(sub)

@@ -8,15 +8,21 @@ mean/std at 32×32) and also returns the picture the network actually sees.
 
 from __future__ import annotations
 
+import importlib.util
 import io
 import os
 import warnings
 from pathlib import Path
 from typing import Any
 
+import matplotlib
 import numpy as np
 import torch
 from PIL import Image, ImageOps, UnidentifiedImageError
+from torchvision.transforms import InterpolationMode
+from torchvision.transforms import functional as TF
+
+import zoo
 
 # Downscale anything bigger than this (the network sees 224×224 at most; 4 MP keeps overlays sharp).
 DEFAULT_MAX_PIXELS = 2048 * 2048
@@ -174,16 +180,8 @@ def _to_uint8(arr: np.ndarray, mode: str) -> np.ndarray:
 
 def example_images() -> list[str]:
     """Example photos that ship with the dependencies (no downloads): matplotlib's and Gradio's samples."""
-    found: list[Path] = []
+    found = [Path(matplotlib.get_data_path()) / "sample_data" / "grace_hopper.jpg"]
     try:
-        import matplotlib
-
-        found.append(Path(matplotlib.get_data_path()) / "sample_data" / "grace_hopper.jpg")
-    except ImportError:
-        pass
-    try:
-        import importlib.util
-
         spec = importlib.util.find_spec("gradio")  # locate the package without importing it
         if spec is not None and spec.origin:
             folder = Path(spec.origin).parent / "media_assets" / "images"
@@ -203,11 +201,6 @@ def preprocess(image: Image.Image, model_name: str) -> tuple[torch.Tensor, Image
     model has no weights: resize to H/0.875, crop H). CIFAR-10 models: shorter side to 32, center crop 32,
     CIFAR-10 mean/std.
     """
-    from torchvision.transforms import InterpolationMode
-    from torchvision.transforms import functional as TF
-
-    import zoo
-
     spec = zoo.get_spec(model_name)
     image = to_rgb(image)
     _, height, width = spec.input_size

@@ -5,6 +5,8 @@ from __future__ import annotations
 import numpy as np
 import torch
 
+import zoo
+
 RANDOM_WEIGHTS_NOTE = (
     "These weights are random (untrained): the predictions below are meaningless. "
     "Load ImageNet weights or a training checkpoint to see real ones."
@@ -35,8 +37,6 @@ def _untrained_head(source: str, model_name: str | None) -> str | None:
     """The dataset of a model whose ImageNet source only covers its features (vgg19_finetune_cifar)."""
     if source != "imagenet" or not model_name:
         return None
-    import zoo
-
     dataset = zoo.get_spec(model_name).dataset
     return None if dataset == "imagenet" else dataset
 
