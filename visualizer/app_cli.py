@@ -151,7 +151,7 @@ def serve(args: argparse.Namespace) -> int:
     )
     # Imported here, after the flags are checked: a mistyped flag is answered at once (measured: 0.2 s, against 13 s
     # of CPU time to import torch and Gradio), and glibc's arenas are capped before torch starts its threads.
-    from visualizer.ui.app import launch  # noqa: PLC0415
+    from visualizer.ui.app import launch
 
     launch(host=args.host, port=args.port, share=args.share, auth=LoginGuard(*args.auth) if args.auth else None)
     return 0
