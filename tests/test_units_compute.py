@@ -196,7 +196,7 @@ def test_linear_shows_the_largest_products_and_folds_the_rest():
     assert [t["index"] for t in r["terms"]] == expected
     assert r["rest"]["count"] == 9
     assert r["rest"]["sum"] == pytest.approx(products[np.argsort(-np.abs(products), kind="stable")[3:]].sum())
-    assert r["recomputed"] == pytest.approx(products.sum() + float(model.fc.bias[4])) and close(r)
+    assert r["recomputed"] == pytest.approx(products.sum() + float(model.fc.bias[4].detach())) and close(r)
     assert r["unit"] == {"channel": 4, "y": None, "x": None}
     # Input 5 of the flattened 3×2×2 map is channel 1, row 0, column 1.
     assert all(t["position"] == list(np.unravel_index(t["index"], (3, 2, 2))) for t in r["terms"])
@@ -212,12 +212,12 @@ def test_batchnorm_unit_is_the_formula_with_this_channels_numbers():
     model = _toy(nn.Conv2d(2, 3, 1))
     x = torch.randn(1, 2, 5, 5)
     r = explain_unit(model, x, "bn", 2, 1, 3)
-    conv_out = float(model.conv(x)[0, 2, 1, 3])
+    conv_out = float(model.conv(x)[0, 2, 1, 3].detach())
     bn = model.bn
     t = r["terms"][0]
     assert t["input"] == pytest.approx(conv_out, abs=1e-6)
     assert (t["mean"], t["var"], t["gamma"], t["beta"]) == pytest.approx(
-        (float(bn.running_mean[2]), float(bn.running_var[2]), float(bn.weight[2]), float(bn.bias[2]))
+        (float(bn.running_mean[2]), float(bn.running_var[2]), float(bn.weight[2].detach()), float(bn.bias[2].detach()))
     )
     assert close(r) and "√" in r["formula"]
 

@@ -93,17 +93,6 @@ def _join_reader(join: Join) -> str | None:
     return next((c for c in join.consumers if c != "output"), None)
 
 
-def _source_keys(analysis: Analysis, source: str) -> list[str]:
-    """The tensor keys needed to know the value of ``source`` (a record key, "input" or a join key)."""
-    join = _join(analysis, source)
-    if join is None:
-        return [source]
-    reader = _join_reader(join)
-    if reader is not None:
-        return [reader]
-    return [k for operand in join.inputs for k in _source_keys(analysis, operand[0])]
-
-
 def following(analysis: Analysis, key: str, modules: dict[str, nn.Module]) -> list[str]:
     """The steps after ``key`` while its unit stays one number: BatchNorm, a join (⊕) and the activation,
     stopping after the activation or where the path forks."""
@@ -178,12 +167,16 @@ def _signed(v: float) -> str:
     return f"− {_fmt(-v)}" if v < 0 else f"+ {_fmt(v)}"
 
 
-def _formulas(lhs: str, parts: list[tuple[float, str, str]], total: float) -> tuple[str, str]:
-    """One line each in English and Korean: ``lhs = v1 (what) + v2 (what) … = total``."""
+def _formulas(lhs: str, parts: list[tuple[float | None, str, str]], total: float) -> tuple[str, str]:
+    """One line each in English and Korean: ``lhs = v1 (what) + v2 (what) … = total``; a part without a
+    value is a rule written out (``(x − μ)/√(σ²+ε)·γ + β = …``)."""
     lines = []
     for lang in (1, 2):
         text = ""
         for i, part in enumerate(parts):
+            if part[0] is None:
+                text += (" " if i else "") + part[lang]
+                continue
             value = _fmt(part[0]) if i == 0 else _signed(part[0])
             text += (" " if i else "") + value + (f" ({part[lang]})" if part[lang] else "")
         lines.append(f"{lhs} = {text} = {_fmt(total)}")
@@ -308,7 +301,7 @@ class LayerUnits:
         result = {
             "model": self.model_name,
             "layer": self.key,
-            "type": self.record.type if self.record else self.join.op,
+            "type": self.record.type if self.record else self.kind,  # a join: "add" (also for in-place add_)
             "kind": self.kind,
             "unit": {"channel": channel, "y": y, "x": x},
             "shape": list(out.shape),
@@ -475,13 +468,14 @@ class LayerUnits:
             winner = (flat // len(cols), flat % len(cols))
             total = float(values[winner])
             base["terms"][0]["winner"] = list(winner)
-            base["parts"] = [(total, f"max of {int(inside.sum())} values", f"값 {int(inside.sum())}개 중 최댓값")]
+            count = int(inside.sum())
+            base["parts"] = [(None, f"the max of {count} values", f"값 {count}개 중 최댓값")]
             base["total"] = total
             return base
         total_sum = float(real.sum())
         total = total_sum / divisor
         base["terms"][0].update({"sum": total_sum, "divisor": divisor})
-        base["parts"] = [(total, f"sum {_fmt(total_sum)} / {divisor}", f"합 {_fmt(total_sum)} / {divisor}")]
+        base["parts"] = [(None, f"{_fmt(total_sum)} / {divisor}", f"{_fmt(total_sum)} / {divisor}")]
         base["total"] = total
         return base
 
@@ -570,14 +564,14 @@ class LayerUnits:
                 {"input": value, "mean": mean, "var": var, "eps": eps, "gamma": gamma, "beta": beta, "rule": numbers}
             ],
             "total": total,
-            "parts": [(total, f"(x − μ)/√(σ²+ε)·γ + β = {numbers}", f"(x − μ)/√(σ²+ε)·γ + β = {numbers}")],
+            "parts": [(None, f"(x − μ)/√(σ²+ε)·γ + β = {numbers}", f"(x − μ)/√(σ²+ε)·γ + β = {numbers}")],
         }
 
     def _activation(self, c: int, y: int | None, x: int | None, top: int) -> dict:
         inp = self.tensors(self.key).inputs[0][0]
         value = float(inp[c] if y is None else inp[c, y, x])
         total, rule = _activate(self.module, value)
-        return {"terms": [{"input": value, "rule": rule}], "total": total, "parts": [(total, rule, rule)]}
+        return {"terms": [{"input": value, "rule": rule}], "total": total, "parts": [(None, rule, rule)]}
 
     # ------------------------------------------------------------------------------------------ joins
 
@@ -595,7 +589,7 @@ class LayerUnits:
         terms = self._join_terms(c, y, x)
         total = math.prod(t["value"] for t in terms)
         rule = " · ".join(f"{_fmt(t['value'])} ({t['source']})" for t in terms)
-        return {"terms": terms, "total": total, "parts": [(total, rule, rule)]}
+        return {"terms": terms, "total": total, "parts": [(None, rule, rule)]}
 
     # ------------------------------------------------------------------------------------------ after
 
@@ -613,7 +607,7 @@ class LayerUnits:
                     rule = " ".join([_fmt(previous), *(f"{_signed(v)} ({o})" for o, v in zip(others, values))])
                 else:
                     rule = " · ".join([_fmt(previous), *(f"{_fmt(v)} ({o})" for o, v in zip(others, values))])
-                steps.append({"layer": key, "type": join.op, "value": value, "rule": rule})
+                steps.append({"layer": key, "type": join.op.rstrip("_"), "value": value, "rule": rule})
             else:
                 record = self.analysis.by_key(key)
                 module = self.modules[record.name]

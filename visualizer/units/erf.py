@@ -98,8 +98,9 @@ def input_gradient(net: Network, batch: torch.Tensor, key: str, unit: tuple[int,
     or stored (``autograd.grad`` asks for the input's only)."""
     x = batch.detach().clone().requires_grad_(True)
     y, x_pos = unit
-    with net.lock, torch.enable_grad():
-        out = forward_until(net.model, x, key)
+    with torch.enable_grad():
+        with net.lock:  # hooks are on the (possibly shared) model only during the forward
+            out = forward_until(net.model, x, key)
         (grad,) = torch.autograd.grad(out[:, :, y, x_pos].sum(), x)
     return grad.abs().sum(dim=1).mean(dim=0).double().numpy()
 
