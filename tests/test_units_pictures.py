@@ -13,7 +13,7 @@ from visualizer.images import example_images
 from visualizer.units import pictures
 from visualizer.units.compute import layer_units
 from visualizer.units.erf import effective_rf
-from visualizer.units.pictures import erf_comparison, erf_picture, korean_available, unit_picture
+from visualizer.units.pictures import erf_comparison, erf_crop, erf_picture, korean_available, unit_picture
 
 IMAGE = example_images()[0]
 
@@ -99,7 +99,7 @@ def test_erf_boxes_are_drawn_where_the_numbers_put_them():
         "images": 4,
         "inputs": "noise",
     }
-    picture = erf_picture(result, side=320)  # 10 px per input pixel
+    picture = erf_picture(result, side=320, zoom=False)  # 10 px per input pixel
     arr = np.asarray(picture).astype(int)
     top = 76  # the panel's top, under the title
     left = 20
@@ -110,6 +110,11 @@ def test_erf_boxes_are_drawn_where_the_numbers_put_them():
     # The 95 % square (5×5 around pixel 16): columns 14..18 → x = 140..189.
     assert cyan[top + 150 : top + 180, left + 140].all()
     assert not cyan[top + 150 : top + 180, left + 100].any()
+    # Zoomed: the box plus a quarter of its 13 pixels (3) around it, rows and columns 7..25: 19 pixels wide.
+    assert erf_crop(result, zoom=True) == (7, 7, 25, 25)
+    zoomed = np.asarray(erf_picture(result, side=190)).astype(int)  # 10 px per pixel again
+    white = (zoomed[..., 0] > 240) & (zoomed[..., 1] > 240) & (zoomed[..., 2] > 240)
+    assert white[top + 40 : top + 150, left + 30].all()  # column 10 − 7 = 3 → x = 30
 
 
 def test_erf_comparison_puts_panels_side_by_side():

@@ -78,6 +78,8 @@ WORDS: dict[str, tuple[str, str]] = {
     ),
     "operands": ("the two paths meet: ", "두 경로가 만남: "),
     "erf_title": ("effective receptive field of {layer} ({model})", "{layer}의 유효 수용 영역 ({model})"),
+    "erf_titles": ("effective receptive fields", "유효 수용 영역"),
+    "crop": ("zoom: rows {r0}–{r1}, cols {c0}–{c1}", "확대: 행 {r0}–{r1}, 열 {c0}–{c1}"),
     "erf_how": (
         "mean |∂(centre unit, summed over channels) / ∂ input| over {n} {what}",
         "{n}개 {what}에 대한 |∂(중앙 유닛, 채널 합) / ∂ 입력|의 평균",
@@ -556,10 +558,23 @@ def _scalar(page: _Page, x0: int, y0: int, ex: dict) -> int:
 # ------------------------------------------------------------------------------------------ ERF
 
 
-def _erf_panel(result: dict, lang: str, side: int, label: str | None) -> Image.Image:
-    gradient = np.asarray(result["gradient"], dtype=np.float64)
+def erf_crop(result: dict, zoom: bool) -> tuple[int, int, int, int]:
+    """(top, left, bottom, right) of the input shown: the theoretical box with a quarter of its size around it
+    (at least 2 pixels), clipped to the input; the whole input without ``zoom``."""
+    height, width = np.asarray(result["gradient"]).shape
+    if not zoom:
+        return 0, 0, height - 1, width - 1
+    top, left, bottom, right = result["box"]
+    margin = max(2, (max(bottom - top, right - left) + 1) // 4)
+    return max(0, top - margin), max(0, left - margin), min(height - 1, bottom + margin), min(width - 1, right + margin)
+
+
+def _erf_panel(result: dict, lang: str, side: int, label: str | None, zoom: bool) -> Image.Image:
+    r0, c0, r1, c1 = erf_crop(result, zoom)
+    full = np.asarray(result["gradient"], dtype=np.float64)
+    gradient = full[r0 : r1 + 1, c0 : c1 + 1]
     height, width = gradient.shape
-    peak = gradient.max()
+    peak = full.max()
     norm = gradient / peak if peak > 0 else gradient
     rgb = colorize(norm[None].astype(np.float32), colormap_lut("inferno"))[0]
     k = side / max(height, width)
@@ -570,7 +585,8 @@ def _erf_panel(result: dict, lang: str, side: int, label: str | None) -> Image.I
     draw = ImageDraw.Draw(heat)
 
     def square(top: float, left: float, bottom: float, right: float) -> tuple[float, float, float, float]:
-        return left * k, top * k, (right + 1) * k - 1, (bottom + 1) * k - 1
+        """Input pixels (inclusive) → the panel's rectangle, the crop's corner at (0, 0)."""
+        return (left - c0) * k, (top - r0) * k, (right - c0 + 1) * k - 1, (bottom - r0 + 1) * k - 1
 
     top, left, bottom, right = result["box"]
     draw.rectangle(square(top, left, bottom, right), outline=(255, 255, 255), width=2)
@@ -593,33 +609,42 @@ def _erf_panel(result: dict, lang: str, side: int, label: str | None) -> Image.I
     else:
         lines.append(words("mass50", lang, s=result["mass50"]))
         lines.append(words("mass95", lang, s=result["mass95"]))
-    panel = Image.new("RGB", (max(side, heat.width), heat.height + 8 + 24 * len(lines)), BACKGROUND)
+    if (r0, c0, r1, c1) != (0, 0, full.shape[0] - 1, full.shape[1] - 1):
+        lines.append(words("crop", lang, r0=r0, r1=r1, c0=c0, c1=c1))
+    text_w = max(_text_width(_font(TEXT if label and i == 0 else SMALL, lang, True), t) for i, t in enumerate(lines))
+    panel = Image.new("RGB", (max(side, heat.width, text_w), heat.height + 8 + 24 * len(lines)), BACKGROUND)
     panel.paste(heat, (0, 0))
     pd = ImageDraw.Draw(panel)
     y = heat.height + 8
     for i, line in enumerate(lines):
-        pd.text((0, y), line, fill=INK, font=_font(TEXT if i == 0 and label else SMALL, lang, bool(label) and i == 0))
+        first = bool(label) and i == 0
+        pd.text((0, y), line, fill=INK, font=_font(TEXT if first else SMALL, lang, first))
         y += 24
     return panel
 
 
-def erf_picture(result: dict, *, lang: str = "en", label: str | None = None, side: int = 320) -> Image.Image:
+def erf_picture(
+    result: dict, *, lang: str = "en", label: str | None = None, side: int = 320, zoom: bool = True
+) -> Image.Image:
     """One effective receptive field (``effective_rf``'s dict) as a heatmap with its boxes and numbers."""
-    return erf_comparison([(label, result)], lang=lang, side=side)
+    return erf_comparison([(label, result)], lang=lang, side=side, zoom=zoom)
 
 
 def erf_comparison(
-    results: Sequence[tuple[str | None, dict]], *, lang: str = "en", side: int | None = None
+    results: Sequence[tuple[str | None, dict]], *, lang: str = "en", side: int | None = None, zoom: bool = True
 ) -> Image.Image:
     """Effective receptive fields side by side (random weights vs loaded weights, a plain stack vs a ResNet),
     each with its label; one title over them from the first."""
     if not results:
         raise ValueError("erf_comparison needs at least one (label, result) pair")
     lang = _lang(lang)
-    side = side or min(320, (WIDTH - 20 * len(results)) // len(results))
-    panels = [_erf_panel(result, lang, side, label) for label, result in results]
+    side = side or min(320, (WIDTH - 20 * (len(results) + 1)) // len(results))
+    panels = [_erf_panel(result, lang, side, label, zoom) for label, result in results]
     first = results[0][1]
-    title = words("erf_title", lang, layer=first["layer"], model=first["model"])
+    if len({(r["model"], r["layer"]) for _, r in results}) == 1:
+        title = words("erf_title", lang, layer=first["layer"], model=first["model"])
+    else:
+        title = words("erf_titles", lang)
     what = words("noise" if first["inputs"] == "noise" else "images", lang)
     how = words("erf_how", lang, n=first["images"], what=what)
     width = max(
