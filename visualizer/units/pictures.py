@@ -46,7 +46,7 @@ WORDS: dict[str, tuple[str, str]] = {
     "map": ("the layer's input around the window", "창 주변의 층 입력"),
     "map_mean": ("(mean of {n} input channels)", "(입력 채널 {n}개의 평균)"),
     "map_channel": ("(channel {c})", "(채널 {c})"),
-    "next": ("dashed: the next unit's window", "점선: 다음 유닛의 창"),
+    "next": ("dashed: the neighbouring unit's window", "점선: 이웃 유닛의 창"),
     "padding": ("grey: padding", "회색: 패딩"),
     "unit": ("unit: channel {c}, row {y}, column {x}", "유닛: 채널 {c}, 행 {y}, 열 {x}"),
     "stride": ("stride {s}", "스트라이드 {s}"),
