@@ -17,6 +17,8 @@ _LAZY = {
     "AnalysisError": "visualizer.analysis",
     "parse_input_shape": "visualizer.analysis",
     "compare_stacks": "visualizer.stacks",
+    "explain_unit": "visualizer.units.compute",
+    "effective_rf": "visualizer.units.erf",
 }
 
 __all__ = list(_LAZY)
