@@ -11,7 +11,7 @@ import torch
 from torch import nn
 
 from visualizer import explain_unit as lazy_explain_unit
-from visualizer.images import example_images, network_input
+from visualizer.images import example_images, load_image, preprocess
 from visualizer.units.compute import explain_unit, layer_units, tensors_needed
 from visualizer.units.prepare import network
 from visualizer.weight_sources import load_weights
@@ -259,7 +259,7 @@ def test_the_activation_is_the_real_networks_value():
     """Checked against the model's own submodules run by hand, not through any hook."""
     loaded = load_weights("resnet18", "random")
     m = loaded.model
-    x, _ = network_input(IMAGE, "resnet18")
+    x, _ = preprocess(load_image(IMAGE), "resnet18")
     with torch.no_grad():
         stem = m.maxpool(m.relu(m.bn1(m.conv1(x))))
         block = m.layer1[0]

@@ -22,7 +22,8 @@ from typing import Any
 import torch
 from torch import nn
 
-from visualizer.features import named_module, parse_layer
+from visualizer.features import named_module
+from visualizer.records import parse_layer_key
 
 INPUT = "input"  # the records' name for the network's input (``LayerRecord.input_from``)
 
@@ -57,7 +58,7 @@ def capture_layers(model: nn.Module, x: torch.Tensor, keys: Iterable[str]) -> di
     wanted: dict[str, set[int]] = {}
     for key in dict.fromkeys(keys):
         if key != INPUT:
-            name, call = parse_layer(key)
+            name, call = parse_layer_key(key)
             wanted.setdefault(name, set()).add(call)
     got: dict[str, LayerTensors] = {}
     missing = sum(len(calls) for calls in wanted.values())
@@ -157,7 +158,7 @@ class HookedTensors:
 def forward_until(model: nn.Module, x: torch.Tensor, key: str) -> torch.Tensor:
     """The output of layer ``key`` for ``x``, by a forward that stops right after it; the output keeps its
     autograd graph (when ``x`` requires grad), so one backward from it reaches the input."""
-    name, call = parse_layer(key)
+    name, call = parse_layer_key(key)
     module = named_module(model, name)
     seen: list[torch.Tensor] = []
     calls = 0

@@ -38,7 +38,7 @@ import torch
 from PIL import Image
 from torch import nn
 
-from visualizer.analysis import Analysis, Join, LayerRecord
+from visualizer.records import Analysis, Join, LayerRecord
 from visualizer.rf_overlay import unit_box
 from visualizer.units.capture import INPUT, HookedTensors, TensorSource
 from visualizer.units.prepare import (

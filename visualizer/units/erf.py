@@ -28,9 +28,11 @@ import torch
 from torch import nn
 
 from visualizer import budgets
-from visualizer.analysis import Analysis, AnalysisError, LayerRecord, parse_input_shape
-from visualizer.budgets.limits import BudgetError, human_bytes
+from visualizer.analysis import AnalysisError, parse_input_shape
+from visualizer.budgets.limits import BudgetError
 from visualizer.images import example_images
+from visualizer.numbers import bytes_text
+from visualizer.records import Analysis, LayerRecord
 from visualizer.rf_overlay import unit_box, unit_center
 from visualizer.units.capture import forward_until
 from visualizer.units.prepare import Network, UnitRequestError, checked_analysis, checked_tensor, image_tensor, network
@@ -153,8 +155,8 @@ def check_budget(analysis: Analysis, record: LayerRecord, batch: int) -> int:
         hint = f"use at most {fits} image(s)" if fits >= 1 else "pick an earlier layer or a smaller input"
         raise BudgetError(
             f"the effective receptive field of {record.key} for {batch} image(s) would hold about "
-            f"{human_bytes(need)} (activations up to the layer and their gradients), above this server's limit "
-            f"of {human_bytes(limit)} (--max-train-memory); {hint}"
+            f"{bytes_text(need)} (activations up to the layer and their gradients), above this server's limit "
+            f"of {bytes_text(limit)} (--max-train-memory); {hint}"
         )
     return need
 

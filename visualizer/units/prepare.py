@@ -10,7 +10,6 @@ size), or already prepared ``(N, C, H, W)`` tensors.
 from __future__ import annotations
 
 import contextlib
-import functools
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -22,8 +21,9 @@ from torchvision.transforms import InterpolationMode
 from torchvision.transforms import functional as TF
 
 import zoo
-from visualizer.analysis import Analysis, AnalysisError, analyze, analyze_model
-from visualizer.images import load_image, network_input, to_rgb
+from visualizer.analysis import AnalysisError, analyze, analyze_model
+from visualizer.images import load_image, preprocess, to_rgb
+from visualizer.records import Analysis
 from visualizer.weight_sources import load_weights
 
 MODULE_INPUT = (3, 224, 224)  # what an image becomes for a bare nn.Module (analyze's default size)
@@ -47,14 +47,8 @@ class Network:
         """The analysis engine's records at input ``(C, H, W)`` (zoo models: cached, built on meta)."""
         shape = tuple(int(s) for s in shape)
         if self.zoo_name is not None:
-            return _zoo_analysis(self.zoo_name, shape)
+            return analyze_model(self.zoo_name, shape)  # the engine's one cache of analyses
         return analyze(self.model, shape, model_name=self.name)
-
-
-@functools.lru_cache(maxsize=32)
-def _zoo_analysis(name: str, shape: tuple[int, int, int]) -> Analysis:
-    # Architecture only, shared between requests: tv:mobilenet_v2's pass alone takes ~0.4 s.
-    return analyze_model(name, shape)
 
 
 def network(model: nn.Module | str, weights: str = "auto") -> Network:
@@ -79,7 +73,7 @@ def image_tensor(image: Any, net: Network) -> tuple[torch.Tensor, Image.Image | 
     if isinstance(image, torch.Tensor):
         return checked_tensor(image, batch=1), None
     if net.zoo_name is not None:
-        tensor, seen = network_input(image, net.zoo_name)
+        tensor, seen = preprocess(load_image(image), net.zoo_name)
         return tensor, seen
     return imagenet_input(load_image(image))
 
