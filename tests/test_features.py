@@ -73,6 +73,21 @@ def test_capture_module_called_twice_and_errors():
         FeatureCapture(model, ["nope"])
 
 
+def test_kept_inputs_are_what_an_in_place_layer_read_before_it_ran():
+    torch.manual_seed(0)
+    model = Twice().eval()
+    x = torch.randn(1, 3, 8, 8)
+    with FeatureCapture(model, [], keep_inputs=["act", "act#1"]) as cap:
+        model(x)
+    assert hook_count(model) == 0
+    conv = F.conv2d(x, model.conv.weight, model.conv.bias, padding=1)
+    # act is ReLU(inplace=True): its input, read after it ran, would already be clipped at zero.
+    (first,) = cap.get_inputs("act")
+    assert torch.allclose(first, conv, atol=1e-6) and (first < 0).any()
+    (second,) = cap.get_inputs("act#1")
+    assert torch.allclose(second, F.max_pool2d(F.relu(conv), 2) - 0.5, atol=1e-6) and (second < 0).any()
+
+
 def test_hooks_removed_when_forward_fails():
     model = Twice().eval()
     with pytest.raises(RuntimeError), FeatureCapture(model, ["conv", "pool"]):

@@ -274,7 +274,9 @@ def test_the_activation_is_the_real_networks_value():
 
 
 def test_stepping_reads_the_same_tensors_without_a_forward():
-    units = layer_units("vgg11", IMAGE, "features.3", weights="random")
+    """The hooks' own source (a prepared tensor); the image's ForwardPass is tested in test_views_units.py."""
+    x, _ = preprocess(load_image(IMAGE), "vgg11")
+    units = layer_units("vgg11", x, "features.3", weights="random")
     assert units.tensors.forwards == 1
     seen = [units.explain(2, 10, x)["activation"] for x in range(5)]
     assert units.tensors.forwards == 1  # ◀ ▶: five units, no second forward

@@ -11,6 +11,9 @@ weights, and the cache is bounded by the bytes of what they keep, not by a count
 
 A pass holds no reference to the model (the weights cache decides what stays in memory): each request hands in the
 ``LoadedModel`` it loaded, and a pass refuses weights other than the ones it was computed from.
+
+A unit's computation reads a layer's inputs as well as its output (``tensors``, the source ``units.compute``
+reads): they are captured by the same ``ensure``, so a unit of a layer the pass holds costs no forward.
 """
 
 from __future__ import annotations
@@ -20,20 +23,21 @@ import hashlib
 import os
 import threading
 from collections import OrderedDict
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 import torch
 from PIL import Image
 
 from visualizer.analysis import analyze_model
-from visualizer.features.capture import CamCapture, FeatureCapture
+from visualizer.features.capture import CamCapture, FeatureCapture, LayerTensors
 from visualizer.features.layers import spatial_layers
 from visualizer.gradcam import grad_cam_heatmap
 from visualizer.images import ImageSource, load_image, preprocess
 from visualizer.records import parse_layer_key
 from visualizer.weight_sources import LoadedModel, WeightsError
 
+NETWORK_INPUT = "input"  # the records' name for what the network reads (``LayerRecord.input_from``)
 MAX_CACHE_BYTES = 256 * 2**20  # activations and inputs kept over all passes
 MAX_PASSES = 16
 # A full pass keeps every spatial layer's output when all of them fit this (VGG-16 at 224: ~110 MB), so a
@@ -102,6 +106,28 @@ class ForwardPass:
         """The tensors ``layer`` read for this image (batch dim dropped); one early-stopped forward if not kept."""
         self.ensure(loaded, [layer], inputs_of=[layer])
         return self._inputs[layer]
+
+    def tensors(
+        self, loaded: LoadedModel, needed: Mapping[str, str] | Iterable[str] = ()
+    ) -> Callable[[str], LayerTensors]:
+        """A unit's tensor source over this pass: ``read(key) -> LayerTensors(inputs, output)``, batch dim kept
+        (views of what the pass keeps, never copies); ``"input"`` is the image tensor.
+
+        ``needed`` maps layer keys to the parts a unit reads (``"inputs"``, ``"output"``, ``"inputs+output"``:
+        ``units.compute.tensors_needed``; plain keys mean their outputs). All of it is captured now by one
+        ``ensure`` — nothing runs when the pass already holds it — so stepping through units runs nothing. A key
+        read later that was not listed costs one early-stopped forward for its output (its inputs: as kept)."""
+        parts = dict(needed) if isinstance(needed, Mapping) else dict.fromkeys(needed, "output")
+        keys = [key for key in parts if key != NETWORK_INPUT]
+        self.ensure(loaded, keys, inputs_of=[key for key in keys if "inputs" in parts[key]])
+
+        def read(key: str) -> LayerTensors:
+            if key == NETWORK_INPUT:
+                return LayerTensors((), self.tensor)
+            output = self.activation(loaded, key)
+            return LayerTensors(tuple(t[None] for t in self._inputs.get(key, ())), output[None])
+
+        return read
 
     def grad_cam(self, loaded: LoadedModel, layer: str, class_index: int | None = None) -> tuple[Any, int]:
         """``(heatmap H×W in [0, 1], class explained)``; ``class_index`` None: the top prediction."""

@@ -156,6 +156,29 @@ def load_weights(
         return loaded
 
 
+def reload(key: tuple, model_name: str) -> LoadedModel:
+    """The weights a result was computed from, by their ``key`` (a page keeps only keys in its state): from the
+    cache, or loaded again the same way; a ``WeightsError`` when they are gone (a training run moved on, a
+    checkpoint was rewritten)."""
+    with _cache_lock:
+        if key in _cache:
+            _cache.move_to_end(key)
+            return _cache[key]
+    source = key[0]
+    if source == "checkpoint":
+        loaded = load_weights(model_name, "checkpoint", key[1])
+    elif source == "training":
+        loaded = load_weights(model_name, "training")
+    else:
+        loaded = load_weights(key[1], source)
+    if loaded.key != key:
+        raise WeightsError(
+            "the weights changed since this was shown (a training run moved on, or the checkpoint was "
+            "rewritten); show the feature maps again"
+        )
+    return loaded
+
+
 def model_bytes(model: nn.Module) -> int:
     """Bytes held by a model's parameters and buffers."""
     return sum(t.numel() * t.element_size() for t in list(model.parameters()) + list(model.buffers()))

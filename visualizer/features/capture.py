@@ -8,6 +8,7 @@ differentiates against. Layers are named by the analysis records' keys (``name``
 from __future__ import annotations
 
 from collections.abc import Iterable
+from dataclasses import dataclass
 from typing import Any
 
 import torch
@@ -23,6 +24,15 @@ def named_module(model: nn.Module, name: str) -> nn.Module:
         sample = ", ".join(n for n in list(modules)[1:9])
         raise ValueError(f"{type(model).__name__} has no layer {name!r}; layer names look like: {sample}, ...")
     return modules[name]
+
+
+@dataclass(frozen=True)
+class LayerTensors:
+    """One layer call, for one input: the tensors it received (copied before it ran, so an in-place op cannot
+    change them afterwards) and the tensor it returned (copied before the next in-place ReLU); batch dim kept."""
+
+    inputs: tuple[torch.Tensor, ...]
+    output: torch.Tensor
 
 
 class _StopForward(Exception):
@@ -50,10 +60,13 @@ class FeatureCapture:
         self.outputs: dict[str, list[torch.Tensor]] = {name: [] for name in self.layers}
         self.inputs: dict[str, list[tuple[torch.Tensor, ...]]] = {name: [] for name in keep_inputs}
         self.stop_early = stop_early
+        self._reading: dict[str, list[tuple[torch.Tensor, ...]]] = {}  # inputs of calls still running
         self._handles: list[Any] = []
 
     def __enter__(self) -> FeatureCapture:
         for name, module in self._modules:
+            if name in self.inputs:
+                self._handles.append(module.register_forward_pre_hook(self._pre_hook(name)))
             self._handles.append(module.register_forward_hook(self._hook(name)))
         return self
 
@@ -63,13 +76,23 @@ class FeatureCapture:
         self._handles.clear()
         return exc_type is _StopForward
 
+    def _pre_hook(self, name: str):
+        def hook(module: nn.Module, inputs: Any) -> None:
+            # What the layer reads (a unit's computation starts from it), copied before it runs: an in-place
+            # layer (ReLU(inplace=True), the ReLU after a residual ``out += identity``) overwrites its input.
+            self._reading.setdefault(name, []).append(
+                tuple(t.detach().clone() for t in inputs if isinstance(t, torch.Tensor))
+            )
+
+        return hook
+
     def _hook(self, name: str):
         def hook(module: nn.Module, inputs: Any, output: Any) -> None:
             if isinstance(output, torch.Tensor):
                 # Clone: the next ReLU(inplace=True) would otherwise overwrite a conv's output we keep.
                 self.outputs[name].append(output.detach().clone())
-            if name in self.inputs:  # what the layer read (a unit's computation starts from it)
-                self.inputs[name].append(tuple(t.detach().clone() for t in inputs if isinstance(t, torch.Tensor)))
+            if name in self.inputs:
+                self.inputs[name].append(self._reading[name].pop())
             if self.stop_early and all(self.outputs.values()):
                 raise _StopForward
 

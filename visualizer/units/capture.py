@@ -1,12 +1,12 @@
 """A layer call's input and output tensors for one input: what explaining one of its units needs.
 
 A unit is worked out from the tensors its layer received and produced in the network's own forward pass;
-nothing is recomputed by running layers again. ``LayerTensors`` holds one call's tensors, and a
-``TensorSource`` is anything that hands them out by layer key (``name`` or ``name#k``, the analysis
-records' keys). ``HookedTensors`` is today's source: one forward with hooks on the layers asked for, stopped
-as soon as the last of them has run. The image's ``ForwardPass`` is meant to become the other one (it already
-keeps outputs; it will keep a layer's inputs too), so that a unit of an already captured layer costs no
-forward at all.
+nothing is recomputed by running layers again. ``LayerTensors`` (``features.capture``) holds one call's tensors,
+and a ``TensorSource`` is anything that hands them out by layer key (``name`` or ``name#k``, the analysis
+records' keys). There are two: the image's ``ForwardPass`` (``ForwardPass.tensors``: what the page and a zoo
+model with an image read, so a unit of an already captured layer costs no forward at all), and
+``HookedTensors`` here, for a bare ``nn.Module`` or a prepared tensor: one forward with hooks on the layers
+asked for, stopped as soon as the last of them has run.
 
 ``forward_until`` is the effective receptive field's forward: it stops at a layer and hands back its output
 with the autograd graph still attached.
@@ -16,25 +16,15 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
 from typing import Any
 
 import torch
 from torch import nn
 
-from visualizer.features import named_module
+from visualizer.features import LayerTensors, named_module
 from visualizer.records import parse_layer_key
 
 INPUT = "input"  # the records' name for the network's input (``LayerRecord.input_from``)
-
-
-@dataclass(frozen=True)
-class LayerTensors:
-    """One layer call, for one input: the tensors it received (copied before it ran, so an in-place op
-    cannot change them afterwards) and the tensor it returned (copied before the next in-place ReLU)."""
-
-    inputs: tuple[torch.Tensor, ...]
-    output: torch.Tensor
 
 
 TensorSource = Callable[[str], LayerTensors]  # layer key (or "input") → that call's tensors

@@ -38,6 +38,8 @@ import torch
 from PIL import Image
 from torch import nn
 
+from visualizer import forward_pass
+from visualizer.analysis import analyze_model
 from visualizer.records import Analysis, Join, LayerRecord
 from visualizer.rf_overlay import unit_box
 from visualizer.units.capture import INPUT, HookedTensors, TensorSource
@@ -48,6 +50,7 @@ from visualizer.units.prepare import (
     network,
     record_of,
 )
+from visualizer.weight_sources import LoadedModel
 
 TOP_TERMS = 6  # channels (conv) or inputs (linear) shown one by one; the others are summed in one line
 MAX_AFTER = 3  # steps followed after the unit (conv → BN → ⊕ → ReLU is three)
@@ -650,22 +653,50 @@ def layer_units(
 ) -> LayerUnits:
     """One layer of one image, ready to explain any of its units (◀ ▶ stepping reads the same tensors).
 
-    ``tensors`` is where the layer calls' tensors come from (a ``TensorSource``); by default this module's
-    own hooks capture what ``tensors_needed`` lists with one early-stopped forward on first use.
+    ``tensors`` is where the layer calls' tensors come from (a ``TensorSource``). By default a zoo model with
+    an image reads the image's ``ForwardPass`` (``pass_units``: nothing runs for a layer it already holds);
+    a bare module or a prepared tensor gets this package's own hooks, which capture what ``tensors_needed``
+    lists with one early-stopped forward on first use.
     """
     net = network(model, weights)
+    if tensors is None and net.loaded is not None and not isinstance(image, torch.Tensor):
+        return pass_units(net.loaded, forward_pass.for_image(image, net.loaded), layer)
     x, seen = image_tensor(image, net)
     analysis = checked_analysis(net, x)
-    if not isinstance(layer, str) or not layer:
-        raise UnitRequestError(f"layer must be a layer key such as {analysis.layers[0].key!r}, got {layer!r}")
-    if not layer.startswith("⊕"):
-        record_of(analysis, layer)  # an unknown key says what keys look like before anything runs
+    _check_layer(analysis, layer)
     modules = dict(net.model.named_modules())
     if tensors is None:
         tensors = HookedTensors(net.model, x, tensors_needed(analysis, layer, modules), lock=net.lock)
     units = LayerUnits(analysis, layer, modules, tensors, seen, net.name, net.info)
     _ = units.output  # capture now: a layer that gives no tensor says so here, not at the first step
     return units
+
+
+def pass_units(loaded: LoadedModel, run: forward_pass.ForwardPass, layer: str) -> LayerUnits:
+    """One layer of the image ``run`` holds, read from that pass: what ``tensors_needed`` lists is captured by
+    one ``ensure`` (no forward at all when the pass already holds it), and every unit's ◀ ▶ step reads the
+    same tensors."""
+    analysis = analyze_model(run.model_name, tuple(run.tensor.shape[1:]))  # the engine's one cache
+    _check_layer(analysis, layer)
+    modules = dict(loaded.model.named_modules())
+    if not layer.startswith("⊕"):  # a layer no unit is explained for is refused before anything runs
+        record = record_of(analysis, layer)
+        if kind_of_module(modules.get(record.name)) is None:
+            raise UnitRequestError(f"layer {layer} is a {record.type}; a unit's computation is shown for {EXPLAINED}")
+    try:
+        tensors = run.tensors(loaded, tensors_needed(analysis, layer, modules))
+    except KeyError as exc:
+        raise UnitRequestError(f"layer {layer!r} gave no tensor in the forward pass ({exc.args[0]})") from None
+    units = LayerUnits(analysis, layer, modules, tensors, run.seen, run.model_name, run.info)
+    _ = units.output
+    return units
+
+
+def _check_layer(analysis: Analysis, layer: Any) -> None:
+    if not isinstance(layer, str) or not layer:
+        raise UnitRequestError(f"layer must be a layer key such as {analysis.layers[0].key!r}, got {layer!r}")
+    if not layer.startswith("⊕"):
+        record_of(analysis, layer)  # an unknown key says what keys look like before anything runs
 
 
 def explain_unit(

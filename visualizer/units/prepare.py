@@ -24,7 +24,7 @@ import zoo
 from visualizer.analysis import AnalysisError, analyze, analyze_model
 from visualizer.images import load_image, preprocess, to_rgb
 from visualizer.records import Analysis
-from visualizer.weight_sources import load_weights
+from visualizer.weight_sources import LoadedModel, load_weights
 
 MODULE_INPUT = (3, 224, 224)  # what an image becomes for a bare nn.Module (analyze's default size)
 
@@ -42,6 +42,7 @@ class Network:
     zoo_name: str | None  # None for a bare module
     info: str  # where the weights come from
     lock: Any  # a context manager
+    loaded: LoadedModel | None = None  # a zoo model's cached weights (its images' ForwardPass needs them)
 
     def analysis(self, shape: Sequence[int]) -> Analysis:
         """The analysis engine's records at input ``(C, H, W)`` (zoo models: cached, built on meta)."""
@@ -51,21 +52,23 @@ class Network:
         return analyze(self.model, shape, model_name=self.name)
 
 
-def network(model: nn.Module | str, weights: str = "auto") -> Network:
-    """The model of a request: a zoo name with weights from ``weights``, or a module as given."""
+def network(model: nn.Module | str, weights: str = "auto", zoo_name: str | None = None) -> Network:
+    """The model of a request: a zoo name with weights from ``weights``, or a module as given (``zoo_name``: the
+    zoo model it is an instance of, e.g. a training run's weights, so its records come from the engine's cache)."""
     if isinstance(model, nn.Module):
         if weights not in ("auto", None):
             raise UnitRequestError(
                 f"weights={weights!r} applies to zoo model names; an nn.Module brings its own weights "
                 "(leave weights='auto')"
             )
-        return Network(model, type(model).__name__, None, "the module's own weights", contextlib.nullcontext())
+        name = zoo_name or type(model).__name__
+        return Network(model, name, zoo_name, "the module's own weights", contextlib.nullcontext())
     if not isinstance(model, str):
         raise UnitRequestError(
             f"model must be an nn.Module or a zoo name such as 'vgg16', got {type(model).__name__} {model!r:.60}"
         )
     loaded = load_weights(model, weights)  # unknown names and sources: the zoo's messages list what exists
-    return Network(loaded.model, loaded.model_name, loaded.model_name, loaded.info, loaded.lock)
+    return Network(loaded.model, loaded.model_name, loaded.model_name, loaded.info, loaded.lock, loaded)
 
 
 def image_tensor(image: Any, net: Network) -> tuple[torch.Tensor, Image.Image | None]:
