@@ -49,7 +49,7 @@ def test_capture_hooks_only_asked_layers_and_removes_them():
     model = Twice().eval()
     x = torch.randn(1, 3, 8, 8)
     with FeatureCapture(model, ["conv"]) as cap:
-        assert hook_count(model) == 1
+        assert [m for m in model.modules() if m._forward_hooks or m._forward_pre_hooks] == [model.conv]
         model(x)
     assert hook_count(model) == 0
     # The conv output as the conv computed it, negatives included, despite the in-place ReLU after it.
@@ -86,6 +86,34 @@ def test_kept_inputs_are_what_an_in_place_layer_read_before_it_ran():
     assert torch.allclose(first, conv, atol=1e-6) and (first < 0).any()
     (second,) = cap.get_inputs("act#1")
     assert torch.allclose(second, F.max_pool2d(F.relu(conv), 2) - 0.5, atol=1e-6) and (second < 0).any()
+
+
+def test_fed_by_names_the_layer_whose_unchanged_output_a_layer_read():
+    torch.manual_seed(0)
+    model = Twice().eval()
+    with torch.no_grad(), FeatureCapture(model, ["conv", "act", "pool", "head"]) as cap:
+        model(torch.randn(1, 3, 8, 8))
+    # act read conv's output as returned (it then changed it in place: that is act's own doing); pool read
+    # act's; act#1 read ``pool(x) - 0.5``, a new tensor, and head a mean: neither is a captured output.
+    assert cap.fed_by == {"act": "conv", "pool": "act"}
+    assert torch.equal(cap.get("act"), torch.relu(cap.get("conv")))
+
+
+def test_fed_by_ignores_an_output_changed_in_place_before_it_was_read():
+    class Shifted(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.conv, self.act = nn.Conv2d(1, 1, 1), nn.ReLU()
+
+        def forward(self, x):
+            y = self.conv(x)
+            y += 1  # in place, outside any layer: the ReLU does not read what the conv returned
+            return self.act(y)
+
+    model = Shifted().eval()
+    with torch.no_grad(), FeatureCapture(model, ["conv", "act"]) as cap:
+        model(torch.randn(1, 1, 3, 3))
+    assert cap.fed_by == {}
 
 
 def test_hooks_removed_when_forward_fails():

@@ -21,6 +21,8 @@ PUBLIC = {
     "train_snapshot",
     "compare_models",
     "layer_details",
+    "explain_unit",
+    "effective_rf",
 }
 
 
@@ -40,8 +42,19 @@ def test_the_public_endpoints_are_exactly_the_documented_ones(events):
 def test_forward_passes_share_one_queue_and_answers_from_records_have_their_own(events):
     by_name = {e.api_name: e for e in events}
     network = [e.api_name for e in events if e.concurrency_id == "network"]
-    # The Feature-maps button and the Architecture tab's layer maps (after a box click, a row click, a new image).
-    assert sorted(network) == ["feature_maps", "selected_maps", "selected_maps_1", "selected_maps_2"]
+    # The Feature-maps button and the Architecture tab's layer maps (after a box click, a row click, a new image),
+    # a clicked unit (it may need its layer's inputs), the card's unit and its ERF, and the units' endpoints.
+    assert sorted(network) == [
+        "arch_erf",
+        "arch_selected",
+        "effective_rf",
+        "explain_unit",
+        "feature_maps",
+        "selected_maps",
+        "selected_maps_1",
+        "selected_maps_2",
+        "unit_clicked",
+    ]
     assert {by_name[n].concurrency_limit for n in network} == {1}
     for name in ("analyze", "compare_stacks", "compare_models", "layer_details", "diagram_clicked", "row_clicked"):
         assert by_name[name].concurrency_limit == 4 and by_name[name].concurrency_id != "network", name

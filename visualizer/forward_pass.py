@@ -59,6 +59,7 @@ class ForwardPass:
         self.logits: torch.Tensor | None = None  # 1-D, from the first full pass
         self._acts: dict[str, torch.Tensor] = {}  # layer key → C×H×W (or C) float32 on the CPU
         self._inputs: dict[str, tuple[torch.Tensor, ...]] = {}  # layer key → what it read (batch dim dropped)
+        self._fed_by: dict[str, str] = {}  # layer key → the kept layer whose output, unchanged, it read
         self._cams: dict[tuple[str, int], Any] = {}
         self.full_forwards = 0  # how often the whole network ran (tests and benchmarks read these)
         self.partial_forwards = 0
@@ -119,15 +120,26 @@ class ForwardPass:
         read later that was not listed costs one early-stopped forward for its output (its inputs: as kept)."""
         parts = dict(needed) if isinstance(needed, Mapping) else dict.fromkeys(needed, "output")
         keys = [key for key in parts if key != NETWORK_INPUT]
-        self.ensure(loaded, keys, inputs_of=[key for key in keys if "inputs" in parts[key]])
+        with self._lock:  # a layer that read a kept layer's output as it was returned needs no inputs of its own
+            inputs = [key for key in keys if "inputs" in parts[key] and self._kept_input(key) is None]
+        self.ensure(loaded, keys, inputs_of=inputs)
 
         def read(key: str) -> LayerTensors:
             if key == NETWORK_INPUT:
                 return LayerTensors((), self.tensor)
             output = self.activation(loaded, key)
-            return LayerTensors(tuple(t[None] for t in self._inputs.get(key, ())), output[None])
+            with self._lock:
+                kept = self._inputs.get(key) or self._kept_input(key) or ()
+            return LayerTensors(tuple(t[None] for t in kept), output[None])
 
         return read
+
+    def _kept_input(self, layer: str) -> tuple[torch.Tensor, ...] | None:
+        """``layer``'s input when it is the output of a layer this pass keeps (``FeatureCapture.fed_by``)."""
+        source = self._fed_by.get(layer)
+        if source == NETWORK_INPUT:
+            return (self.tensor[0],)
+        return (self._acts[source],) if source in self._acts else None
 
     def grad_cam(self, loaded: LoadedModel, layer: str, class_index: int | None = None) -> tuple[Any, int]:
         """``(heatmap H×W in [0, 1], class explained)``; ``class_index`` None: the top prediction."""
@@ -162,6 +174,7 @@ class ForwardPass:
         grads = torch.enable_grad() if cam_layer else torch.no_grad()
         # Hooks live on the shared, cached model: hold its lock so no other request's pass sees them.
         with loaded.lock, grads, cam as hooked, FeatureCapture(model, layers, keep_inputs=inputs) as capture:
+            capture.watch(NETWORK_INPUT, self.tensor)
             logits = model(self.tensor).reshape(1, -1)
             if cam_layer:
                 heat = grad_cam_heatmap(hooked.captured(), logits, cam_class, self.tensor.shape[-2:], cam_layer)
@@ -178,11 +191,13 @@ class ForwardPass:
         early = all(parse_layer_key(layer)[1] == 0 for layer in [*layers, *inputs])
         model = loaded.model
         with loaded.lock, torch.no_grad(), FeatureCapture(model, layers, early, keep_inputs=inputs) as capture:
+            capture.watch(NETWORK_INPUT, self.tensor)
             model(self.tensor)
         self.partial_forwards += 1
         self._keep(capture, layers, inputs)
 
     def _keep(self, capture: FeatureCapture, layers: list[str], inputs: list[str]) -> None:
+        self._fed_by.update(capture.fed_by)
         for layer in layers:
             self._acts[layer] = capture.get(layer)[0]
         for layer in inputs:

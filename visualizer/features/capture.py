@@ -7,6 +7,7 @@ differentiates against. Layers are named by the analysis records' keys (``name``
 
 from __future__ import annotations
 
+import weakref
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
@@ -49,6 +50,10 @@ class FeatureCapture:
     ``stop_early=True`` ends the forward pass as soon as every asked-for layer has run once (no logits;
     statements after ``model(x)`` inside the ``with`` block are skipped): an early layer then costs a
     fraction of the whole network.
+
+    ``fed_by`` says which captured layer's output another captured layer read *as it was returned* (the very
+    tensor, not changed in place since: its version counter is the same), so that layer's input is already
+    here without keeping it: ``fed_by["features.2"] == "features.1"``.
     """
 
     def __init__(
@@ -61,14 +66,21 @@ class FeatureCapture:
         self.inputs: dict[str, list[tuple[torch.Tensor, ...]]] = {name: [] for name in keep_inputs}
         self.stop_early = stop_early
         self._reading: dict[str, list[tuple[torch.Tensor, ...]]] = {}  # inputs of calls still running
+        self.fed_by: dict[str, str] = {}
+        self._returned: list[tuple[str, Any, int]] = []  # (layer key, weak ref to its output, output's version)
+        self._calls: dict[str, int] = {}
         self._handles: list[Any] = []
 
     def __enter__(self) -> FeatureCapture:
         for name, module in self._modules:
-            if name in self.inputs:
-                self._handles.append(module.register_forward_pre_hook(self._pre_hook(name)))
+            self._handles.append(module.register_forward_pre_hook(self._pre_hook(name)))
             self._handles.append(module.register_forward_hook(self._hook(name)))
         return self
+
+    def watch(self, key: str, tensor: torch.Tensor) -> None:
+        """Count ``tensor`` as ``key``'s output for ``fed_by`` (the network's input: ``watch("input", x)``)."""
+        if not tensor.is_inference():
+            self._returned.append((key, weakref.ref(tensor), tensor._version))
 
     def __exit__(self, exc_type: type | None, exc: BaseException | None, tb: object) -> bool:
         for handle in self._handles:
@@ -78,11 +90,21 @@ class FeatureCapture:
 
     def _pre_hook(self, name: str):
         def hook(module: nn.Module, inputs: Any) -> None:
-            # What the layer reads (a unit's computation starts from it), copied before it runs: an in-place
-            # layer (ReLU(inplace=True), the ReLU after a residual ``out += identity``) overwrites its input.
-            self._reading.setdefault(name, []).append(
-                tuple(t.detach().clone() for t in inputs if isinstance(t, torch.Tensor))
-            )
+            call = self._calls.get(name, 0)
+            self._calls[name] = call + 1
+            first = next((t for t in inputs if isinstance(t, torch.Tensor)), None)
+            if first is not None and not first.is_inference():
+                for source, ref, version in reversed(self._returned):
+                    if ref() is first:
+                        if first._version == version:
+                            self.fed_by[name if call == 0 else f"{name}#{call}"] = source
+                        break
+            if name in self.inputs:
+                # What the layer reads (a unit's computation starts from it), copied before it runs: an in-place
+                # layer (ReLU(inplace=True), the ReLU after a residual ``out += identity``) overwrites its input.
+                self._reading.setdefault(name, []).append(
+                    tuple(t.detach().clone() for t in inputs if isinstance(t, torch.Tensor))
+                )
 
         return hook
 
@@ -90,7 +112,11 @@ class FeatureCapture:
         def hook(module: nn.Module, inputs: Any, output: Any) -> None:
             if isinstance(output, torch.Tensor):
                 # Clone: the next ReLU(inplace=True) would otherwise overwrite a conv's output we keep.
+                call = len(self.outputs[name])
                 self.outputs[name].append(output.detach().clone())
+                if not output.is_inference():
+                    key = name if call == 0 else f"{name}#{call}"
+                    self._returned.append((key, weakref.ref(output), output._version))
             if name in self.inputs:
                 self.inputs[name].append(self._reading[name].pop())
             if self.stop_early and all(self.outputs.values()):

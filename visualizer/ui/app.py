@@ -12,7 +12,7 @@ from typing import Any
 
 import gradio as gr
 
-from visualizer.ui import architecture, compare, features, stacks, training
+from visualizer.ui import architecture, compare, features, stacks, training, units
 from visualizer.ui.handlers import LIGHT, friendly
 from visualizer.ui.page_assets import CSS, LANGUAGE_JS
 from visualizer.ui.text import i18n
@@ -34,6 +34,7 @@ def build_demo() -> gr.Blocks:
             compare.build(demo)
         # An endpoint for scripts only: it has no component, so it sits outside the tabs (Gradio adds its own).
         gr.api(friendly(architecture.layer_details_api), api_name="layer_details", **LIGHT)
+        units.register_api()  # explain_unit, effective_rf
     return demo
 
 

@@ -11,6 +11,7 @@ from typing import Any
 
 import gradio as gr
 
+from visualizer.ui import units
 from visualizer.ui.components import SIZE_PRESETS, WEIGHT_SOURCES, ImageUpload, model_choices
 from visualizer.ui.handlers import LIGHT, NETWORK, friendly
 from visualizer.ui.text import i18n
@@ -144,6 +145,7 @@ class ArchitectureTab:
             self.maps = gr.Image(label=i18n("layer_maps"), type="pil", interactive=False, elem_id="arch-maps")
             self.rf = gr.Image(label=i18n("rf_overlay"), type="pil", interactive=False, elem_id="arch-rf", height=260)
             self.maps_info = gr.Markdown(elem_id="arch-maps-info")
+            self.unit = units.architecture_panel(self)  # the strongest unit explained, the layer's ERF
 
     def _analyze_events(self, demo: gr.Blocks) -> None:
         inputs, outputs = [self.model, self.size], self.analysis + self.no_maps

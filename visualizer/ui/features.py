@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import gradio as gr
 
+from visualizer.ui import units
 from visualizer.ui.components import WEIGHT_SOURCES, ImageUpload, model_choices
 from visualizer.ui.handlers import NETWORK, friendly
 from visualizer.ui.text import i18n
@@ -116,6 +117,7 @@ class FeaturesTab:
             self.rf = gr.Image(label=i18n("rf_overlay"), type="pil", interactive=False, elem_id="rf-overlay")
             self.cam = gr.Image(label=i18n("gradcam"), type="pil", interactive=False)
         self.rf_info = gr.Markdown(elem_id="rf-info")
+        self.unit = units.feature_panel(self)  # a click on a map also explains that unit
         self.top5 = gr.Dataframe(label=i18n("top5"), interactive=False)
         self.overview = gr.Image(label=i18n("overview"), type="pil", interactive=False)
         self.filters = gr.Image(label=i18n("filters"), type="pil", interactive=False)

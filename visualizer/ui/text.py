@@ -127,6 +127,13 @@ EN: dict[str, str] = {
         "Same input size for every model. Depth counts conv and linear layers; activation memory is the sum of "
         "every layer's output at batch 1 in float32 (what a forward pass must hold for training)."
     ),
+    # Inside one unit (issue 19): the "explain this unit" panel and the effective receptive field.
+    "unit_title": "#### Explain this unit: its computation with the network's own numbers",
+    "unit_position": "Position along the map (◀ ▶ step one unit; reading order)",
+    "erf_images": "Images averaged (the uploaded one first, then the examples)",
+    "erf_button": "Effective receptive field: random vs these weights",
+    "erf_epochs_title": "### The effective receptive field, epoch by epoch",
+    "erf_epochs_layer": "Layer (one per stage)",
 }
 
 KO: dict[str, str] = {
@@ -243,6 +250,13 @@ KO: dict[str, str] = {
         "모든 모델에 같은 입력 크기를 씁니다. 깊이는 합성곱층과 완전연결층의 수이고, 활성화 메모리는 배치 1, float32에서 "
         "모든 층 출력의 합입니다 (학습할 때 forward가 들고 있어야 하는 양)."
     ),
+    # Inside one unit (issue 19): the "explain this unit" panel and the effective receptive field.
+    "unit_title": "#### 이 유닛 풀어 보기: 네트워크의 실제 숫자로 한 계산",
+    "unit_position": "맵 위의 위치 (◀ ▶ 한 유닛씩; 읽는 순서)",
+    "erf_images": "평균낼 이미지 수 (올린 이미지 먼저, 그다음 예시)",
+    "erf_button": "유효 수용 영역: 무작위 가중치 대 이 가중치",
+    "erf_epochs_title": "### 에폭별 유효 수용 영역",
+    "erf_epochs_layer": "층 (단계마다 하나)",
 }
 
 assert EN.keys() == KO.keys(), set(EN) ^ set(KO)

@@ -8,6 +8,7 @@ import os
 
 import gradio as gr
 
+from visualizer.ui import units
 from visualizer.ui.handlers import friendly
 from visualizer.ui.text import i18n
 from visualizer.views import training
@@ -127,6 +128,7 @@ class TrainingTab:
         self._settings_events(demo)
         self._run_events()
         self._snapshot_events(demo)
+        self.epoch_erf.wire(self)
 
     def _settings(self) -> None:
         recipe = training.recipe("shapes")  # the dataset's defaults (training.DATASET_DEFAULTS)
@@ -206,6 +208,7 @@ class TrainingTab:
                 )
         gr.Markdown(i18n("explain_snapshot"))
         self.snap_shown = gr.State(None)  # what the snapshot panel shows (see training.snapshot_panel)
+        self.epoch_erf = units.training_panel()  # the probe layer's effective receptive field at each kept epoch
 
     def _settings_events(self, demo: gr.Blocks) -> None:
         # Picking a dataset fills in its recipe (the defaults the CLI uses too).

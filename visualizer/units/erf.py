@@ -65,7 +65,11 @@ def effective_rf(
     """
     if isinstance(images, bool) or not isinstance(images, int) or not 1 <= images <= MAX_IMAGES:
         raise UnitRequestError(f"images must be a whole number from 1 to {MAX_IMAGES}, got {images!r}")
-    net = network(model, weights)
+    return measure(network(model, weights), image_or_input_shape, layer, images)
+
+
+def measure(net: Network, image_or_input_shape: Any, layer: str, images: int = 8) -> dict:
+    """``effective_rf`` for a model made ready (``prepare.network`` / ``prepare.loaded_network``)."""
     batch, inputs = _batch(net, image_or_input_shape, images)
     analysis = checked_analysis(net, batch[:1])
     record = _spatial_record(analysis, layer)

@@ -52,22 +52,24 @@ class Network:
         return analyze(self.model, shape, model_name=self.name)
 
 
-def network(model: nn.Module | str, weights: str = "auto", zoo_name: str | None = None) -> Network:
-    """The model of a request: a zoo name with weights from ``weights``, or a module as given (``zoo_name``: the
-    zoo model it is an instance of, e.g. a training run's weights, so its records come from the engine's cache)."""
+def network(model: nn.Module | str, weights: str = "auto") -> Network:
+    """The model of a request: a zoo name with weights from ``weights``, or a module as given."""
     if isinstance(model, nn.Module):
         if weights not in ("auto", None):
             raise UnitRequestError(
                 f"weights={weights!r} applies to zoo model names; an nn.Module brings its own weights "
                 "(leave weights='auto')"
             )
-        name = zoo_name or type(model).__name__
-        return Network(model, name, zoo_name, "the module's own weights", contextlib.nullcontext())
+        return Network(model, type(model).__name__, None, "the module's own weights", contextlib.nullcontext())
     if not isinstance(model, str):
         raise UnitRequestError(
             f"model must be an nn.Module or a zoo name such as 'vgg16', got {type(model).__name__} {model!r:.60}"
         )
-    loaded = load_weights(model, weights)  # unknown names and sources: the zoo's messages list what exists
+    return loaded_network(load_weights(model, weights))  # unknown names and sources: the zoo's messages say
+
+
+def loaded_network(loaded: LoadedModel) -> Network:
+    """A request's model from weights already loaded (``weight_sources.load_weights``)."""
     return Network(loaded.model, loaded.model_name, loaded.model_name, loaded.info, loaded.lock, loaded)
 
 
