@@ -252,9 +252,13 @@ def for_image(image: ImageSource, loaded: LoadedModel) -> ForwardPass:
 
 
 def cached(key: tuple) -> ForwardPass | None:
-    """A pass still in the cache by its key (the page keeps only the key in its state)."""
+    """A pass still in the cache by its key (the page keeps only the key in its state); reading it is a use
+    (the passes a page is stepping through stay while other images come and go)."""
     with _passes_lock:
-        return _passes.get(key)
+        run = _passes.get(key)
+        if run is not None:
+            _passes.move_to_end(key)
+        return run
 
 
 def _trim() -> None:

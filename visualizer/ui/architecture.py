@@ -107,6 +107,7 @@ class ArchitectureTab:
                 with gr.Column(scale=2):
                     self.details = gr.HTML(elem_id="layer-details", padding=True)
                     self._through_an_image()
+            self.unit = units.architecture_panel(self)  # the selected layer's strongest unit, its ERF (full width)
             self.files = gr.File(label=i18n("downloads"), file_count="multiple")
             with gr.Accordion("Formulas · 공식", open=True):
                 gr.Markdown(i18n("explain_arch"), latex_delimiters=[])
@@ -145,7 +146,6 @@ class ArchitectureTab:
             self.maps = gr.Image(label=i18n("layer_maps"), type="pil", interactive=False, elem_id="arch-maps")
             self.rf = gr.Image(label=i18n("rf_overlay"), type="pil", interactive=False, elem_id="arch-rf", height=260)
             self.maps_info = gr.Markdown(elem_id="arch-maps-info")
-            self.unit = units.architecture_panel(self)  # the strongest unit explained, the layer's ERF
 
     def _analyze_events(self, demo: gr.Blocks) -> None:
         inputs, outputs = [self.model, self.size], self.analysis + self.no_maps

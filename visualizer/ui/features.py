@@ -77,6 +77,7 @@ class FeaturesTab:
                     self._settings()
                 with gr.Column(scale=2):
                     self._results()
+            self.unit = units.feature_panel(self)  # a click on a map also explains that unit (full width)
             gr.Markdown(i18n("explain_features"))
         self._events(demo)
 
@@ -117,7 +118,6 @@ class FeaturesTab:
             self.rf = gr.Image(label=i18n("rf_overlay"), type="pil", interactive=False, elem_id="rf-overlay")
             self.cam = gr.Image(label=i18n("gradcam"), type="pil", interactive=False)
         self.rf_info = gr.Markdown(elem_id="rf-info")
-        self.unit = units.feature_panel(self)  # a click on a map also explains that unit
         self.top5 = gr.Dataframe(label=i18n("top5"), interactive=False)
         self.overview = gr.Image(label=i18n("overview"), type="pil", interactive=False)
         self.filters = gr.Image(label=i18n("filters"), type="pil", interactive=False)

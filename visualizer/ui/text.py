@@ -134,6 +134,9 @@ EN: dict[str, str] = {
     "erf_button": "Effective receptive field: random vs these weights",
     "erf_epochs_title": "### The effective receptive field, epoch by epoch",
     "erf_epochs_layer": "Layer (one per stage)",
+    "unit_back": "◀ previous",
+    "unit_next": "next ▶",
+    "arch_inside": "Inside the selected layer: its strongest unit, computed, and its effective receptive field",
 }
 
 KO: dict[str, str] = {
@@ -257,6 +260,9 @@ KO: dict[str, str] = {
     "erf_button": "유효 수용 영역: 무작위 가중치 대 이 가중치",
     "erf_epochs_title": "### 에폭별 유효 수용 영역",
     "erf_epochs_layer": "층 (단계마다 하나)",
+    "unit_back": "◀ 이전",
+    "unit_next": "다음 ▶",
+    "arch_inside": "선택한 층의 안쪽: 가장 강한 유닛의 계산과 유효 수용 영역",
 }
 
 assert EN.keys() == KO.keys(), set(EN) ^ set(KO)

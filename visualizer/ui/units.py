@@ -129,16 +129,16 @@ class UnitPanel:
         with gr.Column(visible=visible, elem_id=elem_id) as self.column:
             gr.Markdown(i18n("unit_title"))
             with gr.Row(equal_height=True):
-                self.back = gr.Button("◀", size="sm", scale=0, min_width=56, elem_id=f"{elem_id}-back")
+                self.back = gr.Button(i18n("unit_back"), size="sm", scale=1, min_width=90, elem_id=f"{elem_id}-back")
                 self.position = gr.Slider(
                     0, 1, value=0, step=1, label=i18n("unit_position"), scale=8, elem_id=f"{elem_id}-position"
                 )
-                self.on = gr.Button("▶", size="sm", scale=0, min_width=56, elem_id=f"{elem_id}-next")
+                self.on = gr.Button(i18n("unit_next"), size="sm", scale=1, min_width=90, elem_id=f"{elem_id}-next")
             self.picture = gr.Image(
                 show_label=False, type="pil", interactive=False, format="png", elem_id=f"{elem_id}-picture"
             )
             self.numbers = gr.HTML(elem_id=f"{elem_id}-numbers", css_template=CARD_CSS, padding=True)
-            self.lang = gr.Textbox(visible="hidden")  # filled in by LANG_JS
+            self.lang = gr.Textbox(visible=False)  # its value comes from LANG_JS (a hidden box's value is still sent)
             self.state = gr.State(None)
         self.outputs = [self.picture, self.numbers, self.state, self.position, self.column]
         common = dict(js=LANG_JS, api_visibility="private", show_progress="minimal", **LIGHT)
@@ -163,12 +163,13 @@ class ArchitectureUnits:
     layer's effective receptive field (random weights beside the tab's) on a button."""
 
     def __init__(self, tab: Any) -> None:
-        self.unit = UnitPanel("arch-unit")
-        with gr.Row(equal_height=True):
-            self.images = gr.Slider(value=units.PAGE_ERF_IMAGES, label=i18n("erf_images"), scale=3, **ERF_STEPS)
-            self.button = gr.Button(i18n("erf_button"), scale=2, elem_id="arch-erf-button")
-        self.erf = gr.Image(show_label=False, type="pil", interactive=False, format="png", elem_id="arch-erf")
-        self.erf_numbers = gr.HTML(elem_id="arch-erf-numbers", css_template=CARD_CSS, padding=True)
+        with gr.Accordion(i18n("arch_inside"), open=True, elem_id="arch-inside"):
+            self.unit = UnitPanel("arch-unit")
+            with gr.Row(equal_height=True):
+                self.images = gr.Slider(value=units.PAGE_ERF_IMAGES, label=i18n("erf_images"), scale=3, **ERF_STEPS)
+                self.button = gr.Button(i18n("erf_button"), scale=2, elem_id="arch-erf-button")
+            self.erf = gr.Image(show_label=False, type="pil", interactive=False, format="png", elem_id="arch-erf")
+            self.erf_numbers = gr.HTML(elem_id="arch-erf-numbers", css_template=CARD_CSS, padding=True)
         gr.on(
             [tab.state.change, tab.image.change, tab.weights.input],
             friendly(arch_selected),
@@ -203,7 +204,7 @@ class TrainingErfPanel:
         self.layer = gr.Dropdown([], label=i18n("erf_epochs_layer"), elem_id="epoch-erf-layer")
         self.picture = gr.Image(show_label=False, type="pil", interactive=False, format="png", elem_id="epoch-erf")
         self.numbers = gr.HTML(elem_id="epoch-erf-numbers", css_template=CARD_CSS, padding=True)
-        self.lang = gr.Textbox(visible="hidden")
+        self.lang = gr.Textbox(visible=False)  # filled in by LANG_JS
         self.shown = gr.State(None)
 
     def wire(self, tab: Any) -> None:

@@ -120,6 +120,27 @@ def following(analysis: Analysis, key: str, modules: dict[str, nn.Module]) -> li
     return steps
 
 
+def producing_layer(analysis: Analysis, key: str, modules: dict[str, nn.Module]) -> str:
+    """The layer whose computation explains a unit of ``key``: ``key`` itself, or, for a BatchNorm or an
+    activation that follows a conv or linear layer (conv → BN → ReLU), that layer, whose ``after`` steps then end
+    at ``key`` (a click on a ReLU's map shows the convolution that made the value, then the ReLU)."""
+    if _join(analysis, key) is not None:
+        return key
+    current = key
+    for _ in range(MAX_AFTER):
+        record = analysis.by_key(current)
+        module = modules.get(record.name)
+        if not isinstance(module, (nn.BatchNorm1d, nn.BatchNorm2d, *ACTIVATIONS)) or len(record.input_from) != 1:
+            return key
+        source = record.input_from[0]
+        if source == INPUT or _join(analysis, source) is not None or key not in following(analysis, source, modules):
+            return key
+        if kind_of_module(modules.get(analysis.by_key(source).name)) in ("conv", "linear"):
+            return source
+        current = source
+    return key
+
+
 def tensors_needed(analysis: Analysis, key: str, modules: dict[str, nn.Module]) -> dict[str, str]:
     """Which layer calls' tensors explaining a unit of ``key`` reads: key → ``"inputs+output"`` (the layer
     itself), ``"output"`` (the value after it, or a join operand) or ``"inputs"`` (a join's reader, whose

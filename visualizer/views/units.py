@@ -23,12 +23,12 @@ from typing import Any
 import numpy as np
 
 from visualizer import forward_pass
-from visualizer.analysis import parse_input_shape
+from visualizer.analysis import analyze_model, parse_input_shape
 from visualizer.background import get_trainer
 from visualizer.features import default_layer, rank_channels
 from visualizer.images import example_images
 from visualizer.rf_overlay import click_to_unit
-from visualizer.units.compute import TOP_TERMS, LayerUnits, layer_units, pass_units
+from visualizer.units.compute import TOP_TERMS, LayerUnits, layer_units, pass_units, producing_layer
 from visualizer.units.erf import MAX_IMAGES, effective_rf, measure
 from visualizer.units.pictures import erf_comparison, unit_picture
 from visualizer.units.prepare import UnitRequestError, loaded_network
@@ -39,7 +39,8 @@ MAX_TOP = 32  # terms an endpoint lists one by one (the rest are summed in one l
 PAGE_ERF_IMAGES = 4  # images the Architecture card averages by default (the examples, the uploaded one first)
 MAX_GRADIENT_PIXELS = 512 * 512  # an ERF endpoint's gradient in its JSON: about 1.4 MB of base64 at most
 MAX_IMAGE_TEXT = 28_000_000  # characters of a base64 image an endpoint reads (≈ the page's 20 MB uploads)
-EPOCH_PANELS = 6  # epochs drawn side by side in the Training tab (the first, the last and a spread between)
+EPOCH_PANELS = 4  # epochs drawn side by side in the Training tab (the first, the last and a spread between;
+# the table lists every measured epoch)
 RUNS_KEPT = 2  # training runs whose per-epoch ERFs are kept
 
 
@@ -55,8 +56,11 @@ def _fmt(v: float | None) -> str:
 # ------------------------------------------------------------------------------------------ a unit, shown
 
 
-def unit_view(units: LayerUnits, channel: int, y: int | None, x: int | None, lang: str, pass_key: tuple) -> tuple:
-    """``(picture, numbers HTML, unit state, slider)`` for one unit of a layer read from a pass.
+def unit_view(
+    units: LayerUnits, channel: int, y: int | None, x: int | None, lang: str, pass_key: tuple, picked: str = ""
+) -> tuple:
+    """``(picture, numbers HTML, unit state, slider)`` for one unit of a layer read from a pass (``picked``: the
+    layer the person picked, when ``units`` is the conv that makes its values).
 
     The state (plain values) is what ◀ ▶ and the slider step from; ``slider`` is ``{"maximum", "value"}``:
     the unit's position along its map in reading order (a layer without a map: its channel)."""
@@ -73,7 +77,9 @@ def unit_view(units: LayerUnits, channel: int, y: int | None, x: int | None, lan
         "x": unit["x"],
         "shape": list(shape),
     }
-    return picture, unit_html(ex), state, _slider(state)
+    if picked and picked != units.key:
+        state["picked"] = picked
+    return picture, unit_html(ex, state.get("picked", "")), state, _slider(state)
 
 
 def _slider(state: dict) -> dict:
@@ -91,6 +97,17 @@ def _units_of(pass_key: tuple, model_name: str, layer: str) -> LayerUnits:
             "this image's forward pass is no longer kept (other images were shown since); show the feature maps again"
         )
     loaded = reload(pass_key[0], model_name)
+    return page_units(loaded, run, layer)
+
+
+def page_units(loaded: Any, run: forward_pass.ForwardPass, picked: str) -> LayerUnits:
+    """The units the page explains for a picked layer: a BatchNorm's or activation's after a conv or linear
+    layer are that layer's (``units.compute.producing_layer``: the computation, then the steps to ``picked``)."""
+    analysis = analyze_model(run.model_name, tuple(run.tensor.shape[1:]))
+    try:
+        layer = producing_layer(analysis, picked, dict(loaded.model.named_modules()))
+    except KeyError:
+        layer = picked  # an unknown key: pass_units says what keys look like
     return pass_units(loaded, run, layer)
 
 
@@ -104,7 +121,7 @@ def unit_from_click(state: dict | None, px: float, py: float, lang: str) -> tupl
         return None
     tile, y, x = hit
     units = _units_of(state["pass"], state["model_name"], state["layer"])
-    return unit_view(units, state["channels"][tile], y, x, lang, state["pass"])
+    return unit_view(units, state["channels"][tile], y, x, lang, state["pass"], state["layer"])
 
 
 def step_unit(state: dict | None, step: int, lang: str) -> tuple:
@@ -125,18 +142,20 @@ def move_unit(state: dict | None, position: float, lang: str) -> tuple:
     except (TypeError, ValueError, OverflowError):
         raise ValueError(f"position must be a number from 0 to {count - 1}, got {position!r}") from None
     units = _units_of(state["pass"], state["model_name"], state["layer"])
+    picked = state.get("picked", "")
     if len(shape) == 3:
         y, x = divmod(position, shape[2])
-        picture, text, moved, slider = unit_view(units, state["channel"], y, x, lang, state["pass"])
+        picture, text, moved, slider = unit_view(units, state["channel"], y, x, lang, state["pass"], picked)
     else:
-        picture, text, moved, slider = unit_view(units, position, None, None, lang, state["pass"])
+        picture, text, moved, slider = unit_view(units, position, None, None, lang, state["pass"], picked)
     if "source" in state:  # what the unit was picked from (the Architecture card's selection) stays the same
         moved["source"] = state["source"]
     return picture, text, moved, slider
 
 
-def unit_html(ex: dict) -> str:
-    """The numbers of one unit, both languages: the formula, the parts that add up, the network's own value."""
+def unit_html(ex: dict, picked: str = "") -> str:
+    """The numbers of one unit, both languages: the formula, the parts that add up, the network's own value
+    (``picked``: the layer picked, when ``ex`` is the conv or linear layer that makes its values)."""
     unit = ex["unit"]
     where = (
         t(f"channel {unit['channel']}", f"채널 {unit['channel']}")
@@ -174,6 +193,12 @@ def unit_html(ex: dict) -> str:
         for step in ex.get("after", [])
     )
     after_html = f"<p>{t('Then', '그다음')}:</p><ul>{after}</ul>" if after else ""
+    if picked:
+        layer = ex["layer"]
+        after_html += _note(
+            f"You picked {picked}: its values are made by {layer} ({ex['type']}) and the steps above.",
+            f"고른 층은 {picked}입니다: 그 값은 {layer} ({ex['type']})와 위의 단계가 만듭니다.",
+        )
     return (
         f"<div class='unit-card'><h4><code>{html.escape(ex['layer'])}</code> · {html.escape(ex['type'])} · {where}</h4>"
         f"<p class='formula'><code>{t(html.escape(ex['formula']), html.escape(ex['formula_ko']))}</code></p>"
@@ -185,10 +210,11 @@ def unit_html(ex: dict) -> str:
 # ------------------------------------------------------------------------------------------ the Architecture card
 
 
-def strongest_unit(units: LayerUnits) -> tuple[int, int | None, int | None]:
+def strongest_unit(units: LayerUnits, picked: str = "") -> tuple[int, int | None, int | None]:
     """The unit the card explains first: on a map, the strongest position of the channel with the highest mean
-    (the one ``views.features.layer_maps`` draws the receptive field of); on a vector, the largest value."""
-    out = units.output
+    (the one ``views.features.layer_maps`` draws the receptive field of); on a vector, the largest value. Ranked
+    on the picked layer's values (a ReLU after the conv ``units`` explains)."""
+    out = units.value_map(picked) if picked else units.output
     if out.dim() == 3:
         channel = int(rank_channels(out, "mean")[0][0])
         y, x = divmod(int(out[channel].argmax()), out.shape[2])
@@ -221,10 +247,10 @@ def architecture_unit(
     loaded = load_weights(arch_state["model"], weights)
     run = forward_pass.for_image(image, loaded)
     try:
-        units = pass_units(loaded, run, key)
+        units = page_units(loaded, run, key)
     except UnitRequestError as exc:
         return None, _note(str(exc), f"{key}: 이 층의 유닛 계산은 보여 줄 수 없습니다 ({exc})"), blank, None
-    picture, text, state, slider = unit_view(units, *strongest_unit(units), lang, run.key)
+    picture, text, state, slider = unit_view(units, *strongest_unit(units, key), lang, run.key, key)
     return picture, text, {**state, "source": source}, slider
 
 
@@ -271,17 +297,19 @@ def architecture_erf(arch_state: dict | None, image: Any, weights: str, images: 
         for source, result in results
     ]
     picture = erf_comparison(shown, lang=lang)
-    return picture, erf_html(results, loaded.info)
+    rows = [(t(*(html.escape(w) for w in labels.get(s, (f"{s} weights", f"{s} 가중치")))), r) for s, r in results]
+    return picture, erf_html(rows, loaded.info)
 
 
 def erf_html(results: Sequence[tuple[str, dict]], info: str = "") -> str:
-    """The ERF numbers beside the picture, both languages: theoretical field, 50 % / 95 % mass sides."""
+    """The ERF numbers beside the picture, both languages: theoretical field, 50 % / 95 % mass sides; each
+    result's label is HTML (``t(en, ko)``)."""
     head = (
         f"<tr><th>{t('weights', '가중치')}</th><th>{t('theoretical field', '이론적 수용 영역')}</th>"
         f"<th>{t('50 % of the mass', '질량의 50 %')}</th><th>{t('95 % of the mass', '질량의 95 %')}</th></tr>"
     )
     rows = "".join(
-        f"<tr><td>{html.escape(str(label))}</td><td>{html.escape(r['theoretical_display'] or '')}</td>"
+        f"<tr><td>{label}</td><td>{html.escape(r['theoretical_display'] or '')}</td>"
         f"<td>{_side(r['mass50'])}</td><td>{_side(r['mass95'])}</td></tr>"
         for label, r in results
     )
@@ -371,14 +399,15 @@ def training_erf(layer: str | None, lang: str, shown: tuple | None) -> tuple | N
     state = (run_id, tuple(sorted(measured)), tuple(s.step for s in history), layer, page_lang(lang))
     if state == shown:
         return None
-    picked = _spread([s for s in history if s.step in measured], EPOCH_PANELS)
+    done = [s for s in history if s.step in measured]
     missed = [s.epochs_done for s in history if s.step not in measured]
     lang = page_lang(lang)
     label = "epoch {e}" if lang == "en" else "{e} 에폭"
-    results = [(label.format(e=s.epochs_done), measured[s.step][layer]) for s in picked]
+    results = [(label.format(e=s.epochs_done), measured[s.step][layer]) for s in _spread(done, EPOCH_PANELS)]
     picture = erf_comparison(results, lang=lang) if results else None
-    html_text = erf_html([(f"epoch {s.epochs_done} · {s.epochs_done} 에폭", measured[s.step][layer]) for s in picked])
-    if not results:
+    rows = [(t(f"epoch {s.epochs_done}", f"{s.epochs_done} 에폭"), measured[s.step][layer]) for s in done]
+    html_text = erf_html(rows) if rows else ""
+    if not rows:
         html_text = _note("Measuring the first snapshot's weights …", "첫 스냅숏의 가중치를 재는 중 …")
     if missed:
         listed = ", ".join(map(str, missed))
