@@ -72,3 +72,22 @@ def test_a_click_afterwards_reads_the_same_pass(counted):
     # Every spatial layer of VGG-11 at 224 was kept by the first pass: a click costs no forward and no build.
     assert grid is not None and overlay is not None and "features.13" in text
     assert forwards["VGG"] == before and len(params) == built
+
+
+def test_a_units_tensors_come_from_the_pass_without_a_forward(counted):
+    forwards, _ = counted
+    image = example_images()[0]
+    _request(image)
+    loaded = weight_sources.load_weights("vgg11", "random")
+    run = forward_pass.for_image(image, loaded)
+    read = run.tensors(loaded, {"features.3": "inputs+output", "features.4": "output", "input": "output"})
+    conv = read("features.3")
+    # The conv's input is the pool's output, kept by the first pass (the very tensor the conv read), batch dim kept.
+    assert forwards["VGG"] == 1 and conv.output.shape == (1, 128, 112, 112)
+    (x,) = conv.inputs
+    assert torch.equal(x, run.activation(loaded, "features.2")[None])
+    with torch.no_grad():
+        by_hand = loaded.model.features[:4](run.tensor.clone())
+    assert torch.allclose(conv.output, by_hand, atol=1e-5)
+    assert read("input").output is run.tensor and read("features.0").inputs[0].shape == run.tensor.shape
+    assert forwards["VGG"] == 1

@@ -76,6 +76,8 @@ def unit_view(
         "y": unit["y"],
         "x": unit["x"],
         "shape": list(shape),
+        "activation": ex["activation"],  # what the page shows, kept as numbers (the endpoints' and tests' view)
+        "recomputed": ex["recomputed"],
     }
     if picked and picked != units.key:
         state["picked"] = picked
