@@ -166,7 +166,13 @@ class ArchitectureUnits:
         with gr.Accordion(i18n("arch_inside"), open=True, elem_id="arch-inside"):
             self.unit = UnitPanel("arch-unit")
             with gr.Row(equal_height=True):
-                self.images = gr.Slider(value=units.PAGE_ERF_IMAGES, label=i18n("erf_images"), scale=3, **ERF_STEPS)
+                self.images = gr.Slider(
+                    value=units.PAGE_ERF_IMAGES,
+                    label=i18n("erf_images"),
+                    scale=3,
+                    elem_id="arch-erf-images",
+                    **ERF_STEPS,
+                )
                 self.button = gr.Button(i18n("erf_button"), scale=2, elem_id="arch-erf-button")
             self.erf = gr.Image(show_label=False, type="pil", interactive=False, format="png", elem_id="arch-erf")
             self.erf_numbers = gr.HTML(elem_id="arch-erf-numbers", css_template=CARD_CSS, padding=True)
