@@ -121,9 +121,14 @@ def test_an_image_comes_first_and_the_examples_fill_the_batch():
     assert r["images"] == 1
 
 
-def test_a_batch_over_the_budget_is_refused_naming_the_limit():
+def test_a_batch_over_the_budget_is_refused_naming_the_limit(monkeypatch):
     before = budgets.current()
     budgets.configure(max_train_memory=64 * 2**20)
+
+    def no_noise(*args, **kwargs):
+        raise AssertionError("the noise batch was drawn before the budget check")
+
+    monkeypatch.setattr(torch, "randn", no_noise)  # refused before anything is allocated
     try:
         # By the records: features.0–2 hold 64×224×224 ×2 + 64×112×112 floats (28.9 MB) per image, twice
         # with their gradients, plus the input: one image fits 64 MiB, eight do not.

@@ -70,7 +70,7 @@ def effective_rf(
 
 def measure(net: Network, image_or_input_shape: Any, layer: str, images: int = 8) -> dict:
     """``effective_rf`` for a model made ready (``prepare.network`` / ``prepare.loaded_network``)."""
-    batch, inputs = _batch(net, image_or_input_shape, images)
+    batch, inputs = _batch(net, image_or_input_shape, images, layer)
     analysis = checked_analysis(net, batch[:1])
     record = _spatial_record(analysis, layer)
     check_budget(analysis, record, batch.shape[0])
@@ -187,13 +187,16 @@ def _is_shape(value: Any) -> bool:
     return isinstance(value, (tuple, list)) and bool(value) and all(isinstance(v, int) for v in value)
 
 
-def _batch(net: Network, source: Any, images: int) -> tuple[torch.Tensor, str]:
-    """``(N×C×H×W batch, "noise" | "images")`` from an input size, an image, a list of images or a tensor."""
+def _batch(net: Network, source: Any, images: int, layer: str) -> tuple[torch.Tensor, str]:
+    """``(N×C×H×W batch, "noise" | "images")`` from an input size (its pass checked against the budget before
+    the noise is drawn), an image, a list of images or a tensor."""
     if _is_shape(source):
         try:
             shape = parse_input_shape(str(source) if isinstance(source, int) else source)
         except AnalysisError as exc:
             raise UnitRequestError(str(exc)) from None
+        analysis = checked_analysis(net, torch.empty((1, *shape), device="meta"))
+        check_budget(analysis, _spatial_record(analysis, layer), images)
         generator = torch.Generator().manual_seed(NOISE_SEED)
         return torch.randn((images, *shape), generator=generator), "noise"
     if isinstance(source, torch.Tensor):
