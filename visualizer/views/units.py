@@ -33,7 +33,7 @@ from visualizer.units.erf import MAX_IMAGES, effective_rf, measure
 from visualizer.units.pictures import erf_comparison, unit_picture
 from visualizer.units.prepare import UnitRequestError, loaded_network
 from visualizer.views.layer_details import t
-from visualizer.weight_sources import WeightsError, load_weights, reload
+from visualizer.weight_sources import LoadedModel, WeightsError, load_weights, reload
 
 MAX_TOP = 32  # terms an endpoint lists one by one (the rest are summed in one line, as on the page)
 PAGE_ERF_IMAGES = 4  # images the Architecture card averages by default (the examples, the uploaded one first)
@@ -102,7 +102,7 @@ def _units_of(pass_key: tuple, model_name: str, layer: str) -> LayerUnits:
     return page_units(loaded, run, layer)
 
 
-def page_units(loaded: Any, run: forward_pass.ForwardPass, picked: str) -> LayerUnits:
+def page_units(loaded: LoadedModel, run: forward_pass.ForwardPass, picked: str) -> LayerUnits:
     """The units the page explains for a picked layer: a BatchNorm's or activation's after a conv or linear
     layer are that layer's (``units.compute.producing_layer``: the computation, then the steps to ``picked``)."""
     analysis = analyze_model(run.model_name, tuple(run.tensor.shape[1:]))
