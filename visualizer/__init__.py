@@ -17,6 +17,7 @@ _LAZY = {
     "AnalysisError": "visualizer.analysis",
     "parse_input_shape": "visualizer.analysis",
     "compare_stacks": "visualizer.stacks",
+    "show": "visualizer.show_page",  # the page on a network of your own (imports Gradio, so only when used)
 }
 
 __all__ = list(_LAZY)
