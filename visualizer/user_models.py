@@ -276,7 +276,10 @@ def check_forward(
         _check_takes_one_tensor(model, name)
     except AnalysisError as exc:
         raise UserModelError(str(exc)) from None
-    sizes = [tuple(parse_input_shape(input_size))] if input_size is not None else list(DEFAULT_SIZES)
+    try:
+        sizes = [tuple(parse_input_shape(input_size))] if input_size is not None else list(DEFAULT_SIZES)
+    except AnalysisError as exc:
+        raise UserModelError(f"{size_flag} {input_size!r}: {exc}") from None
     failures = []
     for shape in sizes:
         try:
