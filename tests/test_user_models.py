@@ -383,3 +383,19 @@ def test_python_app_py_refuses_bad_models_with_one_line(models_file, ref, words)
     )
     lines = proc.stderr.strip().splitlines()
     assert proc.returncode == 2 and len(lines) == 1 and words in lines[0] and "Traceback" not in proc.stderr
+
+
+def test_a_name_given_to_another_network_forgets_what_was_cached_under_it():
+    first = nn.Sequential(nn.Conv2d(3, 4, 3), nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(4, 10))
+    second = nn.Sequential(
+        nn.Conv2d(3, 6, 5), nn.Conv2d(6, 6, 3), nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(6, 10)
+    )
+    register_instance(first, name="again")
+    assert analyze_model("again").total_params == sum(p.numel() for p in first.parameters())
+    random_first = load_weights("again", "random").model
+    with pytest.raises(UserModelError, match="already registered"):
+        register_instance(second, name="again")
+    register_instance(second, name="again", replace=True)  # show() again after editing the class
+    assert analyze_model("again").total_params == sum(p.numel() for p in second.parameters())
+    assert load_weights("again", "random").model is not random_first
+    assert len(load_weights("again", "own").model) == 5

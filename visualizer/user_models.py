@@ -380,7 +380,8 @@ def load_into(model: nn.Module, state: dict[str, torch.Tensor], path: str | Path
             if k in state and tuple(state[k].shape) != tuple(v.shape) and v.ndim >= 1
         }
         if heads:
-            key = next(reversed(heads))
+            key = [k for k in heads if k.endswith("weight")][-1:] or list(heads)[-1:]
+            key = key[0]
             wanted = state[key].shape[0]
             hint = f"; the weights' {key} has {wanted} outputs: build it with {wanted} classes ({how})"
         raise UserModelError(f"{exc}{hint}") from None
