@@ -103,6 +103,9 @@ MODELS = textwrap.dedent(
 
     def make_good(num_classes=10):
         return Good(num_classes)
+
+
+    built = Good(width=4)  # a model the file builds itself
     """
 )
 
@@ -399,3 +402,16 @@ def test_a_name_given_to_another_network_forgets_what_was_cached_under_it():
     assert analyze_model("again").total_params == sum(p.numel() for p in second.parameters())
     assert load_weights("again", "random").model is not random_first
     assert len(load_weights("again", "own").model) == 5
+
+
+def test_a_model_the_file_built_is_loaded_with_its_weights(models_file):
+    name = register_request(ModelRequest(f"{models_file}:built"))
+    again = register_request(ModelRequest(f"{models_file}:Good", name="good_too"))  # the file runs once
+    instance = sys.modules[zoo.user.user_model(again).factory.__module__].built
+    own = load_weights(name, "auto")
+    assert own.source == "own" and torch.equal(own.model.conv.weight, instance.conv.weight)
+    assert zoo.build_record(name) == {
+        "name": "built", "input_size": [3, 32, 32], "file": str(models_file), "factory": "built",
+    }  # fmt: skip
+    with pytest.raises(UserModelError, match="--model-args are for a class"):
+        register_request(ModelRequest(f"{models_file}:built", args='{"width": 2}', name="other"))

@@ -87,6 +87,8 @@ def load_source(path: Path) -> Any:
         raise UserModelError(f"model file {path} {where}; give a .py file that defines the network, e.g. {REF_EXAMPLE}")
     resolved = path.resolve()
     module_name = f"cnnviz_user_{resolved.stem}_{hashlib.sha1(str(resolved).encode()).hexdigest()[:8]}"
+    if module_name in sys.modules:  # two --model from one file: one module, one set of classes
+        return sys.modules[module_name]
     spec = importlib.util.spec_from_file_location(module_name, resolved)
     module = importlib.util.module_from_spec(spec)
     sys.modules[module_name] = module  # dataclasses and pickling look classes up here
@@ -120,8 +122,9 @@ def _defined_here(module: Any) -> tuple[list[str], list[str]]:
     return classes, functions
 
 
-def find_factory(module: Any, attr: str | None, path: Path) -> tuple[Callable[..., nn.Module], str]:
-    """The class or function named ``attr`` in ``module``; without a name, the file's only nn.Module class."""
+def find_factory(module: Any, attr: str | None, path: Path) -> tuple[Callable[..., nn.Module] | nn.Module, str]:
+    """The class or function named ``attr`` in ``module`` (or an nn.Module the file built, ``model = Net()``);
+    without a name, the file's only nn.Module class."""
     classes, functions = _defined_here(module)
     defines = "; it defines " + (
         ", ".join(classes + [f"{f}()" for f in functions]) if classes or functions else "no nn.Module class"
@@ -135,7 +138,7 @@ def find_factory(module: Any, attr: str | None, path: Path) -> tuple[Callable[..
     if found is None:
         raise UserModelError(f"{path} has no {attr}{defines}")
     if isinstance(found, nn.Module):  # a module-level instance: the file built it already
-        return (lambda: found), attr
+        return found, attr
     if not callable(found):
         raise UserModelError(f"{path}:{attr} is a {type(found).__name__}, not a class or function{defines}")
     return found, attr
@@ -396,6 +399,13 @@ def register_request(request: ModelRequest) -> str:
     module = load_source(path)
     factory, attr = find_factory(module, attr, path)
     args = parse_model_args(request.args)
+    origin = {"file": str(path.resolve()), "factory": attr}
+    if isinstance(factory, nn.Module):  # `model = Net()` in the file: that instance, with its weights
+        if args:
+            raise UserModelError(f"{path}:{attr} is a model the file built already; --model-args are for a class")
+        return register_instance(
+            factory, request.input_size, name=request.name or attr, weights=request.weights, origin=origin
+        )
     state, ckpt = read_weights(request.weights) if request.weights else (None, None)
     if ckpt is not None and "num_classes" not in args and accepts_argument(factory, "num_classes"):
         args["num_classes"] = ckpt["num_classes"]  # the head it was trained with
@@ -411,7 +421,6 @@ def register_request(request: ModelRequest) -> str:
         own = build(factory, args, attr)
         load_into(own, state, request.weights, name, how="--model-args '{\"num_classes\": N}'")
     class_names = ckpt["class_names"] if ckpt is not None and len(ckpt["class_names"]) == outputs else None
-    origin = {"file": str(path.resolve()), "factory": attr}
     zoo.register_model(
         factory,
         name=name,
@@ -425,21 +434,24 @@ def register_request(request: ModelRequest) -> str:
         description=f"your own network: {path.name}:{attr}({_args_text(args)})"
         + (f", weights {Path(request.weights).name}" if request.weights else ", random init"),
     )
+    forget(name)
     _check_budget(name)
     return name
 
 
 def register_instance(
     model: nn.Module,
-    input_size: str | Sequence[int] = "3x32x32",
+    input_size: str | Sequence[int] | None = "3x32x32",
     *,
     name: str | None = None,
     class_names: Sequence[str] | None = None,
     weights: str | Path | dict | None = None,
     replace: bool = False,
+    origin: dict[str, Any] | None = None,
 ) -> str:
     """Check and register an ``nn.Module`` from Python; its current weights are its own (or ``weights``, a file or
-    a state_dict loaded into a copy: the instance is never modified). Returns the name it is listed under."""
+    a state_dict loaded into a copy: the instance is never modified). ``input_size`` None: 3x32x32 or 3x224x224,
+    whichever fits. ``origin``: how to build it again (default: its module and class). Returns its name."""
     if not isinstance(model, nn.Module):
         raise UserModelError(
             f"show() takes an nn.Module (or a dict of them), got {type(model).__name__}; build it first: show(Net())"
@@ -455,8 +467,7 @@ def register_instance(
     if class_names is None and ckpt is not None and len(ckpt["class_names"]) == outputs:
         class_names = ckpt["class_names"]
     cls = type(model)
-    origin = {"module": cls.__module__, "class": cls.__qualname__}
-    replaced = zoo.is_user_model(name)
+    origin = origin or {"module": cls.__module__, "class": cls.__qualname__}
     zoo.register_model(
         own,
         name=name,
@@ -469,8 +480,7 @@ def register_instance(
         description=f"your own network: {cls.__module__}.{cls.__qualname__}, "
         + ("its current weights" if weights is None else f"weights {Path(str(weights)).name}"),
     )
-    if replaced:
-        forget(name)
+    forget(name)
     _check_budget(name)
     return name
 
@@ -481,6 +491,7 @@ def _check_budget(name: str) -> None:
         check_model(name)
     except BudgetError as exc:
         zoo.unregister_model(name)
+        forget(name)
         raise UserModelError(str(exc)) from None
 
 
@@ -498,7 +509,8 @@ def register_requests(requests: Sequence[ModelRequest]) -> list[str]:
 
 
 def forget(name: str) -> None:
-    """Drop what the core cached under ``name`` when a name is given to another network (``show()`` again).
+    """Drop what the core cached under ``name`` when a name is (re)given to a network (``show()`` again after
+    editing the class; a name refused by the budgets and used again). Cheap: the caches fill again on use.
 
     Those caches are keyed by the model's name (the analysis, its meta instance, parameter counts, diagrams,
     random-init weights, forward passes); only modules already imported can hold anything. Step 2 of issue 16
