@@ -8,7 +8,10 @@ from __future__ import annotations
 
 import importlib.util
 import socket
+import sys
+import types
 import urllib.request
+import webbrowser
 from pathlib import Path
 
 import pytest
@@ -17,7 +20,7 @@ from gradio_client import Client
 from torch import nn
 
 import zoo
-from visualizer import show
+from visualizer import show, show_page
 from visualizer.images import example_images, load_image, preprocess
 from visualizer.user_models import UserModelError
 from visualizer.views.features import feature_maps
@@ -105,3 +108,28 @@ def test_a_second_show_reuses_the_port_and_close_frees_it(shown):
 def test_what_show_cannot_take_is_said_in_one_line(args, kwargs, words):
     with pytest.raises(UserModelError, match=words.replace("(", r"\(").replace(")", r"\)")):
         show(*args, block=False, open_browser=False, **kwargs)
+
+
+@pytest.mark.slow
+def test_in_a_notebook_the_page_is_shown_in_the_cell(shown, monkeypatch):
+    """As in Jupyter: Gradio's launch(inline=None) asks gradio.utils.ipython_check() and displays an iframe of the
+    page through IPython.display (stood in for here: IPython is not installed); show() returns at once."""
+    shown_html: list[str] = []
+    display = types.ModuleType("IPython.display")
+    display.HTML = lambda html: html
+    display.Javascript = lambda code: code
+    display.display = shown_html.append
+    monkeypatch.setitem(sys.modules, "IPython", types.ModuleType("IPython"))
+    monkeypatch.setitem(sys.modules, "IPython.display", display)
+    import gradio.utils
+
+    monkeypatch.setattr(gradio.utils, "ipython_check", lambda: True)
+    monkeypatch.setattr(show_page, "ipython_check", lambda: True)
+    opened: list[str] = []
+    monkeypatch.setattr(webbrowser, "open", opened.append)
+    page = show(nn.Sequential(nn.Flatten(), nn.Linear(3 * 32 * 32, 10)), name="cell")  # block and browser: defaults
+    try:
+        assert len(shown_html) == 1 and f'<iframe src="{page.url}"' in shown_html[0] and opened == []
+        assert _answers(page.url) == 200
+    finally:
+        page.close()
