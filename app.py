@@ -9,4 +9,4 @@ from visualizer.app_cli import credentials, main, parse_args, port
 __all__ = ["credentials", "main", "parse_args", "port"]
 
 if __name__ == "__main__":
-    main(sys.argv[1:])
+    sys.exit(main(sys.argv[1:]))

@@ -44,7 +44,7 @@ def peak_rss_mib() -> float:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser()
+    parser = argparse.ArgumentParser(allow_abbrev=False)
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--zoo", action="store_true", help="also compare totals with torchinfo on every zoo model")
     args = parser.parse_args()

@@ -38,7 +38,7 @@ def times_ms(fn, repeats: int) -> list[float]:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser()
+    parser = argparse.ArgumentParser(allow_abbrev=False)
     parser.add_argument("--repeats", type=int, default=7)
     parser.add_argument("--folds", default="blocks,stages", help="comma-separated: none, blocks, stages")
     args = parser.parse_args()

@@ -82,7 +82,7 @@ def timed(fn, repeat: int) -> tuple[float, float]:
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(allow_abbrev=False, description=__doc__.splitlines()[0])
     parser.add_argument("--threads", type=int, default=2, help="torch CPU threads (2 = the target machine)")
     parser.add_argument("--repeat", type=int, default=5)
     parser.add_argument("--top-n", type=int, default=16)

@@ -89,7 +89,7 @@ def trainer_loop(
 
 
 def main() -> None:
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p = argparse.ArgumentParser(allow_abbrev=False, description=__doc__.splitlines()[0])
     p.add_argument("--model", default="alexnet_cifar")
     p.add_argument("--batch-size", type=int, default=128)
     p.add_argument("--steps", type=int, default=25, help="timed steps per trial (a multiple of --warmup)")

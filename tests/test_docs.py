@@ -15,6 +15,7 @@ def test_notebook_is_executed_and_small():
     assert not any(o["output_type"] == "error" for c in code for o in c["outputs"])
     html = [o["data"]["text/html"] for c in code for o in c["outputs"] if "text/html" in o.get("data", {})]
     assert html and "MACs (weights only)" in "".join(html[0])  # an Analysis showed itself as HTML
+    assert "<svg" in "".join(html[0]) and 'data-layer="features.0"' in "".join(html[0])  # with its diagram
     assert NOTEBOOK.stat().st_size < 100_000
 
 

@@ -140,7 +140,7 @@ def test_records_and_presentation_sit_below_views_and_ui():
     for low in ("visualizer.records", "visualizer.receptive_field", "visualizer.kinds", "visualizer.numbers"):
         for high in ("visualizer.report", "visualizer.diagram", "visualizer.views", "visualizer.ui"):
             assert not reaches(low, high), f"{low} imports {high}"
-    entry_points = {"visualizer.app_cli", "visualizer.cli", "visualizer.__main__", "visualizer.show"}
+    entry_points = {"visualizer.app_cli", "visualizer.cli", "visualizer.__main__", "visualizer.show_page"}
     for core in graph:
         if not core.startswith("visualizer.ui") and core not in entry_points:
             assert not reaches(core, "visualizer.ui"), f"{core} imports the page"

@@ -19,6 +19,7 @@ _LAZY = {
     "compare_stacks": "visualizer.stacks",
     "explain_unit": "visualizer.units.compute",
     "effective_rf": "visualizer.units.erf",
+    "show": "visualizer.show_page",  # the page on a network of your own (imports Gradio, so only when used)
 }
 
 __all__ = list(_LAZY)

@@ -25,11 +25,19 @@ def _fail(message: str) -> int:
 def _summary(args: argparse.Namespace) -> int:
     try:
         shape = parse_input_shape(args.input) if args.input else None
-        analysis = analyze_model(args.model, shape)
-    except AnalysisError as exc:
+        analysis = analyze_model(_model_name(args), shape)
+    except (AnalysisError, ValueError) as exc:  # ValueError: UserModelError, a file that does not load
         return _fail(str(exc))
     print(json.dumps(analysis.to_dict(), indent=1) if args.json else text(analysis))
     return 0
+
+
+def _model_name(args: argparse.Namespace) -> str:
+    """The zoo name of the ``model`` argument; a ``file.py:Net`` is loaded and registered first (issue 16)."""
+    # The loader (zoo, torchvision) is imported only for a file: `cnnviz --help` and zoo names stay as quick.
+    from visualizer.user_models import resolve_model_argument
+
+    return resolve_model_argument(args.model, args.model_args, args.input)
 
 
 def _stacks(args: argparse.Namespace) -> int:
@@ -47,7 +55,11 @@ def add_commands(sub) -> None:
     p.add_argument(
         "model",
         help="zoo model name (e.g. vgg16, resnet18_cifar), any torchvision classifier with a "
-        "tv: prefix (tv:mobilenet_v2, tv:efficientnet_b0), or a custom 'vgg:64,M,128' config",
+        "tv: prefix (tv:mobilenet_v2, tv:efficientnet_b0), a custom 'vgg:64,M,128' config, or a network of your "
+        "own as file.py:ClassOrFactory",
+    )
+    p.add_argument(
+        "--model-args", metavar="JSON", help="for file.py:Factory, its keyword arguments, e.g. '{\"num_classes\": 10}'"
     )
     p.add_argument(
         "--input", metavar="CxHxW", help="input size (default: the model's design size); also HxW or one side, e.g. 224"

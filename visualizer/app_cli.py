@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import argparse
+import inspect
+import json
 import re
+import sys
 
 from visualizer import budgets
 from visualizer.budgets.allocator import limit_arenas
@@ -71,6 +74,84 @@ def share(text: str) -> float:
     return value
 
 
+class _AddModel(argparse.Action):
+    """``--model file.py:Net``: starts one entry of ``namespace.models``; the options after it fill that entry."""
+
+    def __call__(self, parser, namespace, values, option_string=None):
+        if ".py" not in values:
+            parser.error(
+                f"--model {values!r} must name a Python file and a class or function in it, e.g. "
+                "--model docs/examples/notes_vgg19.py:VGG19 (zoo models need no flag: they are in every picker)"
+            )
+        setattr(namespace, self.dest, [*(getattr(namespace, self.dest, None) or []), {"ref": values}])
+
+
+class _ModelOption(argparse.Action):
+    """``--model-args``, ``--weights``, ``--name``, ``--input-size``: belong to the ``--model`` just before them."""
+
+    def __call__(self, parser, namespace, values, option_string=None):
+        models = getattr(namespace, "models", None) or []
+        if not models:
+            parser.error(
+                f"{option_string} belongs to a --model: put it after one, e.g. --model net.py:Net {option_string} …"
+            )
+        if self.dest in models[-1]:
+            parser.error(f"{option_string} given twice for --model {models[-1]['ref']}")
+        if self.dest == "args":
+            try:
+                parsed = json.loads(values)
+            except json.JSONDecodeError as exc:
+                parser.error(f"--model-args {values!r} is not JSON ({exc.msg}); write e.g. '{{\"num_classes\": 10}}'")
+            if not isinstance(parsed, dict):
+                parser.error("--model-args must be a JSON object of keyword arguments, e.g. '{\"num_classes\": 10}'")
+        models[-1][self.dest] = values
+
+
+def add_model_flags(p: argparse.ArgumentParser) -> None:
+    """``--model`` (repeatable) and the options of each: networks of your own, loaded before the page is built."""
+    own = p.add_argument_group(
+        "your own networks (code run by this server, never from the browser)",
+        "each --model is followed by its own options; --model a.py:A --weights a.pt --model b.py:B",
+    )
+    own.add_argument(
+        "--model",
+        dest="models",
+        action=_AddModel,
+        default=[],
+        metavar="FILE.py:NAME",
+        help="a network of your own: a class (or a function returning an nn.Module) in a Python file; "
+        "listed in every model picker under its name (repeatable)",
+    )
+    own.add_argument(
+        "--model-args",
+        dest="args",
+        action=_ModelOption,
+        default=argparse.SUPPRESS,
+        metavar="JSON",
+        help="keyword arguments for it, e.g. '{\"num_classes\": 10}'",
+    )
+    own.add_argument(
+        "--weights",
+        dest="weights",
+        action=_ModelOption,
+        default=argparse.SUPPRESS,
+        metavar="FILE.pt",
+        help="its weights: a state_dict (torch.save(model.state_dict(), …)) or a checkpoint of the trainer; "
+        "loaded with weights_only=True",
+    )
+    own.add_argument(
+        "--name", dest="name", action=_ModelOption, default=argparse.SUPPRESS, help="list it under this name"
+    )
+    own.add_argument(
+        "--input-size",
+        dest="input_size",
+        action=_ModelOption,
+        default=argparse.SUPPRESS,
+        metavar="CxHxW",
+        help="the input it was designed for (default: 3x32x32, else 3x224x224, whichever fits)",
+    )
+
+
 def add_flags(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--host",
@@ -130,10 +211,11 @@ def add_flags(p: argparse.ArgumentParser) -> None:
         metavar="BYTES",
         help="largest .pt file accepted as an upload (default 1GiB)",
     )
+    add_model_flags(p)
 
 
 def parse_args(argv: list[str] | None = None, prog: str | None = None) -> argparse.Namespace:
-    p = argparse.ArgumentParser(prog=prog, description=DESCRIPTION)
+    p = argparse.ArgumentParser(prog=prog, description=DESCRIPTION, allow_abbrev=False)
     add_flags(p)
     return p.parse_args(argv)
 
@@ -149,12 +231,43 @@ def serve(args: argparse.Namespace) -> int:
         keep_runs=args.keep_runs,
         max_checkpoint_upload=args.max_checkpoint_upload,
     )
+    names = register_models(args.models)
+    if names is None:
+        return 2
     # Imported here, after the flags are checked: a mistyped flag is answered at once (measured: 0.2 s, against 13 s
     # of CPU time to import torch and Gradio), and glibc's arenas are capped before torch starts its threads.
     from visualizer.ui.app import launch
 
-    launch(host=args.host, port=args.port, share=args.share, auth=LoginGuard(*args.auth) if args.auth else None)
+    # TODO(issue 16, step 2): the page opens on the first network of your own once launch takes default_model.
+    selected = {"default_model": names[0]} if names and "default_model" in inspect.signature(launch).parameters else {}
+    launch(
+        host=args.host,
+        port=args.port,
+        share=args.share,
+        auth=LoginGuard(*args.auth) if args.auth else None,
+        **selected,
+    )
     return 0
+
+
+def register_models(models: list[dict]) -> list[str] | None:
+    """Put every ``--model`` in the zoo before the page is built; None (after one line on stderr) if one fails."""
+    if not models:
+        return []
+    # torch and the loader only when there is something to load, after the flags are checked (see serve)
+    from visualizer.user_models import ModelRequest, UserModelError, register_requests
+
+    try:
+        names = register_requests([ModelRequest(**m) for m in models])
+    except UserModelError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return None
+    except Exception as exc:  # noqa: BLE001 - the user's code can raise anything: one line, not a traceback
+        text = str(exc).strip().splitlines()[0][:200] if str(exc).strip() else ""
+        print(f"error: loading your network failed: {type(exc).__name__}: {text}", file=sys.stderr)
+        return None
+    print(f"your own networks, in every model picker: {', '.join(names)}", file=sys.stderr)
+    return names
 
 
 def main(argv: list[str] | None = None) -> int:

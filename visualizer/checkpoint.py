@@ -4,7 +4,13 @@ Format ``cnnviz-checkpoint/1`` (shared by the trainer, the feature views and the
 
     {"format": "cnnviz-checkpoint/1", "model_name": str, "num_classes": int,
      "class_names": list[str], "model": state_dict, "optimizer": state_dict,
-     "config": dict, "epoch": int, "step": int, "metrics": dict}
+     "config": dict, "epoch": int, "step": int, "metrics": dict,
+     "built": dict}                       # optional: how a network of your own was built (see below)
+
+``built`` (``zoo.build_record``) records how a model that is not the zoo's was built, so that it can be served
+again with its weights: ``{"name", "input_size", "file", "factory", "args"}`` for a model from a file
+(``--model file.py:Factory --model-args '…' --weights last.pt``), ``{"name", "input_size", "module", "class"}``
+for a module registered from Python (``show(Class(), weights="last.pt")``).
 
 ``config`` and ``metrics`` hold plain types only (str, int, float, bool, None, lists, dicts), so the
 file loads with ``torch.load(path, weights_only=True)``: no pickled classes, no code runs on load.
@@ -12,7 +18,9 @@ file loads with ``torch.load(path, weights_only=True)``: no pickled classes, no 
 
 from __future__ import annotations
 
+import json
 import os
+import shlex
 import tempfile
 from pathlib import Path
 
@@ -50,8 +58,10 @@ def make_checkpoint(
     epoch: int,
     step: int,
     metrics: dict | None = None,
+    built: dict | None = None,
 ) -> dict:
-    """Assemble a checkpoint dict in the shared format (state dicts are taken from modules)."""
+    """Assemble a checkpoint dict in the shared format (state dicts are taken from modules); ``built``: how a
+    network of your own was built (``zoo.build_record(name, num_classes)``), plain types."""
     model_state = model.state_dict() if isinstance(model, nn.Module) else model
     if optimizer is None:
         optim_state: dict = {}
@@ -69,6 +79,7 @@ def make_checkpoint(
         "epoch": int(epoch),
         "step": int(step),
         "metrics": dict(metrics or {}),
+        **({"built": dict(built)} if built else {}),
     }
 
 
@@ -125,6 +136,11 @@ def load_checkpoint(path: str | os.PathLike, mmap: bool = False) -> dict:
         raise CheckpointError(
             f"checkpoint {path} is corrupt or not a cnnviz checkpoint ({type(exc).__name__}: {first[:200]})"
         ) from exc
+    return validate_checkpoint(ckpt, path)
+
+
+def validate_checkpoint(ckpt: object, path: str | os.PathLike) -> dict:
+    """``ckpt`` (already loaded from ``path``) if it is a checkpoint in the shared format; else ``CheckpointError``."""
     if not isinstance(ckpt, dict):
         raise CheckpointError(f"checkpoint {path} holds a {type(ckpt).__name__}, expected a dict in format {FORMAT}")
     if ckpt.get("format") != FORMAT:
@@ -142,7 +158,26 @@ def load_checkpoint(path: str | os.PathLike, mmap: bool = False) -> dict:
         raise CheckpointError(
             f"checkpoint {path}: {len(ckpt['class_names'])} class names but num_classes={ckpt['num_classes']}"
         )
+    if not isinstance(ckpt.get("built", {}), dict):
+        raise CheckpointError(f"checkpoint {path}: 'built' is a {type(ckpt['built']).__name__}, expected a dict")
     return ckpt
+
+
+def reload_hint(ckpt: dict, path: str | os.PathLike) -> str:
+    """How to serve a checkpoint's network of your own again (from its ``built`` record); "" for zoo models."""
+    built = ckpt.get("built") or {}
+    name = ckpt.get("model_name")
+    size = "x".join(map(str, built.get("input_size") or ()))
+    if built.get("file"):
+        args = f" --model-args '{json.dumps(built['args'])}'" if built.get("args") else ""
+        named = f" --name {shlex.quote(name)}" if name and name != built.get("factory") else ""
+        sized = f" --input-size {size}" if size else ""
+        ref = shlex.quote(f"{built['file']}:{built['factory']}")
+        return f"python app.py --model {ref}{args}{named}{sized} --weights {shlex.quote(str(path))}"
+    if built.get("class"):
+        sized = f', input_size="{size}"' if size else ""
+        return f"show({built['class']}(){sized}, name={name!r}, weights={str(path)!r}) (from {built.get('module')})"
+    return ""
 
 
 def load_model_state(model: nn.Module, ckpt: dict, source: str | os.PathLike = "checkpoint") -> None:
@@ -185,6 +220,12 @@ def model_from_checkpoint(path: str | os.PathLike) -> tuple[nn.Module, dict]:
         check_model(ckpt["model_name"])
         model = zoo.create_model(ckpt["model_name"], pretrained=False, num_classes=ckpt["num_classes"])
     except ValueError as exc:  # UnknownModelError / ConfigError
+        hint = reload_hint(ckpt, path)
+        if hint and isinstance(exc, zoo.UnknownModelError):  # a network of your own, not loaded in this server
+            raise CheckpointError(
+                f"checkpoint {path} holds {ckpt['model_name']!r}, a network of your own that this server has not "
+                f"loaded; serve it with: {hint}"
+            ) from exc
         raise CheckpointError(f"checkpoint {path}: cannot build model {ckpt['model_name']!r}: {exc}") from exc
     load_model_state(model, ckpt, source=f"checkpoint {path}")
     return model.eval(), ckpt
@@ -197,5 +238,7 @@ __all__ = [
     "load_model_state",
     "make_checkpoint",
     "model_from_checkpoint",
+    "reload_hint",
     "save_checkpoint",
+    "validate_checkpoint",
 ]

@@ -6,6 +6,7 @@ Each subcommand lives next to what it serves; this file only wires them together
 from __future__ import annotations
 
 import argparse
+import functools
 import os
 import sys
 
@@ -14,11 +15,18 @@ from visualizer.diagram import cli as diagram_cli
 
 
 def build_parser(prog: str | None = None) -> argparse.ArgumentParser:
+    # No abbreviations, here and in every subcommand: `--model X` must never be read as `--model-cache X`.
     parser = argparse.ArgumentParser(
+        allow_abbrev=False,
         prog=prog or "python -m visualizer",
         description="CNN architecture visualizer: per-layer analysis, stack comparison, CIFAR-10 training, web app.",
     )
-    sub = parser.add_subparsers(dest="command", required=True, metavar="{summary,stacks,diagram,train,app}")
+    sub = parser.add_subparsers(
+        dest="command",
+        required=True,
+        metavar="{summary,stacks,diagram,train,app}",
+        parser_class=functools.partial(argparse.ArgumentParser, allow_abbrev=False),
+    )
     # Each module registers its own subcommands (argparse parser + set_defaults(func=...)).
     analysis_cli.add_commands(sub)
     diagram_cli.add_commands(sub)

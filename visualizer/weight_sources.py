@@ -21,7 +21,8 @@ from torch import nn
 from visualizer import budgets
 from visualizer.budgets.memory import check_model
 
-SOURCES = ("auto", "random", "imagenet", "checkpoint", "training")  # training: the app's run, latest weights
+SOURCES = ("auto", "random", "imagenet", "checkpoint", "training", "own")  # training: the app's run, latest weights
+# own: a network of your own with the weights it was registered with (zoo.user: an instance's current weights)
 REACHABILITY_TTL_S = 300.0  # how long "the weights server is (un)reachable" is believed
 RANDOM_SEED = 0  # random init is seeded, so "random" shows the same maps on every call
 
@@ -88,6 +89,8 @@ def resolve_auto(model_name: str) -> tuple[str, str | None, str]:
     import zoo
 
     spec = zoo.get_spec(model_name)
+    if zoo.has_own_weights(spec.name):
+        return "own", None, "the weights your network was given (an instance's current weights)"
     if imagenet_weights_available(spec.name):
         return "imagenet", None, "ImageNet weights (downloaded once, then cached)"
     from visualizer.background import get_trainer
@@ -141,6 +144,8 @@ def load_weights(
     elif source == "training":
         weights = _training_weights()
         key = ("training", weights.key)
+    elif source == "own":
+        key = ("own", *_own_weights_key(model_name))
     else:
         key = (source, model_name)
     with _cache_lock:  # one build per key even when two requests ask at once
@@ -209,6 +214,8 @@ def _training_weights():
 def _load(model_name: str, source: str, checkpoint_path: Any, key: tuple) -> LoadedModel:
     import zoo
 
+    if source == "own":
+        return _load_own(model_name, key)
     if source == "training":  # the running model as of its latest snapshot (at most a few seconds old)
         weights = _training_weights()
         check_model(weights.model_name)
@@ -251,3 +258,30 @@ def _load(model_name: str, source: str, checkpoint_path: Any, key: tuple) -> Loa
             model = zoo.create_model(model_name)
         info = f"{spec.name}: random initialization (seed {RANDOM_SEED}), untrained"
     return LoadedModel(model.eval(), spec.name, source, spec.class_names, info, key)
+
+
+# ---------------------------------------------------------------------------------------------------------
+# "own": a network of your own with its own weights (issue 16; zoo.user)
+
+
+def _own_weights_key(model_name: str) -> tuple:
+    import zoo
+
+    try:
+        return zoo.own_weights_key(zoo.get_spec(model_name).name)
+    except ValueError as exc:  # UnknownModelError, UserModelError
+        raise WeightsError(f"weight source 'own' is for a network of your own: {exc}") from None
+
+
+def _load_own(model_name: str, key: tuple) -> LoadedModel:
+    """A copy of the registered weights (the instance is never put in eval mode, hooked or moved)."""
+    import zoo
+
+    spec = zoo.get_spec(model_name)
+    check_model(spec.name)
+    try:
+        model = zoo.own_model(spec.name)
+    except zoo.UserModelError as exc:
+        raise WeightsError(str(exc)) from None
+    info = f"{spec.name}: its own weights (as registered: {spec.description})"
+    return LoadedModel(model.eval(), spec.name, "own", spec.class_names, info, key)

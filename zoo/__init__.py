@@ -1,5 +1,5 @@
-"""The model zoo: course-note CIFAR-10 models, torchvision's ImageNet families, custom VGG configs, and any
-torchvision classifier as ``tv:<name>``."""
+"""The model zoo: course-note CIFAR-10 models, torchvision's ImageNet families, custom VGG configs, any
+torchvision classifier as ``tv:<name>``, and networks of your own (``register_model``, see ``zoo.user``)."""
 
 from zoo.custom_vgg import ConfigError
 from zoo.registry import (
@@ -9,6 +9,7 @@ from zoo.registry import (
     IMAGENET_MEAN,
     IMAGENET_STD,
     TORCHVISION_PREFIX,
+    USER_FAMILY,
     ModelSpec,
     UnknownModelError,
     WeightsUnavailableError,
@@ -19,6 +20,18 @@ from zoo.registry import (
     list_torchvision_models,
     weights_cache_path,
 )
+from zoo.user import (
+    HeadMismatchError,
+    UserModelError,
+    build_record,
+    has_own_weights,
+    is_user_model,
+    own_model,
+    own_weights_key,
+    register_model,
+    unregister_model,
+    user_models,
+)
 
 __all__ = [
     "CIFAR10_CLASSES",
@@ -27,14 +40,25 @@ __all__ = [
     "IMAGENET_MEAN",
     "IMAGENET_STD",
     "TORCHVISION_PREFIX",
+    "USER_FAMILY",
     "ConfigError",
+    "HeadMismatchError",
     "ModelSpec",
     "UnknownModelError",
+    "UserModelError",
     "WeightsUnavailableError",
+    "build_record",
     "check_reachable",
     "create_model",
     "get_spec",
+    "has_own_weights",
+    "is_user_model",
     "list_models",
     "list_torchvision_models",
+    "own_model",
+    "own_weights_key",
+    "register_model",
+    "unregister_model",
+    "user_models",
     "weights_cache_path",
 ]

@@ -58,9 +58,12 @@ class ModelSpec:
     builder: Callable[..., nn.Module] = field(repr=False, compare=False)
     weights: Any = None  # torchvision WeightsEnum member (ImageNet weights) or None
     min_size: tuple[int, int] | None = None  # smallest (H, W) torchvision's metadata says works
+    classes: tuple[str, ...] | None = None  # class names given with the model (user models); else the dataset's
 
     @property
     def class_names(self) -> list[str]:
+        if self.classes is not None:
+            return list(self.classes)
         if self.dataset == "imagenet":
             return list(self.weights.meta["categories"])
         return list(CIFAR10_CLASSES)
@@ -179,10 +182,27 @@ def _registry() -> dict[str, ModelSpec]:
     return specs
 
 
+# Models added while the program runs (``zoo.user``: a network of your own, from Python or a file), listed after
+# the built-in ones; they never shadow a built-in name.
+_added: dict[str, ModelSpec] = {}
+USER_FAMILY = "user"
+
+
+def add_spec(spec: ModelSpec) -> None:
+    """Add (or replace) a run-time model; its ``builder(num_classes=...)`` builds it (``zoo.user`` calls this)."""
+    if spec.name in _registry():
+        raise ValueError(f"{spec.name!r} is a built-in model name; pick another name")
+    _added[spec.name] = spec
+
+
+def remove_spec(name: str) -> None:
+    _added.pop(name, None)
+
+
 def list_models() -> list[str]:
-    """Every built-in model name (custom ``vgg:...`` configs and ``tv:`` names are accepted too, see
-    ``create_model`` and ``list_torchvision_models``)."""
-    return list(_registry())
+    """Every built-in model name, then the models registered at run time (custom ``vgg:...`` configs and ``tv:``
+    names are accepted too, see ``create_model`` and ``list_torchvision_models``)."""
+    return list(_registry()) + list(_added)
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -300,12 +320,14 @@ def _unknown(name: object) -> UnknownModelError:
 
 
 def get_spec(name: str) -> ModelSpec:
-    """Metadata for a zoo model or a custom VGG config string."""
+    """Metadata for a zoo model, a custom VGG config string, or a model registered at run time."""
     if not isinstance(name, str):
         raise _unknown(name)
     key = name.strip()
     if key in _registry():
         return _registry()[key]
+    if key in _added:
+        return _added[key]
     if key.startswith(TORCHVISION_PREFIX) and key[len(TORCHVISION_PREFIX) :] in _torchvision_names():
         return _torchvision_spec(key)
     if is_custom_name(key):
@@ -427,6 +449,13 @@ def create_model(name: str, pretrained: bool = False, num_classes: int | None = 
         isinstance(num_classes, bool) or not isinstance(num_classes, int) or not 1 <= num_classes <= 100_000
     ):
         raise ValueError(f"num_classes must be an integer from 1 to 100000, got {num_classes!r}")
+    if spec.family == USER_FAMILY and pretrained:
+        raise WeightsUnavailableError(
+            f"{spec.name} is a network of your own: it has no ImageNet weights; its own weights are the weight "
+            "source 'own' (zoo.user.own_model), random init is create_model(name)"
+        )
+    if spec.family == USER_FAMILY:
+        return spec.builder(num_classes=num_classes)
     if pretrained and not spec.has_pretrained:
         raise WeightsUnavailableError(
             f"{spec.name} has no pretrained weights (it is a {spec.dataset} model trained from scratch); "

@@ -8,6 +8,7 @@ import sys
 
 from visualizer.analysis import AnalysisError, analyze_model, parse_input_shape
 from visualizer.diagram import render_png, render_svg
+from visualizer.user_models import resolve_model_argument
 
 
 def _diagram(args: argparse.Namespace) -> int:
@@ -20,8 +21,8 @@ def _diagram(args: argparse.Namespace) -> int:
         return fail(f"--out {out!r} must end in .svg or .png")
     try:
         shape = parse_input_shape(args.input) if args.input else None
-        analysis = analyze_model(args.model, shape)
-    except AnalysisError as exc:
+        analysis = analyze_model(resolve_model_argument(args.model, args.model_args, args.input), shape)
+    except (AnalysisError, ValueError) as exc:  # ValueError: UserModelError, a file that does not load
         return fail(str(exc))
     if out is None:
         sys.stdout.write(render_svg(analysis, args.fold) + "\n")
@@ -44,7 +45,11 @@ def _diagram(args: argparse.Namespace) -> int:
 def add_commands(sub) -> None:
     """Register ``diagram`` on argparse subparsers (called by ``visualizer.cli``)."""
     p = sub.add_parser("diagram", help="draw a model's architecture as SVG (or PNG): boxes, shapes, shortcuts")
-    p.add_argument("model", help="zoo model name (e.g. vgg16, resnet18) or a custom 'vgg:64,M,128' config")
+    p.add_argument(
+        "model",
+        help="zoo model name (e.g. vgg16, resnet18), a custom 'vgg:64,M,128' config, or file.py:ClassOrFactory",
+    )
+    p.add_argument("--model-args", metavar="JSON", help="for file.py:Factory, its keyword arguments as JSON")
     p.add_argument("--input", metavar="CxHxW", help="input size (default: the model's design size)")
     p.add_argument(
         "--fold",
