@@ -176,3 +176,29 @@ def test_top_k_and_the_random_weights_flag():
     # ImageNet features under a new CIFAR-10 head: the head is untrained.
     assert not predictions_meaningful("imagenet", "vgg19_finetune_cifar")
     assert "head is untrained" in prediction_note("imagenet", "vgg19_finetune_cifar")
+
+
+def test_reload_finds_weights_by_their_key_after_the_cache_forgot_them():
+    """The page keeps only a pass's key; the weights it was computed from are found again by theirs."""
+    loaded = load_weights("alexnet_cifar", "random")
+    weight_sources.clear_cache()
+    again = weight_sources.reload(loaded.key, loaded.model_name)
+    assert again.key == loaded.key and again is not loaded
+    assert all(torch.equal(a, b) for a, b in zip(loaded.model.state_dict().values(), again.model.state_dict().values()))
+    assert weight_sources.reload(loaded.key, loaded.model_name) is again  # from the cache now
+    # A network of your own: its weights by its key, until the instance changes them.
+    net = torch.nn.Sequential(torch.nn.Conv2d(3, 4, 3), torch.nn.Flatten(), torch.nn.LazyLinear(10))
+    net(torch.zeros(1, 3, 32, 32))
+    zoo.register_model(net, name="reload_net")
+    try:
+        own = load_weights("reload_net", "own")
+        weight_sources.clear_cache()
+        assert weight_sources.reload(own.key, "reload_net").key == own.key
+        with torch.no_grad():
+            net[0].weight.mul_(2)  # trained on since
+        assert weight_sources.reload(own.key, "reload_net").key == own.key  # the cached copy still holds them
+        weight_sources.clear_cache()  # and once it is gone, so are the weights the page showed
+        with pytest.raises(WeightsError, match="the weights changed since this was shown"):
+            weight_sources.reload(own.key, "reload_net")
+    finally:
+        zoo.unregister_model("reload_net")

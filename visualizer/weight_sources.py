@@ -172,10 +172,10 @@ def reload(key: tuple, model_name: str) -> LoadedModel:
     source = key[0]
     if source == "checkpoint":
         loaded = load_weights(model_name, "checkpoint", key[1])
-    elif source == "training":
-        loaded = load_weights(model_name, "training")
+    elif source in ("training", "own"):
+        loaded = load_weights(model_name, source)
     else:
-        loaded = load_weights(key[1], source)
+        loaded = load_weights(key[1], source)  # random, imagenet: the name as it was asked for
     if loaded.key != key:
         raise WeightsError(
             "the weights changed since this was shown (a training run moved on, or the checkpoint was "
