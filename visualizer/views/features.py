@@ -7,11 +7,11 @@ from typing import Any
 import pandas as pd
 from PIL import Image
 
-from visualizer import features, images
+from visualizer import features, images, latest_weights
 from visualizer.features import explore, parse_layer, spatial_layers
 from visualizer.gradcam import explain
 from visualizer.rf_overlay import click_to_unit, unit_overlay
-from visualizer.weight_sources import load_weights
+from visualizer.weight_sources import latest_checkpoint, load_weights
 
 MAX_EXAMPLES = 6
 
@@ -79,15 +79,12 @@ def upload_checkpoint(path: str | None) -> tuple[dict[str, Any], str]:
 
 def _latest_source() -> tuple[str, str | None]:
     """The run in progress (its weights of a few seconds ago), else the newest checkpoint file."""
-    from visualizer.background import get_trainer
-
-    return ("training", None) if get_trainer().latest_weights() is not None else ("checkpoint", "")
+    return ("training", None) if latest_weights.REGISTRY.latest() is not None else ("checkpoint", "")
 
 
 def _checkpoint_path(checkpoint: str | None) -> str:
     """A checkpoint the server owns: the one picked, else the latest run's; anything else is refused."""
     from visualizer.budgets import runs
-    from visualizer.weight_sources import latest_checkpoint
 
     if (checkpoint or "").strip():
         return runs.resolve(checkpoint)
