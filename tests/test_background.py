@@ -1,9 +1,12 @@
 import time
 
 import pytest
+import torch
 
+from visualizer import latest_weights
 from visualizer.background import BackgroundTrainer, TrainerBusyError, TrainerStateError, get_trainer
 from visualizer.checkpoint import load_checkpoint
+from visualizer.latest_weights import REGISTRY, WeightsRegistry
 from visualizer.training import TrainConfig
 
 TINY_VGG = "vgg_bn:16,M,32,M,64,M"
@@ -98,8 +101,28 @@ def test_bad_config_is_refused_before_starting(tmp_path):
     assert trainer.status()["state"] == "idle"
 
 
-def test_one_trainer_per_process():
+def test_one_trainer_per_process_publishing_where_weight_loading_reads():
     assert get_trainer() is get_trainer()
+    assert get_trainer().published is latest_weights.REGISTRY and BackgroundTrainer().published is not REGISTRY
+
+
+def test_a_run_publishes_its_weights_and_checkpoint_and_the_next_starts_clean(tmp_path):
+    trainer = BackgroundTrainer(publish_to=WeightsRegistry())
+    trainer.start(_config(tmp_path, epochs=1, subset=64))
+    assert trainer.wait(60) and trainer.status()["state"] == "finished"
+    weights, path = trainer.published.latest(), trainer.published.latest_checkpoint()
+    assert trainer.latest_weights() is weights and (weights.model_name, weights.step) == (TINY_VGG, 2)
+    assert path == trainer.status()["last_checkpoint"]
+    final = load_checkpoint(path)["model"]  # the finished run's weights are exactly its checkpoint's
+    assert weights.state_dict.keys() == final.keys()
+    assert all(torch.equal(weights.state_dict[k], final[k]) for k in final)
+
+    bad = tmp_path / "bad.pt"
+    bad.write_bytes(b"not a checkpoint")  # the next run fails before its first snapshot
+    trainer.start(_config(tmp_path, epochs=1, subset=64, resume=str(bad)))
+    assert trainer.published.latest() is None and trainer.published.latest_checkpoint() is None  # not the last run's
+    assert trainer.wait(60) and trainer.status()["state"] == "failed"
+    assert trainer.latest_weights() is None
 
 
 def test_stop_while_paused_wakes_the_run_and_stops_it(tmp_path):

@@ -9,6 +9,7 @@ import zoo
 from visualizer.checkpoint import load_checkpoint, model_from_checkpoint
 from visualizer.datasets import load_shapes
 from visualizer.features import filters_picture, first_rgb_conv
+from visualizer.latest_weights import WeightsRegistry
 from visualizer.snapshots import SnapshotLog, filters_image, probe_maps_image
 from visualizer.training import TrainConfig, train
 
@@ -56,7 +57,9 @@ def test_snapshots_are_the_weights_trained_at_that_moment(tmp_path):
         if event["event"] == "step" and event["step"] == 11:
             shutil.copy(tmp_path / "run" / "last.pt", tmp_path / "epoch1.pt")
 
-    log = SnapshotLog(every_s=1e9)  # only the start, the epoch ends and the end: exactly what the test compares
+    registry = WeightsRegistry()
+    # Only the start, the epoch ends and the end: exactly what the test compares.
+    log = SnapshotLog(every_s=1e9, publish_to=registry)
     done = train(_tiny(tmp_path), on_event=keep_epoch_1, snapshots=log)
     history = log.history()
     assert [(s.epochs_done, s.step, s.epoch_end) for s in history] == [(0, 0, False), (1, 10, True), (2, 20, True)]
@@ -108,6 +111,7 @@ def test_snapshots_are_the_weights_trained_at_that_moment(tmp_path):
     assert (weights.model_name, weights.epochs_done, weights.step, weights.dataset) == (TINY_VGG, 2, 20, "")
     assert weights.class_names == final["class_names"] and weights.state_dict.keys() == final["model"].keys()
     assert all(torch.equal(weights.state_dict[k], final["model"][k]) for k in final["model"])
+    assert registry.latest() is weights  # published, for weight loading to read
 
 
 def test_a_stopped_run_ends_with_a_snapshot_of_its_last_step(tmp_path):

@@ -10,6 +10,9 @@ import pandas as pd
 import pytest
 from PIL import Image
 
+from visualizer import background, latest_weights
+from visualizer.background import BackgroundTrainer
+from visualizer.latest_weights import WeightsRegistry
 from visualizer.views import architecture, compare, features, stacks, training
 
 
@@ -23,6 +26,27 @@ def fc(cin, cout):
 
 ALEXNET_CONV = conv(3, 64, 11) + conv(64, 192, 5) + conv(192, 384, 3) + conv(384, 256, 3) + conv(256, 256, 3)
 ALEXNET_FC = fc(256 * 6 * 6, 4096) + fc(4096, 4096) + fc(4096, 1000)
+
+
+class _NotTheTestsTrainer:
+    """Stands in for the process-wide trainer: a view reaching it by a path the test did not patch fails."""
+
+    def __getattr__(self, name):
+        raise AssertionError(f"a view read the process-wide trainer's {name!r}, not the one the test gave it")
+
+
+@pytest.fixture
+def app_trainer(monkeypatch):
+    """``use(trainer)``: the Training tab's views read ``trainer``, weight loading reads its registry; any other way
+    to the process's trainer (``background.get_trainer()``) fails the test."""
+    monkeypatch.setattr(background, "_trainer", _NotTheTestsTrainer())
+
+    def use(trainer: BackgroundTrainer) -> BackgroundTrainer:
+        monkeypatch.setattr(training, "get_trainer", lambda: trainer)  # the name the Training tab's views call
+        monkeypatch.setattr(latest_weights, "REGISTRY", trainer.published)  # what weight loading reads
+        return trainer
+
+    return use
 
 
 def test_analyze_view_table_and_exports(tmp_path):
@@ -250,7 +274,7 @@ def test_checkpoint_layers_are_checked_against_the_checkpoint_model(tmp_path, mo
     assert out[-1]["model_name"] == "alexnet_cifar" and "meaningless" not in out[1]
 
 
-def test_checkpoints_outside_the_servers_runs_are_refused_alike(tmp_path, monkeypatch):
+def test_checkpoints_outside_the_servers_runs_are_refused_alike(tmp_path, monkeypatch, app_trainer):
     monkeypatch.setenv("CNNVIZ_RUNS_DIR", str(tmp_path / "runs"))
     secret = tmp_path / "secret.pt"
     secret.write_bytes(b"not a checkpoint")
@@ -267,24 +291,20 @@ def test_checkpoints_outside_the_servers_runs_are_refused_alike(tmp_path, monkey
             features.feature_maps(image, "alexnet_cifar", "checkpoint", path)
         messages.add(str(err.value))
     assert len(messages) == 1 and "not one of this server's runs or uploads" in messages.pop()
-    from visualizer.background import get_trainer
-
-    monkeypatch.setattr(get_trainer(), "latest_weights", lambda: None)  # no run in progress either
+    app_trainer(BackgroundTrainer())  # no run in progress either: nothing published
     with pytest.raises(ValueError, match="no checkpoint yet"):
         features.feature_maps(image, "alexnet_cifar", "checkpoint", "")
 
 
-def test_checkpoint_source_follows_the_running_models_latest_weights(tmp_path, monkeypatch):
+def test_checkpoint_source_follows_the_running_models_latest_weights(tmp_path, app_trainer):
     # "latest" (the picker's first choice) is the training run's weights as of its latest snapshot: the maps
     # come from exactly those weights (compared with the run's own final checkpoint, written on finish).
     import torch
 
-    from visualizer.background import BackgroundTrainer
     from visualizer.checkpoint import load_checkpoint
     from visualizer.training import TrainConfig
 
-    trainer = BackgroundTrainer()
-    monkeypatch.setattr("visualizer.background.get_trainer", lambda: trainer)
+    trainer = app_trainer(BackgroundTrainer(publish_to=WeightsRegistry()))
     trainer.start(
         TrainConfig(
             model="vgg:8,M,16,M",
@@ -378,11 +398,8 @@ def test_torchvision_models_in_the_architecture_and_compare_tabs():
     assert table.iloc[0]["MACs (weights only)"] > 40 * table.iloc[1]["MACs (weights only)"]
 
 
-def test_train_snapshot_before_any_run_says_what_to_do(monkeypatch):
-    from visualizer.background import BackgroundTrainer
-
-    idle = BackgroundTrainer()
-    monkeypatch.setattr(training, "_trainer", lambda: idle)
+def test_train_snapshot_before_any_run_says_what_to_do(app_trainer):
+    app_trainer(BackgroundTrainer())
     with pytest.raises(ValueError, match="No training run yet: start one"):
         training.train_snapshot()
     caption, filters, maps, top3, choices, value, state = training.snapshot_panel(training.LIVE)
@@ -391,12 +408,10 @@ def test_train_snapshot_before_any_run_says_what_to_do(monkeypatch):
     assert training.snapshot_panel(training.LIVE, state) is None  # the page shows that already: nothing drawn
 
 
-def test_snapshot_panel_shows_the_run_and_its_epochs(monkeypatch, tmp_path):
-    from visualizer.background import BackgroundTrainer
+def test_snapshot_panel_shows_the_run_and_its_epochs(app_trainer, tmp_path):
     from visualizer.training import TrainConfig
 
-    trainer = BackgroundTrainer()
-    monkeypatch.setattr(training, "_trainer", lambda: trainer)
+    trainer = app_trainer(BackgroundTrainer())
     trainer.start(
         TrainConfig(
             model="vgg_bn:16,M,32,M,64,M",
@@ -425,17 +440,15 @@ def test_snapshot_panel_shows_the_run_and_its_epochs(monkeypatch, tmp_path):
     assert training.snapshot_panel("12345")[-2] == "live"  # a step of an earlier run: back to live
 
 
-def test_a_run_whose_snapshots_fail_says_so_and_still_trains(monkeypatch, tmp_path):
+def test_a_run_whose_snapshots_fail_says_so_and_still_trains(monkeypatch, tmp_path, app_trainer):
     import visualizer.snapshots as snapshots
-    from visualizer.background import BackgroundTrainer
     from visualizer.training import TrainConfig
 
     def broken(*args, **kwargs):
         raise RuntimeError("no hooks today")
 
     monkeypatch.setattr(snapshots, "FeatureCapture", broken)
-    trainer = BackgroundTrainer()
-    monkeypatch.setattr(training, "_trainer", lambda: trainer)
+    trainer = app_trainer(BackgroundTrainer())
     trainer.start(
         TrainConfig(
             model="vgg_bn:16,M,32,M,64,M",

@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+import ast
 import os
+import subprocess
+import sys
 
 import pytest
 import torch
 
 import zoo
-from visualizer import budgets, weight_sources
+from visualizer import budgets, latest_weights, weight_sources
 from visualizer.checkpoint import make_checkpoint, save_checkpoint
+from visualizer.latest_weights import LatestWeights, WeightsRegistry
 from visualizer.predictions import RANDOM_WEIGHTS_NOTE, prediction_note, predictions_meaningful, top_k
 from visualizer.weight_sources import WeightsError, load_model, load_weights
 
@@ -202,3 +206,53 @@ def test_reload_finds_weights_by_their_key_after_the_cache_forgot_them():
             weight_sources.reload(own.key, "reload_net")
     finally:
         zoo.unregister_model("reload_net")
+
+
+# ------------------------------------------------------------------------------------ the training run's weights
+
+
+def test_the_training_source_reads_what_the_trainer_published(monkeypatch, tmp_path):
+    # Published by hand, as the trainer's snapshots publish: weight loading needs no trainer, no thread.
+    registry = WeightsRegistry()
+    monkeypatch.setattr(latest_weights, "REGISTRY", registry)
+    with pytest.raises(WeightsError, match="no training run has weights yet"):
+        load_weights(SMALL, "training")
+    assert weight_sources.resolve_auto(SMALL)[0] == "random" and weight_sources.latest_checkpoint() is None
+
+    torch.manual_seed(7)
+    trained = zoo.create_model(SMALL, num_classes=10)
+    state = {k: v.clone() for k, v in trained.state_dict().items()}
+    registry.publish(LatestWeights("run-x", SMALL, list(zoo.CIFAR10_CLASSES), "shapes", state, 2, 40, True))
+    loaded = load_weights(SMALL, "training")
+    assert all(torch.equal(v, state[k]) for k, v in loaded.model.state_dict().items())
+    assert loaded.key == ("training", ("run-x", 40, True)) and "epoch 2 done, step 40, shapes" in loaded.info
+    assert weight_sources.resolve_auto(SMALL)[0] == "training"  # auto: the run's weights, for the model it trains
+    assert weight_sources.resolve_auto("vgg:4,M")[0] == "random"  # not for another model
+
+    path = tmp_path / "last.pt"
+    save_checkpoint(
+        make_checkpoint(
+            model_name=SMALL,
+            class_names=zoo.CIFAR10_CLASSES,
+            model=trained,
+            optimizer=None,
+            config={},
+            epoch=2,
+            step=40,
+        ),
+        path,
+    )
+    registry.publish_checkpoint(str(path))
+    registry.publish(LatestWeights("run-x", "vgg:4,M", ["a"], "shapes", {}, 0, 0, False))  # another model now
+    assert weight_sources.latest_checkpoint() == str(path)
+    assert weight_sources.resolve_auto(SMALL)[:2] == ("checkpoint", str(path))  # the run's checkpoint of SMALL
+
+
+def test_loading_weights_imports_nothing_of_the_trainer():
+    # weight_sources reads the registry; the trainer (thread, loop, snapshots) is above it, never imported by it.
+    code = "import sys, visualizer.weight_sources; print(sorted(m for m in sys.modules if m.startswith('visualizer')))"
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=root).stdout
+    loaded = set(ast.literal_eval(out))
+    assert "visualizer.latest_weights" in loaded
+    assert not loaded & {"visualizer.background", "visualizer.training", "visualizer.snapshots"}

@@ -13,6 +13,7 @@ import sys
 from visualizer.analysis import AnalysisError, analyze_model, parse_input_shape
 from visualizer.report import stacks_text, text
 from visualizer.stacks import compare_stacks
+from visualizer.user_models import resolve_model_argument
 
 __all__ = ["add_commands"]
 
@@ -34,9 +35,6 @@ def _summary(args: argparse.Namespace) -> int:
 
 def _model_name(args: argparse.Namespace) -> str:
     """The zoo name of the ``model`` argument; a ``file.py:Net`` is loaded and registered first (issue 16)."""
-    # The loader (zoo, torchvision) is imported only for a file: `cnnviz --help` and zoo names stay as quick.
-    from visualizer.user_models import resolve_model_argument
-
     return resolve_model_argument(args.model, args.model_args, args.input)
 
 

@@ -236,7 +236,7 @@ def serve(args: argparse.Namespace) -> int:
         return 2
     # Imported here, after the flags are checked: a mistyped flag is answered at once (measured: 0.2 s, against 13 s
     # of CPU time to import torch and Gradio), and glibc's arenas are capped before torch starts its threads.
-    from visualizer.ui.app import launch
+    from visualizer.ui.app import launch  # noqa: PLC0415
 
     # TODO(issue 16, step 2): the page opens on the first network of your own once launch takes default_model.
     selected = {"default_model": names[0]} if names and "default_model" in inspect.signature(launch).parameters else {}
@@ -255,7 +255,7 @@ def register_models(models: list[dict]) -> list[str] | None:
     if not models:
         return []
     # torch and the loader only when there is something to load, after the flags are checked (see serve)
-    from visualizer.user_models import ModelRequest, UserModelError, register_requests
+    from visualizer.user_models import ModelRequest, UserModelError, register_requests  # noqa: PLC0415
 
     try:
         names = register_requests([ModelRequest(**m) for m in models])

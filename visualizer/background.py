@@ -13,10 +13,11 @@ from typing import Any
 
 from visualizer.budgets import runs
 from visualizer.budgets.memory import check_model, check_training
-from visualizer.snapshots import LatestWeights, NetworkSnapshot, SnapshotLog
+from visualizer.latest_weights import REGISTRY, LatestWeights, WeightsRegistry
+from visualizer.snapshots import NetworkSnapshot, SnapshotLog
 from visualizer.training import MetricsLog, RunControl, TrainConfig, default_out_dir, train
 
-ACTIVE_STATES = ("running", "paused")
+ACTIVE_STATES = ("running", "paused")  # a run is in progress: its thread is alive
 
 
 class TrainerBusyError(RuntimeError):
@@ -28,9 +29,14 @@ class TrainerStateError(RuntimeError):
 
 
 class BackgroundTrainer:
-    """One training run at a time, in a daemon thread; ``get_trainer()`` gives the process's instance."""
+    """One training run at a time, in a daemon thread; ``get_trainer()`` gives the process's instance.
 
-    def __init__(self) -> None:
+    Its runs publish their latest weights and checkpoint to ``publish_to`` (a registry of their own if none is
+    given; the process's trainer publishes to ``latest_weights.REGISTRY``, which weight loading reads).
+    """
+
+    def __init__(self, publish_to: WeightsRegistry | None = None) -> None:
+        self.published = publish_to if publish_to is not None else WeightsRegistry()
         self._lock = threading.Lock()
         self._state = "idle"
         self._message = "no training run yet"
@@ -63,7 +69,8 @@ class BackgroundTrainer:
             runs.prune(protect=config.out_dir)  # only the newest runs keep their checkpoints
             self._config = config
             self._log = MetricsLog()
-            self._snapshots = SnapshotLog(dataset=config.dataset)
+            self.published.clear()  # the last run's weights are not this one's
+            self._snapshots = SnapshotLog(dataset=config.dataset, publish_to=self.published)
             self._control = RunControl()
             self._state, self._error = "running", None
             self._message = f"starting {config.model} on {config.dataset}"
@@ -173,15 +180,13 @@ class BackgroundTrainer:
 
         Snapshots come every few seconds, at each epoch end, and on pause and stop, so a finished, stopped or
         paused run's weights are exactly its final ones (the same as its checkpoint)."""
-        with self._lock:
-            snapshots = self._snapshots
-        return snapshots.latest_weights()
+        return self.published.latest()
 
     # ----------------------------------------------------------------------------------- internals
 
     def _run(self, config: TrainConfig, log: MetricsLog, control: RunControl, snapshots: SnapshotLog) -> None:
         try:
-            done = train(config, log, control, snapshots=snapshots)
+            done = train(config, log, control, snapshots=snapshots, publish_to=self.published)
             state = done["status"]
             acc = done["test_acc"]
             message = (
@@ -215,12 +220,12 @@ _trainer_lock = threading.Lock()
 
 
 def get_trainer() -> BackgroundTrainer:
-    """The process-wide trainer (created on first use)."""
+    """The process-wide trainer (created on first use), publishing to ``latest_weights.REGISTRY``."""
     global _trainer
     with _trainer_lock:
         if _trainer is None:
-            _trainer = BackgroundTrainer()
+            _trainer = BackgroundTrainer(publish_to=REGISTRY)
         return _trainer
 
 
-__all__ = ["BackgroundTrainer", "TrainerBusyError", "TrainerStateError", "get_trainer"]
+__all__ = ["ACTIVE_STATES", "BackgroundTrainer", "TrainerBusyError", "TrainerStateError", "get_trainer"]

@@ -27,6 +27,9 @@ from pathlib import Path
 import torch
 from torch import nn
 
+import zoo
+from visualizer.budgets.memory import check_model
+
 FORMAT = "cnnviz-checkpoint/1"
 
 # key -> type it must have once loaded
@@ -210,9 +213,6 @@ def load_model_state(model: nn.Module, ckpt: dict, source: str | os.PathLike = "
 
 def model_from_checkpoint(path: str | os.PathLike) -> tuple[nn.Module, dict]:
     """Build the zoo model named in the checkpoint, load its weights, return ``(model.eval(), ckpt)``."""
-    import zoo  # lazy: the zoo imports torchvision model builders
-    from visualizer.budgets.memory import check_model
-
     # Memory-mapped: the tensors are read once, into the model, and a crafted file naming a huge model is
     # refused (check_model) before anything of its size is allocated.
     ckpt = load_checkpoint(path, mmap=True)

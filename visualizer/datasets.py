@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import torch
+from torchvision.datasets import CIFAR10
 
 import zoo
 
@@ -94,8 +95,6 @@ def load_cifar10(
     torchvision draws a progress bar on stderr; ``progress`` also gets a line every half second
     ("downloading cifar-10-python.tar.gz: 41.2 / 170.5 MB") for a UI to show.
     """
-    from torchvision.datasets import CIFAR10
-
     root = Path(data_dir).expanduser()
     try:
         ds = CIFAR10(str(root), train=train, download=False)

@@ -31,6 +31,7 @@ from visualizer.features import (
     spatial_layers,
     stage_layers,
 )
+from visualizer.latest_weights import LatestWeights, WeightsRegistry
 from visualizer.predictions import top_k
 
 SNAPSHOT_EVERY_S = 3.0  # between epoch ends too: the picture moves while the class watches
@@ -90,25 +91,6 @@ class NetworkSnapshot:
         return top_k(self.logits, list(self.class_names), k)
 
 
-@dataclass(frozen=True)
-class LatestWeights:
-    """The running model's weights as of its latest snapshot; ``state_dict`` tensors are CPU copies shared by
-    every reader: load them into a model (``load_state_dict`` copies), never change them in place."""
-
-    run_id: str
-    model_name: str
-    class_names: list[str]
-    dataset: str
-    state_dict: dict[str, torch.Tensor]
-    epochs_done: int
-    step: int
-    epoch_end: bool
-
-    @property
-    def key(self) -> tuple[str, int, bool]:
-        return self.run_id, self.step, self.epoch_end
-
-
 def _cpu_copy(t: torch.Tensor) -> torch.Tensor:
     return t.detach().to("cpu", copy=True)
 
@@ -119,12 +101,16 @@ class SnapshotLog:
     Taken at the start, every ``every_s`` seconds between batches (or less often, if one takes more than
     ``MAX_COST_SHARE`` of that), at each epoch end, on pause and on stop, and at the next batch after ``request()``.
     ``history()`` keeps the start and the epoch ends. A snapshot that fails ends the snapshots, never the training
-    run: ``error`` says why.
+    run: ``error`` says why. Each snapshot's weights are also published to ``publish_to`` (the app's registry, which
+    weight loading reads), when given.
     """
 
-    def __init__(self, every_s: float = SNAPSHOT_EVERY_S, dataset: str = "") -> None:
+    def __init__(
+        self, every_s: float = SNAPSHOT_EVERY_S, dataset: str = "", publish_to: WeightsRegistry | None = None
+    ) -> None:
         self.every_s = every_s
         self.dataset = dataset
+        self.publish_to = publish_to
         self.run_id = uuid.uuid4().hex[:12]
         self.error: str | None = None
         self._changed = threading.Condition()
@@ -235,6 +221,8 @@ class SnapshotLog:
             self._requested, self._paused = False, paused
             self._last = time.perf_counter()
             self._changed.notify_all()
+        if self.publish_to is not None:
+            self.publish_to.publish(weights)
         return snap
 
     # ------------------------------------------------------------------------------------- reader side
@@ -349,7 +337,6 @@ __all__ = [
     "HISTORY_LIMIT",
     "MAPS_PER_STAGE",
     "SNAPSHOT_EVERY_S",
-    "LatestWeights",
     "NetworkSnapshot",
     "Probe",
     "SnapshotLog",

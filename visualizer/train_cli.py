@@ -15,8 +15,21 @@ from typing import Any
 
 import torch
 import torch.distributed as dist
+from tqdm import tqdm
 
-from visualizer.datasets import DATASETS
+from visualizer.checkpoint import CheckpointError, load_checkpoint
+from visualizer.datasets import DATASETS, DatasetUnavailableError
+from visualizer.training import (
+    DATASET_DEFAULTS,
+    DEVICES,
+    OPTIMIZERS,
+    SCHEDULES,
+    MetricsLog,
+    NonFiniteLossError,
+    RunControl,
+    TrainConfig,
+    train,
+)
 
 # CLI flag → TrainConfig field, for the options whose names differ only by dashes.
 _FIELDS = {
@@ -62,15 +75,11 @@ RECIPES = """recipes:
 
 def _per_dataset(field: str, show=str) -> str:
     """ "shapes 32, cifar10 64": a field's default for each dataset, from the one table (``DATASET_DEFAULTS``)."""
-    from visualizer.training import DATASET_DEFAULTS
-
     return ", ".join(f"{name} {show(recipe[field])}" for name, recipe in DATASET_DEFAULTS.items())
 
 
 def add_commands(sub: argparse._SubParsersAction) -> None:
     """Register ``train`` on the CLI's subparsers."""
-    from visualizer.training import DEVICES, OPTIMIZERS, SCHEDULES
-
     on_off = {True: "on", False: "off"}.get
 
     p = sub.add_parser(
@@ -150,11 +159,8 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=run_train)
 
 
-def config_from_args(args: argparse.Namespace):
+def config_from_args(args: argparse.Namespace) -> TrainConfig:
     """Defaults ← the checkpoint's config (with --resume) ← the flags actually given."""
-    from visualizer.checkpoint import load_checkpoint
-    from visualizer.training import TrainConfig
-
     values: dict[str, Any] = {}
     if args.resume:
         values.update(load_checkpoint(args.resume)["config"])
@@ -170,7 +176,7 @@ def config_from_args(args: argparse.Namespace):
     return TrainConfig.from_dict(values)
 
 
-def _init_distributed(config) -> tuple[int, int]:
+def _init_distributed(config: TrainConfig) -> tuple[int, int]:
     """Under torchrun (WORLD_SIZE > 1): join the process group; nccl on GPUs, gloo on CPU."""
     world = int(os.environ.get("WORLD_SIZE", "1"))
     if world <= 1:
@@ -208,8 +214,6 @@ class _Reporter:
         kind = event["event"]
         if kind == "step" and self.progress:
             if self.bar is None:
-                from tqdm import tqdm
-
                 self.bar = tqdm(
                     total=self.log.progress().get("total_steps"),
                     initial=event["step"],
@@ -248,10 +252,6 @@ class _Reporter:
 
 
 def run_train(args: argparse.Namespace) -> int:
-    from visualizer.checkpoint import CheckpointError
-    from visualizer.datasets import DatasetUnavailableError
-    from visualizer.training import MetricsLog, NonFiniteLossError, RunControl, train
-
     try:
         config = config_from_args(args)
         config.validate()

@@ -25,6 +25,7 @@ import torch.nn.functional as F
 from torch import nn
 
 import zoo
+from visualizer.budgets.runs import runs_dir
 from visualizer.checkpoint import CheckpointError, load_checkpoint, load_model_state, make_checkpoint, save_checkpoint
 from visualizer.datasets import (
     DATASETS,
@@ -36,7 +37,9 @@ from visualizer.datasets import (
     load_shapes,
     random_crop_flip,
 )
+from visualizer.latest_weights import WeightsRegistry
 from visualizer.snapshots import Probe, SnapshotLog
+from visualizer.user_models import check_trainable
 
 OPTIMIZERS = ("sgd", "adam")
 SCHEDULES = ("constant", "cosine", "onecycle")
@@ -152,6 +155,7 @@ class TrainConfig:
             "runs/<run>/last.pt)",
         )
         check(self.dataset in DATASETS, f"dataset must be one of {', '.join(DATASETS)}, got {self.dataset!r}")
+        check_trainable(self.model, self.dataset)  # a network of your own: its head must fit the dataset's classes
         check(is_int(self.epochs) and 1 <= self.epochs <= 1000, f"epochs must be 1..1000, got {self.epochs!r}")
         check(
             is_int(self.batch_size) and 1 <= self.batch_size <= 8192,
@@ -194,35 +198,45 @@ class NonFiniteLossError(RuntimeError):
 
 
 class DivergedError(NonFiniteLossError):
-    """The training loss rose far above where it started (``DIVERGENCE_FACTOR``×): the run stops."""
+    """The training loss rose far above where it started (``divergence_bound``): the run stops."""
 
 
-# A healthy run's loss falls from its start (ln 10 ≈ 2.3 for 10 classes); ten times the first value means the
-# steps are throwing the weights away (Adam at lr 10 reached 6.7e13 and "finished" at chance).
+# A healthy run's loss falls from its first batch's (about ln C at random init for C classes: what a chance predictor
+# scores). Ten times that means the steps are throwing the weights away. The yardstick is the first *batch*: Adam at
+# lr 10 reaches 1.6e24 within its first 10 steps, so the first record (their mean) is already far gone.
 DIVERGENCE_FACTOR = 10.0
 
 
-def _stopped_before_training(config: TrainConfig, log: MetricsLog, why: str, emit) -> dict:
-    """The ``done`` record of a run stopped before its first step (while loading data or building)."""
-    done = {
-        "status": "stopped",
-        "model": config.model,
-        "dataset": config.dataset,
-        "synthetic": None,
-        "epochs": config.epochs,
-        "epochs_done": 0,
-        "step": 0,
-        "total_steps": 0,
-        "test_acc": None,
-        "best_test_acc": None,
-        "elapsed_s": 0.0,
-        "checkpoint": None,
-        "per_class_acc": None,
-        "detail": why,
-    }
-    emit("done", done)
-    log.update_progress(message=f"stopped ({why})", eta_s=None)
-    return done
+def divergence_bound(first_loss: float, num_classes: int) -> float:
+    """The training loss above which a run whose first batch scored ``first_loss`` has diverged.
+
+    ``DIVERGENCE_FACTOR`` × the first batch's loss, counted from chance's loss ln C at most (a run that starts worse
+    than chance is judged against chance), and never below ln C itself: under it the network still beats guessing,
+    and a 10× rise from a lucky first batch of a trained (resumed) network is noise.
+    """
+    chance = math.log(max(num_classes, 2))
+    return max(chance, DIVERGENCE_FACTOR * min(first_loss, chance))
+
+
+def check_loss(loss: float, acc: float, first_loss: float, num_classes: int, step: int, epoch: int, lr: float) -> None:
+    """Raise ``NonFiniteLossError`` for a NaN/inf ``loss`` or ``DivergedError`` above ``divergence_bound``, saying
+    where, and what to try: the same advice for both (a learning rate ten times lower)."""
+    advice = f"Lower the learning rate (it was {lr:.3g}; try {lr / 10:.3g}) or use a schedule with warm-up (onecycle)"
+    where = f"at step {step} (epoch {epoch})"
+    if not math.isfinite(loss):
+        raise NonFiniteLossError(f"training loss became {loss} {where}; the run is stopped. {advice}")
+    bound = divergence_bound(first_loss, num_classes)
+    if loss <= bound:
+        return
+    chance = math.log(max(num_classes, 2))
+    if bound > chance:
+        how = f"more than {DIVERGENCE_FACTOR:g}× where it started ({first_loss:.3g}, its first batch)"
+    else:
+        how = f"from {first_loss:.3g} at its first batch to worse than guessing (ln {num_classes} = {chance:.3g})"
+    raise DivergedError(
+        f"training loss rose to {loss:.3g} {where}, {how}, with accuracy {acc:.0%} (chance: {1 / num_classes:.0%}): "
+        f"the run diverged and is stopped. {advice}"
+    )
 
 
 class MetricsLog:
@@ -368,8 +382,6 @@ def make_optimizer(config: TrainConfig, model: nn.Module) -> torch.optim.Optimiz
 
 
 def default_out_dir(config: TrainConfig) -> Path:
-    from visualizer.budgets.runs import runs_dir
-
     safe_model = "".join(c if c.isalnum() or c in "_-" else "-" for c in config.model)
     return runs_dir() / f"{time.strftime('%Y%m%d-%H%M%S')}-{safe_model}-{config.dataset}"
 
@@ -474,294 +486,433 @@ def train(
     control: RunControl | None = None,
     on_event: Callable[[dict], None] | None = None,
     snapshots: SnapshotLog | None = None,
+    publish_to: WeightsRegistry | None = None,
 ) -> dict:
     """Run (or resume) a training run; return the ``done`` record.
 
     Records go to ``log`` (and to ``on_event``, e.g. the CLI's JSON lines); only rank 0 records and
     writes checkpoints. ``control`` lets another thread pause, resume or stop between batches.
     ``snapshots`` (rank 0) gets pictures of the network and its weights between batches, at epoch ends,
-    on pause and on stop.
+    on pause and on stop. ``publish_to`` (rank 0) gets the path of each checkpoint written.
     Raises ``ValueError`` for a bad config, ``CheckpointError``, ``DatasetUnavailableError``, and
-    ``NonFiniteLossError`` when the loss becomes NaN/inf.
+    ``NonFiniteLossError`` (or its ``DivergedError``) when the loss becomes NaN/inf or explodes.
     """
     config.validate()
-    log = log if log is not None else MetricsLog()
-    rank, world = _dist_info()
-    is_main = rank == 0
-
-    def emit(kind: str, record: dict) -> None:
-        if not is_main:
-            return
-        if kind == "step":
-            log.add_step(record)
-        elif kind == "epoch":
-            log.add_epoch(record)
-        if on_event is not None:
-            on_event({"event": kind, **record})
-
-    device = resolve_device(config.device)
-    on_cuda = device.type == "cuda"
-    if on_cuda:
-        torch.backends.cudnn.benchmark = True  # fixed 32×32 shapes: let cuDNN pick its fastest kernels
-    log.update_progress(message=f"loading {config.dataset} data")
-
-    def data_progress(message: str) -> None:
-        log.update_progress(message=message)
-
-    should_stop = (lambda: control.stop_requested) if control is not None else None
-    try:  # a stop while the data are generated or downloaded ends the run at once, before any training
-        train_set = _load_split(
-            config, train=True, rank=rank, world=world, progress=data_progress, should_stop=should_stop
-        )
-        test_set = _load_split(
-            config, train=False, rank=rank, world=world, progress=data_progress, should_stop=should_stop
-        )
+    run = Run(config, log if log is not None else MetricsLog(), control, on_event, publish_to)
+    try:  # a stop while the data are generated or downloaded, or the model built, ends the run before any step
+        run.load_data()
+        run.build_model()
     except LoadingStopped as exc:
-        return _stopped_before_training(config, log, str(exc), emit)
-    class_names = train_set.class_names
-    num_classes = len(class_names)
+        return run.stopped_before_training(str(exc))
+    run.resume_from_checkpoint()
+    run.begin(snapshots)
 
-    torch.manual_seed(config.seed)  # same initial weights on every rank and every run
-    model = build_model(config, num_classes)
-    if should_stop is not None and should_stop():
-        return _stopped_before_training(config, log, "stopped while the model was being built", emit)
-    spec = zoo.get_spec(config.model)
-    normalize = Normalizer(spec.mean, spec.std, device)
-    memory_format = torch.channels_last if (on_cuda and config.channels_last) else torch.contiguous_format
-    model = model.to(device, memory_format=memory_format)
-    optimizer = make_optimizer(config, model)
-
-    start_epoch, step = 0, 0
-    if config.resume:
-        ckpt = load_checkpoint(config.resume)
-        if ckpt["model_name"] != spec.name:
-            raise CheckpointError(
-                f"checkpoint {config.resume} is for model {ckpt['model_name']!r}, not {spec.name!r}; "
-                f"train {ckpt['model_name']} to resume it"
-            )
-        load_model_state(model, ckpt, source=f"checkpoint {config.resume}")
-        try:
-            optimizer.load_state_dict(ckpt["optimizer"])
-        except (ValueError, KeyError) as exc:
-            raise CheckpointError(f"checkpoint {config.resume}: optimizer state does not fit ({exc})") from exc
-        start_epoch, step = ckpt["epoch"], ckpt["step"]
-        if is_main:
-            log.restore(ckpt["metrics"])
-
-    train_model = model
-    if world > 1:
-        train_model = nn.parallel.DistributedDataParallel(model, device_ids=[device.index] if on_cuda else None)
-
-    # Whole splits live on the training device as uint8: a batch is one gather, no DataLoader workers.
-    train_x, train_y = train_set.images.to(device), train_set.labels.to(device)
-    test_x, test_y = test_set.images.to(device), test_set.labels.to(device)
-    sampler = torch.utils.data.DistributedSampler(
-        range(len(train_set)), num_replicas=world, rank=rank, shuffle=True, seed=config.seed
-    )
-    bs = config.batch_size
-    steps_per_epoch = max(1, sampler.num_samples // bs)  # drop the ragged last batch (BatchNorm dislikes size 1)
-    total_steps = config.epochs * steps_per_epoch
-
-    amp_dtype = torch.bfloat16 if (on_cuda and torch.cuda.is_bf16_supported()) else torch.float16
-    use_amp = on_cuda and config.amp
-    scaler = torch.amp.GradScaler("cuda", enabled=use_amp and amp_dtype == torch.float16)
-
-    def autocast():
-        return torch.autocast("cuda", dtype=amp_dtype) if use_amp else contextlib.nullcontext()
-
-    ckpt_path = Path(config.out_dir or default_out_dir(config)) / CHECKPOINT_NAME
-    last_checkpoint: str | None = None
-
-    def save(epochs_done: int) -> None:
-        nonlocal last_checkpoint
-        if is_main:
-            ckpt = make_checkpoint(
-                model_name=spec.name,
-                class_names=class_names,
-                model=model,
-                optimizer=optimizer,
-                config=config.to_dict(),
-                epoch=epochs_done,
-                step=step,
-                metrics=log.snapshot(),
-            )
-            last_checkpoint = str(save_checkpoint(ckpt, ckpt_path))
-            log.update_progress(last_checkpoint=last_checkpoint)
-
-    if snapshots is not None and is_main:
-        probe = Probe(test_set.images[0], int(test_set.labels[0]), class_names[int(test_set.labels[0])], 0)
-        snapshots.begin(model, spec.name, class_names, probe, normalize(test_x[:1]), start_epoch, step)
-    else:
-        snapshots = None
-
-    aug_gen = torch.Generator(device=device)
-    run_start, paused_s, steps_this_run = time.perf_counter(), 0.0, 0
-    # Where the loss started in this run (the same all-reduced number on every rank): the yardstick for divergence.
-    first_loss: float | None = None
-    status, evaluation, epoch = "finished", None, start_epoch
-    log.update_progress(
-        message="training",
-        epoch=start_epoch + 1,
-        epochs=config.epochs,
-        step=step,
-        total_steps=total_steps,
-        synthetic=train_set.synthetic,
-    )
-
-    for epoch in range(start_epoch, config.epochs):
-        sampler.set_epoch(epoch)
-        order = torch.tensor(list(sampler), dtype=torch.int64)[: steps_per_epoch * bs].to(device)
-        # Resuming mid-epoch: the order is a function of (seed, epoch), so skip the batches already done.
-        first = min(max(step - epoch * steps_per_epoch, 0), steps_per_epoch)
-        train_model.train()
-        acc_dtype = _accumulator_dtype(device)
-        zero = torch.zeros(3, dtype=acc_dtype, device=device)
-        interval, epoch_sums = zero.clone(), zero.clone()  # [loss * n, correct, n]
-        t_interval = time.perf_counter()
-        for b in range(first, steps_per_epoch):
-            if control is not None:
-                if control.paused and snapshots is not None:
-                    snapshots.take(model, epoch, step, paused=True)  # the page shows the weights it waits with
-                waited = control.wait_while_paused()
-                paused_s, t_interval = paused_s + waited, t_interval + waited
-                if control.stop_requested:
-                    status = "stopped"
-                    break
-            if snapshots is not None and snapshots.due():
-                snapshots.take(model, epoch, step)
-            idx = order[b * bs : (b + 1) * bs]
-            x, y = train_x[idx], train_y[idx]
-            if config.augment:
-                # Crops and flips are a function of (seed, rank, step): a resumed run replays them exactly.
-                aug_gen.manual_seed(hash((config.seed, rank, step)) & 0x7FFF_FFFF_FFFF_FFFF)
-                x = random_crop_flip(x, padding=4, generator=aug_gen)
-            x = normalize(x).contiguous(memory_format=memory_format)
-            lr = learning_rate(config, step, total_steps)
-            for group in optimizer.param_groups:
-                group["lr"] = lr
-            with autocast():
-                out = train_model(x)
-                loss = F.cross_entropy(out, y)
-            optimizer.zero_grad(set_to_none=True)
-            scaler.scale(loss).backward()
-            scaler.step(optimizer)
-            scaler.update()
-            step += 1
-            steps_this_run += 1
-            # Accumulate on the device; read back (a sync) only when a record is due.
-            interval[0] += loss.detach().to(acc_dtype) * len(y)
-            interval[1] += (out.argmax(1) == y).sum()
-            interval[2] += len(y)
-            if step % config.log_every == 0 or b == steps_per_epoch - 1:
-                sums = _all_reduce(interval.clone(), world).tolist()
-                epoch_sums += interval
-                interval.zero_()
-                mean_loss = sums[0] / sums[2]
-                if not math.isfinite(mean_loss):
-                    raise NonFiniteLossError(
-                        f"training loss became {mean_loss} at step {step} (epoch {epoch + 1}); the run is stopped. "
-                        f"Lower the learning rate (it was {lr:.3g}) or use a schedule with warm-up (onecycle)"
-                    )
-                first_loss = mean_loss if first_loss is None else first_loss
-                if mean_loss > DIVERGENCE_FACTOR * max(first_loss, 1.0):
-                    raise DivergedError(
-                        f"training loss rose to {mean_loss:.3g} at step {step} (epoch {epoch + 1}), more than "
-                        f"{DIVERGENCE_FACTOR:g}× where it started ({first_loss:.3g}): the run diverged and is stopped. "
-                        f"Lower the learning rate (it was {lr:.3g}; try {lr / 10:.3g}) or use a schedule with "
-                        "warm-up (onecycle)"
-                    )
-                now = time.perf_counter()
-                elapsed = now - run_start - paused_s
-                ips = sums[2] / max(now - t_interval, 1e-9)
-                t_interval = now
-                eta = elapsed / steps_this_run * (total_steps - step)
-                emit(
-                    "step",
-                    {
-                        "epoch": epoch + 1,
-                        "step": step,
-                        "loss": mean_loss,
-                        "acc": sums[1] / sums[2],
-                        "lr": lr,
-                        "images_per_sec": ips,
-                    },
-                )
-                log.update_progress(epoch=epoch + 1, step=step, images_per_sec=ips, elapsed_s=elapsed, eta_s=eta)
-        if status == "stopped":
+    status, evaluation, epoch = "finished", None, run.start_epoch
+    for epoch in range(run.start_epoch, config.epochs):
+        if not run.train_epoch(epoch):
+            status = "stopped"
             break
-
-        log.update_progress(message=f"evaluating epoch {epoch + 1}")
-        if world > 1:
-            # DDP hands rank 0's buffers (BatchNorm's running statistics) to the others at the start of each forward,
-            # so after the last one every rank holds its own: evaluate rank 0's, the ones the checkpoint keeps.
-            for buffer in model.buffers():
-                dist.broadcast(buffer, 0)
-        evaluation = evaluate(
-            model,
-            test_x,
-            test_y,
-            normalize,
-            num_classes,
-            autocast=autocast,
-            control=control,
-            memory_format=memory_format,
-        )
+        evaluation = run.evaluate_epoch(epoch)
         if evaluation is None:
             status = "stopped"
             break
-        sums = _all_reduce(epoch_sums.clone(), world).tolist()
-        emit(
+        run.record_epoch(epoch, evaluation)
+        run.save_checkpoint(epoch + 1)
+        run.snapshot(epoch + 1, epoch_end=True)
+    else:
+        epoch = config.epochs
+    if status == "stopped":
+        run.save_checkpoint(epoch)  # epochs fully done; the step says where inside the next one it was
+        run.snapshot(epoch)
+    return run.done(status, epoch, evaluation)
+
+
+class _Clock:
+    """Training time without the pauses: elapsed seconds, and the interval since the last step record."""
+
+    def __init__(self) -> None:
+        self.start = self.interval_start = time.perf_counter()
+        self.paused_s = 0.0
+
+    def paused(self, seconds: float) -> None:
+        self.paused_s += seconds
+        self.interval_start += seconds
+
+    def elapsed(self) -> float:
+        return time.perf_counter() - self.start - self.paused_s
+
+    def lap(self) -> float:
+        """Seconds since the interval began (or the last lap); a new interval begins."""
+        now = time.perf_counter()
+        seconds, self.interval_start = now - self.interval_start, now
+        return seconds
+
+
+class Run:
+    """One training run's state, and its phases as methods, in the order ``train`` calls them.
+
+    Everything a phase needs from an earlier one is an attribute here: the data (whole splits on the device), the
+    model (and its DDP wrapper, optimizer, AMP scaler), the step counter and the sums of the records in progress.
+    """
+
+    # Set by the phases, in order: load_data, build_model, begin, train_epoch / optimisation_step.
+    train_set: ImageData
+    test_set: ImageData
+    class_names: list[str]
+    num_classes: int
+    model: nn.Module
+    optimizer: torch.optim.Optimizer
+    scaler: torch.amp.GradScaler
+    train_model: nn.Module  # the model, or its DistributedDataParallel wrapper under torchrun
+    train_x: torch.Tensor
+    train_y: torch.Tensor
+    test_x: torch.Tensor
+    test_y: torch.Tensor
+    sampler: torch.utils.data.DistributedSampler
+    steps_per_epoch: int
+    total_steps: int
+    aug_gen: torch.Generator
+    clock: _Clock
+    steps_this_run: int
+    lr: float  # the last step's
+    interval: torch.Tensor  # [loss * n, correct, n] since the last step record, on the device
+    epoch_sums: torch.Tensor  # the same over the epoch's records
+
+    def __init__(
+        self,
+        config: TrainConfig,
+        log: MetricsLog,
+        control: RunControl | None,
+        on_event: Callable[[dict], None] | None,
+        publish_to: WeightsRegistry | None,
+    ) -> None:
+        self.config, self.log, self.control, self.on_event = config, log, control, on_event
+        self.rank, self.world = _dist_info()
+        self.is_main = self.rank == 0
+        self.publish_to = publish_to if self.is_main else None
+        self.device = resolve_device(config.device)
+        self.on_cuda = self.device.type == "cuda"
+        if self.on_cuda:
+            torch.backends.cudnn.benchmark = True  # fixed 32×32 shapes: let cuDNN pick its fastest kernels
+        self.spec = zoo.get_spec(config.model)
+        self.normalize = Normalizer(self.spec.mean, self.spec.std, self.device)
+        use_channels_last = self.on_cuda and config.channels_last
+        self.memory_format = torch.channels_last if use_channels_last else torch.contiguous_format
+        self.amp_dtype = torch.bfloat16 if (self.on_cuda and torch.cuda.is_bf16_supported()) else torch.float16
+        self.use_amp = self.on_cuda and config.amp
+        self.acc_dtype = _accumulator_dtype(self.device)
+        self.checkpoint_path = Path(config.out_dir or default_out_dir(config)) / CHECKPOINT_NAME
+        self.last_checkpoint: str | None = None
+        self.start_epoch, self.step = 0, 0
+        self.snapshots: SnapshotLog | None = None
+        self.first_loss: float | None = None  # the run's first batch's, the same on every rank: see check_loss
+
+    def emit(self, kind: str, record: dict) -> None:
+        """A record for the log and ``on_event`` (rank 0 only)."""
+        if not self.is_main:
+            return
+        if kind == "step":
+            self.log.add_step(record)
+        elif kind == "epoch":
+            self.log.add_epoch(record)
+        if self.on_event is not None:
+            self.on_event({"event": kind, **record})
+
+    def autocast(self):
+        return torch.autocast("cuda", dtype=self.amp_dtype) if self.use_amp else contextlib.nullcontext()
+
+    # ------------------------------------------------------------------------------- before the first step
+
+    def load_data(self) -> None:
+        """Both splits, as uint8 CPU tensors (``LoadingStopped`` on a stop while they are generated or read)."""
+        config = self.config
+        self.log.update_progress(message=f"loading {config.dataset} data")
+        should_stop = (lambda: self.control.stop_requested) if self.control is not None else None
+
+        def split(train: bool) -> ImageData:
+            return _load_split(config, train, self.rank, self.world, self._data_progress, should_stop)
+
+        self.train_set, self.test_set = split(True), split(False)
+        self.class_names = self.train_set.class_names
+        self.num_classes = len(self.class_names)
+
+    def _data_progress(self, message: str) -> None:
+        self.log.update_progress(message=message)
+
+    def build_model(self) -> None:
+        """The model (seeded: the same initial weights on every rank and every run), on the device, and its
+        optimizer; ``LoadingStopped`` if a stop was asked for while it was built."""
+        torch.manual_seed(self.config.seed)
+        model = build_model(self.config, self.num_classes)
+        if self.control is not None and self.control.stop_requested:
+            raise LoadingStopped("stopped while the model was being built")
+        self.model = model.to(self.device, memory_format=self.memory_format)
+        self.optimizer = make_optimizer(self.config, self.model)
+        # float16 needs its gradients scaled (bfloat16 has float32's range); disabled, the scaler passes through.
+        self.scaler = torch.amp.GradScaler("cuda", enabled=self.use_amp and self.amp_dtype == torch.float16)
+
+    def resume_from_checkpoint(self) -> None:
+        """With ``config.resume``: its weights, optimizer state, epoch and step, and (rank 0) its curves."""
+        path = self.config.resume
+        if not path:
+            return
+        ckpt = load_checkpoint(path)
+        if ckpt["model_name"] != self.spec.name:
+            raise CheckpointError(
+                f"checkpoint {path} is for model {ckpt['model_name']!r}, not {self.spec.name!r}; "
+                f"train {ckpt['model_name']} to resume it"
+            )
+        load_model_state(self.model, ckpt, source=f"checkpoint {path}")
+        try:
+            self.optimizer.load_state_dict(ckpt["optimizer"])
+        except (ValueError, KeyError) as exc:
+            raise CheckpointError(f"checkpoint {path}: optimizer state does not fit ({exc})") from exc
+        self.start_epoch, self.step = ckpt["epoch"], ckpt["step"]
+        if self.is_main:
+            self.log.restore(ckpt["metrics"])
+
+    def begin(self, snapshots: SnapshotLog | None) -> None:
+        """Data to the device, DDP, the schedule's length, the first snapshot; the clock starts."""
+        config, device = self.config, self.device
+        self.train_model = self.model
+        if self.world > 1:
+            device_ids = [device.index] if self.on_cuda else None
+            self.train_model = nn.parallel.DistributedDataParallel(self.model, device_ids=device_ids)
+        # Whole splits live on the training device as uint8: a batch is one gather, no DataLoader workers.
+        self.train_x, self.train_y = self.train_set.images.to(device), self.train_set.labels.to(device)
+        self.test_x, self.test_y = self.test_set.images.to(device), self.test_set.labels.to(device)
+        self.sampler = torch.utils.data.DistributedSampler(
+            range(len(self.train_set)), num_replicas=self.world, rank=self.rank, shuffle=True, seed=config.seed
+        )
+        # Drop the ragged last batch (BatchNorm dislikes a batch of 1).
+        self.steps_per_epoch = max(1, self.sampler.num_samples // config.batch_size)
+        self.total_steps = config.epochs * self.steps_per_epoch
+        self.aug_gen = torch.Generator(device=device)
+        if snapshots is not None and self.is_main:
+            label = int(self.test_set.labels[0])
+            probe = Probe(self.test_set.images[0], label, self.class_names[label], 0)
+            probe_input = self.normalize(self.test_x[:1])
+            snapshots.begin(
+                self.model, self.spec.name, self.class_names, probe, probe_input, self.start_epoch, self.step
+            )
+            self.snapshots = snapshots
+        self.clock, self.steps_this_run = _Clock(), 0
+        self.log.update_progress(
+            message="training",
+            epoch=self.start_epoch + 1,
+            epochs=config.epochs,
+            step=self.step,
+            total_steps=self.total_steps,
+            synthetic=self.train_set.synthetic,
+        )
+
+    # ------------------------------------------------------------------------------------------- an epoch
+
+    def train_epoch(self, epoch: int) -> bool:
+        """One epoch's batches (a resumed run skips those it did); False when a stop was asked for."""
+        bs = self.config.batch_size
+        self.sampler.set_epoch(epoch)
+        order = torch.tensor(list(self.sampler), dtype=torch.int64)[: self.steps_per_epoch * bs].to(self.device)
+        # Resuming mid-epoch: the order is a function of (seed, epoch), so skip the batches already done.
+        first = min(max(self.step - epoch * self.steps_per_epoch, 0), self.steps_per_epoch)
+        self.train_model.train()
+        zero = torch.zeros(3, dtype=self.acc_dtype, device=self.device)
+        self.interval, self.epoch_sums = zero.clone(), zero.clone()  # [loss * n, correct, n], summed on the device
+        self.clock.lap()
+        for b in range(first, self.steps_per_epoch):
+            if not self.between_batches(epoch):
+                return False
+            self.optimisation_step(order[b * bs : (b + 1) * bs])
+            if self.step % self.config.log_every == 0 or b == self.steps_per_epoch - 1:
+                self.record_step(epoch)
+        return True
+
+    def between_batches(self, epoch: int) -> bool:
+        """Honour a pause (with a snapshot of the weights it waits with) and a stop; take a snapshot when due.
+        False when a stop was asked for."""
+        if self.control is not None:
+            if self.control.paused and self.snapshots is not None:
+                self.snapshots.take(self.model, epoch, self.step, paused=True)  # what the page shows while paused
+            self.clock.paused(self.control.wait_while_paused())
+            if self.control.stop_requested:
+                return False
+        if self.snapshots is not None and self.snapshots.due():
+            self.snapshots.take(self.model, epoch, self.step)
+        return True
+
+    def optimisation_step(self, idx: torch.Tensor) -> None:
+        """One batch: augment, normalize, forward, backward, step at the schedule's rate; add to the sums."""
+        config = self.config
+        x, y = self.train_x[idx], self.train_y[idx]
+        if config.augment:
+            # Crops and flips are a function of (seed, rank, step): a resumed run replays them exactly.
+            self.aug_gen.manual_seed(hash((config.seed, self.rank, self.step)) & 0x7FFF_FFFF_FFFF_FFFF)
+            x = random_crop_flip(x, padding=4, generator=self.aug_gen)
+        x = self.normalize(x).contiguous(memory_format=self.memory_format)
+        self.lr = learning_rate(config, self.step, self.total_steps)
+        for group in self.optimizer.param_groups:
+            group["lr"] = self.lr
+        with self.autocast():
+            out = self.train_model(x)
+            loss = F.cross_entropy(out, y)
+        self.optimizer.zero_grad(set_to_none=True)
+        self.scaler.scale(loss).backward()
+        self.scaler.step(self.optimizer)
+        self.scaler.update()
+        self.step += 1
+        self.steps_this_run += 1
+        loss_sum = loss.detach().to(self.acc_dtype) * len(y)
+        if self.first_loss is None:  # the yardstick for divergence: one read-back (a sync) per run
+            first = _all_reduce(torch.stack([loss_sum, loss_sum.new_tensor(len(y))]), self.world).tolist()
+            self.first_loss = first[0] / first[1]
+        # Accumulate on the device; read back (a sync) only when a record is due.
+        self.interval[0] += loss_sum
+        self.interval[1] += (out.argmax(1) == y).sum()
+        self.interval[2] += len(y)
+
+    def record_step(self, epoch: int) -> None:
+        """The interval's mean loss and accuracy (summed over ranks): checked, recorded, and the progress."""
+        sums = _all_reduce(self.interval.clone(), self.world).tolist()
+        self.epoch_sums += self.interval
+        self.interval.zero_()
+        loss, acc = sums[0] / sums[2], sums[1] / sums[2]
+        check_loss(loss, acc, self.first_loss, self.num_classes, self.step, epoch + 1, self.lr)
+        images_per_sec = sums[2] / max(self.clock.lap(), 1e-9)
+        elapsed = self.clock.elapsed()
+        eta = elapsed / self.steps_this_run * (self.total_steps - self.step)
+        self.emit(
+            "step",
+            {
+                "epoch": epoch + 1,
+                "step": self.step,
+                "loss": loss,
+                "acc": acc,
+                "lr": self.lr,
+                "images_per_sec": images_per_sec,
+            },
+        )
+        self.log.update_progress(
+            epoch=epoch + 1, step=self.step, images_per_sec=images_per_sec, elapsed_s=elapsed, eta_s=eta
+        )
+
+    # --------------------------------------------------------------------------------------- epoch ends
+
+    def evaluate_epoch(self, epoch: int) -> dict | None:
+        """``evaluate`` on the test split (rank 0's weights on every rank); None when a stop was asked for."""
+        self.log.update_progress(message=f"evaluating epoch {epoch + 1}")
+        if self.world > 1:
+            # DDP hands rank 0's buffers (BatchNorm's running statistics) to the others at the start of each forward,
+            # so after the last one every rank holds its own: evaluate rank 0's, the ones the checkpoint keeps.
+            for buffer in self.model.buffers():
+                dist.broadcast(buffer, 0)
+        evaluation = evaluate(
+            self.model,
+            self.test_x,
+            self.test_y,
+            self.normalize,
+            self.num_classes,
+            autocast=self.autocast,
+            control=self.control,
+            memory_format=self.memory_format,
+        )
+        self.log.update_progress(message="training")
+        return evaluation
+
+    def record_epoch(self, epoch: int, evaluation: dict) -> None:
+        sums = _all_reduce(self.epoch_sums.clone(), self.world).tolist()
+        self.emit(
             "epoch",
             {
                 "epoch": epoch + 1,
-                "step": step,
+                "step": self.step,
                 "test_loss": evaluation["test_loss"],
                 "test_acc": evaluation["test_acc"],
                 "train_loss": sums[0] / sums[2] if sums[2] else None,
                 "train_acc": sums[1] / sums[2] if sums[2] else None,
-                "lr": learning_rate(config, step, total_steps),
-                "elapsed_s": time.perf_counter() - run_start - paused_s,
+                "lr": learning_rate(self.config, self.step, self.total_steps),
+                "elapsed_s": self.clock.elapsed(),
             },
         )
-        save(epoch + 1)
-        if snapshots is not None:
-            snapshots.take(model, epoch + 1, step, epoch_end=True)
-        log.update_progress(message="training")
-    else:
-        epoch = config.epochs
 
-    if status == "stopped":
-        save(epoch)  # epochs fully done; `step` says where inside the next one we were
-        if snapshots is not None:
-            snapshots.take(model, epoch, step)
-    final = None
-    if evaluation is not None:
-        final = {
-            "class_names": class_names,
-            "confusion_matrix": evaluation["confusion_matrix"],
-            "per_class_acc": evaluation["per_class_acc"],
+    def save_checkpoint(self, epochs_done: int) -> None:
+        """Rank 0: ``out_dir/last.pt``, with the curves so far; published to ``publish_to``."""
+        if not self.is_main:
+            return
+        ckpt = make_checkpoint(
+            model_name=self.spec.name,
+            class_names=self.class_names,
+            model=self.model,
+            optimizer=self.optimizer,
+            config=self.config.to_dict(),
+            epoch=epochs_done,
+            step=self.step,
+            metrics=self.log.snapshot(),
+            built=zoo.build_record(self.spec.name, self.num_classes),  # how a network of your own was built
+        )
+        self.last_checkpoint = str(save_checkpoint(ckpt, self.checkpoint_path))
+        self.log.update_progress(last_checkpoint=self.last_checkpoint)
+        if self.publish_to is not None:
+            self.publish_to.publish_checkpoint(self.last_checkpoint)
+
+    def snapshot(self, epochs_done: int, epoch_end: bool = False) -> None:
+        if self.snapshots is not None:
+            self.snapshots.take(self.model, epochs_done, self.step, epoch_end=epoch_end)
+
+    # ---------------------------------------------------------------------------------------------- the end
+
+    def done(self, status: str, epochs_done: int, evaluation: dict | None) -> dict:
+        """The ``done`` record (emitted), with the last evaluation's confusion matrix as the log's final."""
+        final = None
+        if evaluation is not None:
+            final = {
+                "class_names": self.class_names,
+                "confusion_matrix": evaluation["confusion_matrix"],
+                "per_class_acc": evaluation["per_class_acc"],
+            }
+            if self.is_main:
+                self.log.set_final(final)
+        epochs_log = self.log.snapshot()["epochs"]
+        done = {
+            "status": status,
+            "model": self.spec.name,
+            "dataset": self.config.dataset,
+            "synthetic": self.train_set.synthetic,
+            "epochs": self.config.epochs,
+            "epochs_done": epochs_done,
+            "step": self.step,
+            "total_steps": self.total_steps,
+            "test_acc": epochs_log[-1]["test_acc"] if epochs_log else None,
+            "best_test_acc": max((e["test_acc"] for e in epochs_log), default=None),
+            "elapsed_s": self.clock.elapsed(),
+            "checkpoint": self.last_checkpoint,
+            "per_class_acc": dict(zip(self.class_names, final["per_class_acc"])) if final else None,
         }
-        if is_main:
-            log.set_final(final)
-    epochs_log = log.snapshot()["epochs"]
-    done = {
-        "status": status,
-        "model": spec.name,
-        "dataset": config.dataset,
-        "synthetic": train_set.synthetic,
-        "epochs": config.epochs,
-        "epochs_done": epoch,
-        "step": step,
-        "total_steps": total_steps,
-        "test_acc": epochs_log[-1]["test_acc"] if epochs_log else None,
-        "best_test_acc": max((e["test_acc"] for e in epochs_log), default=None),
-        "elapsed_s": time.perf_counter() - run_start - paused_s,
-        "checkpoint": last_checkpoint,
-        "per_class_acc": dict(zip(class_names, final["per_class_acc"])) if final else None,
-    }
-    emit("done", done)
-    log.update_progress(message=status, eta_s=0.0 if status == "finished" else None)
-    return done
+        self.emit("done", done)
+        self.log.update_progress(message=status, eta_s=0.0 if status == "finished" else None)
+        return done
+
+    def stopped_before_training(self, why: str) -> dict:
+        """The ``done`` record of a run stopped before its first step (while loading data or building)."""
+        config = self.config
+        done = {
+            "status": "stopped",
+            "model": config.model,
+            "dataset": config.dataset,
+            "synthetic": None,
+            "epochs": config.epochs,
+            "epochs_done": 0,
+            "step": 0,
+            "total_steps": 0,
+            "test_acc": None,
+            "best_test_acc": None,
+            "elapsed_s": 0.0,
+            "checkpoint": None,
+            "per_class_acc": None,
+            "detail": why,
+        }
+        self.emit("done", done)
+        self.log.update_progress(message=f"stopped ({why})", eta_s=None)
+        return done
 
 
 __all__ = [
@@ -771,10 +922,13 @@ __all__ = [
     "DivergedError",
     "MetricsLog",
     "NonFiniteLossError",
+    "Run",
     "RunControl",
     "TrainConfig",
     "build_model",
+    "check_loss",
     "dataset_defaults",
+    "divergence_bound",
     "evaluate",
     "freeze_features",
     "learning_rate",

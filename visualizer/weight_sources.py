@@ -1,4 +1,7 @@
-"""Where a model's weights come from: random init, ImageNet pretrained, or the trainer's checkpoint.
+"""Where a model's weights come from: random init, ImageNet pretrained, a checkpoint, or the training run's latest.
+
+The training run's weights and checkpoint are read from ``latest_weights.REGISTRY`` (the trainer publishes there),
+never from the trainer itself.
 
 Loaded models are kept in an LRU cache bounded by their bytes (``budgets.Limits.model_cache_bytes``), so the
 app does not rebuild VGG-16 (1.5 s, 528 MB) on every click; a checkpoint is reloaded when its file changes.
@@ -18,8 +21,11 @@ from typing import Any
 import torch
 from torch import nn
 
-from visualizer import budgets
+import zoo
+from visualizer import budgets, latest_weights
 from visualizer.budgets.memory import check_model
+from visualizer.checkpoint import CheckpointError, model_from_checkpoint, read_model_name
+from visualizer.latest_weights import LatestWeights
 
 SOURCES = ("auto", "random", "imagenet", "checkpoint", "training", "own")  # training: the app's run, latest weights
 # own: a network of your own with the weights it was registered with (zoo.user: an instance's current weights)
@@ -53,8 +59,6 @@ _reachable: dict[str, tuple[float, bool]] = {}
 def imagenet_weights_available(model_name: str) -> bool:
     """Whether ImageNet weights for this model are cached, or their server answers (checked at most every
     ``REACHABILITY_TTL_S`` seconds, within zoo's bounded timeout: never a hang)."""
-    import zoo
-
     spec = zoo.get_spec(model_name)
     if spec.weights is None or spec.dataset != "imagenet":
         return False
@@ -74,10 +78,8 @@ def imagenet_weights_available(model_name: str) -> bool:
 
 
 def latest_checkpoint() -> str | None:
-    """The checkpoint the app's trainer wrote last (None before any run)."""
-    from visualizer.background import get_trainer
-
-    return get_trainer().status().get("last_checkpoint")
+    """The checkpoint the app's training run wrote last (None before it wrote one)."""
+    return latest_weights.REGISTRY.latest_checkpoint()
 
 
 def resolve_auto(model_name: str) -> tuple[str, str | None, str]:
@@ -86,22 +88,16 @@ def resolve_auto(model_name: str) -> tuple[str, str | None, str]:
     ImageNet weights when they are cached or can be downloaded, else the trainer's latest checkpoint when it
     is of this model, else random initialisation (whose predictions are flagged as meaningless).
     """
-    import zoo
-
     spec = zoo.get_spec(model_name)
     if zoo.has_own_weights(spec.name):
         return "own", None, "the weights your network was given (an instance's current weights)"
     if imagenet_weights_available(spec.name):
         return "imagenet", None, "ImageNet weights (downloaded once, then cached)"
-    from visualizer.background import get_trainer
-
-    running = get_trainer().latest_weights()
+    running = latest_weights.REGISTRY.latest()
     if running is not None and running.model_name == spec.name:
         return "training", None, "the latest weights of this model's training run"
     checkpoint = latest_checkpoint()
     if checkpoint and os.path.exists(checkpoint):
-        from visualizer.checkpoint import CheckpointError, read_model_name
-
         try:
             if read_model_name(checkpoint) == spec.name:
                 return "checkpoint", checkpoint, "the latest training run's checkpoint"
@@ -202,18 +198,14 @@ def clear_cache() -> None:
         _cache.clear()
 
 
-def _training_weights():
-    from visualizer.background import get_trainer
-
-    weights = get_trainer().latest_weights()
+def _training_weights() -> LatestWeights:
+    weights = latest_weights.REGISTRY.latest()
     if weights is None:
         raise WeightsError("no training run has weights yet: start one in the Training tab, or pick a checkpoint")
     return weights
 
 
 def _load(model_name: str, source: str, checkpoint_path: Any, key: tuple) -> LoadedModel:
-    import zoo
-
     if source == "own":
         return _load_own(model_name, key)
     if source == "training":  # the running model as of its latest snapshot (at most a few seconds old)
@@ -228,8 +220,6 @@ def _load(model_name: str, source: str, checkpoint_path: Any, key: tuple) -> Loa
         return LoadedModel(model.eval(), weights.model_name, source, list(weights.class_names), info, key)
 
     if source == "checkpoint":
-        from visualizer.checkpoint import CheckpointError, model_from_checkpoint
-
         try:
             model, ckpt = model_from_checkpoint(checkpoint_path)
         except CheckpointError as exc:
@@ -265,8 +255,6 @@ def _load(model_name: str, source: str, checkpoint_path: Any, key: tuple) -> Loa
 
 
 def _own_weights_key(model_name: str) -> tuple:
-    import zoo
-
     try:
         return zoo.own_weights_key(zoo.get_spec(model_name).name)
     except ValueError as exc:  # UnknownModelError, UserModelError
@@ -275,8 +263,6 @@ def _own_weights_key(model_name: str) -> tuple:
 
 def _load_own(model_name: str, key: tuple) -> LoadedModel:
     """A copy of the registered weights (the instance is never put in eval mode, hooked or moved)."""
-    import zoo
-
     spec = zoo.get_spec(model_name)
     check_model(spec.name)
     try:

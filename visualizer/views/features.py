@@ -13,8 +13,10 @@ import pandas as pd
 import torch
 from PIL import Image
 
-from visualizer import forward_pass, images
+from visualizer import forward_pass, images, latest_weights
 from visualizer.analysis import analyze_model
+from visualizer.budgets import runs
+from visualizer.checkpoint import CheckpointError, load_checkpoint
 from visualizer.features import (
     GridLayout,
     default_cam_layer,
@@ -35,7 +37,7 @@ from visualizer.numbers import shape_text
 from visualizer.predictions import prediction_note, top_k
 from visualizer.records import parse_layer_key
 from visualizer.rf_overlay import click_to_unit, unit_overlay
-from visualizer.weight_sources import LoadedModel, load_weights
+from visualizer.weight_sources import LoadedModel, latest_checkpoint, load_weights
 
 MAX_EXAMPLES = 6
 
@@ -81,16 +83,11 @@ LATEST = "latest"  # the checkpoint picker's first choice: the training run's la
 def checkpoint_choices() -> dict[str, Any]:
     """The checkpoint picker: the training run's latest weights, then this server's runs and uploads, newest
     first (no free-text paths)."""
-    from visualizer.budgets import runs
-
     return {"choices": [("the training run's latest weights", LATEST)] + runs.checkpoints(), "value": LATEST}
 
 
 def upload_checkpoint(path: str | None) -> tuple[dict[str, Any], str]:
     """Keep an uploaded ``.pt`` among the server's checkpoints; ``(picker update selecting it, source)``."""
-    from visualizer.budgets import runs
-    from visualizer.checkpoint import CheckpointError, load_checkpoint
-
     if not path:
         raise ValueError("no file received; choose a .pt checkpoint written by this app's trainer")
     try:
@@ -103,16 +100,11 @@ def upload_checkpoint(path: str | None) -> tuple[dict[str, Any], str]:
 
 def _latest_source() -> tuple[str, str | None]:
     """The run in progress (its weights of a few seconds ago), else the newest checkpoint file."""
-    from visualizer.background import get_trainer
-
-    return ("training", None) if get_trainer().latest_weights() is not None else ("checkpoint", "")
+    return ("training", None) if latest_weights.REGISTRY.latest() is not None else ("checkpoint", "")
 
 
 def _checkpoint_path(checkpoint: str | None) -> str:
     """A checkpoint the server owns: the one picked, else the latest run's; anything else is refused."""
-    from visualizer.budgets import runs
-    from visualizer.weight_sources import latest_checkpoint
-
     if (checkpoint or "").strip():
         return runs.resolve(checkpoint)
     latest = latest_checkpoint() or next((path for _, path in runs.checkpoints()), None)

@@ -11,19 +11,15 @@ import numpy as np
 import pandas as pd
 from PIL import Image, ImageDraw, ImageFont
 
+import zoo
 from visualizer import snapshots
+from visualizer.background import ACTIVE_STATES, get_trainer
+from visualizer.budgets import runs
 from visualizer.features import colormap_lut
 from visualizer.snapshots import NetworkSnapshot
 from visualizer.training import FROM_DATASET, TrainConfig, dataset_defaults, takes_32px
 
-ACTIVE_STATES = ("running", "paused")
 UI_LOG_EVERY = 5  # steps between curve points: classroom runs are short, the curve should move every second
-
-
-def _trainer():
-    from visualizer.background import get_trainer  # the thread machinery loads with the first use
-
-    return get_trainer()
 
 
 def _number(value: Any, name: str, kind: type, lo: float, hi: float) -> Any:
@@ -82,8 +78,6 @@ def make_config(
     if "augment" in fields:
         fields["augment"] = bool(fields["augment"])
     if (resume or "").strip():
-        from visualizer.budgets import runs
-
         resume = runs.resolve(resume)  # only this server's own runs and uploads
     config = TrainConfig(
         model=(model or "").strip(),
@@ -102,8 +96,6 @@ def make_config(
 
 def resume_choices() -> dict[str, Any]:
     """The resume picker: nothing chosen (a new run), or one of this server's checkpoints, newest first."""
-    from visualizer.budgets import runs
-
     return {"choices": [("— new run —", "")] + runs.checkpoints(), "value": ""}
 
 
@@ -146,20 +138,20 @@ def train_start(
         freeze_features,
         resume,
     )
-    _trainer().start(config)
-    return progress_line(_trainer().status())
+    get_trainer().start(config)
+    return progress_line(get_trainer().status())
 
 
 def train_pause() -> str:
-    return _trainer().pause()
+    return get_trainer().pause()
 
 
 def train_resume() -> str:
-    return _trainer().resume()
+    return get_trainer().resume()
 
 
 def train_stop() -> str:
-    return _trainer().stop()
+    return get_trainer().stop()
 
 
 def _duration(seconds: float | None) -> str:
@@ -246,7 +238,7 @@ def per_class_table(final: dict | None) -> pd.DataFrame:
 
 def train_status() -> tuple[str, pd.DataFrame, pd.DataFrame, Image.Image | None, pd.DataFrame, str | None, bool]:
     """Everything the Training tab shows, and whether the page should keep polling (a run is active)."""
-    trainer = _trainer()
+    trainer = get_trainer()
     status = trainer.status()
     metrics = trainer.metrics()
     loss, acc = curves(metrics)
@@ -311,7 +303,7 @@ def train_snapshot() -> tuple[str, Image.Image, Image.Image, dict]:
 
     A running run is asked for a snapshot at its next batch. Raises ValueError, saying why, when there is none.
     """
-    trainer = _trainer()
+    trainer = get_trainer()
     snap = trainer.snapshot(fresh=True)
     status = trainer.status()
     if snap is None:
@@ -341,7 +333,7 @@ def snapshot_panel(choice: str | None = LIVE, shown: tuple | None = None) -> tup
     Returns (caption, filters, probe maps, top-3, picker choices, picker value, state), or None when ``shown`` (the
     state returned last time) says the page already shows exactly that: a poll then costs no drawing.
     """
-    trainer = _trainer()
+    trainer = get_trainer()
     status = trainer.status()
     history = trainer.snapshot_history()
     choices = snapshot_choices(history)
@@ -361,6 +353,4 @@ def snapshot_panel(choice: str | None = LIVE, shown: tuple | None = None) -> tup
 
 def trainable_models() -> list[str]:
     """Zoo models that take a 32×32 input (CIFAR-10 and shapes images)."""
-    import zoo
-
     return [n for n in zoo.list_models() if takes_32px(zoo.get_spec(n))]
