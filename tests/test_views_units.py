@@ -18,10 +18,10 @@ import torch
 from torch.nn.modules.module import register_module_forward_pre_hook
 
 import zoo
-from visualizer import background, forward_pass, weight_sources
+from visualizer import forward_pass, latest_weights, weight_sources
 from visualizer.features import rank_channels
 from visualizer.images import example_images, load_image, preprocess
-from visualizer.snapshots import LatestWeights
+from visualizer.latest_weights import LatestWeights, WeightsRegistry
 from visualizer.units.erf import effective_rf
 from visualizer.views import features, units
 
@@ -226,11 +226,11 @@ class FakeTrainer:
     """What ``EpochErfs`` reads of the trainer: its latest weights and its kept snapshots."""
 
     def __init__(self) -> None:
-        self.weights: LatestWeights | None = None
+        self.registry = WeightsRegistry()  # weight loading's "training" source reads the registry, as the app's
         self.history: list = []
 
     def latest_weights(self):
-        return self.weights
+        return self.registry.latest()
 
     def snapshot_history(self):
         return list(self.history)
@@ -238,7 +238,7 @@ class FakeTrainer:
 
 def test_each_kept_epoch_gets_its_erf_from_the_weights_it_had(monkeypatch):
     trainer = FakeTrainer()
-    monkeypatch.setattr(background, "get_trainer", lambda: trainer)  # weight_sources' "training" source
+    monkeypatch.setattr(latest_weights, "REGISTRY", trainer.registry)  # weight_sources' "training" source
     monkeypatch.setattr(units, "get_trainer", lambda: trainer)
     monkeypatch.setattr(units, "epoch_erfs", units.EpochErfs())
     torch.manual_seed(0)
@@ -250,7 +250,7 @@ def test_each_kept_epoch_gets_its_erf_from_the_weights_it_had(monkeypatch):
     )
 
     def publish(state, step, epochs, kept):
-        trainer.weights = LatestWeights("run1", "alexnet_cifar", ["c"] * 10, "shapes", state, epochs, step, kept)
+        trainer.registry.publish(LatestWeights("run1", "alexnet_cifar", ["c"] * 10, "shapes", state, epochs, step, kept))
 
     assert units.training_erf(None, "en", None)[0] is None  # no run yet: a note
     trainer.history = [snap(0, 0)]
