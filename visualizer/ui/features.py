@@ -126,7 +126,7 @@ class FeaturesTab:
             self.rf = gr.Image(label=i18n("rf_overlay"), type="pil", interactive=False, elem_id="rf-overlay")
             self.cam = gr.Image(label=i18n("gradcam"), type="pil", interactive=False)
         self.rf_info = gr.Markdown(elem_id="rf-info")
-        self.top5 = gr.Dataframe(label=i18n("top5"), interactive=False)
+        self.top5 = gr.Dataframe(label=i18n("top5"), interactive=False, elem_id="feature-top5")
         self.overview = gr.Image(label=i18n("overview"), type="pil", interactive=False)
         self.filters = gr.Image(label=i18n("filters"), type="pil", interactive=False)
 
