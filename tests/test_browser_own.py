@@ -144,6 +144,11 @@ def test_the_diagram_has_the_modules_convs_and_a_click_fills_the_card(notes_page
     c_in, c_out, k, _ = conv.weight.shape[1], conv.weight.shape[0], *conv.kernel_size
     total = conv.weight.numel() + conv.bias.numel()
     card.get_by_text(f"{c_in} · {c_out} · {k} · {k} + {c_out} = {total:,}").wait_for()  # 147,584
+    # Through an image: that layer's maps and a receptive field, on the module's own weights.
+    page.locator("button.gallery-item:visible").first.click()
+    page.locator("#arch-maps-info").get_by_text(re.compile(r"maps of feature\.1\.layer\.3")).wait_for()
+    page.locator("#arch-maps img").first.wait_for()
+    page.locator("#arch-rf img").first.wait_for()
 
 
 def test_feature_maps_on_the_modules_own_weights_give_its_top1(notes_page, shots):
@@ -234,6 +239,7 @@ def test_training_one_epoch_and_the_checkpoint_reloads(resnet_page, resnet_serve
     page.wait_for_function(
         "() => /finished/.test(document.querySelector('#train-progress').innerText)", timeout=300_000
     )
+    page.locator("#snapshot-filters img").first.wait_for()  # the network's own filters, as it learned
     (checkpoint,) = Path(work, "runs").glob("*/last.pt")
     saved = torch.load(checkpoint, map_location="cpu", weights_only=True)
     assert saved["model_name"] == "SmallResNet" and saved["epoch"] == 1
