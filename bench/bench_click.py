@@ -1,6 +1,7 @@
 """A click on a box in the diagram: how long until the page has its answer (issue 9's targets, 2 cores).
 
     python bench/bench_click.py [--threads 2] [--models vgg16 resnet50]
+    python bench/bench_click.py --models vgg19_cifar docs/examples/notes_vgg19.py:VGG19   # your own vs the zoo's
 
 For every layer of each model (warm: the analysis is cached after the first click, as on the page):
 * details — ``architecture.select_view`` and Gradio's postprocessing of the styled table: the highlighted
@@ -10,6 +11,10 @@ For every layer of each model (warm: the analysis is cached after the first clic
 * baseline, measured in the same run — what a click cost before the forward pass was kept: load the weights
   (from the cache) and run ``explore`` afresh for that layer (one full forward with its hooks).
 Server round trips add ~20-40 ms on localhost (the browser test measures the whole path).
+
+A model may be a file of your own (``file.py:Class``, as ``--model`` takes it); each is then compared with the
+first zoo model of the list (issue 16's goal: a click on your own network costs what one on the zoo's does;
+the notes' VGG-19 against the zoo's ``vgg19_cifar`` is the same architecture).
 """
 
 from __future__ import annotations
@@ -25,9 +30,11 @@ sys.path.insert(0, os.path.join(os.path.dirname(__file__), ".."))
 import gradio as gr
 import torch
 
+import zoo
 from visualizer import forward_pass
 from visualizer.features import spatial_layers
 from visualizer.images import example_images
+from visualizer.user_models import resolve_model_argument
 from visualizer.views import architecture, features
 from visualizer.views.features import explore
 from visualizer.weight_sources import load_weights
@@ -48,7 +55,8 @@ def main() -> int:
     image = example_images()[0]
     print(f"torch {torch.__version__}, {args.threads} threads, load average {os.getloadavg()[0]:.1f}")
     verdict = True
-    for name in args.models:
+    medians: dict[str, tuple[float, float]] = {}
+    for name in [resolve_model_argument(m) for m in args.models]:
         *_, state, _ = architecture.analyze_view(name, "")
         a = architecture.run(name, "")
         details = []
@@ -77,6 +85,7 @@ def main() -> int:
             explore(image, name, "random", layer=key, top_n=8, overview=False, filters=False)
             baseline.append(time.perf_counter() - t0)
         d95, m95 = pct(details, 0.95), pct(maps, 0.95)
+        medians[name] = statistics.median(details), statistics.median(maps)
         ok = d95 < 0.3 and m95 < 1.0
         verdict &= ok
         print(f"\n{name}: {len(a.layers)} layers, {len(keys)} with maps")
@@ -92,6 +101,13 @@ def main() -> int:
         print(
             f"  baseline: fresh forward per click      p50 {1000 * statistics.median(baseline):6.1f} ms   "
             f"→ kept pass is {statistics.median(baseline) / statistics.median(maps):.1f}× faster (median)"
+        )
+    zoo_names = [n for n in medians if not zoo.is_user_model(n)]
+    for own in (n for n in medians if zoo.is_user_model(n) and zoo_names):
+        (d_own, m_own), (d_zoo, m_zoo) = medians[own], medians[zoo_names[0]]
+        print(
+            f"\nyour own {own} vs the zoo's {zoo_names[0]} (medians): details {d_own / d_zoo:.2f}×, "
+            f"maps {m_own / m_zoo:.2f}× (goal: about 1×)"
         )
     print(f"\n{'OK' if verdict else 'OVER'}: every model within the click targets")
     return 0

@@ -5,9 +5,12 @@ from __future__ import annotations
 
 import gradio as gr
 import pytest
+from torch import nn
 
+import zoo
 from visualizer.ui.app import build_demo
 from visualizer.ui.handlers import friendly
+from visualizer.user_models import register_instance
 
 PUBLIC = {
     "analyze",
@@ -79,3 +82,20 @@ def test_friendly_leaves_programming_errors_alone():
 
     with pytest.raises(TypeError):
         friendly(broken)()
+
+
+def test_a_page_opened_on_your_own_network_starts_on_it_in_every_picker():
+    net = nn.Sequential(nn.Conv2d(3, 4, 3), nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(4, 10))
+    name = register_instance(net, "3x32x32", name="opened_on")
+    try:
+        blocks = build_demo(name).blocks.values()
+        models = [b for b in blocks if isinstance(b, gr.Dropdown) and name in [c[1] for c in b.choices]]
+        # Architecture, Feature maps, Training (single pickers) start on it; Compare has it among its models.
+        assert sorted(str(m.value) for m in models if not m.multiselect) == [name] * 3
+        (compare,) = [m for m in models if m.multiselect]
+        assert compare.value[0] == name
+        assert all(zoo.get_spec(n).input_size == (3, 32, 32) for n in compare.value)
+        radios = [b for b in blocks if isinstance(b, gr.Radio) and "own" in [c[1] for c in b.choices]]
+        assert len(radios) == 2 and {r.value for r in radios} == {"auto"}  # both weight pickers offer "own"
+    finally:
+        zoo.unregister_model(name)

@@ -23,9 +23,7 @@ from visualizer.analysis import analyze_model
 from visualizer.checkpoint import (
     CheckpointError,
     load_checkpoint,
-    make_checkpoint,
     model_from_checkpoint,
-    save_checkpoint,
 )
 from visualizer.training import TrainConfig, train
 from visualizer.user_models import ModelRequest, UserModelError, check_trainable, register_instance, register_request
@@ -330,17 +328,9 @@ def test_a_checkpoint_of_a_user_model_records_how_it_was_built(tmp_path):
     )  # fmt: skip
     done = train(config.validate())  # a user model trains like a zoo one
     assert done["status"] == "finished"
-    trained, ckpt = model_from_checkpoint(done["checkpoint"])  # reloads while registered
-    # The trainer's two-line hook (step 2) is simulated: its checkpoint with the build record.
-    built = zoo.build_record(name, num_classes=ckpt["num_classes"])
-    path = save_checkpoint(
-        make_checkpoint(
-            model_name=name, class_names=ckpt["class_names"], model=trained, optimizer=None, config=ckpt["config"],
-            epoch=1, step=ckpt["step"], built=built,
-        ),
-        tmp_path / "user.pt",
-    )  # fmt: skip
-    record = load_checkpoint(path)["built"]
+    path = done["checkpoint"]
+    trained, ckpt = model_from_checkpoint(path)  # reloads while registered
+    record = load_checkpoint(path)["built"]  # the trainer wrote how it was built
     assert record == {
         "name": "tiny_resnet",
         "input_size": [3, 32, 32],

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import inspect
 import json
 import re
 import sys
@@ -238,14 +237,12 @@ def serve(args: argparse.Namespace) -> int:
     # of CPU time to import torch and Gradio), and glibc's arenas are capped before torch starts its threads.
     from visualizer.ui.app import launch  # noqa: PLC0415
 
-    # TODO(issue 16, step 2): the page opens on the first network of your own once launch takes default_model.
-    selected = {"default_model": names[0]} if names and "default_model" in inspect.signature(launch).parameters else {}
     launch(
         host=args.host,
         port=args.port,
         share=args.share,
         auth=LoginGuard(*args.auth) if args.auth else None,
-        **selected,
+        default_model=names[0] if names else None,  # every tab's model picker starts on the first of your own
     )
     return 0
 

@@ -20,7 +20,6 @@ as ``app_cli.serve`` does; ``import visualizer`` stays light because ``visualize
 
 from __future__ import annotations
 
-import inspect
 import sys
 import webbrowser
 from collections.abc import Mapping, Sequence
@@ -110,10 +109,8 @@ def show(
     if previous is not None:
         port = port or previous.port  # the same address as before, so a notebook's links keep working
         previous.close()
-    # TODO(issue 16, step 2): the page opens on the first model in every tab once launch takes default_model.
-    selected = {"default_model": shown[0]} if "default_model" in inspect.signature(launch).parameters else {}
-    try:
-        app = launch(host=host, port=port, prevent_thread_lock=True, **selected)
+    try:  # every tab's model picker starts on the first model
+        app = launch(host=host, port=port, prevent_thread_lock=True, default_model=shown[0])
     except OSError as exc:  # Gradio: "Cannot find empty port in range: 7860-7860"
         raise UserModelError(f"cannot serve on port {port}: {exc}; show(..., port=None) takes a free one") from None
     page = Page(app, shown)

@@ -16,22 +16,25 @@ from visualizer.ui import architecture, compare, features, stacks, training, uni
 from visualizer.ui.handlers import LIGHT, friendly
 from visualizer.ui.page_assets import CSS, LANGUAGE_JS
 from visualizer.ui.text import i18n
+from visualizer.views.opening import page_opening
 
 MAX_UPLOAD = "20mb"
 GRADIO_CACHE_CLEANUP = (600, 3600)  # every 10 minutes, files older than an hour
 
 
-def build_demo() -> gr.Blocks:
-    """The page: a title, a hidden language probe (see ``page_assets``), then the tabs in teaching order."""
+def build_demo(default_model: str | None = None) -> gr.Blocks:
+    """The page: a title, a hidden language probe (see ``page_assets``), then the tabs in teaching order; every
+    model picker starts on ``default_model`` where it fits (a network of your own), else on the zoo's defaults."""
+    opening = page_opening(default_model)
     with gr.Blocks(title="CNN architecture visualizer", delete_cache=GRADIO_CACHE_CLEANUP) as demo:
         gr.Markdown(i18n("title"))
         gr.Markdown(i18n("lang_code"), elem_id="lang-probe")
         with gr.Tabs():
-            architecture.build(demo)
+            architecture.build(demo, opening)
             stacks.build(demo)
-            features.build(demo)
-            training.build(demo)
-            compare.build(demo)
+            features.build(demo, opening)
+            training.build(demo, opening)
+            compare.build(demo, opening)
         # An endpoint for scripts only: it has no component, so it sits outside the tabs (Gradio adds its own).
         gr.api(friendly(architecture.layer_details_api), api_name="layer_details", **LIGHT)
         units.register_api()  # explain_unit, effective_rf
@@ -39,10 +42,16 @@ def build_demo() -> gr.Blocks:
 
 
 def launch(
-    host: str = "127.0.0.1", port: int = 7860, share: bool = False, auth: Any = None, prevent_thread_lock: bool = False
+    host: str = "127.0.0.1",
+    port: int | None = 7860,
+    share: bool = False,
+    auth: Any = None,
+    prevent_thread_lock: bool = False,
+    default_model: str | None = None,
 ) -> gr.Blocks:
-    """Serve the page; ``auth`` is a (user, password) login or a callable checking one (``LoginGuard``)."""
-    demo = build_demo()
+    """Serve the page; ``auth`` is a (user, password) login or a callable checking one (``LoginGuard``);
+    ``default_model``: the model every picker starts on (port None: the first free one from 7860)."""
+    demo = build_demo(default_model)
     demo.queue(default_concurrency_limit=2)
     demo.launch(
         server_name=host,

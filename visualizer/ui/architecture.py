@@ -12,10 +12,11 @@ from typing import Any
 import gradio as gr
 
 from visualizer.ui import units
-from visualizer.ui.components import SIZE_PRESETS, WEIGHT_SOURCES, ImageUpload, model_choices
+from visualizer.ui.components import SIZE_PRESETS, ImageUpload, model_choices
 from visualizer.ui.handlers import LIGHT, NETWORK, friendly
 from visualizer.ui.text import i18n
 from visualizer.views import architecture, features
+from visualizer.views.opening import PageOpening
 
 # A click anywhere in the diagram (one delegated listener, so redraws need no re-binding): a box selects its
 # layer at once in the page and then asks Python for its details; a stage's ×N badge asks for a redraw.
@@ -94,7 +95,8 @@ def arch_maps_clicked(maps_state: dict | None, evt: gr.SelectData) -> tuple:
 class ArchitectureTab:
     """The tab's components (attributes, in page order), then its events."""
 
-    def __init__(self, demo: gr.Blocks) -> None:
+    def __init__(self, demo: gr.Blocks, opening: PageOpening) -> None:
+        self.opening = opening
         with gr.Tab(i18n("tab_arch"), id="arch"):
             self.state = gr.State(None)  # {"model", "input_size", "fold", "expanded", "selected"}
             self.maps_state = gr.State(None)  # click state of the layer's maps (like the Feature-maps grid)
@@ -121,14 +123,18 @@ class ArchitectureTab:
         with gr.Row():
             self.model = gr.Dropdown(
                 model_choices(),
-                value="vgg16",
+                value=self.opening.model,
                 label=i18n("model"),
                 allow_custom_value=True,
                 info=i18n("custom_cfg"),
                 scale=3,
             )
             self.size = gr.Dropdown(
-                SIZE_PRESETS, value="3x224x224", allow_custom_value=True, label=i18n("input_size"), scale=2
+                SIZE_PRESETS,
+                value=self.opening.input_size,
+                allow_custom_value=True,
+                label=i18n("input_size"),
+                scale=2,
             )
             self.button = gr.Button(i18n("analyze"), variant="primary", scale=1)
         self.fold = gr.Radio(architecture.FOLD_CHOICES, value="blocks", label=i18n("fold"), elem_id="arch-fold")
@@ -141,7 +147,7 @@ class ArchitectureTab:
                 self.image = ImageUpload(
                     type="filepath", label="Image · 이미지", height=150, sources=["upload", "clipboard"], scale=1
                 )
-                self.weights = gr.Radio(WEIGHT_SOURCES, value="auto", label=i18n("weights"), scale=1)
+                self.weights = gr.Radio(list(self.opening.weight_sources), value="auto", label=i18n("weights"), scale=1)
             gr.Examples(features.example_images()[:4], inputs=self.image)
             self.maps = gr.Image(label=i18n("layer_maps"), type="pil", interactive=False, elem_id="arch-maps")
             self.rf = gr.Image(label=i18n("rf_overlay"), type="pil", interactive=False, elem_id="arch-rf", height=260)
@@ -191,6 +197,7 @@ class ArchitectureTab:
         )
 
 
-def build(demo: gr.Blocks) -> ArchitectureTab:
-    """The Architecture tab, inside ``demo``'s ``gr.Tabs()``; its analysis of VGG-16 runs on page load."""
-    return ArchitectureTab(demo)
+def build(demo: gr.Blocks, opening: PageOpening | None = None) -> ArchitectureTab:
+    """The Architecture tab, inside ``demo``'s ``gr.Tabs()``; its analysis of the opening model (VGG-16 unless the
+    page was opened on a network of your own) runs on page load."""
+    return ArchitectureTab(demo, opening or PageOpening())

@@ -9,6 +9,7 @@ from visualizer.ui.components import FROM_ZERO, SIZE_PRESETS
 from visualizer.ui.handlers import LIGHT, friendly
 from visualizer.ui.text import i18n
 from visualizer.views import compare
+from visualizer.views.opening import PageOpening
 
 TV_EXAMPLES = ["tv:mobilenet_v2", "tv:efficientnet_b0", "tv:densenet121", "tv:googlenet", "tv:convnext_tiny"]
 
@@ -18,20 +19,21 @@ def compare_ui(models: list[str], input_size: str) -> tuple:
     return table, chart, chart, chart  # one frame, three measures
 
 
-def build(demo: gr.Blocks) -> None:
-    """The tab and its events: the button compares the picked models (the default four on page load)."""
+def build(demo: gr.Blocks, opening: PageOpening | None = None) -> None:
+    """The tab and its events: the button compares the picked models (the opening ones on page load)."""
+    opening = opening or PageOpening()
     with gr.Tab(i18n("tab_compare"), id="compare"):
         with gr.Row():
             models = gr.Dropdown(
                 zoo.list_models() + TV_EXAMPLES,
-                value=["alexnet", "vgg16", "resnet18", "resnet50"],
+                value=list(opening.compare_models),
                 multiselect=True,
                 allow_custom_value=True,
                 label=i18n("models_to_compare"),
                 scale=3,
             )
             size = gr.Dropdown(
-                SIZE_PRESETS, value="3x224x224", allow_custom_value=True, label=i18n("input_size"), scale=1
+                SIZE_PRESETS, value=opening.compare_size, allow_custom_value=True, label=i18n("input_size"), scale=1
             )
             button = gr.Button(i18n("compare"), variant="primary", scale=1)
         table = gr.Dataframe(interactive=False)

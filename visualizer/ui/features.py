@@ -6,10 +6,11 @@ from __future__ import annotations
 import gradio as gr
 
 from visualizer.ui import units
-from visualizer.ui.components import WEIGHT_SOURCES, ImageUpload, model_choices
+from visualizer.ui.components import ImageUpload, model_choices
 from visualizer.ui.handlers import NETWORK, friendly
 from visualizer.ui.text import i18n
 from visualizer.views import features
+from visualizer.views.opening import PageOpening
 
 COLORMAPS = ["viridis", "magma", "inferno", "gray", "coolwarm", "jet"]
 
@@ -69,7 +70,8 @@ def grid_clicked(state: dict | None, evt: gr.SelectData) -> tuple:
 class FeaturesTab:
     """The tab's components (attributes, in page order), then its events."""
 
-    def __init__(self, demo: gr.Blocks) -> None:
+    def __init__(self, demo: gr.Blocks, opening: PageOpening) -> None:
+        self.opening = opening
         with gr.Tab(i18n("tab_features"), id="features") as self.tab:
             self.state = gr.State(None)
             with gr.Row():
@@ -90,9 +92,15 @@ class FeaturesTab:
         )
         gr.Examples(features.example_images(), inputs=self.image)
         self.model = gr.Dropdown(
-            model_choices(), value="vgg16", label=i18n("model"), allow_custom_value=True, info=i18n("custom_cfg")
+            model_choices(),
+            value=self.opening.model,
+            label=i18n("model"),
+            allow_custom_value=True,
+            info=i18n("custom_cfg"),
         )
-        self.source = gr.Radio(WEIGHT_SOURCES, value="auto", label=i18n("weights"), info=i18n("weights_auto"))
+        self.source = gr.Radio(
+            list(self.opening.weight_sources), value="auto", label=i18n("weights"), info=i18n("weights_auto")
+        )
         with gr.Row():
             self.checkpoint = gr.Dropdown([], label=i18n("checkpoint_path"), allow_custom_value=True, scale=3)
             self.checkpoint_upload = gr.UploadButton(
@@ -118,7 +126,7 @@ class FeaturesTab:
             self.rf = gr.Image(label=i18n("rf_overlay"), type="pil", interactive=False, elem_id="rf-overlay")
             self.cam = gr.Image(label=i18n("gradcam"), type="pil", interactive=False)
         self.rf_info = gr.Markdown(elem_id="rf-info")
-        self.top5 = gr.Dataframe(label=i18n("top5"), interactive=False)
+        self.top5 = gr.Dataframe(label=i18n("top5"), interactive=False, elem_id="feature-top5")
         self.overview = gr.Image(label=i18n("overview"), type="pil", interactive=False)
         self.filters = gr.Image(label=i18n("filters"), type="pil", interactive=False)
 
@@ -163,6 +171,6 @@ class FeaturesTab:
         self.grid.select(friendly(grid_clicked), self.state, [self.rf, self.rf_info], api_visibility="private")
 
 
-def build(demo: gr.Blocks) -> FeaturesTab:
-    """The Feature-maps tab, inside ``demo``'s ``gr.Tabs()``."""
-    return FeaturesTab(demo)
+def build(demo: gr.Blocks, opening: PageOpening | None = None) -> FeaturesTab:
+    """The Feature-maps tab, inside ``demo``'s ``gr.Tabs()``, on the opening model."""
+    return FeaturesTab(demo, opening or PageOpening())

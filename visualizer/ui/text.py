@@ -51,8 +51,8 @@ EN: dict[str, str] = {
         "and n nonlinearities instead of one, so the stack is both cheaper and more expressive (VGG, 2014)."
     ),
     "weights": "Weights",
-    "weights_auto": "auto: ImageNet weights when cached or downloadable, else the latest training run of this model, "
-    "else random",
+    "weights_auto": "auto: for a network of your own, the weights it was given (own); else ImageNet weights when "
+    "cached or downloadable, else the latest training run of this model, else random",
     "checkpoint_path": "Checkpoint (for weights = checkpoint): this server's runs and uploads, newest first",
     "upload_checkpoint": "Upload .pt",
     "layer": "Layer",
@@ -181,7 +181,8 @@ KO: dict[str, str] = {
         "n개로 늘어나 더 싸고 표현력도 큽니다 (VGG, 2014)."
     ),
     "weights": "가중치",
-    "weights_auto": "auto: ImageNet 가중치(캐시되었거나 내려받을 수 있을 때), 없으면 이 모델의 최근 학습 결과, 그것도 없으면 무작위",
+    "weights_auto": "auto: 직접 만든 신경망은 받은 가중치 그대로(own), 아니면 ImageNet 가중치(캐시되었거나 내려받을 수 있을 "
+    "때), 없으면 이 모델의 최근 학습 결과, 그것도 없으면 무작위",
     "checkpoint_path": "체크포인트 (가중치 = checkpoint일 때): 이 서버의 학습 결과와 올린 파일, 최신순",
     "upload_checkpoint": ".pt 올리기",
     "layer": "층",

@@ -12,6 +12,7 @@ from visualizer.ui import units
 from visualizer.ui.handlers import friendly
 from visualizer.ui.text import i18n
 from visualizer.views import training
+from visualizer.views.opening import PageOpening
 
 CURVE_COLORS = {"train": "#4c78a8", "test": "#f58518"}
 # A checkpoint is offered for download at every epoch while it is small; a big one once the run ends (each file
@@ -93,7 +94,8 @@ def live_choice() -> str:
 class TrainingTab:
     """The tab's components (attributes, in page order), then its events."""
 
-    def __init__(self, demo: gr.Blocks) -> None:
+    def __init__(self, demo: gr.Blocks, opening: PageOpening) -> None:
+        self.opening = opening
         with gr.Tab(i18n("tab_train"), id="train") as self.tab:
             self._settings()
             self._curves()
@@ -135,7 +137,10 @@ class TrainingTab:
         with gr.Row():
             self.dataset = gr.Radio(["shapes", "cifar10"], value="shapes", label=i18n("dataset"))
             self.model = gr.Dropdown(
-                training.trainable_models(), value="alexnet_cifar", allow_custom_value=True, label=i18n("model")
+                training.trainable_models(),
+                value=self.opening.training_model,
+                allow_custom_value=True,
+                label=i18n("model"),
             )
             self.epochs = gr.Number(recipe["epochs"], precision=0, label=i18n("epochs"))
             self.batch = gr.Number(recipe["batch_size"], precision=0, label=i18n("batch"))
@@ -258,6 +263,6 @@ class TrainingTab:
         self.tab.select(friendly(status_ui), None, self.status, api_visibility="private").then(**self.refresh_snapshot)
 
 
-def build(demo: gr.Blocks) -> TrainingTab:
+def build(demo: gr.Blocks, opening: PageOpening | None = None) -> TrainingTab:
     """The Training tab, inside ``demo``'s ``gr.Tabs()``; a run already in progress shows on page load."""
-    return TrainingTab(demo)
+    return TrainingTab(demo, opening or PageOpening())
