@@ -37,6 +37,15 @@ class WeightsError(ValueError):
     """Weights that cannot be loaded as asked (bad source, offline, missing or unfitting checkpoint)."""
 
 
+class ImageNetWeightsMissing(WeightsError):
+    """ImageNet weights that exist but are not here (not cached, their server out of reach): the file to bring."""
+
+    def __init__(self, message: str, model_name: str, file_name: str) -> None:
+        super().__init__(message)
+        self.model_name = model_name
+        self.file_name = file_name  # torchvision's name for it, e.g. vgg16-397923af.pth
+
+
 @dataclass(frozen=True)
 class LoadedModel:
     model: nn.Module  # in eval mode; shared through the cache, so callers must not train or modify it
@@ -198,6 +207,14 @@ def clear_cache() -> None:
         _cache.clear()
 
 
+def forget_imagenet() -> None:
+    """Drop loaded ImageNet models and what was believed about their files (a weights file was just stored)."""
+    with _cache_lock:
+        for key in [k for k in _cache if k[0] == "imagenet"]:
+            del _cache[key]
+    _reachable.clear()
+
+
 def _training_weights() -> LatestWeights:
     weights = latest_weights.REGISTRY.latest()
     if weights is None:
@@ -240,6 +257,12 @@ def _load(model_name: str, source: str, checkpoint_path: Any, key: tuple) -> Loa
         try:
             model = zoo.create_model(model_name, pretrained=True)
         except zoo.WeightsUnavailableError as exc:
+            if spec.has_pretrained:  # offline: say which file would do (upload it, or --weights-dir)
+                raise ImageNetWeightsMissing(
+                    f"ImageNet weights for {model_name} are not available: {exc}",
+                    spec.name,
+                    os.path.basename(zoo.weights_cache_path(spec.weights)),
+                ) from exc
             raise WeightsError(f"ImageNet weights for {model_name} are not available: {exc}") from exc
         info = f"{spec.name}: pretrained weights {spec.weights}"
     else:

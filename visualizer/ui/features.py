@@ -29,6 +29,14 @@ def checkpoint_uploaded(path: str | None) -> tuple[gr.Dropdown, str]:
     return gr.Dropdown(**choices), source
 
 
+def imagenet_uploaded(path: str | None, model: str) -> tuple:
+    source, message = features.upload_imagenet(path, model)
+    if source is None:  # refused: the message in the info box, the panels empty (no error badge on each)
+        return gr.skip(), *features.cleared(message)[:-1], None, ""
+    # Stored: the weights radio turns to imagenet, the info box says so; the panels keep what they show.
+    return source, gr.skip(), message, *([gr.skip()] * 6), gr.skip(), gr.skip()
+
+
 def feature_maps_ui(
     image,
     model,
@@ -45,7 +53,7 @@ def feature_maps_ui(
 ) -> tuple:
     # (track_tqdm: the one-time ImageNet weights download shows its progress bar in the page; the parameter names
     # are the `feature_maps` endpoint's parameter names)
-    out = features.feature_maps(
+    out = features.feature_maps_page(
         image,
         model,
         weights,
@@ -93,10 +101,18 @@ class FeaturesTab:
             model_choices(), value="vgg16", label=i18n("model"), allow_custom_value=True, info=i18n("custom_cfg")
         )
         self.source = gr.Radio(WEIGHT_SOURCES, value="auto", label=i18n("weights"), info=i18n("weights_auto"))
+        # The picker on a row of its own: a run's name is long ("20261202-0512…-alexnet_cifar-shapes (run)").
+        self.checkpoint = gr.Dropdown([], label=i18n("checkpoint_path"), allow_custom_value=True)
         with gr.Row():
-            self.checkpoint = gr.Dropdown([], label=i18n("checkpoint_path"), allow_custom_value=True, scale=3)
             self.checkpoint_upload = gr.UploadButton(
-                i18n("upload_checkpoint"), file_types=[".pt"], type="filepath", scale=1, size="sm"
+                i18n("upload_checkpoint"), file_types=[".pt"], type="filepath", size="sm"
+            )
+            self.imagenet_upload = gr.UploadButton(
+                i18n("upload_imagenet"),
+                file_types=[".pth", ".pt"],
+                type="filepath",
+                size="sm",
+                elem_id="imagenet-upload",
             )
         self.layer = gr.Dropdown([], label=i18n("layer"), allow_custom_value=True)
         with gr.Row():
@@ -139,6 +155,13 @@ class FeaturesTab:
             [self.checkpoint, self.source],
             api_visibility="private",
         )
+        outputs = [self.grid, self.info, self.seen, self.cam, self.top5, self.overview, self.filters, self.rf]
+        self.imagenet_upload.upload(
+            friendly(imagenet_uploaded),
+            [self.imagenet_upload, self.model],
+            [self.source, *outputs, self.state, self.rf_info],
+            api_visibility="private",
+        )
         inputs = [  # in feature_maps_ui's order
             self.image,
             self.model,
@@ -152,7 +175,6 @@ class FeaturesTab:
             self.cam_class,
             self.cam_layer,
         ]
-        outputs = [self.grid, self.info, self.seen, self.cam, self.top5, self.overview, self.filters, self.rf]
         self.button.click(
             friendly(feature_maps_ui, release_memory=True),
             inputs,
