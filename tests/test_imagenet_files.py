@@ -140,3 +140,16 @@ def test_weights_dir_stores_the_good_file_and_lists_each_bad_one(offline, fake_r
     assert app_cli.parse_args(["--weights-dir", str(folder)]).weights_dir == str(folder)
     with pytest.raises(SystemExit):
         app_cli.parse_args(["--weights-dir", str(tmp_path / "missing")])
+
+
+def test_a_torchvision_classifier_by_its_tv_name_takes_its_file_the_same_way(offline, tmp_path):
+    # tv: models load through torchvision's own builder (weights=…), which finds the file in the cache.
+    generator = torch.Generator().manual_seed(5)
+    state = {
+        k: torch.randn(v.shape, generator=generator)
+        for k, v in torchvision.models.squeezenet1_1(weights=None).state_dict().items()
+    }
+    source, message = features.upload_imagenet(saved(state, tmp_path / "squeeze.pth"), "tv:squeezenet1_1")
+    assert source == "imagenet" and (offline / "squeezenet1_1-b8a52dc0.pth").is_file()
+    loaded = weight_sources.load_weights("tv:squeezenet1_1", "imagenet").model.state_dict()
+    assert loaded.keys() == state.keys() and all(torch.equal(loaded[k], state[k]) for k in state)
