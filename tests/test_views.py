@@ -213,7 +213,7 @@ def test_feature_maps_and_click_to_receptive_field():
     # What the network sees: its 32×32 input, shown enlarged pixel for pixel (nearest neighbour, 7×).
     assert state["input"].size == (32, 32) and seen.size == (224, 224)
     assert np.array_equal(np.asarray(seen)[::7, ::7], np.asarray(state["input"]))
-    assert "Grad-CAM at `features.12`" in info and "cat" in info  # default: the last conv stage
+    assert "Grad-CAM at `features.10`" in info and "cat" in info  # default: the last conv (a 1×1), not the pool
     assert len(state["channels"]) == 8
     # Click inside tile 3 at unit (row 2, col 5) of features.2 (the first max-pool, 15×15 map).
     layout = state["layout"]

@@ -68,7 +68,7 @@ EN: dict[str, str] = {
     "filters": "First-layer filters",
     "top5": "Top-5 predictions",
     "gradcam": "Grad-CAM",
-    "gradcam_layer": "Grad-CAM layer (a conv layer)",
+    "gradcam_layer": "Grad-CAM layer (default: the last conv before the head)",
     "gradcam_class": "Grad-CAM class (empty: the top prediction)",
     "rf_overlay": "Receptive field of the clicked unit",
     "explain_features": (
@@ -198,7 +198,7 @@ KO: dict[str, str] = {
     "filters": "첫 번째 층의 필터",
     "top5": "상위 5개 예측",
     "gradcam": "Grad-CAM",
-    "gradcam_layer": "Grad-CAM 층 (합성곱층)",
+    "gradcam_layer": "Grad-CAM 층 (기본: 분류기 앞의 마지막 합성곱층)",
     "gradcam_class": "Grad-CAM 클래스 (비우면 최상위 예측)",
     "rf_overlay": "클릭한 유닛의 수용 영역",
     "explain_features": (

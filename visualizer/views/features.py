@@ -55,7 +55,7 @@ def layer_choices(model: str) -> dict[str, Any]:
 
 
 def cam_layer_choices(model: str) -> dict[str, Any]:
-    """Grad-CAM layer choices; default: the last conv stage (the classic choice: semantic yet still spatial)."""
+    """Grad-CAM layer choices (every layer with a map); default: the last conv before the head."""
     name = (model or "").strip()
     return {"choices": spatial_choices(name), "value": default_cam_layer(name)}
 
@@ -258,7 +258,7 @@ def explain(
     checkpoint_path: str | None = None,
     alpha: float = 0.5,
 ) -> dict[str, Any]:
-    """Image in → Grad-CAM overlay for one class at one conv layer (default: the last conv-stage layer).
+    """Image in → Grad-CAM overlay for one class at one layer (default: the last conv before the head).
 
     Returns ``overlay`` (PIL), ``heatmap`` (H×W array), ``class_index``, ``class_name``, ``probability``,
     ``layer``, ``input`` (PIL the network sees), ``prediction_note``, ``info``. Reads the image's
