@@ -8,6 +8,7 @@ import pytest
 
 from visualizer.ui.app import build_demo
 from visualizer.ui.handlers import friendly
+from visualizer.ui.stacks import stacks_ui
 
 PUBLIC = {
     "analyze",
@@ -79,3 +80,11 @@ def test_friendly_leaves_programming_errors_alone():
 
     with pytest.raises(TypeError):
         friendly(broken)()
+
+
+def test_the_stacks_chart_shows_the_two_designs_in_the_tables_order():
+    # Issue 17: the chart sorted its axis alphabetically ("1 × 5×5 conv" first), the table has the stack first.
+    table, _, plot = stacks_ui(3, 2, 64, 64)
+    assert list(table["design"]) == ["2 × 3×3 conv", "1 × 5×5 conv"]
+    assert plot.sort == ["2 × 3×3 conv", "1 × 5×5 conv"]
+    assert [row[0] for row in plot.value["data"]] == plot.sort  # the bars' data in the same order

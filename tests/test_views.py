@@ -13,6 +13,8 @@ from PIL import Image
 from visualizer import background, latest_weights
 from visualizer.background import BackgroundTrainer
 from visualizer.latest_weights import WeightsRegistry
+from visualizer.report import stacks_text
+from visualizer.stacks import compare_stacks
 from visualizer.views import architecture, compare, features, stacks, training
 
 
@@ -187,6 +189,17 @@ def test_stacks_view_weights_per_channel_pair(k, n, stack_w, single_w):
     per_position = [n * k * k * 64 * 64, big * big * 64 * 64]
     assert list(table["MACs per output position (weights only)"]) == per_position
     assert f"{per_position[0]:,} multiply-adds instead of {per_position[1]:,}" in summary
+
+
+def test_stacks_sentences_count_in_the_singular_when_there_is_one():
+    # Issue 17: "1 stacked 7×7 convs … 1 nonlinearities".
+    _, one, _ = stacks.stacks_view(7, 1, 64, 64)
+    assert "1 nonlinearity instead of 1" in one and "nonlinearities" not in one
+    _, two, _ = stacks.stacks_view(3, 2, 64, 64)
+    assert "2 nonlinearities instead of 1" in two
+    text = stacks_text(compare_stacks(kernel=7, repeat=1))
+    assert text.startswith("1 stacked 7×7 conv vs one 7×7 conv") and "has 1 nonlinearity to its 1" in text
+    assert stacks_text(compare_stacks(kernel=3, repeat=3)).startswith("3 stacked 3×3 convs vs one 7×7 conv")
 
 
 def test_stacks_view_rejects_even_kernels():
