@@ -207,11 +207,22 @@ def test_stacks_view_rejects_even_kernels():
         stacks.stacks_view(4, 2, 8, 8)
 
 
+def test_compare_depth_is_the_names_depth_and_says_what_the_shortcuts_add():
+    # Issue 17: "depth 21" for ResNet-18 clashed with its name. The name counts the conv and FC layers on the main
+    # path; torchvision's ResNet-18 and -50 have 3 and 4 projection shortcuts (a 1×1 conv where a stage changes
+    # width), VGG-16 none.
+    table, _ = compare.compare_view(["vgg16", "resnet18", "resnet50"], "3x224x224")
+    depths = table.set_index("model")[[compare.MAIN_DEPTH, compare.ALL_DEPTH]]
+    assert depths.loc["vgg16"].tolist() == [16, 16]
+    assert depths.loc["resnet18"].tolist() == [18, 18 + 3]
+    assert depths.loc["resnet50"].tolist() == [50, 50 + 4]
+
+
 def test_compare_view():
     table, chart = compare.compare_view(["alexnet", "resnet18"], "3x224x224")
     assert list(table["model"]) == ["alexnet", "resnet18"]
     assert table.iloc[0]["parameters"] == ALEXNET_CONV + ALEXNET_FC
-    assert table.iloc[0]["depth (conv + FC)"] == 8 and table.iloc[1]["depth (conv + FC)"] == 21
+    assert table.iloc[0][compare.MAIN_DEPTH] == 8 and table.iloc[1][compare.ALL_DEPTH] == 21
     assert list(chart["parameters (M)"]) == [table.iloc[0]["parameters"] / 1e6, 11_689_512 / 1e6]
     with pytest.raises(ValueError, match="at least two"):
         compare.compare_view(["alexnet"], "224")

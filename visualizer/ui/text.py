@@ -125,8 +125,10 @@ EN: dict[str, str] = {
     "models_to_compare": "Models to compare (type any tv: name too, e.g. tv:mobilenet_v3_large)",
     "compare": "Compare",
     "explain_compare": (
-        "Same input size for every model. Depth counts conv and linear layers; activation memory is the sum of "
-        "every layer's output at batch 1 in float32 (what a forward pass must hold for training)."
+        "Same input size for every model. Depth counts conv and linear layers on the main path, as a ResNet's name "
+        "does (ResNet-18: 18); the next column counts the 1×1 convs on its shortcuts too (ResNet-18: 21). "
+        "Activation memory is the sum of every layer's output at batch 1 in float32 (what a forward pass must hold "
+        "for training)."
     ),
     # Inside one unit (issue 19): the "explain this unit" panel and the effective receptive field.
     "unit_title": "#### Explain this unit: its computation with the network's own numbers",
@@ -252,7 +254,8 @@ KO: dict[str, str] = {
     "models_to_compare": "비교할 모델 (tv: 이름도 입력 가능, 예: tv:mobilenet_v3_large)",
     "compare": "비교",
     "explain_compare": (
-        "모든 모델에 같은 입력 크기를 씁니다. 깊이는 합성곱층과 완전연결층의 수이고, 활성화 메모리는 배치 1, float32에서 "
+        "모든 모델에 같은 입력 크기를 씁니다. 깊이는 주 경로의 합성곱층과 완전연결층 수로, ResNet 이름의 숫자와 같습니다 "
+        "(ResNet-18: 18). 다음 열은 지름길의 1×1 합성곱까지 셉니다 (ResNet-18: 21). 활성화 메모리는 배치 1, float32에서 "
         "모든 층 출력의 합입니다 (학습할 때 forward가 들고 있어야 하는 양)."
     ),
     # Inside one unit (issue 19): the "explain this unit" panel and the effective receptive field.
