@@ -8,7 +8,7 @@ import xml.etree.ElementTree as ET
 import numpy as np
 import pandas as pd
 import pytest
-from PIL import Image
+from PIL import Image, ImageFont
 
 from visualizer import background, latest_weights
 from visualizer.background import BackgroundTrainer
@@ -362,6 +362,24 @@ def test_unknown_class_for_gradcam():
     image = Image.new("RGB", (32, 32), "red")
     with pytest.raises(ValueError, match="no class named like"):
         features.feature_maps(image, "alexnet_cifar", cam_class="zebra")
+
+
+def test_confusion_matrix_names_every_class_in_full():
+    # Issue 17: the columns' names were cut to 6 letters ("triang", "diamon"). The ink of each name, measured in the
+    # image, is as long as the whole name set in the same font (the rows' names left, the columns' upright above).
+    names = ["circle", "triangle", "diamond", "crescent"]
+    cm = [[5, 1, 0, 0], [0, 6, 0, 1], [2, 0, 4, 0], [0, 0, 1, 7]]
+    cell = 34
+    image = training.confusion_image({"class_names": names, "confusion_matrix": cm}, cell=cell)
+    ink = np.asarray(image.convert("L")) < 128
+    top = image.height - len(names) * cell - 4  # the grid starts below the column names, right of the row names
+    left = image.width - len(names) * cell - 4
+    font = ImageFont.load_default(size=11)
+    for i, name in enumerate(names):
+        rows = np.flatnonzero(ink[:top, left + i * cell : left + (i + 1) * cell].any(axis=1))
+        cols = np.flatnonzero(ink[top + i * cell : top + (i + 1) * cell, :left].any(axis=0))
+        assert abs((rows[-1] - rows[0] + 1) - font.getlength(name)) <= 3, name
+        assert abs((cols[-1] - cols[0] + 1) - font.getlength(name)) <= 3, name
 
 
 def test_training_config_messages():
