@@ -117,12 +117,13 @@ def _read(path: str | os.PathLike, shown: tuple[str, str]) -> dict[str, torch.Te
             if "mmap" not in str(exc):
                 raise
             state = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as exc:  # noqa: BLE001 - torch raises many types for garbage, truncated or pickled files
-        first = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:160]
+    except Exception:  # noqa: BLE001 - torch raises many types for garbage, truncated or pickled files
+        # (torch's own text is about its loader's defaults, not about the file: not shown)
         raise WeightsFileError(
-            f"{shown[0]} is not a PyTorch weights file that loads safely (weights_only=True: {first}); "
-            "upload torchvision's .pth file as downloaded",
-            f"{shown[1]}은(는) 안전하게 읽을 수 있는 PyTorch 가중치 파일이 아닙니다 (weights_only=True로 읽지 못함). "
+            f"{shown[0]} is not a PyTorch weights file that loads safely with torch.load(weights_only=True) "
+            "(not PyTorch's format, cut short, or it holds pickled code); upload torchvision's .pth file as downloaded",
+            f"{shown[1]}은(는) torch.load(weights_only=True)로 안전하게 읽을 수 있는 PyTorch 가중치 파일이 아닙니다 "
+            "(PyTorch 형식이 아니거나, 잘렸거나, 코드가 담긴 pickle). "
             "내려받은 그대로의 torchvision .pth 파일을 올리세요",
         ) from None
     if isinstance(state, dict) and isinstance(state.get("model"), dict) and "format" in state:

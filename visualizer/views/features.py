@@ -135,10 +135,10 @@ def weights_message(exc: WeightsError) -> str:
     if isinstance(exc, ImageNetWeightsMissing):
         return _message(
             f"ImageNet weights for {exc.model_name} are not on this server, and their server cannot be reached "
-            f"(offline?). Bring torchvision's file {exc.file_name}: Upload ImageNet weights (left), or start the "
-            "app with --weights-dir DIR; or choose weights = random.",
+            f"(offline?). Bring torchvision's file {exc.file_name}: Upload ImageNet weights (left, under Weights), "
+            "or start the app with --weights-dir DIR; or choose weights = random.",
             f"{exc.model_name}의 ImageNet 가중치가 이 서버에 없고, 내려받을 서버에도 연결할 수 없습니다 (오프라인?). "
-            f"torchvision 파일 {exc.file_name}을(를) 가져오세요: 왼쪽의 ImageNet 가중치 올리기, 또는 앱을 "
+            f"torchvision 파일 {exc.file_name}을(를) 가져오세요: 왼쪽 가중치 아래의 ImageNet 가중치 올리기, 또는 앱을 "
             "--weights-dir DIR로 시작하세요. 아니면 가중치 = random을 고르세요.",
         )
     return _message(
