@@ -122,7 +122,7 @@ def _read(path: str | os.PathLike, shown: tuple[str, str]) -> dict[str, torch.Te
         raise WeightsFileError(
             f"{shown[0]} is not a PyTorch weights file that loads safely with torch.load(weights_only=True) "
             "(not PyTorch's format, cut short, or it holds pickled code); upload torchvision's .pth file as downloaded",
-            f"{shown[1]}은(는) torch.load(weights_only=True)로 안전하게 읽을 수 있는 PyTorch 가중치 파일이 아닙니다 "
+            f"{shown[1]}: torch.load(weights_only=True)로 안전하게 읽을 수 있는 PyTorch 가중치 파일이 아닙니다 "
             "(PyTorch 형식이 아니거나, 잘렸거나, 코드가 담긴 pickle). "
             "내려받은 그대로의 torchvision .pth 파일을 올리세요",
         ) from None
@@ -130,7 +130,7 @@ def _read(path: str | os.PathLike, shown: tuple[str, str]) -> dict[str, torch.Te
         raise WeightsFileError(
             f"{shown[0]} is a training checkpoint of this app, not ImageNet weights; choose it with weights = "
             "checkpoint (Upload .pt)",
-            f"{shown[1]}은(는) 이 앱의 학습 체크포인트이지 ImageNet 가중치가 아닙니다. 가중치 = checkpoint로 "
+            f"{shown[1]}: 이 앱의 학습 체크포인트이지 ImageNet 가중치가 아닙니다. 가중치 = checkpoint로 "
             "고르세요 (.pt 올리기)",
         )
     if not isinstance(state, dict) or not state or not all(torch.is_tensor(v) for v in state.values()):
@@ -138,7 +138,7 @@ def _read(path: str | os.PathLike, shown: tuple[str, str]) -> dict[str, torch.Te
         raise WeightsFileError(
             f"{shown[0]} holds a {kind}, not a state_dict (a dict of parameter names to tensors, as "
             "torch.save(model.state_dict(), …) writes)",
-            f"{shown[1]}에는 state_dict가 아니라 {kind}이(가) 들어 있습니다 (state_dict: 파라미터 이름에서 텐서로 가는 "
+            f"{shown[1]}: state_dict가 아니라 {kind}이(가) 들어 있습니다 (state_dict: 파라미터 이름에서 텐서로 가는 "
             "사전, torch.save(model.state_dict(), …)가 쓰는 것)",
         )
     return state
@@ -164,7 +164,7 @@ def check_state_dict(state: dict[str, torch.Tensor], weights: Any, shown: tuple[
         raise WeightsFileError(
             f"{shown[0]} does not have the keys of torchvision's {builder} ({len(missing)} missing, "
             f"{len(unexpected)} unexpected: {listed(('missing', 'unexpected'))}); upload {canonical_name(weights)}",
-            f"{shown[1]}의 키가 torchvision {builder}의 키와 다릅니다 (빠진 키 {len(missing)}개, 남는 키 "
+            f"{shown[1]}: 키가 torchvision {builder}의 키와 다릅니다 (빠진 키 {len(missing)}개, 남는 키 "
             f"{len(unexpected)}개: {listed(('빠짐', '남음'))}). {canonical_name(weights)} 파일을 올리세요",
         )
     wrong = [
@@ -178,7 +178,7 @@ def check_state_dict(state: dict[str, torch.Tensor], weights: Any, shown: tuple[
         raise WeightsFileError(
             f"{shown[0]} does not fit torchvision's {builder}: {len(wrong)} tensor{'s' if len(wrong) > 1 else ''} of "
             f"the wrong shape ({en}); upload {canonical_name(weights)}",
-            f"{shown[1]}이(가) torchvision {builder}에 맞지 않습니다: 모양이 다른 텐서 {len(wrong)}개 ({ko}). "
+            f"{shown[1]}: torchvision {builder}에 맞지 않습니다: 모양이 다른 텐서 {len(wrong)}개 ({ko}). "
             f"{canonical_name(weights)} 파일을 올리세요",
         )
 
@@ -210,7 +210,7 @@ def store(path: str | os.PathLike, weights: Any, shown: tuple[str, str] = UPLOAD
         raise WeightsFileError(
             f"{shown[0]} is {bytes_text(size)}; this server takes weights files up to {bytes_text(limit)} "
             "(--max-checkpoint-upload)",
-            f"{shown[1]}은(는) {bytes_text(size)}입니다. 이 서버는 {bytes_text(limit)}까지의 가중치 파일만 받습니다 "
+            f"{shown[1]}: 크기가 {bytes_text(size)}입니다. 이 서버는 {bytes_text(limit)}까지의 가중치 파일만 받습니다 "
             "(--max-checkpoint-upload)",
         )
     state = _read(source, shown)
