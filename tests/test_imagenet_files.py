@@ -75,6 +75,15 @@ def test_an_uploaded_file_is_stored_under_its_name_and_the_imagenet_source_loads
     out = features.feature_maps_page(image, "resnet18", "imagenet", layer="layer1.0.conv1")
     assert out[0] is not None and "pretrained weights" in out[1] and out[-1]["model_name"] == "resnet18"
 
+    # Another file for the same weights replaces it, and is other weights: nothing computed from the first is
+    # served as if it came from the second.
+    other = {k: v + 1 if v.is_floating_point() else v for k, v in fake_resnet18.items()}
+    assert "is now in" in features.upload_imagenet(saved(other, tmp_path / "again.pth"), "resnet18")[1]
+    again = weight_sources.load_weights("resnet18", "imagenet")
+    assert again.key != loaded.key and torch.equal(again.model.fc.bias, other["fc.bias"])
+    with pytest.raises(weight_sources.WeightsError, match="weights changed"):
+        weight_sources.reload(loaded.key, "resnet18")
+
 
 def test_a_file_that_does_not_fit_is_refused_with_one_message_and_nothing_is_stored(offline, fake_resnet18, tmp_path):
     renamed = dict(fake_resnet18)

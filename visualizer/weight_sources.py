@@ -151,6 +151,8 @@ def load_weights(
         key = ("training", weights.key)
     elif source == "own":
         key = ("own", *_own_weights_key(model_name))
+    elif source == "imagenet":  # the file's stamp: a file brought later (imagenet_files) is other weights
+        key = (source, model_name, _imagenet_stamp(model_name))
     else:
         key = (source, model_name)
     with _cache_lock:  # one build per key even when two requests ask at once
@@ -158,6 +160,9 @@ def load_weights(
             _cache.move_to_end(key)
             return _cache[key]
         loaded = _load(model_name, source, checkpoint_path, key)
+        if source == "imagenet" and key[2] is None:  # downloaded just now: the file it came from has a stamp
+            key = (source, model_name, _imagenet_stamp(model_name))
+            loaded = dataclasses.replace(loaded, key=key)
         _cache[key] = loaded
         # Bounded by bytes, not count: three small CIFAR nets cost less than one VGG-19. The newest stays.
         budget = budgets.current().model_cache_bytes
@@ -213,6 +218,18 @@ def forget_imagenet() -> None:
         for key in [k for k in _cache if k[0] == "imagenet"]:
             del _cache[key]
     _reachable.clear()
+
+
+def _imagenet_stamp(model_name: str) -> int | None:
+    """When the torch cache's file of ``model_name``'s ImageNet weights was written (None: not there, or none)."""
+    try:
+        weights = zoo.get_spec(model_name).weights
+    except ValueError:  # an unknown name: loading says so, with the names that exist
+        return None
+    try:
+        return os.stat(zoo.weights_cache_path(weights)).st_mtime_ns if weights is not None else None
+    except OSError:
+        return None
 
 
 def _training_weights() -> LatestWeights:
