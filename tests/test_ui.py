@@ -7,6 +7,7 @@ import gradio as gr
 import pytest
 
 from visualizer.ui.app import build_demo
+from visualizer.ui.compare import compare_ui
 from visualizer.ui.handlers import friendly
 from visualizer.ui.stacks import stacks_ui
 
@@ -88,3 +89,9 @@ def test_the_stacks_chart_shows_the_two_designs_in_the_tables_order():
     assert list(table["design"]) == ["2 × 3×3 conv", "1 × 5×5 conv"]
     assert plot.sort == ["2 × 3×3 conv", "1 × 5×5 conv"]
     assert [row[0] for row in plot.value["data"]] == plot.sort  # the bars' data in the same order
+
+
+def test_the_compare_charts_show_the_models_in_the_tables_order():
+    table, *plots = compare_ui(["vgg16", "alexnet", "resnet18"], "3x224x224")
+    assert list(table["model"]) == ["vgg16", "alexnet", "resnet18"]
+    assert [plot.sort for plot in plots] == [["vgg16", "alexnet", "resnet18"]] * 3

@@ -40,11 +40,11 @@ def compare_view(models: list[str] | str, input_size: str) -> tuple[pd.DataFrame
                 "model": a.model_name,
                 "parameters": a.total_params,
                 "params": count_text(a.total_params),
+                MAIN_DEPTH: main_depth,  # beside the size: the two numbers a class compares first
+                ALL_DEPTH: all_depth,
                 "MACs (torchinfo)": a.total_macs,
                 "macs": count_text(a.total_macs),
                 "MACs (weights only)": a.total_textbook_macs,
-                MAIN_DEPTH: main_depth,
-                ALL_DEPTH: all_depth,
                 "final receptive field": spatial[-1].rf_display if spatial else "–",
                 "activation memory": bytes_text(a.total_activation_bytes),
             }
