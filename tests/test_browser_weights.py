@@ -14,6 +14,7 @@ import pytest
 import torch
 import torchvision
 from conftest import CHROMIUM, FLAGS
+from playwright.sync_api import expect, sync_playwright
 
 pytestmark = pytest.mark.skipif(
     not os.path.exists(CHROMIUM), reason="Debian's chromium is not installed (apt-get install -y chromium)"
@@ -25,8 +26,6 @@ FILE = "squeezenet1_1-b8a52dc0.pth"  # the end of torchvision's URL for SqueezeN
 
 @pytest.fixture(scope="module")
 def projector(server_url):
-    from playwright.sync_api import sync_playwright
-
     with sync_playwright() as p:
         browser = p.chromium.launch(executable_path=CHROMIUM, args=FLAGS)
         page = browser.new_context(viewport={"width": 1024, "height": 768}, locale="en-US").new_page()
@@ -65,7 +64,9 @@ def test_a_bad_file_is_one_message_and_no_error_badges_then_the_right_file_works
         upload.click()
     chooser.value.set_files(str(garbage))
     info = page.locator("#feature-info")
-    info.get_by_text("not a PyTorch weights file that loads safely").wait_for()
+    message = info.get_by_text("not a PyTorch weights file that loads safely")
+    message.wait_for()
+    expect(message).to_be_in_viewport()  # scrolled to: at 1024×768 it is a screen above the button
     page.wait_for_timeout(500)
     assert page.get_by_text("Error", exact=True).count() == 0  # no red badge on any panel, no pop-up
     page.screenshot(path=str(shots_dir / "weights-refused-1024.png"))

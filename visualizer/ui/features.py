@@ -12,6 +12,8 @@ from visualizer.ui.text import i18n
 from visualizer.views import features
 
 COLORMAPS = ["viridis", "magma", "inferno", "gray", "coolwarm", "jet"]
+# After an upload, the info box says how it went; at 1024×768 it sits a screen above the upload button.
+SHOW_INFO_JS = "() => document.querySelector('#feature-info')?.scrollIntoView({block: 'start', behavior: 'smooth'})"
 
 
 # ---------------------------------------------------------------- handlers
@@ -161,7 +163,7 @@ class FeaturesTab:
             [self.imagenet_upload, self.model],
             [self.source, *outputs, self.state, self.rf_info],
             api_visibility="private",
-        )
+        ).then(None, None, None, js=SHOW_INFO_JS)
         inputs = [  # in feature_maps_ui's order
             self.image,
             self.model,
