@@ -43,6 +43,17 @@ def write_run(root, name, mtime):
     return path
 
 
+def test_a_runs_label_puts_the_model_and_the_data_first(runs_dir):
+    # Issue 17: the picker cut "20261202-051234-alexnet_cifar-shapes (run)" before the model's name.
+    write_run(runs_dir, "20261202-051234-alexnet_cifar-shapes", 1_000)
+    write_run(runs_dir, "20261201-230000-vgg-8-M-16-M-cifar10", 2_000)  # a custom VGG: '-' in its name
+    assert [label for label, _ in runs.checkpoints()] == [
+        "vgg-8-M-16-M · cifar10 · 2026-12-01 23:00:00",
+        "alexnet_cifar · shapes · 2026-12-02 05:12:34",
+    ]
+    assert runs.run_label("my-run") == "my-run"  # a folder the trainer did not name: as it is
+
+
 def test_checkpoints_are_the_servers_own_newest_first(runs_dir, tmp_path):
     old, new = write_run(runs_dir, "a-run", 1_000), write_run(runs_dir, "b-run", 2_000)
     (runs_dir / "notes.txt").write_text("not a run")

@@ -229,6 +229,19 @@ def test_spatial_layers_and_stages_of_vgg16():
     ]
 
 
+def test_gradcam_defaults_to_the_last_conv_before_the_head():
+    # Issue 17: it was the last stage's layer, for VGG-16 the max-pool features.30. Independently of the records:
+    # VGG-16's 13 convs sit at features.0, 2, 5, 7, 10, 12, 14, 17, 19, 21, 24, 26, 28 (two modules per conv, one
+    # per pool); ResNet-18's last block ends conv2; AlexNet's fifth conv is features.10; SqueezeNet's last conv is
+    # its head (1×1 to the 1000 classes), so the one before it, the last Fire's 3×3 expand.
+    assert features.default_cam_layer("vgg16") == "features.28"
+    assert features.default_cam_layer("resnet18") == "layer4.1.conv2"
+    assert features.default_cam_layer("alexnet") == "features.10"
+    assert features.default_cam_layer("tv:squeezenet1_1") == "features.12.expand3x3"
+    kinds = {s.key: s.kind for s in spatial_layers("vgg16")}
+    assert kinds[features.default_cam_layer("vgg16")] == "Conv2d"
+
+
 def test_stages_of_resnets_are_the_stage_outputs():
     # torchvision ResNet: stem ReLU (112×112), then each stage's last block output, which is the block's
     # last ReLU call (BasicBlock: 2 calls, Bottleneck: 3). Blocks per stage from the paper's table.

@@ -8,11 +8,13 @@ import xml.etree.ElementTree as ET
 import numpy as np
 import pandas as pd
 import pytest
-from PIL import Image
+from PIL import Image, ImageFont
 
 from visualizer import background, latest_weights
 from visualizer.background import BackgroundTrainer
 from visualizer.latest_weights import WeightsRegistry
+from visualizer.report import stacks_text
+from visualizer.stacks import compare_stacks
 from visualizer.views import architecture, compare, features, stacks, training
 
 
@@ -189,16 +191,38 @@ def test_stacks_view_weights_per_channel_pair(k, n, stack_w, single_w):
     assert f"{per_position[0]:,} multiply-adds instead of {per_position[1]:,}" in summary
 
 
+def test_stacks_sentences_count_in_the_singular_when_there_is_one():
+    # Issue 17: "1 stacked 7×7 convs … 1 nonlinearities".
+    _, one, _ = stacks.stacks_view(7, 1, 64, 64)
+    assert "1 nonlinearity instead of 1" in one and "nonlinearities" not in one
+    _, two, _ = stacks.stacks_view(3, 2, 64, 64)
+    assert "2 nonlinearities instead of 1" in two
+    text = stacks_text(compare_stacks(kernel=7, repeat=1))
+    assert text.startswith("1 stacked 7×7 conv vs one 7×7 conv") and "has 1 nonlinearity to its 1" in text
+    assert stacks_text(compare_stacks(kernel=3, repeat=3)).startswith("3 stacked 3×3 convs vs one 7×7 conv")
+
+
 def test_stacks_view_rejects_even_kernels():
     with pytest.raises(ValueError, match="odd kernel"):
         stacks.stacks_view(4, 2, 8, 8)
+
+
+def test_compare_depth_is_the_names_depth_and_says_what_the_shortcuts_add():
+    # Issue 17: "depth 21" for ResNet-18 clashed with its name. The name counts the conv and FC layers on the main
+    # path; torchvision's ResNet-18 and -50 have 3 and 4 projection shortcuts (a 1×1 conv where a stage changes
+    # width), VGG-16 none.
+    table, _ = compare.compare_view(["vgg16", "resnet18", "resnet50"], "3x224x224")
+    depths = table.set_index("model")[[compare.MAIN_DEPTH, compare.ALL_DEPTH]]
+    assert depths.loc["vgg16"].tolist() == [16, 16]
+    assert depths.loc["resnet18"].tolist() == [18, 18 + 3]
+    assert depths.loc["resnet50"].tolist() == [50, 50 + 4]
 
 
 def test_compare_view():
     table, chart = compare.compare_view(["alexnet", "resnet18"], "3x224x224")
     assert list(table["model"]) == ["alexnet", "resnet18"]
     assert table.iloc[0]["parameters"] == ALEXNET_CONV + ALEXNET_FC
-    assert table.iloc[0]["depth (conv + FC)"] == 8 and table.iloc[1]["depth (conv + FC)"] == 21
+    assert table.iloc[0][compare.MAIN_DEPTH] == 8 and table.iloc[1][compare.ALL_DEPTH] == 21
     assert list(chart["parameters (M)"]) == [table.iloc[0]["parameters"] / 1e6, 11_689_512 / 1e6]
     with pytest.raises(ValueError, match="at least two"):
         compare.compare_view(["alexnet"], "224")
@@ -213,7 +237,7 @@ def test_feature_maps_and_click_to_receptive_field():
     # What the network sees: its 32×32 input, shown enlarged pixel for pixel (nearest neighbour, 7×).
     assert state["input"].size == (32, 32) and seen.size == (224, 224)
     assert np.array_equal(np.asarray(seen)[::7, ::7], np.asarray(state["input"]))
-    assert "Grad-CAM at `features.12`" in info and "cat" in info  # default: the last conv stage
+    assert "Grad-CAM at `features.10`" in info and "cat" in info  # default: the last conv (a 1×1), not the pool
     assert len(state["channels"]) == 8
     # Click inside tile 3 at unit (row 2, col 5) of features.2 (the first max-pool, 15×15 map).
     layout = state["layout"]
@@ -338,6 +362,24 @@ def test_unknown_class_for_gradcam():
     image = Image.new("RGB", (32, 32), "red")
     with pytest.raises(ValueError, match="no class named like"):
         features.feature_maps(image, "alexnet_cifar", cam_class="zebra")
+
+
+def test_confusion_matrix_names_every_class_in_full():
+    # Issue 17: the columns' names were cut to 6 letters ("triang", "diamon"). The ink of each name, measured in the
+    # image, is as long as the whole name set in the same font (the rows' names left, the columns' upright above).
+    names = ["circle", "triangle", "diamond", "crescent"]
+    cm = [[5, 1, 0, 0], [0, 6, 0, 1], [2, 0, 4, 0], [0, 0, 1, 7]]
+    cell = 34
+    image = training.confusion_image({"class_names": names, "confusion_matrix": cm}, cell=cell)
+    ink = np.asarray(image.convert("L")) < 128
+    top = image.height - len(names) * cell - 4  # the grid starts below the column names, right of the row names
+    left = image.width - len(names) * cell - 4
+    font = ImageFont.load_default(size=11)
+    for i, name in enumerate(names):
+        rows = np.flatnonzero(ink[:top, left + i * cell : left + (i + 1) * cell].any(axis=1))
+        cols = np.flatnonzero(ink[top + i * cell : top + (i + 1) * cell, :left].any(axis=0))
+        assert abs((rows[-1] - rows[0] + 1) - font.getlength(name)) <= 3, name
+        assert abs((cols[-1] - cols[0] + 1) - font.getlength(name)) <= 3, name
 
 
 def test_training_config_messages():

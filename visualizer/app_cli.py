@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import re
 import sys
 
@@ -71,6 +72,14 @@ def share(text: str) -> float:
             f"--max-model-share must be in (0, 1] or a percentage, e.g. 0.5 or 50%; got {text!r}"
         )
     return value
+
+
+def folder(text: str) -> str:
+    if not os.path.isdir(text):
+        raise argparse.ArgumentTypeError(
+            f"--weights-dir must be a folder of torchvision .pth files (e.g. vgg16-397923af.pth), got {text!r}"
+        )
+    return text
 
 
 class _AddModel(argparse.Action):
@@ -208,7 +217,14 @@ def add_flags(p: argparse.ArgumentParser) -> None:
         type=byte_size("--max-checkpoint-upload"),
         default=2**30,
         metavar="BYTES",
-        help="largest .pt file accepted as an upload (default 1GiB)",
+        help="largest .pt file accepted as an upload, checkpoints and ImageNet weights alike (default 1GiB)",
+    )
+    p.add_argument(
+        "--weights-dir",
+        type=folder,
+        metavar="DIR",
+        help="a folder of torchvision ImageNet weights files under their own names (vgg16-397923af.pth …), "
+        "checked and put in the torch cache at start: the imagenet weights then work offline",
     )
     add_model_flags(p)
 
@@ -233,6 +249,8 @@ def serve(args: argparse.Namespace) -> int:
     names = register_models(args.models)
     if names is None:
         return 2
+    if getattr(args, "weights_dir", None):
+        import_weights_dir(args.weights_dir)
     # Imported here, after the flags are checked: a mistyped flag is answered at once (measured: 0.2 s, against 13 s
     # of CPU time to import torch and Gradio), and glibc's arenas are capped before torch starts its threads.
     from visualizer.ui.app import launch  # noqa: PLC0415
@@ -265,6 +283,22 @@ def register_models(models: list[dict]) -> list[str] | None:
         return None
     print(f"your own networks, in every model picker: {', '.join(names)}", file=sys.stderr)
     return names
+
+
+def import_weights_dir(folder: str) -> list[str]:
+    """``--weights-dir``: every file checked and stored (``imagenet_files.import_folder``), one line each on stderr;
+    a bad file is reported and skipped, the server starts anyway. Returns the files stored."""
+    # torch only when there is a folder to read, after the flags are checked (see serve)
+    from visualizer.imagenet_files import import_folder  # noqa: PLC0415
+
+    stored, problems = import_folder(folder)
+    for line in stored:
+        print(f"ImageNet weights in the torch cache: {line}", file=sys.stderr)
+    for line in problems:
+        print(f"skipped: {line}", file=sys.stderr)
+    if not stored and not problems:
+        print(f"--weights-dir {folder}: no .pth or .pt files in it", file=sys.stderr)
+    return stored
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -14,6 +14,12 @@ SI_PREFIXES = ((1e12, "T"), (1e9, "G"), (1e6, "M"), (1e3, "k"))
 BINARY_UNITS = (("GiB", 2**30), ("MiB", 2**20), ("KiB", 2**10))
 
 
+def plural(n: int, noun: str, many: str | None = None) -> str:
+    """``1 conv``, ``2 convs``; ``many`` for a noun that does not just take an s (``1 nonlinearity``,
+    ``3 nonlinearities``). English only: Korean nouns do not change with the number."""
+    return f"{n:,} {noun if n == 1 else (many or noun + 's')}"
+
+
 def count_text(n: float, unit: str = "") -> str:
     """12_345_678 → ``12.35 M``; 512 → ``512``; with ``unit``: ``12.35 MB``."""
     for div, prefix in SI_PREFIXES:

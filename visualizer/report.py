@@ -11,7 +11,7 @@ import html as html_lib
 from typing import Any
 
 from visualizer.diagram import render_svg
-from visualizer.numbers import bytes_text, number_text, shape_text
+from visualizer.numbers import bytes_text, number_text, plural, shape_text
 from visualizer.records import Analysis, LayerRecord
 
 MACS_TORCHINFO = "MACs (torchinfo)"
@@ -209,15 +209,17 @@ def stacks_text(cmp: Any) -> str:
         return "  ".join(c.ljust(w) if i == 0 else c.rjust(w) for i, (c, w) in enumerate(zip(cells, widths)))
 
     stack, single = cmp.rows
+    kernel = f"{cmp.kernel}×{cmp.kernel}"
     return "\n".join(
         [
-            f"{cmp.repeat} stacked {cmp.kernel}×{cmp.kernel} convs vs one {cmp.big_kernel}×{cmp.big_kernel} conv "
+            f"{plural(cmp.repeat, 'stacked ' + kernel + ' conv')} vs one {cmp.big_kernel}×{cmp.big_kernel} conv "
             f"(channels {cmp.in_channels} → {cmp.mid_channels} → {cmp.out_channels}, "
             f"input {cmp.input_size}×{cmp.input_size})",
             fmt(cols),
             *(fmt(b) for b in body),
             f"Same receptive field; the single conv has {cmp.param_ratio:.2f}× the parameters of the stack, "
-            f"and the stack has {stack.nonlinearities} nonlinearities to its {single.nonlinearities}.",
+            f"and the stack has {plural(stack.nonlinearities, 'nonlinearity', 'nonlinearities')} to its "
+            f"{single.nonlinearities}.",
             "MACs/position (weights only) = k·k·C_in·C_out per conv, the textbook count; torchinfo's adds the biases.",
         ]
     )

@@ -37,6 +37,15 @@ class WeightsError(ValueError):
     """Weights that cannot be loaded as asked (bad source, offline, missing or unfitting checkpoint)."""
 
 
+class ImageNetWeightsMissing(WeightsError):
+    """ImageNet weights that exist but are not here (not cached, their server out of reach): the file to bring."""
+
+    def __init__(self, message: str, model_name: str, file_name: str) -> None:
+        super().__init__(message)
+        self.model_name = model_name
+        self.file_name = file_name  # torchvision's name for it, e.g. vgg16-397923af.pth
+
+
 @dataclass(frozen=True)
 class LoadedModel:
     model: nn.Module  # in eval mode; shared through the cache, so callers must not train or modify it
@@ -142,6 +151,8 @@ def load_weights(
         key = ("training", weights.key)
     elif source == "own":
         key = ("own", *_own_weights_key(model_name))
+    elif source == "imagenet":  # the file's stamp: a file brought later (imagenet_files) is other weights
+        key = (source, model_name, _imagenet_stamp(model_name))
     else:
         key = (source, model_name)
     with _cache_lock:  # one build per key even when two requests ask at once
@@ -149,6 +160,9 @@ def load_weights(
             _cache.move_to_end(key)
             return _cache[key]
         loaded = _load(model_name, source, checkpoint_path, key)
+        if source == "imagenet" and key[2] is None:  # downloaded just now: the file it came from has a stamp
+            key = (source, model_name, _imagenet_stamp(model_name))
+            loaded = dataclasses.replace(loaded, key=key)
         _cache[key] = loaded
         # Bounded by bytes, not count: three small CIFAR nets cost less than one VGG-19. The newest stays.
         budget = budgets.current().model_cache_bytes
@@ -198,6 +212,26 @@ def clear_cache() -> None:
         _cache.clear()
 
 
+def forget_imagenet() -> None:
+    """Drop loaded ImageNet models and what was believed about their files (a weights file was just stored)."""
+    with _cache_lock:
+        for key in [k for k in _cache if k[0] == "imagenet"]:
+            del _cache[key]
+    _reachable.clear()
+
+
+def _imagenet_stamp(model_name: str) -> int | None:
+    """When the torch cache's file of ``model_name``'s ImageNet weights was written (None: not there, or none)."""
+    try:
+        weights = zoo.get_spec(model_name).weights
+    except ValueError:  # an unknown name: loading says so, with the names that exist
+        return None
+    try:
+        return os.stat(zoo.weights_cache_path(weights)).st_mtime_ns if weights is not None else None
+    except OSError:
+        return None
+
+
 def _training_weights() -> LatestWeights:
     weights = latest_weights.REGISTRY.latest()
     if weights is None:
@@ -240,6 +274,12 @@ def _load(model_name: str, source: str, checkpoint_path: Any, key: tuple) -> Loa
         try:
             model = zoo.create_model(model_name, pretrained=True)
         except zoo.WeightsUnavailableError as exc:
+            if spec.has_pretrained:  # offline: say which file would do (upload it, or --weights-dir)
+                raise ImageNetWeightsMissing(
+                    f"ImageNet weights for {model_name} are not available: {exc}",
+                    spec.name,
+                    os.path.basename(zoo.weights_cache_path(spec.weights)),
+                ) from exc
             raise WeightsError(f"ImageNet weights for {model_name} are not available: {exc}") from exc
         info = f"{spec.name}: pretrained weights {spec.weights}"
     else:

@@ -388,10 +388,11 @@ def _download_error(weights: Any, exc: BaseException) -> WeightsUnavailableError
 
 
 def _fetch_state_dict(weights: Any) -> dict[str, torch.Tensor]:
-    """torchvision's own loading path: download once into the torch cache (with progress), then load."""
+    """torchvision's own loading path: download once into the torch cache (with progress), then load (tensors only:
+    the cache may hold a file someone brought, ``visualizer.imagenet_files``)."""
     _check_reachable(weights)
     try:
-        return weights.get_state_dict(progress=True, check_hash=True)
+        return weights.get_state_dict(progress=True, check_hash=True, weights_only=True)
     except (urllib.error.URLError, OSError, TimeoutError) as exc:
         raise _download_error(weights, exc) from exc
 

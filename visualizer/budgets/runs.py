@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import re
 import shutil
 from pathlib import Path
 
@@ -36,6 +37,19 @@ def _inside(path: Path, folder: Path) -> bool:
         return False
 
 
+_RUN_NAME = re.compile(r"^(\d{4})(\d{2})(\d{2})-(\d{2})(\d{2})(\d{2})-(.+)-([^-]+)$")  # training.run_dir's names
+
+
+def run_label(folder: str) -> str:
+    """A run's folder as a picker shows it: the model and the data first, then when it started
+    (``20261202-051234-alexnet_cifar-shapes`` → ``alexnet_cifar · shapes · 2026-12-02 05:12:34``)."""
+    m = _RUN_NAME.match(folder)
+    if not m:
+        return folder
+    y, mo, d, h, mi, sec, model, dataset = m.groups()
+    return f"{model} · {dataset} · {y}-{mo}-{d} {h}:{mi}:{sec}"
+
+
 def checkpoints() -> list[tuple[str, str]]:
     """``(label, path)`` of every checkpoint this server owns, newest first: each run's ``last.pt``, then
     uploaded files."""
@@ -45,7 +59,7 @@ def checkpoints() -> list[tuple[str, str]]:
         for run in root.iterdir():
             ckpt = run / CHECKPOINT_NAME
             if run.name != UPLOADS and ckpt.is_file() and _inside(ckpt, root):
-                found.append((ckpt.stat().st_mtime, f"{run.name} (run)", str(ckpt)))
+                found.append((ckpt.stat().st_mtime, run_label(run.name), str(ckpt)))
         uploads = root / UPLOADS
         if uploads.is_dir():
             for f in uploads.glob("*.pt"):

@@ -11,6 +11,7 @@ from typing import NamedTuple
 from torch import nn
 
 from visualizer.analysis import analyze, analyze_model
+from visualizer.kinds import kind_of
 from visualizer.numbers import shape_text
 from visualizer.records import Analysis
 
@@ -81,8 +82,24 @@ def default_layer(model_name: str) -> str:
 
 
 def default_cam_layer(model_name: str) -> str:
-    """Grad-CAM's classic layer: the last conv stage, semantic yet still spatial (VGG-16: features.30)."""
-    layers = spatial_layers(model_name)
+    """Grad-CAM's layer: the last conv before the head, read from the records (VGG-16: features.28, ResNet-18:
+    layer4.1.conv2), the deepest maps that are still a picture. A conv that is itself the head (SqueezeNet's 1×1
+    conv to the classes) is skipped; a network without a spatial conv falls back to its last stage."""
+    analysis = analyze_model(model_name)
+    classes = analysis.layers[-1].output_shape[1] if analysis.layers and analysis.layers[-1].output_shape else None
+    convs = [
+        r
+        for r in analysis.layers
+        if kind_of(r) == "conv"
+        and r.output_shape is not None
+        and len(r.output_shape) == 4
+        and r.output_shape[2] * r.output_shape[3] > 1
+    ]
+    if len(convs) > 1 and convs[-1].output_shape[1] == classes:
+        convs = convs[:-1]
+    if convs:
+        return convs[-1].key
+    layers = spatial_layers(analysis)
     stages = stage_layers(layers)
     return stages[-1].key if stages else layers[-1].key
 

@@ -16,7 +16,9 @@ TV_EXAMPLES = ["tv:mobilenet_v2", "tv:efficientnet_b0", "tv:densenet121", "tv:go
 
 def compare_ui(models: list[str], input_size: str) -> tuple:
     table, chart = compare.compare_view(models, input_size)
-    return table, chart, chart, chart  # one frame, three measures
+    # One frame, three measures; the bars in the table's order (left alone, a chart sorts its axis by name).
+    order = list(chart["model"])
+    return table, *(gr.BarPlot(value=chart, sort=order) for _ in range(3))
 
 
 def build(demo: gr.Blocks, opening: PageOpening | None = None) -> None:

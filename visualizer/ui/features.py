@@ -13,6 +13,8 @@ from visualizer.views import features
 from visualizer.views.opening import PageOpening
 
 COLORMAPS = ["viridis", "magma", "inferno", "gray", "coolwarm", "jet"]
+# After an upload, the info box says how it went; at 1024×768 it sits a screen above the upload button.
+SHOW_INFO_JS = "() => document.querySelector('#feature-info')?.scrollIntoView({block: 'start', behavior: 'smooth'})"
 
 
 # ---------------------------------------------------------------- handlers
@@ -28,6 +30,14 @@ def checkpoint_picker() -> gr.Dropdown:
 def checkpoint_uploaded(path: str | None) -> tuple[gr.Dropdown, str]:
     choices, source = features.upload_checkpoint(path)
     return gr.Dropdown(**choices), source
+
+
+def imagenet_uploaded(path: str | None, model: str) -> tuple:
+    source, message = features.upload_imagenet(path, model)
+    if source is None:  # refused: the message in the info box, the panels empty (no error badge on each)
+        return gr.skip(), *features.cleared(message)[:-1], None, ""
+    # Stored: the weights radio turns to imagenet, the info box says so; the panels keep what they show.
+    return source, gr.skip(), message, *([gr.skip()] * 6), gr.skip(), gr.skip()
 
 
 def feature_maps_ui(
@@ -46,7 +56,7 @@ def feature_maps_ui(
 ) -> tuple:
     # (track_tqdm: the one-time ImageNet weights download shows its progress bar in the page; the parameter names
     # are the `feature_maps` endpoint's parameter names)
-    out = features.feature_maps(
+    out = features.feature_maps_page(
         image,
         model,
         weights,
@@ -101,10 +111,18 @@ class FeaturesTab:
         self.source = gr.Radio(
             list(self.opening.weight_sources), value="auto", label=i18n("weights"), info=i18n("weights_auto")
         )
+        # The picker on a row of its own: a run's name is long ("20261202-0512…-alexnet_cifar-shapes (run)").
+        self.checkpoint = gr.Dropdown([], label=i18n("checkpoint_path"), allow_custom_value=True)
         with gr.Row():
-            self.checkpoint = gr.Dropdown([], label=i18n("checkpoint_path"), allow_custom_value=True, scale=3)
             self.checkpoint_upload = gr.UploadButton(
-                i18n("upload_checkpoint"), file_types=[".pt"], type="filepath", scale=1, size="sm"
+                i18n("upload_checkpoint"), file_types=[".pt"], type="filepath", size="sm"
+            )
+            self.imagenet_upload = gr.UploadButton(
+                i18n("upload_imagenet"),
+                file_types=[".pth", ".pt"],
+                type="filepath",
+                size="sm",
+                elem_id="imagenet-upload",
             )
         self.layer = gr.Dropdown([], label=i18n("layer"), allow_custom_value=True)
         with gr.Row():
@@ -147,6 +165,13 @@ class FeaturesTab:
             [self.checkpoint, self.source],
             api_visibility="private",
         )
+        outputs = [self.grid, self.info, self.seen, self.cam, self.top5, self.overview, self.filters, self.rf]
+        self.imagenet_upload.upload(
+            friendly(imagenet_uploaded),
+            [self.imagenet_upload, self.model],
+            [self.source, *outputs, self.state, self.rf_info],
+            api_visibility="private",
+        ).then(None, None, None, js=SHOW_INFO_JS)
         inputs = [  # in feature_maps_ui's order
             self.image,
             self.model,
@@ -160,7 +185,6 @@ class FeaturesTab:
             self.cam_class,
             self.cam_layer,
         ]
-        outputs = [self.grid, self.info, self.seen, self.cam, self.top5, self.overview, self.filters, self.rf]
         self.button.click(
             friendly(feature_maps_ui, release_memory=True),
             inputs,

@@ -10,6 +10,13 @@ from visualizer.ui.text import i18n
 from visualizer.views import stacks
 
 
+def stacks_ui(kernel: float, repeat: float, in_channels: float, out_channels: float) -> tuple:
+    table, summary, chart = stacks.stacks_view(kernel, repeat, in_channels, out_channels)
+    # The bars in the table's order (the stack first): left alone, the chart sorts its x axis alphabetically,
+    # which puts "1 × 5×5 conv" before "2 × 3×3 conv".
+    return table, summary, gr.BarPlot(value=chart, sort=list(table["design"]))
+
+
 def build(demo: gr.Blocks) -> None:
     """The tab and its events: any slider released recomputes the comparison (also on page load)."""
     with gr.Tab(i18n("tab_stacks"), id="stacks"):
@@ -34,10 +41,10 @@ def build(demo: gr.Blocks) -> None:
     outputs = [table, summary, chart]
     gr.on(
         [c.release for c in inputs],
-        friendly(stacks.stacks_view),
+        friendly(stacks_ui),
         inputs,
         outputs,
         api_name="compare_stacks",
         **LIGHT,
     )
-    demo.load(friendly(stacks.stacks_view), inputs, outputs, api_visibility="private")
+    demo.load(friendly(stacks_ui), inputs, outputs, api_visibility="private")

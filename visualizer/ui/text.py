@@ -55,6 +55,7 @@ EN: dict[str, str] = {
     "cached or downloadable, else the latest training run of this model, else random",
     "checkpoint_path": "Checkpoint (for weights = checkpoint): this server's runs and uploads, newest first",
     "upload_checkpoint": "Upload .pt",
+    "upload_imagenet": "Upload ImageNet weights (.pth)",
     "layer": "Layer",
     "top_n": "Channels shown (top N)",
     "rank_by": "Rank channels by",
@@ -67,7 +68,7 @@ EN: dict[str, str] = {
     "filters": "First-layer filters",
     "top5": "Top-5 predictions",
     "gradcam": "Grad-CAM",
-    "gradcam_layer": "Grad-CAM layer (a conv layer)",
+    "gradcam_layer": "Grad-CAM layer (default: the last conv before the head)",
     "gradcam_class": "Grad-CAM class (empty: the top prediction)",
     "rf_overlay": "Receptive field of the clicked unit",
     "explain_features": (
@@ -124,8 +125,10 @@ EN: dict[str, str] = {
     "models_to_compare": "Models to compare (type any tv: name too, e.g. tv:mobilenet_v3_large)",
     "compare": "Compare",
     "explain_compare": (
-        "Same input size for every model. Depth counts conv and linear layers; activation memory is the sum of "
-        "every layer's output at batch 1 in float32 (what a forward pass must hold for training)."
+        "Same input size for every model. Depth counts conv and linear layers on the main path, as a ResNet's name "
+        "does (ResNet-18: 18); the next column counts the 1×1 convs on its shortcuts too (ResNet-18: 21). "
+        "Activation memory is the sum of every layer's output at batch 1 in float32 (what a forward pass must hold "
+        "for training)."
     ),
     # Inside one unit (issue 19): the "explain this unit" panel and the effective receptive field.
     "unit_title": "#### Explain this unit: its computation with the network's own numbers",
@@ -185,6 +188,7 @@ KO: dict[str, str] = {
     "때), 없으면 이 모델의 최근 학습 결과, 그것도 없으면 무작위",
     "checkpoint_path": "체크포인트 (가중치 = checkpoint일 때): 이 서버의 학습 결과와 올린 파일, 최신순",
     "upload_checkpoint": ".pt 올리기",
+    "upload_imagenet": "ImageNet 가중치 올리기 (.pth)",
     "layer": "층",
     "top_n": "표시할 채널 수 (상위 N)",
     "rank_by": "채널 정렬 기준",
@@ -197,7 +201,7 @@ KO: dict[str, str] = {
     "filters": "첫 번째 층의 필터",
     "top5": "상위 5개 예측",
     "gradcam": "Grad-CAM",
-    "gradcam_layer": "Grad-CAM 층 (합성곱층)",
+    "gradcam_layer": "Grad-CAM 층 (기본: 분류기 앞의 마지막 합성곱층)",
     "gradcam_class": "Grad-CAM 클래스 (비우면 최상위 예측)",
     "rf_overlay": "클릭한 유닛의 수용 영역",
     "explain_features": (
@@ -251,7 +255,8 @@ KO: dict[str, str] = {
     "models_to_compare": "비교할 모델 (tv: 이름도 입력 가능, 예: tv:mobilenet_v3_large)",
     "compare": "비교",
     "explain_compare": (
-        "모든 모델에 같은 입력 크기를 씁니다. 깊이는 합성곱층과 완전연결층의 수이고, 활성화 메모리는 배치 1, float32에서 "
+        "모든 모델에 같은 입력 크기를 씁니다. 깊이는 주 경로의 합성곱층과 완전연결층 수로, ResNet 이름의 숫자와 같습니다 "
+        "(ResNet-18: 18). 다음 열은 지름길의 1×1 합성곱까지 셉니다 (ResNet-18: 21). 활성화 메모리는 배치 1, float32에서 "
         "모든 층 출력의 합입니다 (학습할 때 forward가 들고 있어야 하는 양)."
     ),
     # Inside one unit (issue 19): the "explain this unit" panel and the effective receptive field.

@@ -4,11 +4,23 @@ from __future__ import annotations
 
 import pandas as pd
 
+from visualizer.diagram.graph import skips
 from visualizer.numbers import bytes_text, count_text
+from visualizer.records import Analysis
 from visualizer.views.architecture import run
 
 DEPTH_TYPES = ("Conv", "Linear")
 MAX_MODELS = 8
+MAIN_DEPTH = "depth (conv + FC, main path)"  # what a ResNet's name counts
+ALL_DEPTH = "depth (+ shortcut convs)"
+
+
+def depths(a: Analysis) -> tuple[int, int]:
+    """``(weight layers on the main path, weight layers counting the shortcuts' projections)``, from the records:
+    ResNet-18 is (18, 21), its name counting the first; its three 1×1 projection shortcuts make the 21."""
+    weight_layers = {r.key for r in a.layers if r.type.startswith(DEPTH_TYPES)}
+    on_shortcuts = {key for skip in skips(a) for key in skip.via} & weight_layers
+    return len(weight_layers) - len(on_shortcuts), len(weight_layers)
 
 
 def compare_view(models: list[str] | str, input_size: str) -> tuple[pd.DataFrame, pd.DataFrame]:
@@ -22,16 +34,17 @@ def compare_view(models: list[str] | str, input_size: str) -> tuple[pd.DataFrame
     for name in names:
         a = run(name, input_size)
         spatial = [r for r in a.layers if r.receptive_field is not None]
-        depth = sum(1 for r in a.layers if r.type.startswith(DEPTH_TYPES))
+        main_depth, all_depth = depths(a)
         rows.append(
             {
                 "model": a.model_name,
                 "parameters": a.total_params,
                 "params": count_text(a.total_params),
+                MAIN_DEPTH: main_depth,  # beside the size: the two numbers a class compares first
+                ALL_DEPTH: all_depth,
                 "MACs (torchinfo)": a.total_macs,
                 "macs": count_text(a.total_macs),
                 "MACs (weights only)": a.total_textbook_macs,
-                "depth (conv + FC)": depth,
                 "final receptive field": spatial[-1].rf_display if spatial else "–",
                 "activation memory": bytes_text(a.total_activation_bytes),
             }

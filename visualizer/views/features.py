@@ -7,13 +7,14 @@ drawn from the tensors it keeps. ``explore`` and ``explain`` are the same pipeli
 
 from __future__ import annotations
 
+from html import escape
 from typing import Any
 
 import pandas as pd
 import torch
 from PIL import Image
 
-from visualizer import forward_pass, images, latest_weights
+from visualizer import forward_pass, imagenet_files, images, latest_weights
 from visualizer.analysis import analyze_model
 from visualizer.budgets import runs
 from visualizer.checkpoint import CheckpointError, load_checkpoint
@@ -37,7 +38,8 @@ from visualizer.numbers import shape_text
 from visualizer.predictions import prediction_note, top_k
 from visualizer.records import parse_layer_key
 from visualizer.rf_overlay import click_to_unit, unit_overlay
-from visualizer.weight_sources import LoadedModel, latest_checkpoint, load_weights
+from visualizer.views.layer_details import t
+from visualizer.weight_sources import ImageNetWeightsMissing, LoadedModel, WeightsError, latest_checkpoint, load_weights
 
 MAX_EXAMPLES = 6
 
@@ -53,7 +55,7 @@ def layer_choices(model: str) -> dict[str, Any]:
 
 
 def cam_layer_choices(model: str) -> dict[str, Any]:
-    """Grad-CAM layer choices; default: the last conv stage (the classic choice: semantic yet still spatial)."""
+    """Grad-CAM layer choices (every layer with a map); default: the last conv before the head."""
     name = (model or "").strip()
     return {"choices": spatial_choices(name), "value": default_cam_layer(name)}
 
@@ -96,6 +98,66 @@ def upload_checkpoint(path: str | None) -> tuple[dict[str, Any], str]:
         raise ValueError(str(exc).replace(str(path), "the uploaded file")) from None
     stored = runs.store_upload(path)
     return {**checkpoint_choices(), "value": stored}, "checkpoint"
+
+
+def upload_imagenet(path: str | None, model: str) -> tuple[str | None, str]:
+    """An uploaded torchvision ``.pth`` as the ImageNet weights of ``model``: checked, then stored once in the torch
+    cache under its canonical name. ``(the weight source to pick, or None when the file was refused; the message
+    for the info box)``: a refused file is a message, not an error (the panels stay clean)."""
+    if not path:
+        return None, _message(
+            "No file received: choose torchvision's .pth file for this model (e.g. vgg16-397923af.pth).",
+            "받은 파일이 없습니다. 이 모델의 torchvision .pth 파일을 고르세요 (예: vgg16-397923af.pth).",
+        )
+    try:
+        stored = imagenet_files.store_for_model(path, model)
+    except imagenet_files.WeightsFileError as exc:
+        return None, _message(str(exc), exc.ko)
+    name = (model or "").strip()
+    kept = "was already in this server's torch cache" if stored.already else "is now in this server's torch cache"
+    kept_ko = "이미 이 서버의 torch 캐시에 있었습니다" if stored.already else "이제 이 서버의 torch 캐시에 있습니다"
+    return "imagenet", _message(
+        f"{stored.file_name} ({stored.weights}, {stored.tensors} tensors, keys and shapes checked against {name}) "
+        f"{kept}. Weights = imagenet works offline now: press Show feature maps.",
+        f"{stored.file_name} ({stored.weights}, 텐서 {stored.tensors}개, {name}의 키와 모양 확인) {kept_ko}. "
+        "이제 인터넷 없이도 가중치 = imagenet을 쓸 수 있습니다: 특징 맵 보기를 누르세요.",
+        icon="✅",
+    )
+
+
+def _message(en: str, ko: str, icon: str = "⚠️") -> str:
+    """One line for the info box, in both languages (the page shows one)."""
+    return f"{icon} {t(escape(en, quote=False), escape(ko, quote=False))}"
+
+
+def weights_message(exc: WeightsError) -> str:
+    """What the info box says when the weights asked for cannot be had; ImageNet offline names the file to bring."""
+    if isinstance(exc, ImageNetWeightsMissing):
+        return _message(
+            f"ImageNet weights for {exc.model_name} are not on this server, and their server cannot be reached "
+            f"(offline?). Bring torchvision's file {exc.file_name}: Upload ImageNet weights (left, under Weights), "
+            "or start the app with --weights-dir DIR; or choose weights = random.",
+            f"{exc.model_name}의 ImageNet 가중치가 이 서버에 없고, 내려받을 서버에도 연결할 수 없습니다 (오프라인?). "
+            f"torchvision 파일 {exc.file_name}을(를) 가져오세요: 왼쪽 가중치 아래의 ImageNet 가중치 올리기, 또는 앱을 "
+            "--weights-dir DIR로 시작하세요. 아니면 가중치 = random을 고르세요.",
+        )
+    return _message(
+        str(exc), f"가중치를 불러올 수 없습니다: {exc}"
+    )  # (the message names files and models: code, not prose)
+
+
+def cleared(message: str) -> tuple:
+    """``feature_maps``' outputs when there is nothing to show: every panel empty, ``message`` in the info box."""
+    return None, message, None, None, pd.DataFrame(columns=["class", "probability (%)"]), None, None, None, None
+
+
+def feature_maps_page(*args: Any, **kwargs: Any) -> tuple:
+    """``feature_maps`` for the page: weights that cannot be had (offline ImageNet, no checkpoint yet) leave the panels
+    empty and say why in the info box, rather than an error on every panel."""
+    try:
+        return feature_maps(*args, **kwargs)
+    except WeightsError as exc:
+        return cleared(weights_message(exc))
 
 
 def _latest_source() -> tuple[str, str | None]:
@@ -196,7 +258,7 @@ def explain(
     checkpoint_path: str | None = None,
     alpha: float = 0.5,
 ) -> dict[str, Any]:
-    """Image in → Grad-CAM overlay for one class at one conv layer (default: the last conv-stage layer).
+    """Image in → Grad-CAM overlay for one class at one layer (default: the last conv before the head).
 
     Returns ``overlay`` (PIL), ``heatmap`` (H×W array), ``class_index``, ``class_name``, ``probability``,
     ``layer``, ``input`` (PIL the network sees), ``prediction_note``, ``info``. Reads the image's

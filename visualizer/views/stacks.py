@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pandas as pd
 
-from visualizer.numbers import shape_text
+from visualizer.numbers import plural, shape_text
 from visualizer.stacks import compare_stacks
 
 
@@ -47,9 +47,9 @@ def stacks_view(
         f"**{stack.label}** sees {stack.receptive_field[0]}×{stack.receptive_field[1]}, the same as "
         f"**{single.label}**, with {stack.weights_per_channel_pair} instead of {single.weights_per_channel_pair} "
         f"weights per channel pair ({stack.params:,} vs {single.params:,} parameters: the single conv needs "
-        f"**{c.param_ratio:.2f}×** as many) and {stack.nonlinearities} nonlinearities instead of "
-        f"{single.nonlinearities}. Per output position that is {stack.textbook_macs_per_position:,} multiply-adds "
-        f"instead of {single.textbook_macs_per_position:,} (weights only: k·k·C_in·C_out per conv)."
+        f"**{c.param_ratio:.2f}×** as many) and {plural(stack.nonlinearities, 'nonlinearity', 'nonlinearities')} "
+        f"instead of {single.nonlinearities}. Per output position that is {stack.textbook_macs_per_position:,} "
+        f"multiply-adds instead of {single.textbook_macs_per_position:,} (weights only: k·k·C_in·C_out per conv)."
     )
     chart = pd.DataFrame(
         [

@@ -203,22 +203,28 @@ def curves(metrics: dict) -> tuple[pd.DataFrame, pd.DataFrame]:
 
 
 def confusion_image(final: dict | None, cell: int = 34) -> Image.Image | None:
-    """The confusion matrix as a labelled heat map (rows: true class, columns: predicted)."""
+    """The confusion matrix as a labelled heat map (rows: true class, columns: predicted), every class name whole:
+    the rows' names on the left, the columns' turned upright above (the margins fit the longest name)."""
     if not final:
         return None
     cm = np.asarray(final["confusion_matrix"], dtype=np.float64)
-    names = final["class_names"]
+    names = [str(name) for name in final["class_names"]]
     n = len(names)
     row_sum = cm.sum(axis=1, keepdims=True)
     frac = np.divide(cm, row_sum, out=np.zeros_like(cm), where=row_sum > 0)
     lut = colormap_lut("Blues")
     font = ImageFont.load_default(size=11)
-    margin = 90
+    longest = max((math.ceil(font.getlength(name)) for name in names), default=0)
+    margin = longest + 10
     img = Image.new("RGB", (margin + n * cell + 4, margin + n * cell + 4), "white")
     draw = ImageDraw.Draw(img)
-    for i in range(n):
-        draw.text((4, margin + i * cell + cell // 3), names[i][:12], fill="black", font=font)
-        draw.text((margin + i * cell + 2, margin - 14 - (i % 2) * 14), names[i][:6], fill="black", font=font)
+    line = font.getbbox("Ag")[3] + 2  # one line of text, ascender to descender
+    for i, name in enumerate(names):
+        draw.text((margin - 6 - font.getlength(name), margin + i * cell + cell // 3), name, fill="black", font=font)
+        label = Image.new("RGB", (math.ceil(font.getlength(name)) + 2, line), "white")
+        ImageDraw.Draw(label).text((1, 0), name, fill="black", font=font)
+        upright = label.rotate(90, expand=True)  # read bottom to top, ending just above its column
+        img.paste(upright, (margin + i * cell + (cell - upright.width) // 2, margin - 6 - upright.height))
         for j in range(n):
             color = tuple(int(c) for c in lut[int(frac[i, j] * 255)])
             x0, y0 = margin + j * cell, margin + i * cell
