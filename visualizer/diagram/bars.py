@@ -75,6 +75,7 @@ def render_bars_svg(scene: Scene, analysis: Analysis, fit: bool = False) -> str:
     title(y_p, "parameters per layer (share of the total) · 층별 파라미터 (전체 대비)")
     title(y_m, "MACs per layer (share of the total) · 층별 MAC 연산량 (전체 대비)")
     title(y_rf, f"receptive field after each layer vs the input ({in_h} px) · 층별 수용 영역과 입력 크기")
+    label_end = {y_p: -1e9, y_m: -1e9}  # per strip: where the last share label ends
     for key, x, params, macs, _rf, label, kind in rows:
         for y0, value, total, top, color, what in (
             (y_p, params, total_p, top_p, PARAM_COLOR, "params 파라미터"),
@@ -92,7 +93,9 @@ def render_bars_svg(scene: Scene, analysis: Analysis, fit: bool = False) -> str:
                 f'<rect x="{_n(x - bar_w / 2 - 3)}" y="{_n(y0)}" width="{_n(bar_w + 6)}" height="{STRIP}" '
                 'fill="transparent"/></g>'
             )
-            if share >= 0.01 and (spacing >= 26 or share >= 0.05):  # room for "12%", or a share worth a look
+            text_w = 0.64 * MIN_FONT * len(f"{100 * share:.0f}%")
+            if share >= 0.01 and x - text_w / 2 > label_end[y0] + 2:  # a share's label, unless it would touch the last
+                label_end[y0] = x + text_w / 2
                 out.append(
                     f'<text x="{_n(x)}" y="{_n(y0 + STRIP - h - 3)}" font-size="{MIN_FONT}" text-anchor="middle" '
                     f'fill="#333">{100 * share:.0f}%</text>'
@@ -105,7 +108,8 @@ def render_bars_svg(scene: Scene, analysis: Analysis, fit: bool = False) -> str:
         f'<line x1="0" x2="{_n(width)}" y1="{_n(y_input)}" y2="{_n(y_input)}" stroke="#999" stroke-dasharray="5 4"/>'
     )
     out.append(
-        f'<text x="{_n(width - 4)}" y="{_n(y_input - 3)}" font-size="{MIN_FONT}" text-anchor="end" fill="#666">'
+        # at the left, under the line: the first layers' fields are small, so their dots sit low, clear of it
+        f'<text x="4" y="{_n(y_input + MIN_FONT + 1)}" font-size="{MIN_FONT}" text-anchor="start" fill="#666">'
         f"input {in_h}×{in_w}</text>"
     )
     points = []

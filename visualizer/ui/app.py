@@ -12,7 +12,7 @@ from typing import Any
 
 import gradio as gr
 
-from visualizer.ui import architecture, compare, features, stacks, training, units
+from visualizer.ui import architecture, compare, features, lesson, present, stacks, training, units
 from visualizer.ui.handlers import LIGHT, friendly
 from visualizer.ui.page_assets import CSS, LANGUAGE_JS
 from visualizer.ui.text import i18n
@@ -24,14 +24,18 @@ GRADIO_CACHE_CLEANUP = (600, 3600)  # every 10 minutes, files older than an hour
 def build_demo() -> gr.Blocks:
     """The page: a title, a hidden language probe (see ``page_assets``), then the tabs in teaching order."""
     with gr.Blocks(title="CNN architecture visualizer", delete_cache=GRADIO_CACHE_CLEANUP) as demo:
-        gr.Markdown(i18n("title"))
+        with gr.Row(elem_id="page-head"):
+            gr.Markdown(i18n("title"))
+            present.build(demo)  # presentation mode: a toggle, and ?present=1
         gr.Markdown(i18n("lang_code"), elem_id="lang-probe")
-        with gr.Tabs():
-            architecture.build(demo)
+        with gr.Tabs() as tabs:
+            lesson_tab = lesson.build(demo)  # the notes' storyline first; the other tabs as before
+            arch_tab = architecture.build(demo)
             stacks.build(demo)
             features.build(demo)
             training.build(demo)
             compare.build(demo)
+        lesson_tab.link(tabs, arch_tab)  # "open in its tab"
         # An endpoint for scripts only: it has no component, so it sits outside the tabs (Gradio adds its own).
         gr.api(friendly(architecture.layer_details_api), api_name="layer_details", **LIGHT)
         units.register_api()  # explain_unit, effective_rf
