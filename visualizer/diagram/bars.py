@@ -1,7 +1,7 @@
 """Per-layer charts aligned under the diagram: parameters, MACs and the receptive field, one column per box.
 
 Drawn on the diagram's own x positions (``Scene.centers``) and width, so a bar sits exactly under its box (a
-drawing wrapped to rows: one even column per box, in the row's order, coloured by its kind as the boxes are):
+drawing wrapped to rows: one even column per box, in the row's order), each bar in its box's colour:
 VGG's lesson at a glance — the fully-connected layers hold most of the weights while the convs do most of
 the work, and the receptive field climbs towards (and past) the input size.
 """
@@ -17,7 +17,7 @@ from visualizer.records import Analysis
 STRIP = 62  # height of one bar strip
 LABEL_ROOM = 14  # above the tallest bar: its share, clear of the strip's title
 GAP = 24
-PARAM_COLOR, MAC_COLOR, RF_COLOR = "#4e79a7", "#f28e2b", "#59a14f"
+RF_COLOR = "#59a14f"
 
 
 def _node_sums(scene: Scene, analysis: Analysis) -> list[tuple[str, float, int, int, list[int] | None, str, str]]:
@@ -51,7 +51,6 @@ def render_bars_svg(scene: Scene, analysis: Analysis, fit: bool = False) -> str:
     columns = [r[1] for r in rows]
     spacing = min([b - a for a, b in zip(columns, columns[1:])] or [24.0])
     bar_w = max(3.0, min(12.0, spacing - 3))
-    wrapped = scene.rows > 1
     y_p = GAP
     y_m = y_p + STRIP + GAP
     y_rf = y_m + STRIP + GAP
@@ -77,14 +76,15 @@ def render_bars_svg(scene: Scene, analysis: Analysis, fit: bool = False) -> str:
     title(y_rf, f"receptive field after each layer vs the input ({in_h} px) · 층별 수용 영역과 입력 크기")
     label_end = {y_p: -1e9, y_m: -1e9}  # per strip: where the last share label ends
     for key, x, params, macs, _rf, label, kind in rows:
-        for y0, value, total, top, color, what in (
-            (y_p, params, total_p, top_p, PARAM_COLOR, "params 파라미터"),
-            (y_m, macs, total_m, top_m, MAC_COLOR, "MACs"),
+        for y0, value, total, top, what in (
+            (y_p, params, total_p, top_p, "params 파라미터"),
+            (y_m, macs, total_m, top_m, "MACs"),
         ):
             share = value / total
             h = (STRIP - LABEL_ROOM) * share / top
-            if wrapped:  # columns no longer sit under their boxes: the box's colour says which kind it is
-                color = COLORS.get(kind, COLORS["other"])
+            # In its box's colour (as the share line above): purple FC bars among blue conv bars read at once,
+            # also under a wrapped drawing, where a column no longer sits under its box.
+            color = COLORS.get(kind, COLORS["other"]) if kind != "stage" else COLORS["conv"]
             tip = f"{key} ({label}): {what} {value:,} = {100 * share:.1f}%"
             out.append(
                 f'<g class="bar" data-bar={quoteattr(key)}><title>{escape(tip)}</title>'

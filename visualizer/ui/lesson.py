@@ -85,12 +85,12 @@ class LessonTab:
                     container=False,
                     elem_id="lesson-answer",
                     max_length=lesson.MAX_ANSWER,
-                    scale=2,
+                    scale=1,
                 )
                 self.check = gr.Button(
                     i18n("lesson_check"), variant="primary", elem_id="lesson-check", scale=0, min_width=120
                 )
-                self.feedback = gr.HTML(elem_id="lesson-feedback", padding=False, min_height=0, scale=3)
+            self.feedback = gr.HTML(elem_id="lesson-feedback", padding=False, min_height=0)
             self.view = gr.HTML(elem_id="lesson-view", padding=False)
         self._events(demo)
 

@@ -100,8 +100,8 @@ def receptive_field_answer(r: LayerRecord) -> Answer:
     return Answer(
         value,
         formula,
-        "the field before this layer, plus (kernel − 1) steps of the jump (the input pixels between two units)",
-        "이 층 앞의 수용 영역 + (커널 − 1) × 점프 (이웃한 두 유닛 사이의 입력 픽셀 수)",
+        "the field before this layer, plus kernel − 1 jumps (a jump: the input distance between neighbouring units)",
+        "이 층 앞의 수용 영역 + (커널 − 1) × 점프; 점프는 이웃한 두 유닛 사이의 입력 거리",
     )
 
 
@@ -361,10 +361,10 @@ def check_answer(index: int, typed: str) -> tuple[bool | None, str]:
     if value == answer.value:
         return True, (
             f"<div class='lesson-right'>✔ {t('Right', '정답')}: <code>{answer.formula}</code> "
-            f"({t(answer.what_en, answer.what_ko)})</div>"
+            f"— {t(answer.what_en, answer.what_ko)}</div>"
         )
     tried = t(f"Not quite: you typed {value:,}.", f"아쉽습니다. 입력한 값: {value:,}.")
     return False, (
         f"<div class='lesson-wrong'>✘ {tried} {t('Hint: work it out', '힌트: 계산해 보세요')}: "
-        f"<code>{answer.work} = ?</code> ({t(answer.what_en, answer.what_ko)})</div>"
+        f"<code>{answer.work} = ?</code> — {t(answer.what_en, answer.what_ko)}</div>"
     )
