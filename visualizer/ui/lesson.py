@@ -106,7 +106,7 @@ class LessonTab:
             friendly(check),
             [self.step, self.answer],
             self.feedback,
-            api_name="lesson_check",
+            api_visibility="private",
             **LIGHT,
         )
 
