@@ -56,7 +56,10 @@ def test_resnet18_diagram_shows_its_shortcuts_and_maps_through_an_image(page, sh
     page.locator("button.gallery-item:visible").first.click()
     page.locator('#arch-diagram [data-layer="layer2.0.conv1"]').click()
     page.locator("#arch-maps-info").get_by_text(re.compile(r"maps of layer2\.0\.conv1")).wait_for()
+    # The drawing wraps to rows, so the maps sit further down: bring them on screen (their images load lazily).
+    page.locator("#arch-maps").scroll_into_view_if_needed()
     page.locator("#arch-maps img").first.wait_for()
+    page.locator("#arch-rf").scroll_into_view_if_needed()
     page.locator("#arch-rf img").first.wait_for()
 
 
