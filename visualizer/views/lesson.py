@@ -25,6 +25,7 @@ from visualizer.stacks import compare_stacks
 from visualizer.views import features
 from visualizer.views.architecture import share_line_html
 from visualizer.views.layer_details import t
+from visualizer.weight_sources import load_weights
 
 MAX_ANSWER = 40  # characters read from the answer box
 
@@ -171,8 +172,16 @@ def _img(picture: Image.Image, alt: str) -> str:
 def photo_view() -> str:
     """An example photo through AlexNet: the top maps of features.3 and the strongest unit's receptive field."""
     photo = features.example_images()[0]
-    grid, overlay, _text, state = features.layer_maps(photo, "alexnet", "auto", "features.3")
+    grid, overlay, _text, _state = features.layer_maps(photo, "alexnet", "auto", "features.3")
     r = _record("alexnet", "features.3")
+    source = load_weights("alexnet", "auto").source  # the cached load layer_maps just made
+    weights = {
+        "imagenet": ("ImageNet weights", "ImageNet 가중치"),
+        "random": (
+            "random weights (no ImageNet weights on this server): untrained filters, patterns still visible",
+            "무작위 가중치 (이 서버에 ImageNet 가중치가 없음): 학습 전의 필터지만 패턴은 보입니다",
+        ),
+    }.get(source, ("the weights of this server's training run", "이 서버에서 학습한 가중치"))
     caption = t(
         f"Top 8 of AlexNet's {r.output_shape[1]} maps of features.3 (bright: the filter's pattern is there) · "
         f"right: what its strongest unit sees, a {r.receptive_field[0]}×{r.receptive_field[1]} square",
@@ -180,8 +189,9 @@ def photo_view() -> str:
         f"오른쪽: 가장 강한 유닛이 보는 {r.receptive_field[0]}×{r.receptive_field[1]} 정사각형",
     )
     return (
-        f"<div class='lesson-photo' data-view='photo' data-pass='{state['pass'] if state else ''}'>"
-        f"{_img(grid, 'feature maps')}{_img(overlay, 'receptive field')}</div><p class='muted'>{caption}</p>"
+        f"<div class='lesson-photo' data-view='photo' data-weights='{source}'>"
+        f"{_img(grid, 'feature maps')}{_img(overlay, 'receptive field')}</div>"
+        f"<p class='muted'>{caption}<br>{t('Weights', '가중치')}: {t(*weights)}</p>"
     )
 
 
