@@ -58,7 +58,9 @@ html.cnnviz-present .gradio-container h1 { font-size: 1.6em; }
 html.cnnviz-present .diagram-scroll svg { max-width: none !important; }
 html.cnnviz-present .share-line { font-size: 1.35em; }
 html.cnnviz-present .share-line .share-bar { width: 130px; height: 16px; }
-html.cnnviz-present .layer-card { font-size: 1.2em; }
+/* the table and the card one above the other, each the page's width (side by side the card wraps every line) */
+html.cnnviz-present .row:has(#arch-table):has(#layer-details) { flex-wrap: wrap; }
+html.cnnviz-present .row:has(#arch-table):has(#layer-details) > * { min-width: 100% !important; }
 html.cnnviz-present .lesson-step p, html.cnnviz-present .lesson-right,
 html.cnnviz-present .lesson-wrong { font-size: 1.3em; }
 html.cnnviz-present .lesson-table { font-size: 1.3em; }
