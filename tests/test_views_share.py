@@ -63,7 +63,7 @@ def test_the_share_line_is_the_linear_layers_share_of_the_weights(name, builder,
     assert (s["fc_params"], s["conv_params"], s["params"]) == (fc, conv, total)
     line = share_line_html(run(name, ""))
     assert share_text(fc, total) == fc_text
-    assert f"FC</b> {fc_text} of the weights" in line and f"FC</b> 층이 가중치의 {fc_text}" in line
+    assert f"FC</b> {fc_text} of the weights" in line and f"완전연결층</b>이 가중치의 {fc_text}" in line
     assert re.search(r"width:([\d.]+)%;background:#b07aa1", line).group(1) == f"{100 * fc / total:.2f}"
 
 
@@ -78,7 +78,7 @@ def test_the_share_line_is_the_convs_share_of_the_work(name, builder, conv_text)
     assert (shares(a)["conv_macs"], shares(a)["macs"]) == (conv, conv + fc)
     assert share_text(conv, conv + fc) == conv_text
     line = share_line_html(a)
-    assert f"conv</b> {conv_text} of the MACs" in line and f"conv</b> 층이 연산(MAC)의 {conv_text}" in line
+    assert f"conv</b> {conv_text} of the MACs" in line and f"합성곱층</b>이 연산(MAC)의 {conv_text}" in line
 
 
 @pytest.mark.parametrize(

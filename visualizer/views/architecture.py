@@ -219,9 +219,11 @@ def share_line_html(a: Analysis) -> str:
     w, m = share_text(s["fc_params"], s["params"]), share_text(s["conv_macs"], s["macs"])
     weights = _share_bar([(s["fc_params"], fc), (s["conv_params"], conv)], s["params"])
     work = _share_bar([(s["fc_macs"], fc), (s["conv_macs"], conv)], s["macs"])
-    fc_word, conv_word = f"<b style='color:{fc}'>FC</b>", f"<b style='color:{conv}'>conv</b>"
-    weights_text = t(f"{fc_word} {w} of the weights", f"{fc_word} 층이 가중치의 {w}")
-    work_text = t(f"{conv_word} {m} of the MACs", f"{conv_word} 층이 연산(MAC)의 {m}")
+    def word(text: str, color: str) -> str:
+        return f"<b style='color:{color}'>{text}</b>"
+
+    weights_text = t(f"{word('FC', fc)} {w} of the weights", f"{word('완전연결층', fc)}이 가중치의 {w}")
+    work_text = t(f"{word('conv', conv)} {m} of the MACs", f"{word('합성곱층', conv)}이 연산(MAC)의 {m}")
     return (
         f"<div class='share-line' data-fc-params='{w}' data-conv-macs='{m}'>"
         f"{weights} {weights_text}<span class='share-sep'>·</span>{work} {work_text}</div>"

@@ -145,7 +145,8 @@ def stacks_view() -> str:
     for r, color in ((stack, "#4e79a7"), (single, "#e15759")):
         width = 100 * r.weights_per_channel_pair / top
         rows.append(
-            f"<tr><th>{r.label}</th><td>{r.receptive_field[0]}×{r.receptive_field[1]}</td>"
+            f"<tr><th>{t(r.label, r.label.replace('conv', '합성곱'))}</th>"
+            f"<td>{r.receptive_field[0]}×{r.receptive_field[1]}</td>"
             f"<td><span class='lesson-bar' style='width:{width:.0f}%;background:{color}'></span> "
             f"{r.weights_per_channel_pair}</td><td>{r.params:,}</td><td>{r.nonlinearities}</td></tr>"
         )
