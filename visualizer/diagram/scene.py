@@ -270,9 +270,9 @@ def build(
     """Lay the analysis out: boxes left to right (wrapped to rows no wider than ``max_width``, if given),
     shortcut arcs above, labels around.
 
-    In phases: what to draw (``graph.nodes``), each item's slot width, arc levels, the rows (breaks only where
-    no shortcut spans), x positions and vertical bands, then the shapes of each node, each shortcut, the rows'
-    connectors, and the selection mark.
+    In phases: what to draw (``graph.nodes``), each item's slot width, arc levels, the rows (breaks only where no
+    shortcut is cut, see ``_breakable``), x positions and vertical bands, then the shapes of each node, each
+    shortcut, the rows' connectors, and the selection mark.
     """
     row, found = nodes(analysis, fold, expanded)
     items: list[tuple[str, Node | None]] = ([("input", None)] if show_input else []) + [("node", n) for n in row]

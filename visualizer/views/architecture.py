@@ -219,6 +219,7 @@ def share_line_html(a: Analysis) -> str:
     w, m = share_text(s["fc_params"], s["params"]), share_text(s["conv_macs"], s["macs"])
     weights = _share_bar([(s["fc_params"], fc), (s["conv_params"], conv)], s["params"])
     work = _share_bar([(s["fc_macs"], fc), (s["conv_macs"], conv)], s["macs"])
+
     def word(text: str, color: str) -> str:
         return f"<b style='color:{color}'>{text}</b>"
 
