@@ -86,6 +86,7 @@ def page(server_url):
         page = context.new_page()
         page.set_default_timeout(60_000)
         page.goto(server_url)
+        page.get_by_role("tab", name="Architecture").click()  # the page opens on the Lesson; these tests start here
         yield page
         browser.close()
 

@@ -56,7 +56,10 @@ def test_resnet18_diagram_shows_its_shortcuts_and_maps_through_an_image(page, sh
     page.locator("button.gallery-item:visible").first.click()
     page.locator('#arch-diagram [data-layer="layer2.0.conv1"]').click()
     page.locator("#arch-maps-info").get_by_text(re.compile(r"maps of layer2\.0\.conv1")).wait_for()
+    # The drawing wraps to rows, so the maps sit further down: bring them on screen (their images load lazily).
+    page.locator("#arch-maps").scroll_into_view_if_needed()
     page.locator("#arch-maps img").first.wait_for()
+    page.locator("#arch-rf").scroll_into_view_if_needed()
     page.locator("#arch-rf img").first.wait_for()
 
 
@@ -156,8 +159,10 @@ def test_korean_browser_gets_korean_page(page, server_url, shots):
     context = page.context.browser.new_context(viewport={"width": 1400, "height": 1000}, locale="ko-KR")
     korean = context.new_page()
     korean.goto(server_url)
+    korean.get_by_role("tab", name="구조").wait_for()
+    assert korean.get_by_role("tab").all_inner_texts() == ["수업", "구조", "3×3 대 5×5", "특징 맵", "학습", "비교"]
+    korean.get_by_role("tab", name="구조").click()
     korean.get_by_text("138,357,544").first.wait_for()
-    assert korean.get_by_role("tab").all_inner_texts() == ["구조", "3×3 대 5×5", "특징 맵", "학습", "비교"]
     # The details card's text follows the page language too.
     korean.locator('#arch-diagram [data-layer="features.0"]').click()
     korean.locator("#layer-details").get_by_text("파라미터", exact=True).wait_for()

@@ -37,6 +37,7 @@ def projector(browser, server_url, locale):
     page = context.new_page()
     page.set_default_timeout(WAIT)
     page.goto(server_url)
+    page.get_by_role("tab", name=re.compile("Architecture|구조")).click()  # the page opens on the Lesson
     page.get_by_text("138,357,544").first.wait_for()  # the page has loaded (VGG-16 analysed)
     return context, page
 

@@ -25,6 +25,7 @@ from visualizer import cli
 from visualizer.analysis import analyze, analyze_model
 from visualizer.diagram import build, render_png, render_svg
 from visualizer.diagram.bars import render_bars_svg
+from visualizer.diagram.scene import FIT_WIDTH
 
 NS = "{http://www.w3.org/2000/svg}"
 CUSTOM = ["vgg:64,M,128", "vgg_bn:16,M,32"]
@@ -537,3 +538,126 @@ def test_cli_refuses_an_out_file_it_cannot_write(tmp_path, capsys):
     missing = tmp_path / "no" / "d.svg"
     err = _one_error_line(*_cli(["diagram", "vgg16", "--out", str(missing)], capsys))
     assert str(missing.parent) in err and not missing.parent.exists()
+
+
+# ---------------------------------------------------------------------------------------------- fit to the page
+
+
+def _extent(g: ET.Element) -> tuple[float, float, float, float]:
+    """(x0, y0, x1, y1) of a group's polygons and circles."""
+    pts = [pt for p in g.iter(NS + "polygon") for pt in _points(p)]
+    for c in g.iter(NS + "circle"):
+        cx, cy, r = float(c.get("cx")), float(c.get("cy")), float(c.get("r"))
+        pts += [(cx - r, cy - r), (cx + r, cy + r)]
+    xs, ys = [x for x, _ in pts], [y for _, y in pts]
+    return min(xs), min(ys), max(xs), max(ys)
+
+
+def _path_points(g: ET.Element) -> list[tuple[float, float]]:
+    d = next(p for p in g.iter(NS + "path") if p.get("stroke") != "transparent").get("d")
+    return [tuple(float(v) for v in pair.split(",")) for pair in re.findall(r"-?[\d.]+,-?[\d.]+", d)]
+
+
+def _fit_svg(name: str, fold: str = "blocks", expanded: tuple[str, ...] = ()) -> str:
+    return render_svg(_analysis(name), fold, expanded, max_width=FIT_WIDTH)
+
+
+def _resnet152_layer3_open() -> tuple[str, ...]:
+    stages = [g for g in _groups(_svg("resnet152", "stages")) if "stage" in _cls(g)]
+    return (stages[2].get("data-stage"),)
+
+
+FIT_CASES = [("vgg16", "blocks", ()), ("resnet18", "blocks", ()), ("alexnet", "blocks", ())]
+
+
+@pytest.mark.parametrize("name, fold, expanded", FIT_CASES + [("resnet152", "stages", "layer3")])
+def test_fit_draws_the_whole_network_within_the_page_width_with_text_of_11_px_or_more(name, fold, expanded):
+    expanded = _resnet152_layer3_open() if expanded else ()
+    wide, fit = _svg(name, fold, expanded), _fit_svg(name, fold, expanded)
+    assert _view_box(fit)[0] <= FIT_WIDTH
+    assert _view_box(wide)[0] > FIT_WIDTH  # each of these is too wide for one row at full size
+    rows = int(build(_analysis(name), fold, expanded, max_width=FIT_WIDTH).rows)
+    assert rows >= (1 if name == "alexnet" else 2)  # AlexNet's 13 boxes fit one row once the boxes are smaller
+    assert len([g for g in _groups(fit) if "wrap" in _cls(g)]) == rows - 1  # one connector per row break
+    # The same layers as the one-row drawing, each once, and every text at least 11 px.
+    assert sorted(g.get("data-layer") for g in _layer_elements(fit)) == sorted(
+        g.get("data-layer") for g in _layer_elements(wide)
+    )
+    a = _analysis(name)
+    bars = render_bars_svg(build(a, fold, expanded, max_width=FIT_WIDTH), a)
+    for svg in (fit, bars):
+        sizes = [float(t.get("font-size")) for t in ET.fromstring(svg).iter(NS + "text")]
+        assert sizes and min(sizes) >= 11
+
+
+@pytest.mark.parametrize("name, fold, expanded", FIT_CASES + [("resnet152", "stages", "layer3")])
+def test_fit_boxes_do_not_overlap_and_every_arc_runs_from_its_source_to_its_sum(name, fold, expanded):
+    expanded = _resnet152_layer3_open() if expanded else ()
+    svg = _fit_svg(name, fold, expanded)
+    width, height = _view_box(svg)
+    boxes = {
+        _key(g) or g.get("data-join"): _extent(g)
+        for g in _main_row(svg) + [g for g in _groups(svg) if "join" in _cls(g)]
+    }
+    items = list(boxes.values())
+    for i, (ax0, ay0, ax1, ay1) in enumerate(items):
+        assert ax0 >= 0 and ax1 <= width and ay0 >= 0 and ay1 <= height
+        for bx0, by0, bx1, by1 in items[i + 1 :]:
+            assert ax1 <= bx0 or bx1 <= ax0 or ay1 <= by0 or by1 <= ay0, "two boxes overlap"
+    wraps = [_points_of_line(g) for g in _groups(svg) if "wrap" in _cls(g)]
+    stages = [g for g in _groups(svg) if "stage" in _cls(g)]
+    by_join = {g.get("data-join"): _extent(g) for g in _groups(svg) if "join" in _cls(g) and g.get("data-join")}
+    skips = _skips(svg)
+    if name.startswith("resnet"):
+        assert skips
+    for g in skips:
+        pts = _path_points(g)
+        (x0, y0), (x1, y1) = pts[0], pts[-1]
+        jx0, jy0, jx1, jy1 = by_join[g.get("data-join")]
+        assert jx0 <= x1 <= jx1 and y1 == pytest.approx(jy0, abs=0.2)  # lands on the top of its ⊕
+        apex = min(y for _, y in pts)
+        assert apex < min(y0, y1)
+        holder = next((s for s in stages if g.get("data-from") in s.get("data-keys").split()), None)
+        source = boxes.get(g.get("data-from")) or (_extent(holder) if holder is not None else None)
+        if source is not None and source[1] <= y1 <= source[3] + 60:  # same row: leaves above its source
+            assert source[0] <= x0 <= source[2] + 4 and y0 <= source[1] + 1
+        else:  # its source ends the row before: it branches off the connector into this row
+            assert any(abs(x0 - lx) < 0.2 and abs(y0 - ly) < 0.2 for line in wraps for lx, ly in line)
+
+
+def _points_of_line(g: ET.Element) -> list[tuple[float, float]]:
+    return [tuple(float(v) for v in p.split(",")) for p in g.find(NS + "polyline").get("points").split()]
+
+
+def test_fit_rows_balance_and_resnet152s_open_stage_keeps_every_block():
+    a = _analysis("resnet152")
+    expanded = _resnet152_layer3_open()
+    scene = build(a, "stages", expanded, max_width=FIT_WIDTH)
+    assert scene.rows >= 5 and scene.width <= FIT_WIDTH
+    svg = _fit_svg("resnet152", "stages", expanded)
+    drawn = {g.get("data-layer") for g in _main_row(svg)}
+    assert {f"layer3.{i}.conv3" for i in range(36)} <= drawn
+    assert _svg_shortcuts(svg) == {
+        s for s in _fx_shortcuts(_meta(torchvision.models.resnet152)) if s[1].startswith("layer3.")
+    }
+    # VGG-16 in two rows, its three fc boxes on the last one (all visible at once)
+    vgg = _fit_svg("vgg16")
+    fc = [_extent(g) for g in _main_row(vgg) if "linear" in _cls(g)]
+    assert len(fc) == 3 and all(x1 <= FIT_WIDTH for _, _, x1, _ in fc)
+    assert build(_analysis("vgg16"), "blocks", max_width=FIT_WIDTH).rows == 2
+
+
+def test_wrapped_bars_keep_one_evenly_spaced_column_per_box_in_row_order():
+    a = _analysis("vgg16")
+    scene = build(a, "blocks", max_width=FIT_WIDTH)
+    bars = render_bars_svg(scene, a)
+    assert _view_box(bars)[0] == pytest.approx(scene.width, abs=0.1)
+    order = [_key(g) for g in _main_row(_fit_svg("vgg16"))]
+    xs = {}
+    for g in _groups(bars):
+        rect = g.find(NS + "rect")
+        if g.get("data-bar") and rect is not None:
+            xs.setdefault(g.get("data-bar"), float(rect.get("x")) + float(rect.get("width")) / 2)
+    assert list(xs) == order
+    steps = [b - a for a, b in zip(list(xs.values()), list(xs.values())[1:])]
+    assert max(steps) - min(steps) < 0.25 and min(xs.values()) > 0 and max(xs.values()) < scene.width

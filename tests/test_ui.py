@@ -48,7 +48,8 @@ def test_forward_passes_share_one_queue_and_answers_from_records_have_their_own(
     by_name = {e.api_name: e for e in events}
     network = [e.api_name for e in events if e.concurrency_id == "network"]
     # The Feature-maps button and the Architecture tab's layer maps (after a box click, a row click, a new image),
-    # a clicked unit (it may need its layer's inputs), the card's unit and its ERF, and the units' endpoints.
+    # a clicked unit (it may need its layer's inputs), the card's unit and its ERF, the units' endpoints, and the
+    # Lesson's views (on load and on a step change: its photo step runs AlexNet).
     assert sorted(network) == [
         "arch_erf",
         "arch_selected",
@@ -58,6 +59,8 @@ def test_forward_passes_share_one_queue_and_answers_from_records_have_their_own(
         "selected_maps",
         "selected_maps_1",
         "selected_maps_2",
+        "show_view",
+        "show_view_1",
         "unit_clicked",
     ]
     assert {by_name[n].concurrency_limit for n in network} == {1}

@@ -41,6 +41,19 @@ def number_text(x: float) -> str:
     return f"{int(x):,}" if float(x).is_integer() else f"{x:g}"
 
 
+def share_text(part: float, whole: float) -> str:
+    """A share as a whole percent (``89 %``), never rounded to a claim it is not: under 1 % but above zero is
+    ``< 1 %``, above 99 % but short of all is floored to a tenth (``99.9 %``), so "100 %" means all."""
+    if whole <= 0 or part <= 0:
+        return "0 %"
+    p = 100 * part / whole
+    if p >= 100:
+        return "100 %"
+    if p > 99:
+        return f"{math.floor(p * 10) / 10:.1f} %"
+    return "< 1 %" if p < 1 else f"{round(p)} %"
+
+
 def shape_text(shape: Sequence[float] | None, sep: str = "×", empty: str = "") -> str:
     """``[3, 224, 224]`` → ``3×224×224`` (``sep="x"``: ``3x224x224``); ``empty`` for None or ``[]``; fractional
     entries (a receptive field's jump of 0.5) keep their fraction."""

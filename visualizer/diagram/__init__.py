@@ -22,15 +22,16 @@ def render_svg(
     expanded: Iterable[str] = (),
     selected: str | None = None,
     fit: bool = False,
+    max_width: float | None = None,
 ) -> str:
     """The architecture of ``analysis`` as an SVG document.
 
     ``fold``: ``"none"`` (every layer), ``"blocks"`` (conv + BN + ReLU as one box; every residual block) or
     ``"stages"`` (runs of same-shaped blocks as one box with a count; ``expanded`` lists the stages, by
     their first layer's key, to draw open). ``selected``: a layer key to highlight. ``fit``: scale to the
-    page's width instead of a fixed pixel size.
+    page's width instead of a fixed pixel size. ``max_width``: wrap to rows no wider (the page's ``FIT_WIDTH``).
     """
-    return to_svg(build(analysis, fold, expanded, selected), fit=fit)
+    return to_svg(build(analysis, fold, expanded, selected, max_width=max_width), fit=fit)
 
 
 def render_png(
@@ -39,9 +40,10 @@ def render_png(
     expanded: Iterable[str] = (),
     selected: str | None = None,
     scale: float = 2.0,
+    max_width: float | None = None,
 ):
     """The same drawing as a PIL image (``scale``× the SVG's pixel size, for slides)."""
-    return to_image(build(analysis, fold, expanded, selected), scale=scale)
+    return to_image(build(analysis, fold, expanded, selected, max_width=max_width), scale=scale)
 
 
 __all__ = ["FOLDS", "Node", "Scene", "Skip", "build", "nodes", "render_png", "render_svg", "skips"]

@@ -7,7 +7,7 @@ from functools import lru_cache
 
 from PIL import Image, ImageDraw, ImageFont
 
-from visualizer.diagram.scene import Circle, Curve, Poly, Scene, Text
+from visualizer.diagram.scene import Circle, Curve, Line, Poly, Scene, Text
 
 
 @lru_cache(maxsize=16)
@@ -61,10 +61,10 @@ def to_image(scene: Scene, scale: float = 2.0) -> Image.Image:
                     _dashed(draw, outline, s.stroke, max(1, round(s.width * scale)), 4 * scale, 3 * scale)
                 else:
                     draw.line(outline, fill=s.stroke, width=max(1, round(s.width * scale)))
-            elif isinstance(s, Curve):
-                pts = [p(x, y) for x, y in s.points()]
+            elif isinstance(s, (Curve, Line)):
+                pts = [p(x, y) for x, y in (s.points() if isinstance(s, Curve) else s.points)]
                 w = max(1, round(s.width * scale))
-                if s.dash:
+                if getattr(s, "dash", False):
                     _dashed(draw, pts, s.stroke, w, 6 * scale, 4 * scale)
                 else:
                     draw.line(pts, fill=s.stroke, width=w, joint="curve")

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from xml.sax.saxutils import escape, quoteattr
 
-from visualizer.diagram.scene import Circle, Curve, Poly, Scene, Text
+from visualizer.diagram.scene import Circle, Curve, Line, Poly, Scene, Text
 
 STYLE = """
 .layer, .stage, .expand { cursor: pointer; }
@@ -40,6 +40,10 @@ def _shape(s) -> str:
             f'<path d="{d}" fill="none" stroke="transparent" stroke-width="9"/>'
             f'<path d="{d}" fill="none" stroke="{s.stroke}" stroke-width="{_n(s.width)}"{dash}{marker}/>'
         )
+    if isinstance(s, Line):
+        pts = " ".join(f"{_n(x)},{_n(y)}" for x, y in s.points)
+        marker = ' marker-end="url(#arrow)"' if s.arrow else ""
+        return f'<polyline points="{pts}" fill="none" stroke="{s.stroke}" stroke-width="{_n(s.width)}"{marker}/>'
     if isinstance(s, Circle):
         return f'<circle cx="{_n(s.cx)}" cy="{_n(s.cy)}" r="{_n(s.r)}" fill="{s.fill}" stroke="{s.stroke}"/>'
     if isinstance(s, Text):
@@ -51,13 +55,17 @@ def _shape(s) -> str:
     raise TypeError(f"unknown shape {type(s).__name__}")
 
 
+def size_attrs(width: float, height: float, fit: bool) -> str:
+    """Fixed pixels, or (``fit``) the container's width, within 0.7× and 1.25× the drawing's own size: laid out
+    at ``scene.FIT_WIDTH``, the page's column shows it about 1:1, its smallest text at ``MIN_FONT`` px or more."""
+    if fit:
+        return f'width="100%" style="min-width:{_n(width * 0.7)}px;max-width:{_n(width * 1.25)}px"'
+    return f'width="{_n(width)}" height="{_n(height)}"'
+
+
 def to_svg(scene: Scene, fit: bool = False) -> str:
     """The scene as a standalone SVG document (``fit``: scale to the container's width, for the page)."""
-    size = (
-        f'width="100%" style="min-width:{_n(scene.width * 0.7)}px;max-width:{_n(scene.width * 1.25)}px"'
-        if fit
-        else f'width="{_n(scene.width)}" height="{_n(scene.height)}"'
-    )
+    size = size_attrs(scene.width, scene.height, fit)
     out = [
         f'<svg xmlns="http://www.w3.org/2000/svg" class="cnn-diagram" viewBox="0 0 {_n(scene.width)} '
         f'{_n(scene.height)}" {size} role="img" aria-label={quoteattr(scene.title)}>',

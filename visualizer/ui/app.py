@@ -12,7 +12,7 @@ from typing import Any
 
 import gradio as gr
 
-from visualizer.ui import architecture, compare, features, stacks, training, units
+from visualizer.ui import architecture, compare, features, lesson, present, stacks, training, units
 from visualizer.ui.handlers import LIGHT, friendly
 from visualizer.ui.page_assets import CSS, LANGUAGE_JS
 from visualizer.ui.text import i18n
@@ -27,14 +27,19 @@ def build_demo(default_model: str | None = None) -> gr.Blocks:
     model picker starts on ``default_model`` where it fits (a network of your own), else on the zoo's defaults."""
     opening = page_opening(default_model)
     with gr.Blocks(title="CNN architecture visualizer", delete_cache=GRADIO_CACHE_CLEANUP) as demo:
-        gr.Markdown(i18n("title"))
+        with gr.Row(elem_id="page-head"):
+            gr.Markdown(i18n("title"))
+            present.build(demo)  # presentation mode: a toggle, and ?present=1
         gr.Markdown(i18n("lang_code"), elem_id="lang-probe")
-        with gr.Tabs():
-            architecture.build(demo, opening)
+        # A page opened on a network of your own opens on its drawing; otherwise on the Lesson.
+        with gr.Tabs(selected="arch" if default_model else "lesson") as tabs:
+            lesson_tab = lesson.build(demo)  # the notes' storyline first; the other tabs as before
+            arch_tab = architecture.build(demo, opening)
             stacks.build(demo)
             features.build(demo, opening)
             training.build(demo, opening)
             compare.build(demo, opening)
+        lesson_tab.link(tabs, arch_tab)  # "open in its tab"
         # An endpoint for scripts only: it has no component, so it sits outside the tabs (Gradio adds its own).
         gr.api(friendly(architecture.layer_details_api), api_name="layer_details", **LIGHT)
         units.register_api()  # explain_unit, effective_rf

@@ -271,6 +271,26 @@ KO: dict[str, str] = {
     "arch_inside": "선택한 층의 안쪽: 가장 강한 유닛의 계산과 유효 수용 영역",
 }
 
+# The Lesson tab and presentation mode (issue 17).
+EN |= {
+    "tab_lesson": "Lesson",
+    "lesson_step": "Step",
+    "lesson_next": "Next step ▶",
+    "lesson_open": "Open in its tab",
+    "lesson_answer": "Your answer (a whole number)",
+    "lesson_check": "Check",
+    "present": "Presentation mode",
+}
+KO |= {
+    "tab_lesson": "수업",
+    "lesson_step": "단계",
+    "lesson_next": "다음 단계 ▶",
+    "lesson_open": "해당 탭에서 열기",
+    "lesson_answer": "답 (정수 하나)",
+    "lesson_check": "확인",
+    "present": "발표 모드",
+}
+
 assert EN.keys() == KO.keys(), set(EN) ^ set(KO)
 
 # The one translation object: every label asks it (``i18n("key")``), and ``launch`` hands it to the page.

@@ -20,7 +20,8 @@ import zoo
 from visualizer import diagram
 from visualizer.analysis import analyze_model, parse_input_shape
 from visualizer.diagram.bars import render_bars_svg
-from visualizer.numbers import bytes_text, count_text, shape_text
+from visualizer.diagram.scene import COLORS, FIT_WIDTH
+from visualizer.numbers import bytes_text, count_text, shape_text, share_text
 from visualizer.records import Analysis
 from visualizer.report import table_rows
 from visualizer.views.layer_details import details_html, empty_card, t
@@ -177,14 +178,56 @@ def diagram_html(a: Analysis, fold: str, expanded: Sequence[str] = (), selected:
 @functools.lru_cache(maxsize=64)
 def _diagram_html(name: str, shape: tuple[int, ...], fold: str, expanded: tuple[str, ...], selected: str | None) -> str:
     a = analyze_model(name, shape)
-    scene = diagram.build(a, fold, expanded, selected)
+    scene = diagram.build(a, fold, expanded, selected, max_width=FIT_WIDTH)
     hint = t(
         "Click a box for its details · hover for numbers · ×N opens a folded stage",
         "상자를 클릭하면 자세히 · 마우스를 올리면 숫자 · ×N을 누르면 접힌 단계가 펼쳐집니다",
     )
     return (
-        f"<div class='diagram-hint'>{hint}</div><div class='diagram-scroll'>"
+        f"<div class='diagram-hint'>{hint}</div>{share_line_html(a)}<div class='diagram-scroll'>"
         f"{diagram.svg.to_svg(scene, fit=True)}{render_bars_svg(scene, a, fit=True)}</div>"
+    )
+
+
+def shares(a: Analysis) -> dict[str, int]:
+    """Where the weights and the work are: fully-connected vs conv parameters and MACs, and the totals (from the
+    records, as the bars and the totals table count them: a shared layer's weights once, its work per call)."""
+    split = a.conv_fc_split()
+    return {
+        "fc_params": split["fc_params"],
+        "conv_params": split["conv_params"],
+        "params": a.total_params,
+        "conv_macs": split["conv_macs"],
+        "fc_macs": split["fc_macs"],
+        "macs": a.total_macs,
+    }
+
+
+def _share_bar(parts: list[tuple[int, str]], whole: int) -> str:
+    """A small stacked bar (one segment per part, in its kind's colour, the rest grey)."""
+    segments = "".join(
+        f"<span style='width:{100 * n / whole:.2f}%;background:{color}'></span>" for n, color in parts if whole and n
+    )
+    return f"<span class='share-bar'>{segments}</span>"
+
+
+def share_line_html(a: Analysis) -> str:
+    """The bars' lesson in one line, above the drawing: e.g. ``FC 89 % of the weights · conv 99.9 % of the
+    MACs`` (English and Korean), each with a small stacked bar in the diagram's colours."""
+    s = shares(a)
+    fc, conv = COLORS["linear"], COLORS["conv"]
+    w, m = share_text(s["fc_params"], s["params"]), share_text(s["conv_macs"], s["macs"])
+    weights = _share_bar([(s["fc_params"], fc), (s["conv_params"], conv)], s["params"])
+    work = _share_bar([(s["fc_macs"], fc), (s["conv_macs"], conv)], s["macs"])
+
+    def word(text: str, color: str) -> str:
+        return f"<b style='color:{color}'>{text}</b>"
+
+    weights_text = t(f"{word('FC', fc)} {w} of the weights", f"{word('완전연결층', fc)}이 가중치의 {w}")
+    work_text = t(f"{word('conv', conv)} {m} of the MACs", f"{word('합성곱층', conv)}이 연산(MAC)의 {m}")
+    return (
+        f"<div class='share-line' data-fc-params='{w}' data-conv-macs='{m}'>"
+        f"{weights} {weights_text}<span class='share-sep'>·</span>{work} {work_text}</div>"
     )
 
 
