@@ -9,6 +9,7 @@ import re
 import sys
 
 from visualizer import budgets
+from visualizer.budgets import runs
 from visualizer.budgets.allocator import limit_arenas
 from visualizer.budgets.logins import LoginGuard
 
@@ -205,6 +206,20 @@ def add_flags(p: argparse.ArgumentParser) -> None:
         help="newest training runs whose checkpoints are kept; older ones are deleted (default 5)",
     )
     budgets.add_argument(
+        "--max-queue",
+        type=positive_int("--max-queue"),
+        default=8,
+        metavar="N",
+        help="training runs that may wait in the queue behind the one training (default 8)",
+    )
+    budgets.add_argument(
+        "--runs-dir",
+        default=None,
+        metavar="DIR",
+        help="where training runs are kept: their folders and checkpoints, uploads and the run store "
+        "(DIR/runs.sqlite, every run's curves and results; default runs/, or $CNNVIZ_RUNS_DIR)",
+    )
+    budgets.add_argument(
         "--max-checkpoint-upload",
         type=byte_size("--max-checkpoint-upload"),
         default=2**30,
@@ -230,7 +245,9 @@ def serve(args: argparse.Namespace) -> int:
         max_train_memory=args.max_train_memory,
         keep_runs=args.keep_runs,
         max_checkpoint_upload=args.max_checkpoint_upload,
+        max_queue=args.max_queue,
     )
+    runs.use_runs_dir(args.runs_dir)
     names = register_models(args.models)
     if names is None:
         return 2
