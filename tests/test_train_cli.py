@@ -10,8 +10,8 @@ import torch
 import zoo
 from visualizer.checkpoint import load_checkpoint, model_from_checkpoint
 from visualizer.cli import build_parser, main
-from visualizer.train_cli import config_from_args
 from visualizer.datasets import load_shapes
+from visualizer.train_cli import config_from_args
 
 REPO = Path(__file__).resolve().parents[1]
 TINY_VGG = "vgg_bn:16,M,32,M,64,M"
