@@ -235,7 +235,7 @@ def test_one_recipe_for_the_cli_the_training_tab_and_the_config():
         config = TrainConfig(dataset=dataset)
         cli = config_from_args(build_parser().parse_args(["train", "alexnet_cifar", "--dataset", dataset]))
         assert cli == config
-        fields = tab.recipe(dataset)  # what the tab's fields hold after picking the dataset
+        fields = tab.recipe_fields(dataset)  # what the tab's fields hold after picking the dataset
         ui = tab.make_config(
             "alexnet_cifar",
             dataset,

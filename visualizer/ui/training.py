@@ -77,7 +77,7 @@ def stop_ui() -> tuple:
 
 
 def recipe_ui(dataset: str) -> list:
-    values = training.recipe(dataset)
+    values = training.recipe_fields(dataset)
     return [values[k] for k in RECIPE_FIELDS]
 
 
@@ -131,7 +131,7 @@ class TrainingTab:
         self.epoch_erf.wire(self)
 
     def _settings(self) -> None:
-        recipe = training.recipe("shapes")  # the dataset's defaults (training.DATASET_DEFAULTS)
+        recipe = training.recipe_fields("shapes")  # the dataset's defaults (training.DATASET_DEFAULTS)
         with gr.Row():
             self.dataset = gr.Radio(["shapes", "cifar10"], value="shapes", label=i18n("dataset"))
             self.model = gr.Dropdown(
