@@ -90,7 +90,12 @@ def test_overlaid_curves_carry_each_runs_exact_points(store):
         runs_view.compare_runs([99])
     with pytest.raises(ValueError, match="run id 'x' is not a number"):
         runs_view.compare_runs(["x"])
-    assert runs_view.axis_titles("seconds", "ko-KR") == {"x": "학습 시간 (초)", "acc": "정확도 (%)", "loss": "손실"}
+    assert runs_view.axis_titles("seconds", "ko-KR") == {
+        "x": "학습 시간 (초)",
+        "acc": "정확도 (%)",
+        "loss": "손실",
+        "run": "실행",
+    }
 
 
 def test_a_run_exports_as_csv(store):

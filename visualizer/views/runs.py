@@ -267,13 +267,15 @@ AXIS_TITLES = {
     ("acc", "ko"): "정확도 (%)",
     ("loss", "en"): "loss",
     ("loss", "ko"): "손실",
+    ("run", "en"): "run",
+    ("run", "ko"): "실행",
 }
 
 
 def axis_titles(x: str, lang: str) -> dict[str, str]:
     """The charts' axis titles in the page's language (``"en"`` | ``"ko"``)."""
     lang = "ko" if str(lang or "").lower().startswith("ko") else "en"
-    return {"x": AXIS_TITLES[(x, lang)], "acc": AXIS_TITLES[("acc", lang)], "loss": AXIS_TITLES[("loss", lang)]}
+    return {"x": AXIS_TITLES[(x, lang)], **{k: AXIS_TITLES[(k, lang)] for k in ("acc", "loss", "run")}}
 
 
 # ---------------------------------------------------------------------------------------------- exports
