@@ -26,6 +26,7 @@ RUNS_CSS = """
 table.runs-table { border-collapse: collapse; font-size: 0.9em; width: 100%; }
 .runs-table th, .runs-table td { padding: 3px 8px 3px 0; text-align: left; vertical-align: top; }
 .runs-table th { border-bottom: 1px solid #999; }
+.runs-table td:nth-child(3), .runs-table td:nth-child(4), .runs-table th:nth-child(4) { white-space: nowrap; }
 .runs-table td.num { text-align: right; font-variant-numeric: tabular-nums; white-space: nowrap; }
 .runs-table b.differs { background: #fff1b8; color: #000; padding: 0 2px; border-radius: 2px; }
 .runs-table tr.queued td { color: #666; font-style: italic; }
@@ -367,7 +368,7 @@ class TrainingTab:
             self.export_pick = gr.Dropdown([], value=None, label=i18n("export_pick"), scale=2, elem_id="export-pick")
             self.export_csv = gr.Button(i18n("export_csv"), scale=1)
             self.export_tb = gr.Button(i18n("export_tb"), scale=1, interactive=runs_export.tensorboard_available())
-            self.export_file = gr.File(label=i18n("export_file"), scale=2)
+            self.export_file = gr.File(label=i18n("export_file"), scale=2, height=90, elem_id="export-file")
         if not runs_export.tensorboard_available():
             gr.Markdown(i18n("tb_missing"))
         gr.Markdown(i18n("explain_runs"))
