@@ -4,6 +4,7 @@ overlaid curves with each run's exact points, the queue's preset, and the export
 from __future__ import annotations
 
 import csv
+import zipfile
 
 import pytest
 
@@ -121,16 +122,12 @@ def test_without_tensorboard_the_export_says_how_to_get_it(store):
 
 
 def test_tensorboard_files_are_readable_by_tensorboard(store, tmp_path):
-    pytest.importorskip("tensorboard")
-    import zipfile
-
-    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
-
+    reader = pytest.importorskip("tensorboard.backend.event_processing.event_accumulator")  # pip install tensorboard
     a = _kept(store, "alexnet_cifar", 16, [0.3, 0.5], [2.0, 4.0])
     with zipfile.ZipFile(runs_view.export_tensorboard(a)) as z:
         z.extractall(tmp_path / "tb")
     [folder] = (tmp_path / "tb").iterdir()
-    events = EventAccumulator(str(folder))
+    events = reader.EventAccumulator(str(folder))
     events.Reload()
     test_acc = events.Scalars("test/accuracy")
     assert [(e.step, round(e.value, 6)) for e in test_acc] == [(100, 0.3), (200, 0.5)]
