@@ -147,29 +147,35 @@ def runs_ui(picked: list[str] | None, shown: tuple | None) -> tuple:
     )
 
 
-def _overlay(frame, **titles) -> gr.LinePlot:
-    """A chart of the overlay. Its legend lists the runs drawn: Gradio 6.31 rebuilds a plot's colour scale only
-    when a setting changes, not when new series arrive with the data, so a run added to the chart (or a live run's
-    first points) would be left undrawn without this change."""
-    return gr.LinePlot(value=frame, colors_in_legend=list(dict.fromkeys(frame["run"])), **titles)
+# Gradio 6.31 builds a plot's Vega spec (its colour domain included) when a setting changes, from the data it holds
+# then, and hands later data to the chart already drawn. An update carrying both new data and new settings can be
+# drawn from the old data: a run just added is then left without a colour, undrawn. So the overlay is updated in two
+# steps: the data alone (``compare_ui``, ``compare_tick``), then the settings (``overlay_settings``), whose legend
+# lists the runs drawn, so that a change of runs rebuilds the chart from the data already there.
+def compare_ui(picked: list[str] | None, x: str, split: str) -> tuple:
+    """The overlay's two charts: their data."""
+    return runs.compare_frames(runs.compare_runs(picked or []), x, split)
 
 
-def compare_ui(picked: list[str] | None, x: str, split: str, lang: str) -> tuple:
-    """The overlay's two charts, with axis titles in the page's language."""
-    acc, loss = runs.compare_frames(runs.compare_runs(picked or []), x, split)
+def overlay_settings(picked: list[str] | None, x: str, split: str, shown: tuple | None, lang: str) -> tuple:
+    """The overlay's settings, after its data: the runs in the legend, axis titles in the page's language; nothing
+    sent when the page already has them (the tick would otherwise rebuild the charts every second)."""
+    acc, _ = runs.compare_frames(runs.compare_runs(picked or []), x, split)
     titles = runs.axis_titles(x, lang)
-    return (
-        _overlay(acc, x_title=titles["x"], y_title=titles["acc"], color_title=titles["run"]),
-        _overlay(loss, x_title=titles["x"], y_title=titles["loss"], color_title=titles["run"]),
-    )
+    drawn = list(dict.fromkeys(acc["run"]))
+    key = (tuple(drawn), tuple(sorted(titles.items())))
+    if key == shown:
+        return gr.skip(), gr.skip(), shown
+    legend = dict(colors_in_legend=drawn, x_title=titles["x"], color_title=titles["run"])
+    return gr.LinePlot(y_title=titles["acc"], **legend), gr.LinePlot(y_title=titles["loss"], **legend), key
 
 
 def compare_tick(picked: list[str] | None, x: str, split: str) -> tuple:
-    """The 1-second refresh of the overlay: redrawn only when the live run is among those picked."""
+    """The 1-second refresh of the overlay's data: only when the live run is among those picked."""
     live = training.get_trainer().status().get("run_id")
     if live is None or str(live) not in (picked or []):
         return gr.skip(), gr.skip()
-    return tuple(_overlay(frame) for frame in runs.compare_frames(runs.compare_runs(picked), x, split))
+    return compare_ui(picked, x, split)
 
 
 def export_csv_ui(run_id: str | None) -> str:
@@ -374,6 +380,7 @@ class TrainingTab:
         gr.Markdown(i18n("explain_runs"))
         self.runs_lang = gr.Textbox(visible=False)  # the page's language, from LANG_JS (axis titles)
         self.runs_shown = gr.State(None)  # the pickers' choices this page shows (see runs_ui)
+        self.legend_shown = gr.State(None)  # the overlay's runs and titles this page shows (see overlay_settings)
 
     def _snapshots(self) -> None:
         """The network itself, as it learns: snapshots taken by the training thread (live), or kept ones."""
@@ -459,19 +466,28 @@ class TrainingTab:
         )
         overlay = [self.runs_pick, self.runs_x, self.runs_split]
         charts = [self.runs_acc, self.runs_loss]
+        settings = dict(
+            fn=friendly(overlay_settings),
+            inputs=[*overlay, self.legend_shown, self.runs_lang],
+            outputs=[*charts, self.legend_shown],
+            js=LANG_JS,
+            api_visibility="private",
+            show_progress="hidden",
+            concurrency_id="runs-compare",
+            concurrency_limit=1,
+        )
         gr.on(
             [self.runs_pick.change, self.runs_x.input, self.runs_split.input],
             friendly(compare_ui),
-            [*overlay, self.runs_lang],
+            overlay,
             charts,
-            js=LANG_JS,
             api_visibility="private",
             show_progress="hidden",
             # in order, the last pick's answer last (ticking two runs quickly must not end with the first's chart)
             trigger_mode="always_last",
             concurrency_id="runs-compare",
             concurrency_limit=1,
-        )
+        ).then(**settings)
         # Whatever changes a run or the queue redraws the table after it (and the tick while one trains, below).
         for event in (self.started, self.queued, self.queued_notes, self.stopped):
             event.then(**table)
@@ -491,7 +507,7 @@ class TrainingTab:
             show_progress="hidden",
             concurrency_id="runs-compare",
             concurrency_limit=1,
-        )
+        ).then(**settings)
         self.export_csv.click(friendly(export_csv_ui), self.export_pick, self.export_file, api_visibility="private")
         self.export_tb.click(friendly(export_tb_ui), self.export_pick, self.export_file, api_visibility="private")
 
