@@ -161,14 +161,11 @@ class BackgroundTrainer:
         once if nothing trains. Returns their queue ids. ``BudgetError`` when they would not fit in the queue
         (``--max-queue``) or one is over a budget (then none is queued)."""
         with self._lock:
-            limit = current().max_queue
-            if len(self._queue) + len(configs) > limit:
-                raise BudgetError(
-                    f"the queue holds at most {limit} waiting runs (--max-queue); {len(self._queue)} wait already, "
-                    f"so {len(configs)} more do not fit: let one finish, or skip one"
-                )
-            for config in configs:
-                self._check(config)
+            self._check_room(len(configs))
+        for config in configs:  # outside the lock: the memory estimate builds the model on meta (a second or two)
+            self._check(config)
+        with self._lock:
+            self._check_room(len(configs))  # again: another page may have queued meanwhile
             qids = []
             for config in configs:
                 self._queue.append(QueuedRun(self._next_qid, config))
@@ -177,6 +174,14 @@ class BackgroundTrainer:
             self._hold = False  # queueing is asking for them to train
             self._advance_locked()
             return qids
+
+    def _check_room(self, n: int) -> None:
+        limit = current().max_queue
+        if len(self._queue) + n > limit:
+            raise BudgetError(
+                f"the queue holds at most {limit} waiting runs (--max-queue); {len(self._queue)} wait already, "
+                f"so {n} more do not fit: let one finish, or skip one"
+            )
 
     def queue(self) -> list[dict[str, Any]]:
         """The waiting runs in order: ``{qid, place, model, dataset, config}`` (place 1 starts next)."""
