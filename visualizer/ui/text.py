@@ -140,7 +140,7 @@ EN: dict[str, str] = {
     # Runs side by side (issue 20): the run store's table, overlaid curves, the queue and exports.
     "recipe": "Recipe (fills the fields)",
     "recipe_dataset": "the dataset's classroom defaults",
-    "recipe_notes": "the course notes' (Adam 1e-3, batch 32, 50 epochs, all images)",
+    "recipe_notes": "the course notes' (Adam 1e-3, batch 32, 50 ep., all images)",
     "queue": "Queue",
     "queue_notes": "Queue the notes' comparison (AlexNet, ResNet-18, VGG-19)",
     "runs_title": "### Runs side by side",
