@@ -12,6 +12,7 @@ from visualizer import budgets
 from visualizer.budgets import runs
 from visualizer.budgets.allocator import limit_arenas
 from visualizer.budgets.logins import LoginGuard
+from visualizer.runs_store import default_store
 
 DESCRIPTION = "Interactive CNN architecture visualizer (VGG, AlexNet, ResNet, any torchvision classifier)."
 
@@ -248,6 +249,10 @@ def serve(args: argparse.Namespace) -> int:
         max_queue=args.max_queue,
     )
     runs.use_runs_dir(args.runs_dir)
+    store = default_store()  # opened now: runs a killed server left "running" are marked interrupted at start
+    if store.interrupted:
+        ids = ", ".join(map(str, store.interrupted))
+        print(f"runs interrupted when the server last stopped: {ids} (kept, marked interrupted)", file=sys.stderr)
     names = register_models(args.models)
     if names is None:
         return 2

@@ -22,6 +22,7 @@ CURVE_COLORS = {"train": "#4c78a8", "test": "#f58518"}
 AUTO_SEND_CHECKPOINT_BYTES = 64 * 2**20
 SNAPSHOT_PANEL_SIZE = 6  # its info, filters, maps, top-3, the picker, and what it shows (snapshot_ui's outputs)
 RECIPE_FIELDS = ("epochs", "batch_size", "lr", "optimizer", "schedule", "subset", "augment")  # their components' order
+RUNS_LISTED = 40  # newest runs in the table and the pickers (train_runs returns them all)
 RUNS_CSS = """
 table.runs-table { border-collapse: collapse; font-size: 0.9em; width: 100%; }
 .runs-table th, .runs-table td { padding: 3px 8px 3px 0; text-align: left; vertical-align: top; }
@@ -120,7 +121,7 @@ def queue_skip_ui(qid: str | None) -> tuple:
 def runs_ui(picked: list[str] | None, shown: tuple | None) -> tuple:
     """The runs table and the pickers of runs (only when their choices changed: a pick in progress is kept); a
     newly started run joins the overlay, so the class sees it grow beside the others."""
-    rows = runs.runs_rows()
+    rows = runs.runs_rows()[:RUNS_LISTED]
     queue = training.get_trainer().queue()
     status = training.get_trainer().status()
     choices = runs.run_choices(rows)
