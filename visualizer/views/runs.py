@@ -6,6 +6,7 @@ trainer's log (what it recorded this second), the others from the store.
 
 from __future__ import annotations
 
+import functools
 import html
 import math
 from typing import Any
@@ -220,7 +221,7 @@ def compare_runs(run_ids: Any, store: RunStore | None = None) -> list[dict[str, 
             metrics = trainer.metrics()
             points = {"steps": metrics["steps"], "epochs": metrics["epochs"]}
         else:
-            points = store.points(run_id)
+            points = _points(store, run_id, run["updated"])
         out.append(
             {
                 "id": run_id,
@@ -232,6 +233,13 @@ def compare_runs(run_ids: Any, store: RunStore | None = None) -> list[dict[str, 
             }
         )
     return out
+
+
+@functools.lru_cache(maxsize=32)
+def _points(store: RunStore, run_id: int, updated: float) -> dict[str, list[dict]]:
+    """A run's points as of its row's ``updated`` time: a finished run's are read once for all the pages that
+    overlay it every second (shared: read them, never change them)."""
+    return store.points(run_id)
 
 
 # No smoothing: runs recorded at different densities (a batch of 16 logs four times as many points per image as one
