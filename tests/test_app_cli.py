@@ -33,6 +33,9 @@ def test_budget_defaults_fit_a_laptop_and_flags_take_units():
     )
     assert (args.max_params, args.max_train_memory, args.model_cache) == (150_000_000, 2 * 2**30, 512_000_000)
     assert (args.keep_runs, args.max_model_share, args.max_checkpoint_upload) == (3, 0.4, 100_000_000)
+    assert (app.parse_args([]).max_queue, app.parse_args([]).runs_dir) == (8, None)  # None: runs/ or $CNNVIZ_RUNS_DIR
+    args = app.parse_args(["--max-queue", "3", "--runs-dir", "/srv/runs"])
+    assert (args.max_queue, args.runs_dir) == (3, "/srv/runs")
 
 
 def test_classroom_flags():
@@ -50,6 +53,7 @@ def test_classroom_flags():
         (["--max-params", "3GB"], "got '3GB'"),
         (["--max-train-memory", "0GB"], "--max-train-memory must be a positive amount of bytes, e.g. 3GB"),
         (["--keep-runs", "0"], "--keep-runs must be a whole number ≥ 1, got '0'"),
+        (["--max-queue", "none"], "--max-queue must be a whole number ≥ 1, got 'none'"),
         (["--max-model-share", "150%"], "--max-model-share must be in (0, 1]"),
     ],
 )

@@ -7,6 +7,7 @@ from visualizer import latest_weights
 from visualizer.background import BackgroundTrainer, TrainerBusyError, TrainerStateError, get_trainer
 from visualizer.checkpoint import load_checkpoint
 from visualizer.latest_weights import REGISTRY, WeightsRegistry
+from visualizer.runs_store import RunStore
 from visualizer.training import TrainConfig
 
 TINY_VGG = "vgg_bn:16,M,32,M,64,M"
@@ -228,3 +229,104 @@ def test_starting_a_run_keeps_only_the_newest_runs_checkpoints(tmp_path, monkeyp
     assert [p.exists() for p in old] == [False, False, True, True]  # the two newest old runs stay
     new = trainer.status()["last_checkpoint"]
     assert new.startswith(str(tmp_path / "runs")) and os.path.exists(new)
+
+
+# ------------------------------------------------------------------------------------------------- the queue
+
+
+def _recording_trainer(tmp_path) -> tuple[BackgroundTrainer, RunStore]:
+    store = RunStore(tmp_path / "runs")
+    return BackgroundTrainer(store=lambda: store), store
+
+
+def _short(tmp_path, seed: int, **over) -> TrainConfig:  # 2 steps of 32 images, evaluated on 100
+    return _config(tmp_path, epochs=1, subset=64, seed=seed, out_dir=str(tmp_path / f"q{seed}"), **over)
+
+
+def test_queued_runs_train_one_after_another_in_order(tmp_path):
+    trainer, store = _recording_trainer(tmp_path)
+    qids = trainer.enqueue([_short(tmp_path, seed) for seed in (3, 1, 2)])
+    assert qids == [1, 2, 3]
+    # the first started at once; the others wait with their place shown
+    assert trainer.status()["qid"] == 1 and [(q["qid"], q["place"]) for q in trainer.queue()] == [(2, 1), (3, 2)]
+    assert trainer.wait_queue(180) and trainer.queue() == []
+    rows = store.runs()
+    assert [r["config"]["seed"] for r in rows] == [3, 1, 2] and {r["status"] for r in rows} == {"finished"}
+    for before, after in zip(rows, rows[1:]):
+        assert before["updated"] <= after["created"]  # one at a time: each began after the last one ended
+    assert all(r["step"] == 2 and r["images"] == 64 for r in rows)
+
+
+def test_skip_and_stop_per_queued_run(tmp_path):
+    trainer, store = _recording_trainer(tmp_path)
+    long1, long2 = (
+        _config(tmp_path, seed=1, out_dir=str(tmp_path / "l1")),
+        _config(tmp_path, seed=2, out_dir=str(tmp_path / "l2")),
+    )
+    trainer.enqueue([long1, long2, _short(tmp_path, 3), _short(tmp_path, 4)])
+    try:
+        _wait_for(lambda: trainer.status()["step"] >= 1)
+        assert "skipped" in trainer.skip(4)  # a waiting run: dropped
+        assert [q["qid"] for q in trainer.queue()] == [2, 3]
+        with pytest.raises(TrainerStateError, match="no queued run 4 is waiting \\(waiting: 2, 3\\)"):
+            trainer.skip(4)
+        trainer.skip(1)  # the run training now: stopped, and the next one starts
+        _wait_for(lambda: trainer.status()["qid"] == 2 and trainer.status()["step"] >= 1)
+        assert [q["qid"] for q in trainer.queue()] == [3]
+        assert "1 queued run(s) wait" in trainer.stop()  # stop: this run ends and the queue holds
+        status = trainer.status()
+        assert status["state"] == "stopped" and status["queue_held"] and status["queued"] == 1
+        time.sleep(1.0)
+        assert trainer.status()["state"] == "stopped" and [q["qid"] for q in trainer.queue()] == [3]  # still waits
+        assert "queued run 3" in trainer.queue_start()  # go on
+        assert trainer.wait_queue(120)
+    finally:
+        if trainer.is_active():
+            trainer.stop()
+    assert [(r["config"]["seed"], r["status"]) for r in store.runs()] == [
+        (1, "stopped"),
+        (2, "stopped"),
+        (3, "finished"),
+    ]
+
+
+def test_queue_start_picks_a_waiting_run_first(tmp_path):
+    trainer, _ = _recording_trainer(tmp_path)
+    trainer.enqueue([_config(tmp_path, seed=1, out_dir=str(tmp_path / "l1")), _short(tmp_path, 2), _short(tmp_path, 3)])
+    try:
+        _wait_for(lambda: trainer.status()["step"] >= 1)
+        assert trainer.queue_start(3) == "queued run 3 (vgg_bn:16,M,32,M,64,M) starts when the running run ends"
+        assert [q["qid"] for q in trainer.queue()] == [3, 2]
+    finally:
+        trainer.stop()
+    assert trainer.status()["queue_held"] and trainer.queue_start().endswith("started")
+    assert trainer.status()["qid"] == 3
+    trainer.stop()
+
+
+def test_a_full_queue_and_an_over_budget_run_are_refused_when_queued(tmp_path):
+    from visualizer import budgets
+
+    trainer, store = _recording_trainer(tmp_path)
+    trainer.enqueue([_config(tmp_path, seed=1, out_dir=str(tmp_path / "l1"))])  # training: not counted as waiting
+    before = budgets.current()
+    try:
+        budgets.configure(max_queue=2)
+        trainer.enqueue([_short(tmp_path, 2), _short(tmp_path, 3)])
+        with pytest.raises(budgets.BudgetError) as full:
+            trainer.enqueue([_short(tmp_path, 4)])
+        assert str(full.value) == (
+            "the queue holds at most 2 waiting runs (--max-queue); 2 wait already, so 1 more do not fit: "
+            "let one finish, or skip one"
+        )
+        trainer.skip(3)
+        # 640 images of 32×32 at batch 640 would need far more than 64 MiB: refused now, not when its turn comes
+        budgets.configure(max_train_memory=64 * 2**20)
+        with pytest.raises(budgets.BudgetError, match=r"\(--max-train-memory\)"):
+            trainer.enqueue([_config(tmp_path, seed=5, batch_size=640)])
+        assert [q["qid"] for q in trainer.queue()] == [2]  # nothing of the refused request was queued
+    finally:
+        budgets.configure(max_queue=before.max_queue, max_train_memory=before.max_train_memory)
+        trainer.skip(2)
+        trainer.stop()
+    assert [r["config"]["seed"] for r in store.runs()] == [1]

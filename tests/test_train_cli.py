@@ -9,8 +9,9 @@ import torch
 
 import zoo
 from visualizer.checkpoint import load_checkpoint, model_from_checkpoint
-from visualizer.cli import main
+from visualizer.cli import build_parser, main
 from visualizer.datasets import load_shapes
+from visualizer.train_cli import config_from_args
 
 REPO = Path(__file__).resolve().parents[1]
 TINY_VGG = "vgg_bn:16,M,32,M,64,M"
@@ -53,7 +54,7 @@ def test_train_writes_json_lines_and_a_checkpoint_then_resumes(tmp_path):
     assert main(_args(tmp_path, "--epochs", "1")) == 0
     events = _read_jsonl(tmp_path / "m.jsonl")
     steps = [e for e in events if e["event"] == "step"]
-    assert set(steps[0]) == {"event", "epoch", "step", "loss", "acc", "lr", "images_per_sec"}
+    assert set(steps[0]) == {"event", "epoch", "step", "loss", "acc", "lr", "images_per_sec", "images", "elapsed_s"}
     assert [e["step"] for e in steps] == [4, 8, 10]  # every 4th step, and the epoch's last
     epoch = [e for e in events if e["event"] == "epoch"]
     assert len(epoch) == 1 and {"test_loss", "test_acc", "train_loss", "train_acc"} <= set(epoch[0])
@@ -130,3 +131,15 @@ def test_torchrun_two_gloo_processes(tmp_path):
     with torch.no_grad():
         acc = (model(x).argmax(1) == test.labels).float().mean().item()
     assert acc == pytest.approx(done["test_acc"], abs=1e-6)
+
+
+def test_the_notes_recipe_fills_the_flags_left_out():
+    notes = config_from_args(build_parser().parse_args(["train", "resnet18_cifar", "--recipe", "notes"]))
+    # the course notes: Adam 1e-3, batch 32, 50 epochs, all of CIFAR-10, no schedule, no augmentation
+    assert (notes.optimizer, notes.lr, notes.batch_size, notes.epochs) == ("adam", 1e-3, 32, 50)
+    assert (notes.schedule, notes.augment, notes.subset, notes.test_subset) == ("constant", False, None, None)
+    flags = ["train", "alexnet_cifar", "--recipe", "notes", "--dataset", "shapes", "--epochs", "1"]
+    given = config_from_args(build_parser().parse_args(flags))
+    assert (given.epochs, given.dataset, given.batch_size) == (1, "shapes", 32)  # a flag given wins over the recipe
+    default = config_from_args(build_parser().parse_args(["train", "alexnet_cifar", "--dataset", "shapes"]))
+    assert (default.batch_size, default.epochs) == (16, 3)  # without --recipe: the dataset's classroom recipe

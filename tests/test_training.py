@@ -117,7 +117,11 @@ def test_a_short_run_on_shapes_really_learns(tmp_path):
     assert [e["epoch"] for e in m["epochs"]] == [1, 2]
     steps = [r["step"] for r in m["steps"]]
     assert steps == sorted(steps) and steps[-1] == done["step"]
-    assert set(m["steps"][0]) == {"epoch", "step", "loss", "acc", "lr", "images_per_sec"}
+    assert set(m["steps"][0]) == {"epoch", "step", "loss", "acc", "lr", "images_per_sec", "images", "elapsed_s"}
+    # images seen: the x axis runs of different batch sizes compare on (the config's batch of 64, every batch full)
+    assert [r["images"] for r in m["steps"]] == [64 * s for s in steps] and done["images"] == 64 * done["step"]
+    per_epoch = 64 * (4000 // 64)  # the ragged last batch of each epoch is dropped
+    assert [e["images"] for e in m["epochs"]] == [per_epoch, 2 * per_epoch]
     assert ckpt["metrics"]["epochs"] == m["epochs"]  # the checkpoint carries the curves
 
 
@@ -231,7 +235,7 @@ def test_one_recipe_for_the_cli_the_training_tab_and_the_config():
         config = TrainConfig(dataset=dataset)
         cli = config_from_args(build_parser().parse_args(["train", "alexnet_cifar", "--dataset", dataset]))
         assert cli == config
-        fields = tab.recipe(dataset)  # what the tab's fields hold after picking the dataset
+        fields = tab.recipe_fields(dataset)  # what the tab's fields hold after picking the dataset
         ui = tab.make_config(
             "alexnet_cifar",
             dataset,

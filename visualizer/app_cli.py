@@ -9,8 +9,10 @@ import re
 import sys
 
 from visualizer import budgets
+from visualizer.budgets import runs
 from visualizer.budgets.allocator import limit_arenas
 from visualizer.budgets.logins import LoginGuard
+from visualizer.runs_store import default_store
 
 DESCRIPTION = "Interactive CNN architecture visualizer (VGG, AlexNet, ResNet, any torchvision classifier)."
 
@@ -213,6 +215,20 @@ def add_flags(p: argparse.ArgumentParser) -> None:
         help="newest training runs whose checkpoints are kept; older ones are deleted (default 5)",
     )
     budgets.add_argument(
+        "--max-queue",
+        type=positive_int("--max-queue"),
+        default=8,
+        metavar="N",
+        help="training runs that may wait in the queue behind the one training (default 8)",
+    )
+    budgets.add_argument(
+        "--runs-dir",
+        default=None,
+        metavar="DIR",
+        help="where training runs are kept: their folders and checkpoints, uploads and the run store "
+        "(DIR/runs.sqlite, every run's curves and results; default runs/, or $CNNVIZ_RUNS_DIR)",
+    )
+    budgets.add_argument(
         "--max-checkpoint-upload",
         type=byte_size("--max-checkpoint-upload"),
         default=2**30,
@@ -245,7 +261,13 @@ def serve(args: argparse.Namespace) -> int:
         max_train_memory=args.max_train_memory,
         keep_runs=args.keep_runs,
         max_checkpoint_upload=args.max_checkpoint_upload,
+        max_queue=args.max_queue,
     )
+    runs.use_runs_dir(args.runs_dir)
+    store = default_store()  # opened now: runs a killed server left "running" are marked interrupted at start
+    if store.interrupted:
+        ids = ", ".join(map(str, store.interrupted))
+        print(f"runs interrupted when the server last stopped: {ids} (kept, marked interrupted)", file=sys.stderr)
     names = register_models(args.models)
     if names is None:
         return 2

@@ -17,8 +17,10 @@ import torch
 import torch.distributed as dist
 from tqdm import tqdm
 
+from visualizer.budgets import runs
 from visualizer.checkpoint import CheckpointError, load_checkpoint
 from visualizer.datasets import DATASETS, DatasetUnavailableError
+from visualizer.runs_store import RunRecorder, RunStore
 from visualizer.training import (
     DATASET_DEFAULTS,
     DEVICES,
@@ -28,8 +30,11 @@ from visualizer.training import (
     NonFiniteLossError,
     RunControl,
     TrainConfig,
+    default_out_dir,
+    recipe_values,
     train,
 )
+from visualizer.training import RECIPES as RECIPE_NAMES
 
 # CLI flag → TrainConfig field, for the options whose names differ only by dashes.
 _FIELDS = {
@@ -60,9 +65,9 @@ RECIPES = """recipes:
     python -m visualizer train alexnet_cifar --dataset shapes
   first minutes of CIFAR-10 on a laptop CPU:
     python -m visualizer train alexnet_cifar --subset 5000 --epochs 5
-  the course notes' optimizer settings (they report alexnet_cifar 75.08 %, ResNet-18 82.98 %):
-    python -m visualizer train resnet18_cifar --subset 0 --test-subset 0 --optimizer adam --lr 1e-3 \\
-        --batch-size 32 --epochs 50 --schedule constant
+  the course notes' recipe (Adam 1e-3, batch 32, 50 epochs, all of CIFAR-10; they report alexnet_cifar 75.08 %,
+  ResNet-18 82.98 %):
+    python -m visualizer train resnet18_cifar --recipe notes
   beating it on a GPU (full data, augmentation, SGD + one-cycle):
     python -m visualizer train resnet18_cifar --subset 0 --test-subset 0 --optimizer sgd --lr 0.1 \\
         --momentum 0.9 --weight-decay 5e-4 --batch-size 128 --epochs 30 --schedule onecycle
@@ -94,6 +99,13 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
     p.add_argument("model", help="zoo model name, e.g. alexnet_cifar, resnet18_cifar, vgg16, 'vgg_bn:32,M,64,M'")
     # default=None everywhere: "not given", so --resume can keep the checkpoint's setting.
     p.add_argument("--dataset", choices=DATASETS, default=None, help="cifar10 (default) or shapes (synthetic)")
+    p.add_argument(
+        "--recipe",
+        choices=RECIPE_NAMES,
+        default="dataset",
+        help="the defaults of the flags left out: the dataset's classroom recipe (default), or the course notes' "
+        "(Adam 1e-3, batch 32, 50 epochs, all images, constant, no augmentation)",
+    )
     p.add_argument("--epochs", type=int, default=None, help=f"total epochs (default: {_per_dataset('epochs')})")
     p.add_argument("--batch-size", type=int, default=None, help=f"default: {_per_dataset('batch_size')}")
     p.add_argument(
@@ -142,6 +154,14 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--data-dir", default=None, help="where CIFAR-10 is (or is downloaded to); default ./data")
     p.add_argument("--out", default=None, metavar="DIR", help="checkpoint directory (DIR/last.pt)")
+    p.add_argument(
+        "--runs-dir",
+        default=None,
+        metavar="DIR",
+        help="the runs directory (default runs/, or $CNNVIZ_RUNS_DIR): the run's folder and its record in the "
+        "run store (DIR/runs.sqlite, what the app's Training tab lists); a run with --out elsewhere is recorded "
+        "only when --runs-dir is given",
+    )
     p.add_argument("--metrics", default=None, metavar="PATH.jsonl", help="write step/epoch/done records as JSON lines")
     p.add_argument(
         "--resume", default=None, metavar="CKPT", help="continue from a checkpoint (steps and curves continue)"
@@ -164,6 +184,8 @@ def config_from_args(args: argparse.Namespace) -> TrainConfig:
     values: dict[str, Any] = {}
     if args.resume:
         values.update(load_checkpoint(args.resume)["config"])
+    elif getattr(args, "recipe", "dataset") != "dataset":
+        values.update(recipe_values(args.recipe, args.model, args.dataset or "cifar10"))
     values["model"] = args.model
     for flag, field in _FIELDS.items():
         v = getattr(args, flag, None)
@@ -206,8 +228,15 @@ class _Reporter:
             os.makedirs(os.path.dirname(os.path.abspath(metrics_path)), exist_ok=True)
             self.file = open(metrics_path, "a" if append else "w", encoding="utf-8")
         self.progress, self.log, self.bar, self.last_step = progress, log, None, None
+        self.others: list = []
+
+    def also(self, listener) -> None:
+        """Hand every event to ``listener`` too (the run store's recorder)."""
+        self.others.append(listener)
 
     def __call__(self, event: dict) -> None:
+        for listener in self.others:
+            listener(event)
         if self.file is not None:
             self.file.write(json.dumps(event) + "\n")
             self.file.flush()
@@ -251,8 +280,19 @@ class _Reporter:
             self.file.close()
 
 
+def _recorder(args: argparse.Namespace, config: TrainConfig) -> RunRecorder | None:
+    """The run's record in the runs directory's store, when the run lands there (or ``--runs-dir`` is given)."""
+    if config.out_dir is not None and not getattr(args, "runs_dir", None):
+        return None  # your own folder: not one of the runs directory's runs
+    if config.out_dir is None:
+        config.out_dir = str(default_out_dir(config))
+    store = RunStore(runs.runs_dir())
+    return RunRecorder(store, store.begin(config.to_dict(), folder=os.path.basename(config.out_dir)))
+
+
 def run_train(args: argparse.Namespace) -> int:
     try:
+        runs.use_runs_dir(getattr(args, "runs_dir", None))
         config = config_from_args(args)
         config.validate()
         rank, world = _init_distributed(config)
@@ -266,6 +306,9 @@ def run_train(args: argparse.Namespace) -> int:
         progress=rank == 0 and not args.no_progress,
         log=log,
     )
+    recorder = _recorder(args, config) if rank == 0 else None
+    if recorder is not None:
+        reporter.also(recorder)
     if rank == 0:
         what = "synthetic shapes (generated locally)" if config.dataset == "shapes" else config.dataset
         reporter.write(
@@ -293,6 +336,8 @@ def run_train(args: argparse.Namespace) -> int:
     except (ValueError, CheckpointError, DatasetUnavailableError, NonFiniteLossError, RuntimeError) as exc:
         if rank == 0 and reporter.file is not None:
             reporter.file.write(json.dumps({"event": "done", "status": "failed", "error": str(exc)}) + "\n")
+        if recorder is not None:
+            recorder.fail(f"{type(exc).__name__}: {exc}")
         reporter.write(f"error: {exc}")
         code = 2 if isinstance(exc, ValueError) else 1
     finally:

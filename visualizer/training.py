@@ -85,6 +85,40 @@ def dataset_defaults(dataset: str) -> dict[str, Any]:
     return dict(DATASET_DEFAULTS.get(dataset, DATASET_DEFAULTS["cifar10"]))
 
 
+# The course notes' recipe for each of their models (their optimizer, learning rate, batch and epochs, on the whole
+# of CIFAR-10, no schedule, no augmentation), and the test accuracy they report: the lesson is this comparison.
+_NOTES = {
+    "optimizer": "adam",
+    "lr": 1e-3,
+    "batch_size": 32,
+    "epochs": 50,
+    "schedule": "constant",
+    "weight_decay": 0.0,
+    "augment": False,
+    "subset": None,
+    "test_subset": None,
+}
+NOTES_RECIPES: dict[str, dict[str, Any]] = {
+    "alexnet_cifar": dict(_NOTES),
+    "resnet18_cifar": dict(_NOTES),
+    "vgg19_cifar": dict(_NOTES),
+    "vgg19_finetune_cifar": {**_NOTES, "pretrained": True},
+}
+NOTES_ACCURACY = {"alexnet_cifar": 0.7508, "resnet18_cifar": 0.8298}  # CIFAR-10 test accuracy in the notes
+NOTES_COMPARISON = ("alexnet_cifar", "resnet18_cifar", "vgg19_cifar")  # the preset queue: one recipe, three nets
+RECIPES = ("dataset", "notes")  # the dataset's classroom defaults, or the notes' recipe
+
+
+def recipe_values(recipe: str, model: str, dataset: str) -> dict[str, Any]:
+    """The fields a named recipe sets: ``dataset`` (``DATASET_DEFAULTS``) or ``notes`` (``NOTES_RECIPES``; a
+    model outside the notes gets their shared recipe)."""
+    if recipe == "dataset":
+        return dataset_defaults(dataset)
+    if recipe == "notes":
+        return dict(NOTES_RECIPES.get(zoo.get_spec(model).name if model else "", _NOTES))
+    raise ValueError(f"recipe must be one of {', '.join(RECIPES)}, got {recipe!r}")
+
+
 class _FromDataset:
     """The default of the recipe fields: ``TrainConfig.__post_init__`` puts in the dataset's value."""
 
@@ -618,6 +652,11 @@ class Run:
         if self.on_event is not None:
             self.on_event({"event": kind, **record})
 
+    def images_seen(self) -> int:
+        """Training images through the network so far, over all ranks (every batch is full: the ragged one is
+        dropped), the x axis on which runs of different batch sizes compare."""
+        return self.step * self.config.batch_size * self.world
+
     def autocast(self):
         return torch.autocast("cuda", dtype=self.amp_dtype) if self.use_amp else contextlib.nullcontext()
 
@@ -789,6 +828,8 @@ class Run:
                 "acc": acc,
                 "lr": self.lr,
                 "images_per_sec": images_per_sec,
+                "images": self.images_seen(),
+                "elapsed_s": elapsed,
             },
         )
         self.log.update_progress(
@@ -831,6 +872,7 @@ class Run:
                 "train_acc": sums[1] / sums[2] if sums[2] else None,
                 "lr": learning_rate(self.config, self.step, self.total_steps),
                 "elapsed_s": self.clock.elapsed(),
+                "images": self.images_seen(),
             },
         )
 
@@ -881,6 +923,7 @@ class Run:
             "epochs_done": epochs_done,
             "step": self.step,
             "total_steps": self.total_steps,
+            "images": self.images_seen(),
             "test_acc": epochs_log[-1]["test_acc"] if epochs_log else None,
             "best_test_acc": max((e["test_acc"] for e in epochs_log), default=None),
             "elapsed_s": self.clock.elapsed(),
@@ -903,6 +946,7 @@ class Run:
             "epochs_done": 0,
             "step": 0,
             "total_steps": 0,
+            "images": 0,
             "test_acc": None,
             "best_test_acc": None,
             "elapsed_s": 0.0,
@@ -919,6 +963,10 @@ __all__ = [
     "CHECKPOINT_NAME",
     "DATASET_DEFAULTS",
     "FROM_DATASET",
+    "NOTES_ACCURACY",
+    "NOTES_COMPARISON",
+    "NOTES_RECIPES",
+    "RECIPES",
     "DivergedError",
     "MetricsLog",
     "NonFiniteLossError",
@@ -933,6 +981,7 @@ __all__ = [
     "freeze_features",
     "learning_rate",
     "make_optimizer",
+    "recipe_values",
     "resolve_device",
     "train",
 ]

@@ -21,6 +21,7 @@ class Limits:
     max_train_memory: int = 3 * GiB  # data + activations and gradients of a batch + weights and optimizer
     keep_runs: int = 5  # newest runs whose checkpoints are kept; older ones are deleted
     max_checkpoint_upload: int = 1 * GiB  # a .pt file uploaded for the Feature-maps tab
+    max_queue: int = 8  # training runs waiting their turn (the one training is not counted)
 
     def validate(self) -> Limits:
         checks = [
@@ -30,6 +31,7 @@ class Limits:
             (self.max_train_memory >= 64 * 2**20, "max_train_memory must be at least 64 MiB"),
             (isinstance(self.keep_runs, int) and self.keep_runs >= 1, "keep_runs must be at least 1"),
             (self.max_checkpoint_upload >= 2**20, "max_checkpoint_upload must be at least 1 MiB"),
+            (isinstance(self.max_queue, int) and self.max_queue >= 1, "max_queue must be at least 1"),
         ]
         for ok, message in checks:
             if not ok:

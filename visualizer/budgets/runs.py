@@ -26,8 +26,18 @@ class PathRefused(ValueError):
     """A checkpoint that is not one of this server's own files."""
 
 
+_configured: Path | None = None  # --runs-dir (app and train CLI); else $CNNVIZ_RUNS_DIR, else runs/
+
+
+def use_runs_dir(path: str | os.PathLike | None) -> None:
+    """This process's runs directory (``--runs-dir``): the run folders, their checkpoints, uploads and the run store."""
+    global _configured
+    _configured = Path(path) if path else None
+
+
 def runs_dir() -> Path:
-    return Path(os.environ.get("CNNVIZ_RUNS_DIR") or RUNS_DIR)
+    """Where this server's runs live: ``--runs-dir``, else ``$CNNVIZ_RUNS_DIR``, else ``runs/``."""
+    return _configured or Path(os.environ.get("CNNVIZ_RUNS_DIR") or RUNS_DIR)
 
 
 def _inside(path: Path, folder: Path) -> bool:

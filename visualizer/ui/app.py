@@ -43,6 +43,7 @@ def build_demo(default_model: str | None = None) -> gr.Blocks:
         # An endpoint for scripts only: it has no component, so it sits outside the tabs (Gradio adds its own).
         gr.api(friendly(architecture.layer_details_api), api_name="layer_details", **LIGHT)
         units.register_api()  # explain_unit, effective_rf
+        training.register_api()  # train_runs, train_queue, train_compare
     return demo
 
 

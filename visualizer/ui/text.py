@@ -140,6 +140,37 @@ EN: dict[str, str] = {
     "unit_back": "◀ previous",
     "unit_next": "next ▶",
     "arch_inside": "Inside the selected layer: its strongest unit, computed, and its effective receptive field",
+    # Runs side by side (issue 20): the run store's table, overlaid curves, the queue and exports.
+    "recipe": "Recipe (fills the fields)",
+    "recipe_dataset": "the dataset's classroom defaults",
+    "recipe_notes": "the course notes' (Adam 1e-3, batch 32, 50 ep., all images)",
+    "queue": "Queue",
+    "queue_notes": "Queue the notes' comparison (AlexNet, ResNet-18, VGG-19)",
+    "runs_title": "### Runs side by side",
+    "runs_pick": "Runs to overlay (the live one updates as it trains)",
+    "runs_x": "Horizontal axis",
+    "runs_x_images": "images seen",
+    "runs_x_seconds": "seconds of training",
+    "runs_split": "Curves",
+    "runs_split_test": "test (each epoch)",
+    "runs_split_train": "training batches",
+    "runs_acc": "Accuracy (%) of the runs picked",
+    "runs_loss": "Loss of the runs picked",
+    "queue_pick": "Queued run",
+    "queue_start": "Go on with the queue (this run first)",
+    "queue_skip": "Skip this run",
+    "export_pick": "Run to export",
+    "export_csv": "Metrics as CSV",
+    "export_tb": "TensorBoard files",
+    "export_file": "Exported file",
+    "tb_missing": "TensorBoard export needs the tensorboard package on the server: `pip install tensorboard`.",
+    "explain_runs": (
+        "Every run is kept on this server, with its recipe, its curves and its results, across restarts. Tick "
+        "several to draw their curves on one chart; **images seen** compares networks by the data they learned "
+        "from (batch sizes differ), **seconds** by what they cost on this machine. The points are exactly those "
+        "the trainer recorded, without smoothing. **Queue** trains runs one after another (one at a time); "
+        "**Stop** holds the queue, **Skip** drops a waiting run or ends the one training and goes on."
+    ),
 }
 
 KO: dict[str, str] = {
@@ -269,6 +300,37 @@ KO: dict[str, str] = {
     "unit_back": "◀ 이전",
     "unit_next": "다음 ▶",
     "arch_inside": "선택한 층의 안쪽: 가장 강한 유닛의 계산과 유효 수용 영역",
+    # Runs side by side (issue 20): the run store's table, overlaid curves, the queue and exports.
+    "recipe": "학습 레시피 (입력란을 채웁니다)",
+    "recipe_dataset": "데이터셋의 수업용 기본값",
+    "recipe_notes": "강의 노트의 설정 (Adam 1e-3, 배치 32, 50 에폭, 전체 이미지)",
+    "queue": "대기열에 추가",
+    "queue_notes": "노트의 비교를 대기열에 추가 (AlexNet, ResNet-18, VGG-19)",
+    "runs_title": "### 실행 나란히 보기",
+    "runs_pick": "겹쳐 볼 실행 (학습 중인 실행은 계속 갱신됩니다)",
+    "runs_x": "가로축",
+    "runs_x_images": "본 이미지 수",
+    "runs_x_seconds": "학습 시간 (초)",
+    "runs_split": "곡선",
+    "runs_split_test": "테스트 (에폭마다)",
+    "runs_split_train": "학습 배치",
+    "runs_acc": "고른 실행의 정확도 (%)",
+    "runs_loss": "고른 실행의 손실",
+    "queue_pick": "대기 중인 실행",
+    "queue_start": "대기열 계속 (이 실행 먼저)",
+    "queue_skip": "이 실행 건너뛰기",
+    "export_pick": "내보낼 실행",
+    "export_csv": "지표 CSV",
+    "export_tb": "TensorBoard 파일",
+    "export_file": "내보낸 파일",
+    "tb_missing": "TensorBoard로 내보내려면 서버에 tensorboard 패키지가 필요합니다: `pip install tensorboard`.",
+    "explain_runs": (
+        "모든 실행은 설정, 곡선, 결과와 함께 이 서버에 저장되며 서버를 다시 시작해도 남습니다. 여러 개를 고르면 "
+        "한 차트에 곡선을 겹쳐 그립니다. **본 이미지 수**는 네트워크가 배운 데이터의 양으로 비교하고 (배치 크기가 "
+        "달라도), **학습 시간**은 이 컴퓨터에서 든 시간으로 비교합니다. 점은 학습기가 기록한 그대로이며 평활화하지 "
+        "않습니다. **대기열에 추가**하면 하나씩 차례로 학습합니다. **중지**는 대기열을 멈추고, **건너뛰기**는 기다리는 "
+        "실행을 빼거나 학습 중인 실행을 끝내고 다음으로 넘어갑니다."
+    ),
 }
 
 # The Lesson tab and presentation mode (issue 17).

@@ -17,7 +17,15 @@ from visualizer.background import ACTIVE_STATES, get_trainer
 from visualizer.budgets import runs
 from visualizer.features import colormap_lut
 from visualizer.snapshots import NetworkSnapshot
-from visualizer.training import FROM_DATASET, TrainConfig, dataset_defaults, takes_32px
+from visualizer.training import (
+    FROM_DATASET,
+    NOTES_COMPARISON,
+    RECIPES,
+    TrainConfig,
+    dataset_defaults,
+    recipe_values,
+    takes_32px,
+)
 
 UI_LOG_EVERY = 5  # steps between curve points: classroom runs are short, the curve should move every second
 
@@ -52,8 +60,12 @@ def make_config(
     pretrained: bool = False,
     freeze_features: bool = False,
     resume: str | None = None,
+    recipe: str = "dataset",
 ) -> TrainConfig:
-    """A checked config from the tab's fields; those left at FROM_DATASET take the dataset's recipe."""
+    """A checked config from the tab's fields; those left at FROM_DATASET take the dataset's recipe. ``recipe``
+    ``notes`` also evaluates on the whole test split (as the notes do; the tab has no field for it)."""
+    if recipe not in RECIPES:
+        raise ValueError(f"recipe must be one of {', '.join(RECIPES)}, got {recipe!r}")
     given = {
         "epochs": epochs,
         "batch_size": batch_size,
@@ -89,6 +101,7 @@ def make_config(
         freeze_features=bool(freeze_features),
         resume=resume or None,
         log_every=UI_LOG_EVERY,
+        **({"test_subset": None} if recipe == "notes" else {}),
         **fields,
     )
     return config.validate()
@@ -99,9 +112,10 @@ def resume_choices() -> dict[str, Any]:
     return {"choices": [("— new run —", "")] + runs.checkpoints(), "value": ""}
 
 
-def recipe(dataset: str) -> dict[str, Any]:
-    """The tab's fields for ``dataset`` before anyone types: its defaults (``subset`` 0 meaning all)."""
-    values = dataset_defaults(dataset)
+def recipe_fields(dataset: str, name: str = "dataset", model: str = "alexnet_cifar") -> dict[str, Any]:
+    """The tab's fields for ``dataset`` under recipe ``name`` (the dataset's defaults, or the notes' for ``model``)
+    before anyone types (``subset`` 0 meaning all)."""
+    values = {**dataset_defaults(dataset), **recipe_values(name, model or "alexnet_cifar", dataset)}
     return {**values, "subset": values["subset"] or 0}
 
 
@@ -120,6 +134,7 @@ def train_start(
     pretrained: bool = False,
     freeze_features: bool = False,
     resume: str | None = None,
+    recipe: str = "dataset",
 ) -> str:
     """Start a background run; raises ValueError (bad value) or RuntimeError (a run is already active)."""
     config = make_config(
@@ -137,9 +152,78 @@ def train_start(
         pretrained,
         freeze_features,
         resume,
+        recipe,
     )
     get_trainer().start(config)
     return progress_line(get_trainer().status())
+
+
+def train_queue(models: Any, dataset: str, *fields: Any, recipe: str = "dataset") -> str:
+    """Queue one run per model in ``models`` (a name or a list), each with the tab's other fields (``fields``:
+    ``make_config``'s after ``dataset``, without resume), to train one after another; all are checked against
+    the server's budgets now. The first starts if nothing trains."""
+    names = [models] if isinstance(models, str) else list(models or [])
+    names = [n.strip() for n in names if n and n.strip()]
+    if not names:
+        raise ValueError("no model to queue: pick one (or the notes' comparison)")
+    configs = [make_config(name, dataset, *fields[:11], None, recipe) for name in names]
+    qids = get_trainer().enqueue(configs)
+    return f"queued {len(qids)} run(s): " + ", ".join(f"q{q} {c.model}" for q, c in zip(qids, configs))
+
+
+def queue_notes_comparison(dataset: str, *fields: Any, recipe: str = "dataset") -> str:
+    """The preset: the notes' three networks (``NOTES_COMPARISON``) with one shared recipe on ``dataset``."""
+    return train_queue(list(NOTES_COMPARISON), dataset, *fields, recipe=recipe)
+
+
+def queue_runs(
+    models: list[str],
+    dataset: str = "shapes",
+    recipe: str = "dataset",
+    epochs: int | None = None,
+    batch_size: int | None = None,
+    lr: float | None = None,
+    subset: int | None = None,
+) -> list[dict[str, Any]]:
+    """The ``train_queue`` endpoint: one run per model, the recipe's values where a field is left out (None);
+    returns the queue (qid, place, model, dataset, config) after queueing."""
+    values = recipe_fields(dataset, recipe, models[0] if models else "alexnet_cifar")
+    given = {"epochs": epochs, "batch_size": batch_size, "lr": lr, "subset": subset}
+    values.update({k: v for k, v in given.items() if v is not None})
+    train_queue(
+        models,
+        dataset,
+        values["epochs"],
+        values["batch_size"],
+        values["lr"],
+        values.get("optimizer", "adam"),
+        values["schedule"],
+        values.get("weight_decay", 0.0),
+        values["subset"],
+        0,
+        values["augment"],
+        values.get("pretrained", False),
+        False,
+        recipe=recipe,
+    )
+    return get_trainer().queue()
+
+
+def queue_start(qid: Any = None) -> str:
+    """Go on with the queue (``qid``: that waiting run first)."""
+    return get_trainer().queue_start(_qid(qid) if qid not in (None, "") else None)
+
+
+def queue_skip(qid: Any) -> str:
+    """Drop a waiting run, or stop the queued run training now and go on with the next."""
+    return get_trainer().skip(_qid(qid))
+
+
+def _qid(value: Any) -> int:
+    text = str(value).strip().lstrip("q")
+    if not text.isdigit():
+        raise ValueError(f"queued run {value!r}: give its number in the queue, e.g. q2 or 2")
+    return int(text)
 
 
 def train_pause() -> str:
