@@ -26,6 +26,7 @@ def fc(cin, cout):
 
 ALEXNET_CONV = conv(3, 64, 11) + conv(64, 192, 5) + conv(192, 384, 3) + conv(384, 256, 3) + conv(256, 256, 3)
 ALEXNET_FC = fc(256 * 6 * 6, 4096) + fc(4096, 4096) + fc(4096, 1000)
+EN = '<span class="en">'  # where the English half of bilingual text starts
 
 
 class _NotTheTestsTrainer:
@@ -403,7 +404,11 @@ def test_train_snapshot_before_any_run_says_what_to_do(app_trainer):
     with pytest.raises(ValueError, match="No training run yet: start one"):
         training.train_snapshot()
     caption, filters, maps, top3, choices, value, state = training.snapshot_panel(training.LIVE)
-    assert caption == training.NO_RUN_YET and (filters, maps, top3) == (None, None, None)
+    assert caption == training.t(training.NO_RUN_YET, training.NO_RUN_YET_KO) and (filters, maps, top3) == (
+        None,
+        None,
+        None,
+    )
     assert choices == [("live", "live")] and value == "live"
     assert training.snapshot_panel(training.LIVE, state) is None  # the page shows that already: nothing drawn
 
@@ -427,7 +432,7 @@ def test_snapshot_panel_shows_the_run_and_its_epochs(app_trainer, tmp_path):
     assert trainer.wait(timeout=120)
     caption, filters, maps, top3 = training.train_snapshot()
     latest = trainer.snapshot()
-    assert caption.startswith("**vgg_bn:16,M,32,M,64,M after epoch 2/2, step 4** · probe:")
+    assert caption.startswith(EN + "**vgg_bn:16,M,32,M,64,M after epoch 2/2, step 4** · probe:")
     assert f"a test image of a **{latest.probe.class_name}**" in caption
     assert top3 == dict(latest.top(3)) and len(top3) == 3 and sum(top3.values()) <= 1 + 1e-6
     # 16 filters of 3×3 in 4×4, each 24 px (scale 8) + 2 px gaps, now and their change since the start, labelled
@@ -465,4 +470,4 @@ def test_a_run_whose_snapshots_fail_says_so_and_still_trains(monkeypatch, tmp_pa
     with pytest.raises(ValueError, match=r"no pictures of the network: taking one failed \(RuntimeError: no hooks"):
         training.train_snapshot()
     caption, filters, *_ = training.snapshot_panel(training.LIVE)
-    assert caption.startswith("⚠️ No more pictures of the network") and filters is None
+    assert caption.startswith("⚠️ " + EN + "No more pictures of the network") and filters is None

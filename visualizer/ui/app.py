@@ -14,7 +14,7 @@ import gradio as gr
 
 from visualizer.ui import architecture, compare, features, stacks, training, units
 from visualizer.ui.handlers import LIGHT, friendly
-from visualizer.ui.page_assets import CSS, LANGUAGE_JS
+from visualizer.ui.page_assets import CSS, LANGUAGE_JS, PICKER_CHOICES, PICKER_JS
 from visualizer.ui.text import i18n
 
 MAX_UPLOAD = "20mb"
@@ -22,20 +22,33 @@ GRADIO_CACHE_CLEANUP = (600, 3600)  # every 10 minutes, files older than an hour
 
 
 def build_demo() -> gr.Blocks:
-    """The page: a title, a hidden language probe (see ``page_assets``), then the tabs in teaching order."""
+    """The page: a title and the language picker, a hidden language probe (see ``page_assets``), then the tabs in
+    teaching order; each tab gets the picker (its views that cannot carry both languages are made in the page's)."""
     with gr.Blocks(title="CNN architecture visualizer", delete_cache=GRADIO_CACHE_CLEANUP) as demo:
-        gr.Markdown(i18n("title"))
+        with gr.Row(equal_height=True):
+            gr.Markdown(i18n("title"))
+            lang = language_picker()
         gr.Markdown(i18n("lang_code"), elem_id="lang-probe")
         with gr.Tabs():
-            architecture.build(demo)
-            stacks.build(demo)
-            features.build(demo)
-            training.build(demo)
-            compare.build(demo)
+            architecture.build(demo, lang)
+            stacks.build(demo, lang)
+            features.build(demo, lang)
+            training.build(demo, lang)
+            compare.build(demo, lang)
         # An endpoint for scripts only: it has no component, so it sits outside the tabs (Gradio adds its own).
         gr.api(friendly(architecture.layer_details_api), api_name="layer_details", **LIGHT)
         units.register_api()  # explain_unit, effective_rf
     return demo
+
+
+def language_picker() -> gr.Radio:
+    """EN / 한국어 at the top of the page: switches Gradio's labels and the bilingual HTML at once (in the browser,
+    ``page_assets.PICKER_JS``); the tabs re-make what Python wrote in one language on its ``change``."""
+    picker = gr.Radio(
+        PICKER_CHOICES, value="en", show_label=False, container=False, elem_id="lang-picker", scale=0, min_width=170
+    )
+    picker.input(None, picker, None, js=PICKER_JS)
+    return picker
 
 
 def launch(

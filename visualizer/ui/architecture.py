@@ -14,6 +14,7 @@ import gradio as gr
 from visualizer.ui import units
 from visualizer.ui.components import SIZE_PRESETS, WEIGHT_SOURCES, ImageUpload, model_choices
 from visualizer.ui.handlers import LIGHT, NETWORK, friendly
+from visualizer.ui.page_assets import PAGE_LANG_ARG_JS
 from visualizer.ui.text import i18n
 from visualizer.views import architecture, features
 
@@ -52,9 +53,17 @@ SCROLL_TO_ROW_JS = """
 
 # ---------------------------------------------------------------- handlers
 # (none of those behind a public endpoint has a docstring: Gradio would publish it as the endpoint's description)
-def analyze_ui(model: str, input_size: str) -> tuple:
+def analyze_ui(model: str, input_size: str, lang: str = "en") -> tuple:
     # A fresh analysis; the last selection's maps cleared.
-    return *architecture.analyze_view(model, input_size), None, None, "", None
+    table, totals, drawing, files, fold, state, card = architecture.analyze_view(model, input_size, lang=lang)
+    fold = gr.Radio(choices=architecture.fold_choices(lang), value=fold)
+    return table, totals, drawing, files, fold, state, card, None, None, "", None
+
+
+def relabel_ui(state: dict | None, fold: str, lang: str) -> tuple:
+    # The page's language changed: what Python wrote in one language (the table's headers, the fold's choices).
+    table = architecture.table_view(state, lang)
+    return gr.skip() if table is None else table, gr.Radio(choices=architecture.fold_choices(lang), value=fold)
 
 
 def refold_ui(state: dict | None, fold: str) -> tuple:
@@ -65,12 +74,12 @@ def expand_ui(state: dict | None, evt: gr.EventData) -> tuple:
     return architecture.redraw_view(state, None, getattr(evt, "expand", None))
 
 
-def diagram_clicked(state: dict | None, evt: gr.EventData) -> tuple:
-    return architecture.select_view(state, getattr(evt, "layer", ""))
+def diagram_clicked(state: dict | None, lang: str, evt: gr.EventData) -> tuple:
+    return architecture.select_view(state, getattr(evt, "layer", ""), lang)
 
 
-def row_clicked(state: dict | None, evt: gr.SelectData) -> tuple:
-    return architecture.select_view(state, architecture.row_key(state, evt.index[0]))
+def row_clicked(state: dict | None, lang: str, evt: gr.SelectData) -> tuple:
+    return architecture.select_view(state, architecture.row_key(state, evt.index[0]), lang)
 
 
 def selected_maps(state: dict | None, image: Any, weights: str, progress=gr.Progress(track_tqdm=True)) -> tuple:
@@ -94,7 +103,8 @@ def arch_maps_clicked(maps_state: dict | None, evt: gr.SelectData) -> tuple:
 class ArchitectureTab:
     """The tab's components (attributes, in page order), then its events."""
 
-    def __init__(self, demo: gr.Blocks) -> None:
+    def __init__(self, demo: gr.Blocks, lang: gr.Radio) -> None:
+        self.lang = lang  # the page's language picker (app.language_picker)
         with gr.Tab(i18n("tab_arch"), id="arch"):
             self.state = gr.State(None)  # {"model", "input_size", "fold", "expanded", "selected"}
             self.maps_state = gr.State(None)  # click state of the layer's maps (like the Feature-maps grid)
@@ -109,7 +119,7 @@ class ArchitectureTab:
                     self._through_an_image()
             self.unit = units.architecture_panel(self)  # the selected layer's strongest unit, its ERF (full width)
             self.files = gr.File(label=i18n("downloads"), file_count="multiple")
-            with gr.Accordion("Formulas · 공식", open=True):
+            with gr.Accordion(i18n("formulas"), open=True):
                 gr.Markdown(i18n("explain_arch"), latex_delimiters=[])
         self.analysis = [self.table, self.totals, self.diagram, self.files, self.fold, self.state, self.details]
         self.no_maps = [self.maps, self.rf, self.maps_info, self.maps_state]
@@ -131,7 +141,7 @@ class ArchitectureTab:
                 SIZE_PRESETS, value="3x224x224", allow_custom_value=True, label=i18n("input_size"), scale=2
             )
             self.button = gr.Button(i18n("analyze"), variant="primary", scale=1)
-        self.fold = gr.Radio(architecture.FOLD_CHOICES, value="blocks", label=i18n("fold"), elem_id="arch-fold")
+        self.fold = gr.Radio(architecture.fold_choices("en"), value="blocks", label=i18n("fold"), elem_id="arch-fold")
         self.diagram = gr.HTML(elem_id="arch-diagram", js_on_load=DIAGRAM_JS, padding=False)
         self.totals = gr.Markdown()
 
@@ -139,7 +149,7 @@ class ArchitectureTab:
         with gr.Accordion(i18n("through_image"), open=True):
             with gr.Row():
                 self.image = ImageUpload(
-                    type="filepath", label="Image · 이미지", height=150, sources=["upload", "clipboard"], scale=1
+                    type="filepath", label=i18n("image"), height=150, sources=["upload", "clipboard"], scale=1
                 )
                 self.weights = gr.Radio(WEIGHT_SOURCES, value="auto", label=i18n("weights"), scale=1)
             gr.Examples(features.example_images()[:4], inputs=self.image)
@@ -148,13 +158,16 @@ class ArchitectureTab:
             self.maps_info = gr.Markdown(elem_id="arch-maps-info")
 
     def _analyze_events(self, demo: gr.Blocks) -> None:
-        inputs, outputs = [self.model, self.size], self.analysis + self.no_maps
+        inputs, outputs = [self.model, self.size, self.lang], self.analysis + self.no_maps
         gr.on([self.button.click, self.size.select], friendly(analyze_ui), inputs, outputs, api_name="analyze", **LIGHT)
         # Picking a model switches to the input size it was designed for, then analyses it.
         self.model.select(friendly(architecture.design_size), self.model, self.size, api_visibility="private").then(
             friendly(analyze_ui), inputs, outputs, api_visibility="private"
         )
-        demo.load(friendly(analyze_ui), inputs, outputs, api_visibility="private")
+        demo.load(friendly(analyze_ui), inputs, outputs, js=PAGE_LANG_ARG_JS, api_visibility="private")
+        self.lang.change(
+            friendly(relabel_ui), [self.state, self.fold, self.lang], [self.table, self.fold], api_visibility="private"
+        )
         redrawn = [self.diagram, self.files, self.state]
         self.fold.input(friendly(refold_ui), [self.state, self.fold], redrawn, api_visibility="private")
         self.diagram.click(friendly(expand_ui), self.state, redrawn, api_visibility="private")
@@ -165,9 +178,11 @@ class ArchitectureTab:
         selected_outputs = [self.table, self.details, self.state]
         for selected in (
             self.diagram.select(
-                friendly(diagram_clicked), self.state, selected_outputs, **LIGHT, api_visibility="private"
+                friendly(diagram_clicked), [self.state, self.lang], selected_outputs, **LIGHT, api_visibility="private"
             ),
-            self.table.select(friendly(row_clicked), self.state, selected_outputs, **LIGHT, api_visibility="private"),
+            self.table.select(
+                friendly(row_clicked), [self.state, self.lang], selected_outputs, **LIGHT, api_visibility="private"
+            ),
         ):
             selected.then(None, None, None, js=SCROLL_TO_ROW_JS).then(
                 friendly(selected_maps, release_memory=True),
@@ -191,6 +206,7 @@ class ArchitectureTab:
         )
 
 
-def build(demo: gr.Blocks) -> ArchitectureTab:
-    """The Architecture tab, inside ``demo``'s ``gr.Tabs()``; its analysis of VGG-16 runs on page load."""
-    return ArchitectureTab(demo)
+def build(demo: gr.Blocks, lang: gr.Radio) -> ArchitectureTab:
+    """The Architecture tab, inside ``demo``'s ``gr.Tabs()``; its analysis of VGG-16 runs on page load; ``lang``:
+    the page's language picker."""
+    return ArchitectureTab(demo, lang)

@@ -7,19 +7,26 @@ import gradio as gr
 import zoo
 from visualizer.ui.components import FROM_ZERO, SIZE_PRESETS
 from visualizer.ui.handlers import LIGHT, friendly
+from visualizer.ui.page_assets import PAGE_LANG_ARG_JS
 from visualizer.ui.text import i18n
 from visualizer.views import compare
 
 TV_EXAMPLES = ["tv:mobilenet_v2", "tv:efficientnet_b0", "tv:densenet121", "tv:googlenet", "tv:convnext_tiny"]
 
 
-def compare_ui(models: list[str], input_size: str) -> tuple:
-    table, chart = compare.compare_view(models, input_size)
-    return table, chart, chart, chart  # one frame, three measures
+MEASURES = ("parameters (M)", "MACs (G)", "activations (MiB)")
 
 
-def build(demo: gr.Blocks) -> None:
-    """The tab and its events: the button compares the picked models (the default four on page load)."""
+def compare_ui(models: list[str], input_size: str, lang: str = "en") -> tuple:
+    table, chart = compare.compare_view(models, input_size, lang)
+    x_title = compare.chart_title("model", lang)
+    plots = [gr.BarPlot(chart, x_title=x_title, y_title=compare.chart_title(y, lang)) for y in MEASURES]
+    return table, *plots  # one frame, three measures
+
+
+def build(demo: gr.Blocks, lang: gr.Radio) -> None:
+    """The tab and its events: the button compares the picked models (the default four on page load, again in the
+    other language when the page's picker ``lang`` switches)."""
     with gr.Tab(i18n("tab_compare"), id="compare"):
         with gr.Row():
             models = gr.Dropdown(
@@ -36,11 +43,14 @@ def build(demo: gr.Blocks) -> None:
             button = gr.Button(i18n("compare"), variant="primary", scale=1)
         table = gr.Dataframe(interactive=False)
         with gr.Row():
-            params = gr.BarPlot(x="model", y="parameters (M)", color="model", x_label_angle=-30, y_lim=FROM_ZERO)
-            macs = gr.BarPlot(x="model", y="MACs (G)", color="model", x_label_angle=-30, y_lim=FROM_ZERO)
-            memory = gr.BarPlot(x="model", y="activations (MiB)", color="model", x_label_angle=-30, y_lim=FROM_ZERO)
+            params, macs, memory = (
+                gr.BarPlot(x="model", y=y, color="model", color_title=" ", x_label_angle=-30, y_lim=FROM_ZERO)
+                for y in MEASURES
+            )
         gr.Markdown(i18n("explain_compare"))
 
     outputs = [table, params, macs, memory]
-    button.click(friendly(compare_ui), [models, size], outputs, api_name="compare_models", **LIGHT)
-    demo.load(friendly(compare_ui), [models, size], outputs, api_visibility="private")
+    inputs = [models, size, lang]
+    button.click(friendly(compare_ui), inputs, outputs, api_name="compare_models", **LIGHT)
+    demo.load(friendly(compare_ui), inputs, outputs, js=PAGE_LANG_ARG_JS, api_visibility="private")
+    lang.change(friendly(compare_ui), inputs, outputs, api_visibility="private", **LIGHT)

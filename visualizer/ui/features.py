@@ -7,7 +7,8 @@ import gradio as gr
 
 from visualizer.ui import units
 from visualizer.ui.components import WEIGHT_SOURCES, ImageUpload, model_choices
-from visualizer.ui.handlers import NETWORK, friendly
+from visualizer.ui.handlers import LIGHT, NETWORK, friendly
+from visualizer.ui.page_assets import PAGE_LANG_ARG_JS
 from visualizer.ui.text import i18n
 from visualizer.views import features
 
@@ -20,13 +21,21 @@ def layer_pickers(model: str) -> tuple[gr.Dropdown, gr.Dropdown]:
     return gr.Dropdown(**features.layer_choices(model)), gr.Dropdown(**features.cam_layer_choices(model))
 
 
-def checkpoint_picker() -> gr.Dropdown:
-    return gr.Dropdown(**features.checkpoint_choices())
+def checkpoint_picker(checkpoint: str | None, lang: str) -> gr.Dropdown:
+    choices = features.checkpoint_choices(lang)
+    values = {value for _, value in choices["choices"]}
+    return gr.Dropdown(choices=choices["choices"], value=checkpoint if checkpoint in values else choices["value"])
 
 
-def checkpoint_uploaded(path: str | None) -> tuple[gr.Dropdown, str]:
-    choices, source = features.upload_checkpoint(path)
+def checkpoint_uploaded(path: str | None, lang: str) -> tuple[gr.Dropdown, str]:
+    choices, source = features.upload_checkpoint(path, lang)
     return gr.Dropdown(**choices), source
+
+
+def relabel_ui(state: dict | None, checkpoint: str | None, lang: str) -> tuple:
+    # The page's language changed: the top-5 table's headers and the checkpoint picker's first choice.
+    top5 = features.top5_table(state["predictions"], lang) if state and "predictions" in state else gr.skip()
+    return top5, checkpoint_picker(checkpoint, lang)
 
 
 def feature_maps_ui(
@@ -41,6 +50,7 @@ def feature_maps_ui(
     normalization,
     gradcam_class,
     gradcam_layer,
+    lang="en",
     progress=gr.Progress(track_tqdm=True),
 ) -> tuple:
     # (track_tqdm: the one-time ImageNet weights download shows its progress bar in the page; the parameter names
@@ -57,8 +67,16 @@ def feature_maps_ui(
         normalization,
         gradcam_class,
         gradcam_layer,
+        lang,
     )
     return *out, ""  # a new grid: the last click's description is stale
+
+
+def first_visit_ui(state: dict | None, *inputs) -> tuple:
+    # The tab's first look shows its view (the first example photo, the weights it can get) rather than empty boxes.
+    if state is not None or inputs[0] is None:
+        return (gr.skip(),) * 10
+    return feature_maps_ui(*inputs)
 
 
 def grid_clicked(state: dict | None, evt: gr.SelectData) -> tuple:
@@ -69,7 +87,8 @@ def grid_clicked(state: dict | None, evt: gr.SelectData) -> tuple:
 class FeaturesTab:
     """The tab's components (attributes, in page order), then its events."""
 
-    def __init__(self, demo: gr.Blocks) -> None:
+    def __init__(self, demo: gr.Blocks, lang: gr.Radio) -> None:
+        self.lang = lang  # the page's language picker (app.language_picker)
         with gr.Tab(i18n("tab_features"), id="features") as self.tab:
             self.state = gr.State(None)
             with gr.Row():
@@ -82,13 +101,16 @@ class FeaturesTab:
         self._events(demo)
 
     def _settings(self) -> None:
+        examples = features.example_images()
         self.image = ImageUpload(
+            value=examples[0] if examples else None,  # the tab opens on the first example (first_visit_ui)
             type="filepath",
-            label="Image · 이미지",  # (an upload's label takes no i18n key)
+            label=i18n("image"),
             sources=["upload", "clipboard"],
             height=240,
         )
-        gr.Examples(features.example_images(), inputs=self.image)
+        gr.Examples(examples, inputs=self.image)
+        self.button = gr.Button(i18n("show"), variant="primary")  # high up: visible at 1024×768 without scrolling
         self.model = gr.Dropdown(
             model_choices(), value="vgg16", label=i18n("model"), allow_custom_value=True, info=i18n("custom_cfg")
         )
@@ -107,8 +129,7 @@ class FeaturesTab:
             self.normalization = gr.Radio(["channel", "shared"], value="channel", label=i18n("normalize"))
         with gr.Row():
             self.cam_layer = gr.Dropdown([], label=i18n("gradcam_layer"), allow_custom_value=True)
-            self.cam_class = gr.Textbox(label=i18n("gradcam_class"), placeholder="e.g. 281 or tabby")
-        self.button = gr.Button(i18n("show"), variant="primary")
+            self.cam_class = gr.Textbox(label=i18n("gradcam_class"), placeholder=i18n("gradcam_class_example"))
 
     def _results(self) -> None:
         self.info = gr.Markdown(elem_id="feature-info")
@@ -131,13 +152,25 @@ class FeaturesTab:
             api_visibility="private",
         )
         gr.on(
-            [demo.load, self.tab.select], friendly(checkpoint_picker), None, self.checkpoint, api_visibility="private"
+            [demo.load, self.tab.select],
+            friendly(checkpoint_picker),
+            [self.checkpoint, self.lang],
+            self.checkpoint,
+            js=PAGE_LANG_ARG_JS,
+            api_visibility="private",
         )
         self.checkpoint_upload.upload(
             friendly(checkpoint_uploaded),
-            self.checkpoint_upload,
+            [self.checkpoint_upload, self.lang],
             [self.checkpoint, self.source],
             api_visibility="private",
+        )
+        self.lang.change(
+            friendly(relabel_ui),
+            [self.state, self.checkpoint, self.lang],
+            [self.top5, self.checkpoint],
+            api_visibility="private",
+            **LIGHT,
         )
         inputs = [  # in feature_maps_ui's order
             self.image,
@@ -151,6 +184,7 @@ class FeaturesTab:
             self.normalization,
             self.cam_class,
             self.cam_layer,
+            self.lang,
         ]
         outputs = [self.grid, self.info, self.seen, self.cam, self.top5, self.overview, self.filters, self.rf]
         self.button.click(
@@ -160,9 +194,17 @@ class FeaturesTab:
             api_name="feature_maps",
             **NETWORK,
         )
+        self.tab.select(
+            friendly(first_visit_ui, release_memory=True),
+            [self.state, *inputs],
+            [*outputs, self.state, self.rf_info],
+            js=PAGE_LANG_ARG_JS,
+            api_visibility="private",
+            **NETWORK,
+        )
         self.grid.select(friendly(grid_clicked), self.state, [self.rf, self.rf_info], api_visibility="private")
 
 
-def build(demo: gr.Blocks) -> FeaturesTab:
-    """The Feature-maps tab, inside ``demo``'s ``gr.Tabs()``."""
-    return FeaturesTab(demo)
+def build(demo: gr.Blocks, lang: gr.Radio) -> FeaturesTab:
+    """The Feature-maps tab, inside ``demo``'s ``gr.Tabs()``; ``lang``: the page's language picker."""
+    return FeaturesTab(demo, lang)

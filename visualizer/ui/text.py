@@ -1,6 +1,7 @@
 """Labels and explanations in English and Korean (the course this grew from is Korean).
 
-Gradio's i18n picks the language from the browser, and the page's Settings panel switches it.
+Gradio's i18n picks the language from the browser; the page's own picker (EN / 한국어, ``app.language_picker``),
+``?lang=ko`` and Gradio's Settings panel switch it.
 """
 
 from __future__ import annotations
@@ -137,6 +138,11 @@ EN: dict[str, str] = {
     "unit_back": "◀ previous",
     "unit_next": "next ▶",
     "arch_inside": "Inside the selected layer: its strongest unit, computed, and its effective receptive field",
+    # One language at a time (issue 17): labels that showed both at once.
+    "formulas": "Formulas",
+    "image": "Image",
+    "stacks_chart": "Weights per channel pair",
+    "gradcam_class_example": "e.g. 281 or tabby",
 }
 
 KO: dict[str, str] = {
@@ -263,6 +269,11 @@ KO: dict[str, str] = {
     "unit_back": "◀ 이전",
     "unit_next": "다음 ▶",
     "arch_inside": "선택한 층의 안쪽: 가장 강한 유닛의 계산과 유효 수용 영역",
+    # One language at a time (issue 17): labels that showed both at once.
+    "formulas": "공식",
+    "image": "이미지",
+    "stacks_chart": "채널 쌍당 가중치 수",
+    "gradcam_class_example": "예: 281 또는 tabby",
 }
 
 assert EN.keys() == KO.keys(), set(EN) ^ set(KO)

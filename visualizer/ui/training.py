@@ -10,10 +10,11 @@ import gradio as gr
 
 from visualizer.ui import units
 from visualizer.ui.handlers import friendly
+from visualizer.ui.page_assets import PAGE_LANG_ARG_JS
 from visualizer.ui.text import i18n
 from visualizer.views import training
 
-CURVE_COLORS = {"train": "#4c78a8", "test": "#f58518"}
+CURVE_COLORS = {"train": "#4c78a8", "test": "#f58518", "학습": "#4c78a8", "테스트": "#f58518"}  # series in en, ko
 # A checkpoint is offered for download at every epoch while it is small; a big one once the run ends (each file
 # Gradio serves is copied into its cache; the cache itself is cleared of files older than an hour).
 AUTO_SEND_CHECKPOINT_BYTES = 64 * 2**20
@@ -23,9 +24,21 @@ RECIPE_FIELDS = ("epochs", "batch_size", "lr", "schedule", "subset", "augment") 
 
 # ---------------------------------------------------------------- handlers
 # (none of those behind a public endpoint has a docstring: Gradio would publish it as the endpoint's description)
-def status_ui() -> tuple:
-    *values, active = training.train_status()
-    return *values, gr.Timer(active=active)  # poll only while a run is active
+def _curves(values: list, lang: str) -> list:
+    """The status values with the two curves' axis titles in the page's language."""
+    x, loss_y, acc_y = training.CURVE_TITLES[training.page_lang(lang)]
+    progress, loss, accuracy, *rest = values
+    return [
+        progress,
+        gr.LinePlot(loss, x_title=x, y_title=loss_y),
+        gr.LinePlot(accuracy, x_title=x, y_title=acc_y),
+        *rest,
+    ]
+
+
+def status_ui(lang: str = "en") -> tuple:
+    *values, active = training.train_status(lang)
+    return *_curves(values, lang), gr.Timer(active=active)  # poll only while a run is active
 
 
 def snapshot_ui(choice: str | None, shown: tuple | None) -> tuple:
@@ -38,11 +51,12 @@ def snapshot_ui(choice: str | None, shown: tuple | None) -> tuple:
     return *values, gr.Radio(choices=choices, value=value), state
 
 
-def tick_ui(shown: tuple | None, choice: str | None, snap_shown: tuple | None) -> tuple:
+def tick_ui(shown: tuple | None, choice: str | None, snap_shown: tuple | None, lang: str = "en") -> tuple:
     """The 1-second refresh: the checkpoint file is re-sent only when it changed on disk — and, for a big
     one, only once the run has ended (Gradio keeps a full copy of every file it serves) — the snapshot
     panel only when there is a new snapshot."""
-    *values, checkpoint, running = training.train_status()
+    *values, checkpoint, running = training.train_status(lang)
+    values = _curves(values, lang)
     timer = gr.Timer(active=running)
     key = (checkpoint, os.path.getmtime(checkpoint)) if checkpoint and os.path.exists(checkpoint) else None
     big = key is not None and os.path.getsize(checkpoint) > AUTO_SEND_CHECKPOINT_BYTES
@@ -57,23 +71,28 @@ def tick_ui(shown: tuple | None, choice: str | None, snap_shown: tuple | None) -
 
 
 def start_ui(*args) -> tuple:
-    training.train_start(*args)
-    return status_ui()
+    *fields, lang = args
+    training.train_start(*fields)
+    return status_ui(lang)
 
 
-def pause_ui() -> tuple:
-    gr.Info(training.train_pause())
-    return status_ui()
+def _info(message: str, lang: str) -> None:
+    gr.Info(training.message_ko(message) if training.page_lang(lang) == "ko" else message)
 
 
-def resume_ui() -> tuple:
-    gr.Info(training.train_resume())
-    return status_ui()
+def pause_ui(lang: str = "en") -> tuple:
+    _info(training.train_pause(), lang)
+    return status_ui(lang)
 
 
-def stop_ui() -> tuple:
-    gr.Info(training.train_stop())
-    return status_ui()
+def resume_ui(lang: str = "en") -> tuple:
+    _info(training.train_resume(), lang)
+    return status_ui(lang)
+
+
+def stop_ui(lang: str = "en") -> tuple:
+    _info(training.train_stop(), lang)
+    return status_ui(lang)
 
 
 def recipe_ui(dataset: str) -> list:
@@ -81,8 +100,10 @@ def recipe_ui(dataset: str) -> list:
     return [values[k] for k in RECIPE_FIELDS]
 
 
-def resume_picker() -> gr.Dropdown:
-    return gr.Dropdown(**training.resume_choices())
+def resume_picker(current: str | None, lang: str) -> gr.Dropdown:
+    choices = training.resume_choices(lang)
+    values = {value for _, value in choices["choices"]}
+    return gr.Dropdown(choices=choices["choices"], value=current if current in values else choices["value"])
 
 
 def live_choice() -> str:
@@ -93,7 +114,8 @@ def live_choice() -> str:
 class TrainingTab:
     """The tab's components (attributes, in page order), then its events."""
 
-    def __init__(self, demo: gr.Blocks) -> None:
+    def __init__(self, demo: gr.Blocks, lang: gr.Radio) -> None:
+        self.lang = lang  # the page's language picker (app.language_picker)
         with gr.Tab(i18n("tab_train"), id="train") as self.tab:
             self._settings()
             self._curves()
@@ -214,7 +236,17 @@ class TrainingTab:
         # Picking a dataset fills in its recipe (the defaults the CLI uses too).
         recipe = [self.epochs, self.batch, self.lr, self.schedule, self.subset, self.augment]  # RECIPE_FIELDS
         self.dataset.input(friendly(recipe_ui), self.dataset, recipe, api_visibility="private")
-        gr.on([demo.load, self.tab.select], friendly(resume_picker), None, self.resume_from, api_visibility="private")
+        gr.on(
+            [demo.load, self.tab.select],
+            friendly(resume_picker),
+            [self.resume_from, self.lang],
+            self.resume_from,
+            js=PAGE_LANG_ARG_JS,
+            api_visibility="private",
+        )
+        self.lang.change(
+            friendly(resume_picker), [self.resume_from, self.lang], self.resume_from, api_visibility="private"
+        )
 
     def _run_events(self) -> None:
         inputs = [  # in training.train_start's order
@@ -232,14 +264,16 @@ class TrainingTab:
             self.pretrained,
             self.freeze,
             self.resume_from,
+            self.lang,
         ]
+        lang = self.lang
         self.start.click(friendly(start_ui), inputs, self.status, api_name="train_start").then(**self.refresh_snapshot)
-        self.pause.click(friendly(pause_ui), None, self.status, api_name="train_pause").then(**self.refresh_snapshot)
-        self.resume.click(friendly(resume_ui), None, self.status, api_name="train_resume")
-        self.stop.click(friendly(stop_ui), None, self.status, api_name="train_stop").then(**self.refresh_snapshot)
+        self.pause.click(friendly(pause_ui), lang, self.status, api_name="train_pause").then(**self.refresh_snapshot)
+        self.resume.click(friendly(resume_ui), lang, self.status, api_name="train_resume")
+        self.stop.click(friendly(stop_ui), lang, self.status, api_name="train_stop").then(**self.refresh_snapshot)
         self.timer.tick(
             friendly(tick_ui),
-            [self.shown, self.snap_pick, self.snap_shown],
+            [self.shown, self.snap_pick, self.snap_shown, self.lang],
             [*self.status, self.shown, *self.snapshot_panel],
             api_visibility="private",
             show_progress="hidden",
@@ -254,10 +288,19 @@ class TrainingTab:
         self.snap_pick.input(**self.refresh_snapshot)
         # A newly opened page, or a look at the Training tab, picks up the run in progress (a run may have been
         # started from another browser or the API) and starts polling if there is one.
-        demo.load(friendly(status_ui), None, self.status, api_name="train_status").then(**self.refresh_snapshot)
-        self.tab.select(friendly(status_ui), None, self.status, api_visibility="private").then(**self.refresh_snapshot)
+        demo.load(friendly(status_ui), self.lang, self.status, js=PAGE_LANG_ARG_JS, api_name="train_status").then(
+            **self.refresh_snapshot
+        )
+        gr.on(
+            [self.tab.select, self.lang.change],
+            friendly(status_ui),
+            self.lang,
+            self.status,
+            api_visibility="private",
+        ).then(**self.refresh_snapshot)
 
 
-def build(demo: gr.Blocks) -> TrainingTab:
-    """The Training tab, inside ``demo``'s ``gr.Tabs()``; a run already in progress shows on page load."""
-    return TrainingTab(demo)
+def build(demo: gr.Blocks, lang: gr.Radio) -> TrainingTab:
+    """The Training tab, inside ``demo``'s ``gr.Tabs()``; a run already in progress shows on page load; ``lang``:
+    the page's language picker."""
+    return TrainingTab(demo, lang)

@@ -32,7 +32,7 @@ from visualizer.units.compute import TOP_TERMS, LayerUnits, layer_units, pass_un
 from visualizer.units.erf import MAX_IMAGES, effective_rf, measure
 from visualizer.units.pictures import erf_comparison, unit_picture
 from visualizer.units.prepare import UnitRequestError, loaded_network
-from visualizer.views.layer_details import t
+from visualizer.views.layer_details import page_lang, t
 from visualizer.weight_sources import LoadedModel, WeightsError, load_weights, reload
 
 MAX_TOP = 32  # terms an endpoint lists one by one (the rest are summed in one line, as on the page)
@@ -42,11 +42,6 @@ MAX_IMAGE_TEXT = 28_000_000  # characters of a base64 image an endpoint reads (â
 EPOCH_PANELS = 4  # epochs drawn side by side in the Training tab (the first, the last and a spread between;
 # the table lists every measured epoch)
 RUNS_KEPT = 2  # training runs whose per-epoch ERFs are kept
-
-
-def page_lang(lang: str | None) -> str:
-    """``"ko"`` for a Korean page, else ``"en"`` (what the browser reports, e.g. ``ko-KR``)."""
-    return "ko" if str(lang or "").lower().startswith("ko") else "en"
 
 
 def _fmt(v: float | None) -> str:
