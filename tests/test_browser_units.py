@@ -65,7 +65,7 @@ def show_feature_maps(page) -> None:
     page.locator("button.gallery-item:visible").first.click()
     page.locator("input[value=random]:visible").first.check()
     page.get_by_role("button", name=re.compile("Show feature maps|특징 맵 보기")).click()
-    page.locator("#feature-info").get_by_text(re.compile("showing the top")).wait_for()
+    page.locator("#feature-info").get_by_text(re.compile(r"showing the top|상위 \d+개 채널")).wait_for()
     page.wait_for_function(
         "() => { const i = document.querySelector('#feature-grid img'); return i && i.complete && i.naturalWidth > 0; }"
     )

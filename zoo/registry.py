@@ -283,6 +283,28 @@ _TV_FAMILIES = {  # torchvision module → (family, what a class should know abo
         "unknown after the first attention",
     ),
 }
+# What a class should know about each torchvision family, in Korean (the page's other language).
+_TV_ABOUT_KO = {
+    "alexnet": _ORIGINS_KO["alexnet"],
+    "vgg": _ORIGINS_KO["vgg"],
+    "resnet": "ResNet / ResNeXt / Wide ResNet: 항등 지름길(shortcut)이 있는 잔차 블록",
+    "mobilenetv2": "MobileNetV2 (Sandler et al., 2018): 역잔차(inverted residual) 블록 안의 깊이별 분리 합성곱",
+    "mobilenetv3": "MobileNetV3 (Howard et al., 2019): 깊이별 분리 합성곱, squeeze-and-excitation, hard-swish",
+    "efficientnet": "EfficientNet (Tan & Le, 2019): 복합 스케일링한 MBConv 블록과 squeeze-and-excitation",
+    "densenet": "DenseNet (Huang et al., 2017): 각 층이 앞선 모든 층의 맵을 이어 붙임",
+    "googlenet": "GoogLeNet / Inception v1 (Szegedy et al., 2014): 1×1, 3×3, 5×5, 풀링 가지를 나란히",
+    "inception": "Inception v3 (Szegedy et al., 2015): n×1 / 1×n으로 나눈 합성곱",
+    "convnext": "ConvNeXt (Liu et al., 2022): 현대화한 ResNet, 7×7 깊이별 합성곱, LayerNorm, GELU",
+    "regnet": "RegNet (Radosavovic et al., 2020): 탐색으로 찾은 선형 규칙의 채널 수",
+    "shufflenetv2": "ShuffleNetV2 (Ma et al., 2018): 채널 나누기와 채널 섞기",
+    "squeezenet": "SqueezeNet (Iandola et al., 2016): 1×1 압축과 1×1/3×3 확장의 fire 모듈",
+    "mnasnet": "MnasNet (Tan et al., 2019): 탐색으로 찾은 역잔차 모바일 네트워크",
+    "vision_transformer": "Vision Transformer (Dosovitskiy et al., 2020), CNN이 아님: stride 합성곱 하나가 패치로 "
+    "자르고 어텐션이 섞음; 패치 임베딩 뒤의 수용 영역은 알 수 없음",
+    "swin_transformer": "Swin Transformer (Liu et al., 2021), CNN이 아님: 이동하는 창 안의 어텐션; 패치 임베딩 뒤의 "
+    "수용 영역은 알 수 없음",
+    "maxvit": "MaxViT (Tu et al., 2022): 창·격자 어텐션이 있는 MBConv 블록; 첫 어텐션 뒤의 수용 영역은 알 수 없음",
+}
 
 
 @lru_cache(maxsize=1)
@@ -331,7 +353,8 @@ def _torchvision_spec(key: str) -> ModelSpec:
         std=tuple(preset.get("std", IMAGENET_STD)),
         description=f"{about}; torchvision's {name} builder, ImageNet, {len(weights.meta['categories'])} classes "
         f"(weights {weights.name}" + (f", {top1}% top-1)" if top1 is not None else ")"),
-        description_ko=f"{about}; torchvision의 {name} 빌더, ImageNet, {len(weights.meta['categories'])}개 클래스 "
+        description_ko=f"{_TV_ABOUT_KO.get(module, about)}; torchvision의 {name} 빌더, ImageNet, "
+        f"{len(weights.meta['categories'])}개 클래스 "
         f"(가중치 {weights.name}" + (f", top-1 {top1}%)" if top1 is not None else ")"),
         builder=builder,
         weights=weights,

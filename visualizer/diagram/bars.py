@@ -59,17 +59,19 @@ def render_bars_svg(scene: Scene, analysis: Analysis, fit: bool = False) -> str:
         f'<svg xmlns="http://www.w3.org/2000/svg" class="cnn-bars" viewBox="0 0 {_n(width)} {_n(height)}" '
         f'{size} role="img" aria-label="parameters, MACs and receptive field per layer">',
         "<style>text { font-family: 'DejaVu Sans', Verdana, Arial, sans-serif; pointer-events: none; } "
-        ".bar { cursor: pointer; } .bar:hover rect { filter: brightness(1.2); }</style>",
+        ".bar { cursor: pointer; } .bar:hover rect { filter: brightness(1.2); } .ko { display: none; }</style>",
         '<rect width="100%" height="100%" fill="#ffffff"/>',
     ]
 
-    def title(y: float, text: str) -> None:
-        out.append(f'<text x="4" y="{_n(y - 6)}" font-size="11" fill="#333" font-weight="bold">{escape(text)}</text>')
+    def title(y: float, en: str, ko: str) -> None:
+        # Both languages as tspans: the page's CSS shows one (``.en`` / ``.ko``), as in its bilingual HTML.
+        text = f'<tspan class="en">{escape(en)}</tspan><tspan class="ko">{escape(ko)}</tspan>'
+        out.append(f'<text x="4" y="{_n(y - 6)}" font-size="11" fill="#333" font-weight="bold">{text}</text>')
         out.append(f'<line x1="0" x2="{_n(width)}" y1="{_n(y + STRIP)}" y2="{_n(y + STRIP)}" stroke="#bbb"/>')
 
-    title(y_p, "parameters per layer (share of the total) · 층별 파라미터 (전체 대비)")
-    title(y_m, "MACs per layer (share of the total) · 층별 MAC 연산량 (전체 대비)")
-    title(y_rf, f"receptive field after each layer vs the input ({in_h} px) · 층별 수용 영역과 입력 크기")
+    title(y_p, "parameters per layer (share of the total)", "층별 파라미터 (전체 대비)")
+    title(y_m, "MACs per layer (share of the total)", "층별 MAC 연산량 (전체 대비)")
+    title(y_rf, f"receptive field after each layer vs the input ({in_h} px)", f"층별 수용 영역과 입력 크기 ({in_h} px)")
     for key, x, params, macs, _rf, label in rows:
         for y0, value, total, top, color, what in (
             (y_p, params, total_p, top_p, PARAM_COLOR, "params 파라미터"),
@@ -99,7 +101,7 @@ def render_bars_svg(scene: Scene, analysis: Analysis, fit: bool = False) -> str:
     )
     out.append(
         f'<text x="{_n(width - 4)}" y="{_n(y_input - 3)}" font-size="9" text-anchor="end" fill="#666">'
-        f"input {in_h}×{in_w}</text>"
+        f'<tspan class="en">input</tspan><tspan class="ko">입력</tspan> {in_h}×{in_w}</text>'
     )
     points = []
     for key, x, _, _, rf, label in rows:

@@ -12,7 +12,7 @@ from typing import Any
 import gradio as gr
 
 from visualizer.ui import units
-from visualizer.ui.components import SIZE_PRESETS, WEIGHT_SOURCES, ImageUpload, model_choices
+from visualizer.ui.components import IMAGE_LABEL, SIZE_PRESETS, WEIGHT_SOURCES, ImageUpload, image_label, model_choices
 from visualizer.ui.handlers import LIGHT, NETWORK, friendly
 from visualizer.ui.page_assets import PAGE_LANG_ARG_JS
 from visualizer.ui.text import i18n
@@ -63,7 +63,8 @@ def analyze_ui(model: str, input_size: str, lang: str = "en") -> tuple:
 def relabel_ui(state: dict | None, fold: str, lang: str) -> tuple:
     # The page's language changed: what Python wrote in one language (the table's headers, the fold's choices).
     table = architecture.table_view(state, lang)
-    return gr.skip() if table is None else table, gr.Radio(choices=architecture.fold_choices(lang), value=fold)
+    fold = gr.Radio(choices=architecture.fold_choices(lang), value=fold)
+    return gr.skip() if table is None else table, fold, image_label(lang)
 
 
 def refold_ui(state: dict | None, fold: str) -> tuple:
@@ -149,10 +150,10 @@ class ArchitectureTab:
         with gr.Accordion(i18n("through_image"), open=True):
             with gr.Row():
                 self.image = ImageUpload(
-                    type="filepath", label=i18n("image"), height=150, sources=["upload", "clipboard"], scale=1
+                    type="filepath", label=IMAGE_LABEL["en"], height=150, sources=["upload", "clipboard"], scale=1
                 )
                 self.weights = gr.Radio(WEIGHT_SOURCES, value="auto", label=i18n("weights"), scale=1)
-            gr.Examples(features.example_images()[:4], inputs=self.image)
+            gr.Examples(features.example_images()[:4], inputs=self.image, label=i18n("examples"))
             self.maps = gr.Image(label=i18n("layer_maps"), type="pil", interactive=False, elem_id="arch-maps")
             self.rf = gr.Image(label=i18n("rf_overlay"), type="pil", interactive=False, elem_id="arch-rf", height=260)
             self.maps_info = gr.Markdown(elem_id="arch-maps-info")
@@ -166,7 +167,10 @@ class ArchitectureTab:
         )
         demo.load(friendly(analyze_ui), inputs, outputs, js=PAGE_LANG_ARG_JS, api_visibility="private")
         self.lang.change(
-            friendly(relabel_ui), [self.state, self.fold, self.lang], [self.table, self.fold], api_visibility="private"
+            friendly(relabel_ui),
+            [self.state, self.fold, self.lang],
+            [self.table, self.fold, self.image],
+            api_visibility="private",
         )
         redrawn = [self.diagram, self.files, self.state]
         self.fold.input(friendly(refold_ui), [self.state, self.fold], redrawn, api_visibility="private")

@@ -41,7 +41,7 @@ def build(demo: gr.Blocks, lang: gr.Radio) -> None:
                 SIZE_PRESETS, value="3x224x224", allow_custom_value=True, label=i18n("input_size"), scale=1
             )
             button = gr.Button(i18n("compare"), variant="primary", scale=1)
-        table = gr.Dataframe(interactive=False)
+        table = gr.Dataframe(interactive=False, elem_id="compare-table")
         with gr.Row():
             params, macs, memory = (
                 gr.BarPlot(x="model", y=y, color="model", color_title=" ", x_label_angle=-30, y_lim=FROM_ZERO)

@@ -23,6 +23,15 @@ def model_choices() -> list[str]:
     return zoo.list_models() + [EXAMPLE_CUSTOM]
 
 
+IMAGE_LABEL = {"en": "Image", "ko": "이미지"}  # an upload's label in the page's language (it takes no i18n key)
+
+
+def image_label(lang: str | None) -> gr.Image:
+    """An update giving an ``ImageUpload`` its label in the page's language: the upload shows an i18n key's
+    object as "[object Object]", so Python writes its label in one language."""
+    return gr.Image(label=IMAGE_LABEL["ko" if str(lang or "").lower().startswith("ko") else "en"])
+
+
 class ImageUpload(gr.Image):
     """An image upload that hands the original file to ``visualizer.images.load_image``.
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 import gradio as gr
 
 from visualizer.ui import units
-from visualizer.ui.components import WEIGHT_SOURCES, ImageUpload, model_choices
+from visualizer.ui.components import IMAGE_LABEL, WEIGHT_SOURCES, ImageUpload, image_label, model_choices
 from visualizer.ui.handlers import LIGHT, NETWORK, friendly
 from visualizer.ui.page_assets import PAGE_LANG_ARG_JS
 from visualizer.ui.text import i18n
@@ -35,7 +35,7 @@ def checkpoint_uploaded(path: str | None, lang: str) -> tuple[gr.Dropdown, str]:
 def relabel_ui(state: dict | None, checkpoint: str | None, lang: str) -> tuple:
     # The page's language changed: the top-5 table's headers and the checkpoint picker's first choice.
     top5 = features.top5_table(state["predictions"], lang) if state and "predictions" in state else gr.skip()
-    return top5, checkpoint_picker(checkpoint, lang)
+    return top5, checkpoint_picker(checkpoint, lang), image_label(lang)
 
 
 def feature_maps_ui(
@@ -105,12 +105,14 @@ class FeaturesTab:
         self.image = ImageUpload(
             value=examples[0] if examples else None,  # the tab opens on the first example (first_visit_ui)
             type="filepath",
-            label=i18n("image"),
+            label=IMAGE_LABEL["en"],  # in the page's language: relabel_ui
             sources=["upload", "clipboard"],
             height=240,
         )
-        gr.Examples(examples, inputs=self.image)
-        self.button = gr.Button(i18n("show"), variant="primary")  # high up: visible at 1024×768 without scrolling
+        gr.Examples(examples, inputs=self.image, label=i18n("examples"))
+        self.button = gr.Button(
+            i18n("show"), variant="primary", elem_id="features-show"
+        )  # high up: visible at 1024×768 without scrolling
         self.model = gr.Dropdown(
             model_choices(), value="vgg16", label=i18n("model"), allow_custom_value=True, info=i18n("custom_cfg")
         )
@@ -168,7 +170,7 @@ class FeaturesTab:
         self.lang.change(
             friendly(relabel_ui),
             [self.state, self.checkpoint, self.lang],
-            [self.top5, self.checkpoint],
+            [self.top5, self.checkpoint, self.image],
             api_visibility="private",
             **LIGHT,
         )

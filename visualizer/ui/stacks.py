@@ -28,7 +28,7 @@ def build(demo: gr.Blocks, lang: gr.Radio) -> None:
             repeat = gr.Slider(1, 6, value=2, step=1, label=i18n("repeats"))
             in_channels = gr.Slider(1, 1024, value=64, step=1, label=i18n("in_ch"))
             out_channels = gr.Slider(1, 1024, value=64, step=1, label=i18n("out_ch"))
-        summary = gr.Markdown()
+        summary = gr.Markdown(elem_id="stacks-summary")
         table = gr.Dataframe(interactive=False)
         chart = gr.BarPlot(
             x="design",

@@ -141,6 +141,7 @@ EN: dict[str, str] = {
     # One language at a time (issue 17): labels that showed both at once.
     "formulas": "Formulas",
     "image": "Image",
+    "examples": "Examples",
     "stacks_chart": "Weights per channel pair",
     "gradcam_class_example": "e.g. 281 or tabby",
 }
@@ -272,6 +273,7 @@ KO: dict[str, str] = {
     # One language at a time (issue 17): labels that showed both at once.
     "formulas": "공식",
     "image": "이미지",
+    "examples": "예시",
     "stacks_chart": "채널 쌍당 가중치 수",
     "gradcam_class_example": "예: 281 또는 tabby",
 }

@@ -190,6 +190,7 @@ class TrainingTab:
                 color="series",
                 label=i18n("loss_curve"),
                 y_title="loss",
+                color_title=" ",
                 color_map=CURVE_COLORS,
                 elem_id="loss-plot",
             )
@@ -199,6 +200,7 @@ class TrainingTab:
                 color="series",
                 label=i18n("acc_curve"),
                 y_title="accuracy (%)",
+                color_title=" ",
                 color_map=CURVE_COLORS,
                 elem_id="acc-plot",
             )
