@@ -47,7 +47,7 @@ def language_picker() -> gr.Radio:
     picker = gr.Radio(
         PICKER_CHOICES, value="en", show_label=False, container=False, elem_id="lang-picker", scale=0, min_width=170
     )
-    picker.input(None, picker, None, js=PICKER_JS)
+    picker.change(None, picker, None, js=PICKER_JS)
     return picker
 
 

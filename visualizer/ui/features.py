@@ -196,7 +196,10 @@ class FeaturesTab:
             api_name="feature_maps",
             **NETWORK,
         )
-        self.tab.select(
+        # Prepared on page load (a tab not shown yet keeps what it is sent), and on the first look if that was
+        # quicker than the load's forward pass: the tab is never empty when it opens.
+        gr.on(
+            [demo.load, self.tab.select],
             friendly(first_visit_ui, release_memory=True),
             [self.state, *inputs],
             [*outputs, self.state, self.rf_info],

@@ -35,8 +35,8 @@ PAGE_LANG = """(() => {
 # not be in sync yet when the page has just loaded).
 PAGE_LANG_ARG_JS = f"(...args) => [...args.slice(0, -1), {PAGE_LANG}]"
 
-# The picker's own event: switch the page (Gradio's labels, the bilingual HTML, the address), then hand the
-# value on unchanged.
+# The picker's own event (on change: its value is the new one by then): switch the page (Gradio's labels, the
+# bilingual HTML, the address), then hand the value on unchanged.
 PICKER_JS = """
 (lang) => { if (window.cnnvizSetLang) window.cnnvizSetLang(lang); return lang; }
 """
