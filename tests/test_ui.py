@@ -43,13 +43,15 @@ def test_forward_passes_share_one_queue_and_answers_from_records_have_their_own(
     by_name = {e.api_name: e for e in events}
     network = [e.api_name for e in events if e.concurrency_id == "network"]
     # The Feature-maps button and the Architecture tab's layer maps (after a box click, a row click, a new image),
-    # a clicked unit (it may need its layer's inputs), the card's unit and its ERF, and the units' endpoints.
+    # a clicked unit (it may need its layer's inputs), the card's unit and its ERF, the units' endpoints, and the
+    # Feature-maps tab's first look (on page load or the tab's first visit).
     assert sorted(network) == [
         "arch_erf",
         "arch_selected",
         "effective_rf",
         "explain_unit",
         "feature_maps",
+        "first_visit_ui",
         "selected_maps",
         "selected_maps_1",
         "selected_maps_2",
