@@ -12,7 +12,15 @@ from typing import Any
 import gradio as gr
 
 from visualizer.ui import units
-from visualizer.ui.components import IMAGE_LABEL, SIZE_PRESETS, WEIGHT_SOURCES, ImageUpload, image_label, model_choices
+from visualizer.ui.components import (
+    IMAGE_LABEL,
+    SIZE_PRESETS,
+    WEIGHT_SOURCES,
+    ImageUpload,
+    choices,
+    image_label,
+    model_choices,
+)
 from visualizer.ui.handlers import LIGHT, NETWORK, friendly
 from visualizer.ui.page_assets import PAGE_LANG_ARG_JS
 from visualizer.ui.text import i18n
@@ -55,16 +63,16 @@ SCROLL_TO_ROW_JS = """
 # (none of those behind a public endpoint has a docstring: Gradio would publish it as the endpoint's description)
 def analyze_ui(model: str, input_size: str, lang: str = "en") -> tuple:
     # A fresh analysis; the last selection's maps cleared.
-    table, totals, drawing, files, fold, state, card = architecture.analyze_view(model, input_size, lang=lang)
-    fold = gr.Radio(choices=architecture.fold_choices(lang), value=fold)
-    return table, totals, drawing, files, fold, state, card, None, None, "", None
+    # (the fold's choices in the page's language come from relabel_ui: this is the `analyze` endpoint, plain values)
+    return *architecture.analyze_view(model, input_size, lang=lang), None, None, "", None
 
 
 def relabel_ui(state: dict | None, fold: str, lang: str) -> tuple:
     # The page's language changed: what Python wrote in one language (the table's headers, the fold's choices).
     table = architecture.table_view(state, lang)
     fold = gr.Radio(choices=architecture.fold_choices(lang), value=fold)
-    return gr.skip() if table is None else table, fold, image_label(lang)
+    weights = gr.Radio(choices=choices(WEIGHT_SOURCES, lang))
+    return gr.skip() if table is None else table, fold, image_label(lang), weights
 
 
 def refold_ui(state: dict | None, fold: str) -> tuple:
@@ -169,7 +177,7 @@ class ArchitectureTab:
         self.lang.change(
             friendly(relabel_ui),
             [self.state, self.fold, self.lang],
-            [self.table, self.fold, self.image],
+            [self.table, self.fold, self.image, self.weights],
             api_visibility="private",
         )
         redrawn = [self.diagram, self.files, self.state]

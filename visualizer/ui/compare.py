@@ -19,9 +19,13 @@ MEASURES = ("parameters (M)", "MACs (G)", "activations (MiB)")
 
 def compare_ui(models: list[str], input_size: str, lang: str = "en") -> tuple:
     table, chart = compare.compare_view(models, input_size, lang)
+    return table, chart, chart, chart  # one frame, three measures
+
+
+def chart_titles(lang: str) -> tuple:
+    # The charts' axis titles in the page's language (updates of those alone: their data stay).
     x_title = compare.chart_title("model", lang)
-    plots = [gr.BarPlot(chart, x_title=x_title, y_title=compare.chart_title(y, lang)) for y in MEASURES]
-    return table, *plots  # one frame, three measures
+    return tuple(gr.BarPlot(x_title=x_title, y_title=compare.chart_title(y, lang)) for y in MEASURES)
 
 
 def build(demo: gr.Blocks, lang: gr.Radio) -> None:
@@ -54,3 +58,5 @@ def build(demo: gr.Blocks, lang: gr.Radio) -> None:
     button.click(friendly(compare_ui), inputs, outputs, api_name="compare_models", **LIGHT)
     demo.load(friendly(compare_ui), inputs, outputs, js=PAGE_LANG_ARG_JS, api_visibility="private")
     lang.change(friendly(compare_ui), inputs, outputs, api_visibility="private", **LIGHT)
+    demo.load(chart_titles, lang, outputs[1:], js=PAGE_LANG_ARG_JS, api_visibility="private")
+    lang.change(chart_titles, lang, outputs[1:], api_visibility="private")

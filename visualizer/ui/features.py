@@ -6,13 +6,15 @@ from __future__ import annotations
 import gradio as gr
 
 from visualizer.ui import units
-from visualizer.ui.components import IMAGE_LABEL, WEIGHT_SOURCES, ImageUpload, image_label, model_choices
+from visualizer.ui.components import IMAGE_LABEL, WEIGHT_SOURCES, ImageUpload, choices, image_label, model_choices
 from visualizer.ui.handlers import LIGHT, NETWORK, friendly
 from visualizer.ui.page_assets import PAGE_LANG_ARG_JS
 from visualizer.ui.text import i18n
 from visualizer.views import features
 
 COLORMAPS = ["viridis", "magma", "inferno", "gray", "coolwarm", "jet"]
+RANKS = ["mean", "max"]
+NORMALIZATIONS = ["channel", "shared"]
 
 
 # ---------------------------------------------------------------- handlers
@@ -35,7 +37,8 @@ def checkpoint_uploaded(path: str | None, lang: str) -> tuple[gr.Dropdown, str]:
 def relabel_ui(state: dict | None, checkpoint: str | None, lang: str) -> tuple:
     # The page's language changed: the top-5 table's headers and the checkpoint picker's first choice.
     top5 = features.top5_table(state["predictions"], lang) if state and "predictions" in state else gr.skip()
-    return top5, checkpoint_picker(checkpoint, lang), image_label(lang)
+    radios = [gr.Radio(choices=choices(values, lang)) for values in (WEIGHT_SOURCES, RANKS, NORMALIZATIONS)]
+    return top5, checkpoint_picker(checkpoint, lang), image_label(lang), *radios
 
 
 def feature_maps_ui(
@@ -125,10 +128,10 @@ class FeaturesTab:
         self.layer = gr.Dropdown([], label=i18n("layer"), allow_custom_value=True)
         with gr.Row():
             self.top_n = gr.Slider(1, 64, value=16, step=1, label=i18n("top_n"))
-            self.rank = gr.Radio(["mean", "max"], value="mean", label=i18n("rank_by"))
+            self.rank = gr.Radio(RANKS, value="mean", label=i18n("rank_by"))
         with gr.Row():
             self.colormap = gr.Dropdown(COLORMAPS, value="viridis", label=i18n("colormap"))
-            self.normalization = gr.Radio(["channel", "shared"], value="channel", label=i18n("normalize"))
+            self.normalization = gr.Radio(NORMALIZATIONS, value="channel", label=i18n("normalize"))
         with gr.Row():
             self.cam_layer = gr.Dropdown([], label=i18n("gradcam_layer"), allow_custom_value=True)
             self.cam_class = gr.Textbox(label=i18n("gradcam_class"), placeholder=i18n("gradcam_class_example"))
@@ -170,7 +173,7 @@ class FeaturesTab:
         self.lang.change(
             friendly(relabel_ui),
             [self.state, self.checkpoint, self.lang],
-            [self.top5, self.checkpoint, self.image],
+            [self.top5, self.checkpoint, self.image, self.source, self.rank, self.normalization],
             api_visibility="private",
             **LIGHT,
         )

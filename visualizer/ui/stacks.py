@@ -14,9 +14,13 @@ AXES = {"en": ("design", "weights per channel pair"), "ko": ("설계", "채널 �
 
 
 def stacks_ui(kernel: float, repeat: float, in_channels: float, out_channels: float, lang: str = "en") -> tuple:
-    table, summary, chart = stacks.stacks_view(kernel, repeat, in_channels, out_channels, lang)
+    return stacks.stacks_view(kernel, repeat, in_channels, out_channels, lang)
+
+
+def chart_titles(lang: str) -> gr.BarPlot:
+    # The chart's axis titles in the page's language (an update of those alone: its data stay).
     x_title, y_title = AXES[stacks.page_lang(lang)]
-    return table, summary, gr.BarPlot(chart, x_title=x_title, y_title=y_title)
+    return gr.BarPlot(x_title=x_title, y_title=y_title)
 
 
 def build(demo: gr.Blocks, lang: gr.Radio) -> None:
@@ -53,3 +57,5 @@ def build(demo: gr.Blocks, lang: gr.Radio) -> None:
     )
     demo.load(friendly(stacks_ui), inputs, outputs, js=PAGE_LANG_ARG_JS, api_visibility="private")
     lang.change(friendly(stacks_ui), inputs, outputs, api_visibility="private", **LIGHT)
+    demo.load(chart_titles, lang, chart, js=PAGE_LANG_ARG_JS, api_visibility="private")
+    lang.change(chart_titles, lang, chart, api_visibility="private")

@@ -24,21 +24,15 @@ RECIPE_FIELDS = ("epochs", "batch_size", "lr", "schedule", "subset", "augment") 
 
 # ---------------------------------------------------------------- handlers
 # (none of those behind a public endpoint has a docstring: Gradio would publish it as the endpoint's description)
-def _curves(values: list, lang: str) -> list:
-    """The status values with the two curves' axis titles in the page's language."""
-    x, loss_y, acc_y = training.CURVE_TITLES[training.page_lang(lang)]
-    progress, loss, accuracy, *rest = values
-    return [
-        progress,
-        gr.LinePlot(loss, x_title=x, y_title=loss_y),
-        gr.LinePlot(accuracy, x_title=x, y_title=acc_y),
-        *rest,
-    ]
-
-
 def status_ui(lang: str = "en") -> tuple:
     *values, active = training.train_status(lang)
-    return *_curves(values, lang), gr.Timer(active=active)  # poll only while a run is active
+    return *values, gr.Timer(active=active)  # poll only while a run is active
+
+
+def curve_titles(lang: str) -> tuple[gr.LinePlot, gr.LinePlot]:
+    # The curves' axis titles in the page's language (updates of those alone: their data stay).
+    x, loss_y, acc_y = training.CURVE_TITLES[training.page_lang(lang)]
+    return gr.LinePlot(x_title=x, y_title=loss_y), gr.LinePlot(x_title=x, y_title=acc_y)
 
 
 def snapshot_ui(choice: str | None, shown: tuple | None) -> tuple:
@@ -56,7 +50,6 @@ def tick_ui(shown: tuple | None, choice: str | None, snap_shown: tuple | None, l
     one, only once the run has ended (Gradio keeps a full copy of every file it serves) — the snapshot
     panel only when there is a new snapshot."""
     *values, checkpoint, running = training.train_status(lang)
-    values = _curves(values, lang)
     timer = gr.Timer(active=running)
     key = (checkpoint, os.path.getmtime(checkpoint)) if checkpoint and os.path.exists(checkpoint) else None
     big = key is not None and os.path.getsize(checkpoint) > AUTO_SEND_CHECKPOINT_BYTES
@@ -249,6 +242,9 @@ class TrainingTab:
         self.lang.change(
             friendly(resume_picker), [self.resume_from, self.lang], self.resume_from, api_visibility="private"
         )
+        curves = [self.loss, self.accuracy]
+        demo.load(curve_titles, self.lang, curves, js=PAGE_LANG_ARG_JS, api_visibility="private")
+        self.lang.change(curve_titles, self.lang, curves, api_visibility="private")
 
     def _run_events(self) -> None:
         inputs = [  # in training.train_start's order
