@@ -153,6 +153,16 @@ def test_every_tab_in_korean_has_no_english_sentence(browser, server_url, shots)
     found = {}
     for tab in TABS:
         open_tab(page, tab)
+        if tab == "arch":  # a clicked box: its card, its row highlighted
+            page.locator('#arch-diagram [data-layer="features.10"]').click()
+            page.locator("#layer-details").get_by_text("128 · 256 · 3 · 3 + 256 = 295,168").wait_for()
+        if tab == "features":  # a clicked map: its unit's receptive field and computation
+            grid = page.locator("#feature-grid img").first
+            box = grid.bounding_box()
+            grid.click(position={"x": box["width"] * 0.15, "y": box["height"] * 0.15})
+            page.locator("#rf-info").get_by_text(re.compile("채널 \\d+:")).wait_for()
+            page.locator("#feature-unit-numbers h4").wait_for()
+        page.wait_for_function(SETTLED_JS)
         page.screenshot(path=str(shots / f"ko-{tab}.png"), full_page=True)
         texts = page.evaluate(VISIBLE_TEXT_JS)
         # The walk reads the tab's own text: a good deal of Korean, from the tab's view too.
