@@ -35,7 +35,8 @@ def checkpoint_uploaded(path: str | None, lang: str) -> tuple[gr.Dropdown, str]:
 
 
 def relabel_ui(state: dict | None, checkpoint: str | None, lang: str) -> tuple:
-    # The page's language changed: the top-5 table's headers and the checkpoint picker's first choice.
+    # The page's language changed: what Python wrote in one language (the top-5 table's headers, the checkpoint
+    # picker's first choice, the upload's label, the radios' choices).
     top5 = features.top5_table(state["predictions"], lang) if state and "predictions" in state else gr.skip()
     radios = [gr.Radio(choices=choices(values, lang)) for values in (WEIGHT_SOURCES, RANKS, NORMALIZATIONS)]
     return top5, checkpoint_picker(checkpoint, lang), image_label(lang), *radios
@@ -75,10 +76,13 @@ def feature_maps_ui(
     return *out, ""  # a new grid: the last click's description is stale
 
 
+FEATURE_OUTPUTS = 10  # what feature_maps_ui returns: 8 pictures and texts, the click state, the click's text
+
+
 def first_visit_ui(state: dict | None, *inputs) -> tuple:
     # The tab's first look shows its view (the first example photo, the weights it can get) rather than empty boxes.
     if state is not None or inputs[0] is None:
-        return (gr.skip(),) * 10
+        return (gr.skip(),) * FEATURE_OUTPUTS
     return feature_maps_ui(*inputs)
 
 
@@ -113,9 +117,8 @@ class FeaturesTab:
             height=240,
         )
         gr.Examples(examples, inputs=self.image, label=i18n("examples"))
-        self.button = gr.Button(
-            i18n("show"), variant="primary", elem_id="features-show"
-        )  # high up: visible at 1024×768 without scrolling
+        # The primary button high up: on screen without scrolling at a projector's 1024×768.
+        self.button = gr.Button(i18n("show"), variant="primary", elem_id="features-show")
         self.model = gr.Dropdown(
             model_choices(), value="vgg16", label=i18n("model"), allow_custom_value=True, info=i18n("custom_cfg")
         )
