@@ -69,7 +69,10 @@ def show_feature_maps(page) -> None:
     page.wait_for_function(
         "() => ![...document.querySelectorAll('.progress-text, .eta-bar')].some((e) => e.checkVisibility())"
     )
-    page.locator("#feature-info").get_by_text(re.compile(r"showing the top|상위 \d+개 채널")).wait_for()
+    # (the info line is bilingual: the half in the page's language is the visible one)
+    page.locator("#feature-info span:visible").filter(
+        has_text=re.compile(r"showing the top|상위 \d+개 채널")
+    ).first.wait_for()
     page.wait_for_function(
         "() => { const i = document.querySelector('#feature-grid img'); return i && i.complete && i.naturalWidth > 0; }"
     )
