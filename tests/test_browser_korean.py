@@ -225,3 +225,15 @@ def test_every_tab_opens_filled_at_1024(browser, server_url, shots, locale):
     context.close()
     print("seconds until filled:", seconds)
     assert all(s <= FILLED_WITHIN_S for s in seconds.values()), seconds
+
+
+def test_a_refusal_pops_up_in_the_pages_language(browser, server_url):
+    context, page = open_page(browser, server_url, "ko-KR", 1024, 768)
+    box = page.get_by_label("모델").first
+    box.fill("nope")
+    box.press("Enter")
+    page.get_by_role("button", name="분석").click()
+    toast = page.locator("[data-testid=toast-body]")
+    toast.get_by_text(re.compile("알 수 없는 모델 'nope'; 쓸 수 있는 이름: alexnet")).wait_for()
+    assert not toast.get_by_text("unknown model").first.is_visible()
+    context.close()

@@ -7,7 +7,7 @@ import gradio as gr
 import pytest
 
 from visualizer.ui.app import build_demo
-from visualizer.ui.handlers import friendly
+from visualizer.ui.handlers import friendly, page_message
 
 PUBLIC = {
     "analyze",
@@ -81,3 +81,19 @@ def test_friendly_leaves_programming_errors_alone():
 
     with pytest.raises(TypeError):
         friendly(broken)()
+
+
+def test_a_refusal_the_page_knows_comes_in_both_languages():
+    def refuse(kernel: int) -> None:
+        raise ValueError(f"kernel {kernel} is even; use an odd kernel (1, 3, 5, 7 …) so the layer keeps a centre pixel")
+
+    with pytest.raises(gr.Error) as caught:
+        friendly(refuse)(4)
+    assert caught.value.message == (
+        '<span class="en">kernel 4 is even; use an odd kernel (1, 3, 5, 7 …) so the layer keeps a centre pixel</span>'
+        '<span class="ko">커널 4: 짝수입니다; 가운데 픽셀이 남도록 홀수 커널(1, 3, 5, 7 …)을 쓰세요</span>'
+    )
+    assert page_message("Epochs must be from 1 to 1000, got 0").endswith(
+        '<span class="ko">에폭 수: 1에서 1000 사이여야 합니다 (입력: 0)</span>'
+    )
+    assert page_message("a message without a Korean form <b>") == "a message without a Korean form <b>"  # as it is
