@@ -35,9 +35,9 @@ def curve_titles(lang: str) -> tuple[gr.LinePlot, gr.LinePlot]:
     return gr.LinePlot(x_title=x, y_title=loss_y), gr.LinePlot(x_title=x, y_title=acc_y)
 
 
-def snapshot_ui(choice: str | None, shown: tuple | None) -> tuple:
+def snapshot_ui(choice: str | None, shown: tuple | None, lang: str = "en") -> tuple:
     """The snapshot panel; everything skipped when the page already shows it (no drawing, nothing sent)."""
-    panel = training.snapshot_panel(choice, shown)
+    panel = training.snapshot_panel(choice, shown, lang)
     if panel is None:
         return (gr.skip(),) * SNAPSHOT_PANEL_SIZE
     *values, choices, value, state = panel
@@ -59,7 +59,7 @@ def tick_ui(shown: tuple | None, choice: str | None, snap_shown: tuple | None, l
         checkpoint if send else gr.skip(),
         timer,
         key if send else shown,
-        *snapshot_ui(choice, snap_shown),
+        *snapshot_ui(choice, snap_shown, lang),
     )
 
 
@@ -135,7 +135,7 @@ class TrainingTab:
         # of them, so they share one queue (Gradio groups events by their function).
         self.refresh_snapshot = dict(
             fn=friendly(snapshot_ui),
-            inputs=[self.snap_pick, self.snap_shown],
+            inputs=[self.snap_pick, self.snap_shown, self.lang],
             outputs=self.snapshot_panel,
             api_visibility="private",
             show_progress="hidden",
@@ -280,9 +280,9 @@ class TrainingTab:
     def _snapshot_events(self, demo: gr.Blocks) -> None:
         # The latest weights on demand (the running thread takes a snapshot at its next batch); then the picker
         # goes back to live.
-        self.snap_button.click(friendly(training.train_snapshot), None, self.snapshot, api_name="train_snapshot").then(
-            live_choice, None, self.snap_pick, api_visibility="private"
-        ).then(**self.refresh_snapshot)
+        self.snap_button.click(
+            friendly(training.train_snapshot), self.lang, self.snapshot, api_name="train_snapshot"
+        ).then(live_choice, None, self.snap_pick, api_visibility="private").then(**self.refresh_snapshot)
         self.snap_pick.input(**self.refresh_snapshot)
         # A newly opened page, or a look at the Training tab, picks up the run in progress (a run may have been
         # started from another browser or the API) and starts polling if there is one.

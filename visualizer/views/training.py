@@ -354,20 +354,24 @@ _pictures: OrderedDict[tuple, tuple[Image.Image, Image.Image]] = OrderedDict()
 _pictures_lock = threading.Lock()
 
 
-def _pictures_of(snap: NetworkSnapshot) -> tuple[Image.Image, Image.Image]:
-    """(filters, probe maps), drawn once per snapshot however many open pages show it."""
+def _pictures_of(snap: NetworkSnapshot, lang: str = "en") -> tuple[Image.Image, Image.Image]:
+    """(filters, probe maps) labelled in ``lang``, drawn once per snapshot and language however many open pages
+    show it."""
+    key = (snap.key, lang)
     with _pictures_lock:
-        if snap.key in _pictures:
-            return _pictures[snap.key]
-    pictures = snapshots.filters_image(snap), snapshots.probe_maps_image(snap)
+        if key in _pictures:
+            return _pictures[key]
+    pictures = snapshots.filters_image(snap, lang=lang), snapshots.probe_maps_image(snap, lang=lang)
     with _pictures_lock:
-        _pictures[snap.key] = pictures
+        _pictures[key] = pictures
         while len(_pictures) > 8:
             _pictures.popitem(last=False)
     return pictures
 
 
-def _snapshot_outputs(snap: NetworkSnapshot, epochs: int | None) -> tuple[str, Image.Image, Image.Image, dict]:
+def _snapshot_outputs(
+    snap: NetworkSnapshot, epochs: int | None, lang: str = "en"
+) -> tuple[str, Image.Image, Image.Image, dict]:
     top = snap.top(3)
     guess, p = top[0]
     right = guess == snap.probe.class_name
@@ -390,11 +394,12 @@ def _snapshot_outputs(snap: NetworkSnapshot, epochs: int | None) -> tuple[str, I
                 f"무작위 가중치: 필터는 잡음이고 예측은 우연 수준입니다 (클래스 {n}개: 각각 약 {100 / n:.0f} %).",
             )
         )
-    return "\n\n".join(lines), *_pictures_of(snap), dict(top)
+    return "\n\n".join(lines), *_pictures_of(snap, page_lang(lang)), dict(top)
 
 
-def train_snapshot() -> tuple[str, Image.Image, Image.Image, dict]:
-    """The network at its latest weights: (caption, first-layer filters, probe and its maps per stage, top-3).
+def train_snapshot(lang: str | None = "en") -> tuple[str, Image.Image, Image.Image, dict]:
+    """The network at its latest weights: (caption, first-layer filters, probe and its maps per stage, top-3); the
+    pictures labelled in ``lang``.
 
     A running run is asked for a snapshot at its next batch. Raises ValueError, saying why, when there is none.
     """
@@ -414,7 +419,7 @@ def train_snapshot() -> tuple[str, Image.Image, Image.Image, dict]:
         raise ValueError(
             f"the run has no snapshot yet ({status['message']}); the first comes when training begins, in a few seconds"
         )
-    return _snapshot_outputs(snap, status["epochs"])
+    return _snapshot_outputs(snap, status["epochs"], lang)
 
 
 def snapshot_choices(history: list[NetworkSnapshot]) -> list[tuple[str, str]]:
@@ -422,7 +427,7 @@ def snapshot_choices(history: list[NetworkSnapshot]) -> list[tuple[str, str]]:
     return [(LIVE, LIVE)] + [(str(s.epochs_done), str(s.step)) for s in history]
 
 
-def snapshot_panel(choice: str | None = LIVE, shown: tuple | None = None) -> tuple | None:
+def snapshot_panel(choice: str | None = LIVE, shown: tuple | None = None, lang: str | None = "en") -> tuple | None:
     """The snapshot panel for the picker's ``choice`` (live, or a kept snapshot's step); never raises.
 
     Returns (caption, filters, probe maps, top-3, picker choices, picker value, state), or None when ``shown`` (the
@@ -435,7 +440,8 @@ def snapshot_panel(choice: str | None = LIVE, shown: tuple | None = None) -> tup
     picked = next((s for s in history if str(s.step) == choice), None) if choice != LIVE else None
     snap = picked or trainer.snapshot()
     value = str(picked.step) if picked else LIVE
-    state = (snap.key if snap else status["state"], tuple(v for _, v in choices), value, status["snapshot_error"])
+    lang = page_lang(lang)  # the pictures' labels: a switch of the page's language redraws them
+    state = (snap.key if snap else status["state"], tuple(v for _, v in choices), value, status["snapshot_error"], lang)
     if state == shown:
         return None
     error = status["snapshot_error"]
@@ -446,7 +452,7 @@ def snapshot_panel(choice: str | None = LIVE, shown: tuple | None = None) -> tup
     if snap is None:
         message = t(NO_RUN_YET, NO_RUN_YET_KO) if status["state"] == "idle" else t(*WAITING)
         return (failed if status["snapshot_error"] else message), None, None, None, choices, value, state
-    caption, *pictures = _snapshot_outputs(snap, status["epochs"])
+    caption, *pictures = _snapshot_outputs(snap, status["epochs"], lang)
     return (caption + ("\n\n" + failed if status["snapshot_error"] else ""), *pictures, choices, value, state)
 
 
