@@ -66,7 +66,14 @@ def show_feature_maps(page) -> None:
     page.locator("button.gallery-item:visible").first.click()
     page.locator("input[value=random]:visible").first.check()
     page.get_by_role("button", name=re.compile("Show feature maps|특징 맵 보기")).click()
-    page.locator("#feature-info").get_by_text(re.compile("showing the top")).wait_for()
+    # (the tab opens showing the first example already: wait for this click's answer, not that one)
+    page.wait_for_function(
+        "() => ![...document.querySelectorAll('.progress-text, .eta-bar')].some((e) => e.checkVisibility())"
+    )
+    # (the info line is bilingual: the half in the page's language is the visible one)
+    page.locator("#feature-info span:visible").filter(
+        has_text=re.compile(r"showing the top|상위 \d+개 채널")
+    ).first.wait_for()
     page.wait_for_function(
         "() => { const i = document.querySelector('#feature-grid img'); return i && i.complete && i.naturalWidth > 0; }"
     )

@@ -153,6 +153,12 @@ def test_pictures_show_every_stage_and_the_probe(tmp_path):
     assert maps.getpixel((6, 6 + 22)) == tuple(snap.probe.image[:, 0, 0].tolist())
     now = filters_picture(first_rgb_conv(model_from_checkpoint(tmp_path / "run" / "last.pt")[0]).weight, min_patch=24)
     assert filters_image(snap).size == (now.width, 2 * (snapshots.FILTERS_LABEL_H + now.height))  # now, and change
+    # In Korean (where the machine has a font with Hangul): the same pictures, only their labels differ.
+    korean = probe_maps_image(snap, lang="ko")
+    assert korean.size == maps.size and korean.getpixel((6, 6 + 22)) == maps.getpixel((6, 6 + 22))
+    labels_differ = np.asarray(korean)[:22].tolist() != np.asarray(maps)[:22].tolist()
+    assert labels_differ == snapshots.korean_available()
+    assert filters_image(snap, lang="ko").size == filters_image(snap).size
 
 
 def test_a_request_gets_a_snapshot_at_the_next_batch(tmp_path):

@@ -10,7 +10,7 @@ from torch import nn
 import zoo
 from visualizer.ui.app import build_demo
 from visualizer.ui.compare import compare_ui
-from visualizer.ui.handlers import friendly
+from visualizer.ui.handlers import friendly, page_message
 from visualizer.ui.stacks import stacks_ui
 from visualizer.user_models import register_instance
 
@@ -52,13 +52,15 @@ def test_forward_passes_share_one_queue_and_answers_from_records_have_their_own(
     network = [e.api_name for e in events if e.concurrency_id == "network"]
     # The Feature-maps button and the Architecture tab's layer maps (after a box click, a row click, a new image),
     # a clicked unit (it may need its layer's inputs), the card's unit and its ERF, the units' endpoints, and the
-    # Lesson's views (on load and on a step change: its photo step runs AlexNet).
+    # Lesson's views (on load and on a step change: its photo step runs AlexNet), and the Feature-maps tab's first
+    # look (on page load or the tab's first visit).
     assert sorted(network) == [
         "arch_erf",
         "arch_selected",
         "effective_rf",
         "explain_unit",
         "feature_maps",
+        "first_visit_ui",
         "selected_maps",
         "selected_maps_1",
         "selected_maps_2",
@@ -121,3 +123,19 @@ def test_the_compare_charts_show_the_models_in_the_tables_order():
     table, *plots = compare_ui(["vgg16", "alexnet", "resnet18"], "3x224x224")
     assert list(table["model"]) == ["vgg16", "alexnet", "resnet18"]
     assert [plot.sort for plot in plots] == [["vgg16", "alexnet", "resnet18"]] * 3
+
+
+def test_a_refusal_the_page_knows_comes_in_both_languages():
+    def refuse(kernel: int) -> None:
+        raise ValueError(f"kernel {kernel} is even; use an odd kernel (1, 3, 5, 7 …) so the layer keeps a centre pixel")
+
+    with pytest.raises(gr.Error) as caught:
+        friendly(refuse)(4)
+    assert caught.value.message == (
+        '<span class="en">kernel 4 is even; use an odd kernel (1, 3, 5, 7 …) so the layer keeps a centre pixel</span>'
+        '<span class="ko">커널 4: 짝수입니다; 가운데 픽셀이 남도록 홀수 커널(1, 3, 5, 7 …)을 쓰세요</span>'
+    )
+    assert page_message("Epochs must be from 1 to 1000, got 0").endswith(
+        '<span class="ko">에폭 수: 1에서 1000 사이여야 합니다 (입력: 0)</span>'
+    )
+    assert page_message("a message without a Korean form <b>") == "a message without a Korean form <b>"  # as it is

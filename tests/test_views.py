@@ -28,6 +28,7 @@ def fc(cin, cout):
 
 ALEXNET_CONV = conv(3, 64, 11) + conv(64, 192, 5) + conv(192, 384, 3) + conv(384, 256, 3) + conv(256, 256, 3)
 ALEXNET_FC = fc(256 * 6 * 6, 4096) + fc(4096, 4096) + fc(4096, 1000)
+EN = '<span class="en">'  # where the English half of bilingual text starts
 
 
 class _NotTheTestsTrainer:
@@ -445,7 +446,11 @@ def test_train_snapshot_before_any_run_says_what_to_do(app_trainer):
     with pytest.raises(ValueError, match="No training run yet: start one"):
         training.train_snapshot()
     caption, filters, maps, top3, choices, value, state = training.snapshot_panel(training.LIVE)
-    assert caption == training.NO_RUN_YET and (filters, maps, top3) == (None, None, None)
+    assert caption == training.t(training.NO_RUN_YET, training.NO_RUN_YET_KO) and (filters, maps, top3) == (
+        None,
+        None,
+        None,
+    )
     assert choices == [("live", "live")] and value == "live"
     assert training.snapshot_panel(training.LIVE, state) is None  # the page shows that already: nothing drawn
 
@@ -469,7 +474,7 @@ def test_snapshot_panel_shows_the_run_and_its_epochs(app_trainer, tmp_path):
     assert trainer.wait(timeout=120)
     caption, filters, maps, top3 = training.train_snapshot()
     latest = trainer.snapshot()
-    assert caption.startswith("**vgg_bn:16,M,32,M,64,M after epoch 2/2, step 4** · probe:")
+    assert caption.startswith(EN + "**vgg_bn:16,M,32,M,64,M after epoch 2/2, step 4** · probe:")
     assert f"a test image of a **{latest.probe.class_name}**" in caption
     assert top3 == dict(latest.top(3)) and len(top3) == 3 and sum(top3.values()) <= 1 + 1e-6
     # 16 filters of 3×3 in 4×4, each 24 px (scale 8) + 2 px gaps, now and their change since the start, labelled
@@ -507,4 +512,100 @@ def test_a_run_whose_snapshots_fail_says_so_and_still_trains(monkeypatch, tmp_pa
     with pytest.raises(ValueError, match=r"no pictures of the network: taking one failed \(RuntimeError: no hooks"):
         training.train_snapshot()
     caption, filters, *_ = training.snapshot_panel(training.LIVE)
-    assert caption.startswith("⚠️ No more pictures of the network") and filters is None
+    assert caption.startswith("⚠️ " + EN + "No more pictures of the network") and filters is None
+
+
+# ------------------------------------------------------------------ the page in one language at a time (issue 17)
+HANGUL = re.compile(r"[\uac00-\ud7a3]")
+
+
+def test_layer_table_headers_in_korean_keep_the_numbers():
+    en = architecture.layer_table(architecture.run("alexnet_cifar", "3x32x32"))
+    ko = architecture.layer_table(architecture.run("alexnet_cifar", "3x32x32"), "ko-KR")
+    assert list(ko.columns)[:4] == ["#", "층", "종류", "출력 모양"] and "수용 영역" in ko.columns
+    assert list(ko.columns)[-7:] == [
+        "파라미터",
+        "파라미터 %",
+        "MAC (torchinfo)",
+        "MAC (가중치만)",
+        "출력 KiB",
+        "수용 영역",
+        "점프",
+    ]
+    hand = conv(3, 64, 3) + conv(64, 192, 3) + conv(192, 384, 3) + conv(384, 256, 3) + conv(256, 256, 1)
+    assert ko["파라미터"].sum() == en["Params"].sum() == hand + fc(2304, 1024) + fc(1024, 512) + fc(512, 10)
+    assert ko.shape == en.shape and list(ko["층"]) == list(en["Layer"])
+    # The downloads keep the English headers (scripts read them): the CSV written for the page's table.
+    *_, files, _fold, _state, _card = architecture.analyze_view("alexnet_cifar", "3x32x32", lang="ko")
+    assert "Params" in pd.read_csv(files[0]).columns
+
+
+def test_fold_choices_one_language_each():
+    assert architecture.fold_choices("en") == [("every layer", "none"), ("conv blocks", "blocks"), ("stages", "stages")]
+    assert [label for label, _ in architecture.fold_choices("ko")] == ["모든 층", "합성곱 블록", "단계"]
+
+
+def test_totals_carry_both_languages_and_the_korean_description():
+    totals = architecture.totals_markdown(architecture.run("vgg16", "3x224x224"))
+    assert '<span class="ko">파라미터</span>' in totals and '<span class="en">parameters</span>' in totals
+    assert "3×3 합성곱을 쌓은 구조" in totals  # the zoo's Korean description, next to the English one
+    assert f"파라미터 **{fc(25088, 4096) + fc(4096, 4096) + fc(4096, 1000):,}**개" in totals
+
+
+def test_stacks_in_korean():
+    table, summary, chart = stacks.stacks_view(3, 2, 64, 64, "ko")
+    assert list(table["채널 쌍당 가중치"]) == [18, 25] and list(table["설계"]) == ["3×3 합성곱 2개", "5×5 합성곱 1개"]
+    assert "**3×3 합성곱 2개**는 **5×5 합성곱 1개**와 같은 5×5 영역" in summary
+    assert "25개 대신 18개" in summary and f"{conv(64, 64, 5) / (2 * conv(64, 64, 3)):.2f}배" in summary
+    assert list(chart["design"]) == ["3×3 합성곱 2개", "5×5 합성곱 1개"] and set(chart["measure"]) == {
+        "채널 쌍당 가중치 수"
+    }
+    assert not re.search(r"[A-Za-z]{3,} [A-Za-z]{3,} [A-Za-z]{3,}", summary)
+
+
+def test_compare_headers_in_korean():
+    table, chart = compare.compare_view(["alexnet", "resnet18"], "3x224x224", "ko")
+    assert table.iloc[0]["파라미터"] == ALEXNET_CONV + ALEXNET_FC and "깊이 (합성곱 + 완전연결, 주 경로)" in table.columns
+    assert list(chart.columns) == ["model", "parameters (M)", "MACs (G)", "activations (MiB)"]  # the plots' own names
+    assert compare.chart_title("MACs (G)", "ko") == "MAC (G)" and compare.chart_title("MACs (G)", "en") == "MACs (G)"
+
+
+def test_feature_maps_info_in_both_languages_and_the_top5_in_the_pages():
+    image = Image.new("RGB", (32, 32), "blue")
+    out = features.feature_maps(image, "alexnet_cifar", "random", lang="ko")
+    info, top5, state = out[1], out[4], out[-1]
+    assert list(top5.columns) == ["클래스", "확률 (%)"] and len(top5) == 5
+    assert "무작위 초기화 (시드 0), 학습되지 않음" in info and "의미가 없습니다" in info
+    assert "random initialization (seed 0), untrained" in info  # the English half, for the English page
+    again = features.top5_table(state["predictions"], "en")
+    assert list(again.columns) == ["class", "probability (%)"] and list(again["class"]) == list(top5["클래스"])
+    assert features.checkpoint_choices("ko")["choices"][0] == ("학습 중인 모델의 최신 가중치", features.LATEST)
+
+
+def test_training_status_in_korean():
+    assert "아직 학습이 없습니다" in training.progress_line({"state": "idle"})
+    status = {
+        "state": "running",
+        "model": "alexnet_cifar",
+        "dataset": "shapes",
+        "epoch": 1,
+        "epochs": 3,
+        "step": 40,
+        "total_steps": 120,
+        "elapsed_s": 65,
+        "eta_s": 130,
+        "message": "evaluating epoch 2",
+    }
+    line = training.progress_line(status)
+    assert "<b>실행 중</b> · shapes에서 alexnet_cifar · 에폭 1/3 · 단계 40/120 · 경과 1:05 · 남은 시간 2:10" in line
+    assert "에폭 2 평가 중" in line and "epoch 1/3" in line
+    assert (
+        training.message_ko("finished at step 120/120, test accuracy 61.2%")
+        == "단계 120/120에서 완료, 테스트 정확도 61.2%"
+    )
+    assert training.message_ko("paused at step 7") == "단계 7에서 일시 정지"
+    assert training.message_ko("CUDA out of memory") == "CUDA out of memory"  # unknown text stays as it is
+    assert list(training.per_class_table(None, "ko").columns) == ["클래스", "정확도 (%)"]
+    loss, _ = training.curves({"steps": [{"step": 5, "loss": 2.0, "acc": 0.1}], "epochs": []}, "ko")
+    assert list(loss["series"]) == ["학습"]
+    assert training.resume_choices("ko")["choices"][0] == ("— 새 학습 —", "")

@@ -256,3 +256,11 @@ def test_loading_weights_imports_nothing_of_the_trainer():
     loaded = set(ast.literal_eval(out))
     assert "visualizer.latest_weights" in loaded
     assert not loaded & {"visualizer.background", "visualizer.training", "visualizer.snapshots"}
+
+
+def test_weights_say_what_they_are_in_korean_too():
+    loaded = load_weights("alexnet_cifar", "random")
+    assert loaded.info == "alexnet_cifar: random initialization (seed 0), untrained"
+    assert loaded.info_ko == "alexnet_cifar: 무작위 초기화 (시드 0), 학습되지 않음"
+    assert "의미가 없습니다" in prediction_note("random", "alexnet_cifar", "ko")
+    assert prediction_note("random", "alexnet_cifar") == RANDOM_WEIGHTS_NOTE

@@ -338,3 +338,13 @@ def test_unknown_tv_names_and_bare_torchvision_names_say_what_works():
     assert "tv:mobilenet_v2" in str(err.value) and "tv:convnext_tiny" in str(err.value)
     with pytest.raises(zoo.UnknownModelError, match="reachable as 'tv:mobilenet_v2'"):
         zoo.get_spec("mobilenet_v2")
+
+
+def test_every_description_has_its_korean_one():
+    # The page shows one language at a time: every model's description exists in Korean too (data, with the spec).
+    names = [*zoo.list_models(), "vgg_bn:64,M,128", "tv:mobilenet_v2"]
+    for name in names:
+        spec = zoo.get_spec(name)
+        assert any("\uac00" <= ch <= "\ud7a3" for ch in spec.description_ko), (name, spec.description_ko)
+    assert "3×3 합성곱 2개, 최대 풀링 1개" in zoo.get_spec("vgg:64,64,M").description_ko
+    assert zoo.get_spec("resnet50").description_ko.count("병목(bottleneck) 블록") == 1

@@ -54,6 +54,7 @@ class ForwardPass:
         self.source: str = loaded.source
         self.class_names: list[str] = list(loaded.class_names)
         self.info: str = loaded.info
+        self.info_ko: str = loaded.info_ko or loaded.info
         self.tensor = tensor  # 1×C×H×W, what the network reads
         self.seen = seen  # the same as a PIL image (what the network sees)
         self.logits: torch.Tensor | None = None  # 1-D, from the first full pass

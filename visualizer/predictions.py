@@ -11,6 +11,10 @@ RANDOM_WEIGHTS_NOTE = (
     "These weights are random (untrained): the predictions below are meaningless. "
     "Load ImageNet weights or a training checkpoint to see real ones."
 )
+RANDOM_WEIGHTS_NOTE_KO = (
+    "무작위(학습되지 않은) 가중치입니다: 아래 예측은 의미가 없습니다. "
+    "실제 예측을 보려면 ImageNet 가중치나 학습 체크포인트를 불러오세요."
+)
 
 
 def top_k(logits: torch.Tensor | np.ndarray, class_names: list[str], k: int = 5) -> list[tuple[str, float]]:
@@ -31,6 +35,10 @@ UNTRAINED_HEAD_NOTE = (
     "Only the convolutional layers carry ImageNet weights; the {dataset} classifier head is "
     "untrained, so the predictions below are meaningless until it is fine-tuned."
 )
+UNTRAINED_HEAD_NOTE_KO = (
+    "ImageNet 가중치는 합성곱층에만 있고 {dataset} 분류기는 학습되지 않았습니다: 미세 조정하기 전까지 아래 예측은 "
+    "의미가 없습니다."
+)
 
 
 def _untrained_head(source: str, model_name: str | None) -> str | None:
@@ -47,9 +55,11 @@ def predictions_meaningful(source: str, model_name: str | None = None) -> bool:
     return source != "random" and _untrained_head(source, model_name) is None
 
 
-def prediction_note(source: str, model_name: str | None = None) -> str:
-    """Text to show above the predictions table ("" when the weights were trained)."""
+def prediction_note(source: str, model_name: str | None = None, lang: str = "en") -> str:
+    """Text to show above the predictions table ("" when the weights were trained); ``lang="ko"``: in Korean."""
+    ko = str(lang).lower().startswith("ko")
     if source == "random":
-        return RANDOM_WEIGHTS_NOTE
+        return RANDOM_WEIGHTS_NOTE_KO if ko else RANDOM_WEIGHTS_NOTE
     dataset = _untrained_head(source, model_name)
-    return UNTRAINED_HEAD_NOTE.format(dataset=dataset.upper().replace("CIFAR10", "CIFAR-10")) if dataset else ""
+    note = UNTRAINED_HEAD_NOTE_KO if ko else UNTRAINED_HEAD_NOTE
+    return note.format(dataset=dataset.upper().replace("CIFAR10", "CIFAR-10")) if dataset else ""

@@ -155,8 +155,9 @@ def map_click_to_unit(px: float, py: float, image_size: Sequence[int], map_size:
 
 def unit_overlay(seen: Image.Image, record: LayerRecord, y: int, x: int, input_size: Sequence[int]) -> dict[str, Any]:
     """The input the network sees (``seen``) with unit (y, x) of ``record``'s layer and its receptive field drawn on
-    it: ``overlay`` (PIL), ``box`` (top, left, bottom, right), ``field`` (unclipped, None for the whole input) and
-    ``text`` (a one-line description). ``input_size`` is the network input's (H, W)."""
+    it: ``overlay`` (PIL), ``box`` (top, left, bottom, right), ``field`` (unclipped, None for the whole input),
+    ``text`` (a one-line description) and ``text_ko`` (the same in Korean). ``input_size`` is the network input's
+    (H, W)."""
     layer = record.key
     shape = record.output_shape
     if shape is not None and len(shape) >= 2:
@@ -171,10 +172,15 @@ def unit_overlay(seen: Image.Image, record: LayerRecord, y: int, x: int, input_s
     overlay = draw_receptive_field(seen, box, (in_h, in_w), centers=[unit_center(record, y, x)])
     if field is None:
         text = f"{layer} unit ({y}, {x}) sees the whole input (after global pooling or flattening)"
+        text_ko = f"{layer} 유닛 ({y}, {x})은 입력 전체를 봅니다 (전역 풀링이나 flatten 뒤)"
     else:
         rh, rw = _pair(record.receptive_field, "receptive_field")
         text = (
             f"{layer} unit ({y}, {x}): receptive field {rh:g}×{rw:g} px, rows {field[0]:g}..{field[2]:g}, "
             f"cols {field[1]:g}..{field[3]:g} (shown clipped to the {in_h}×{in_w} input)"
         )
-    return {"overlay": overlay, "box": box, "field": field, "text": text}
+        text_ko = (
+            f"{layer} 유닛 ({y}, {x}): 수용 영역 {rh:g}×{rw:g} px, 행 {field[0]:g}..{field[2]:g}, "
+            f"열 {field[1]:g}..{field[3]:g} ({in_h}×{in_w} 입력 안으로 잘라서 표시)"
+        )
+    return {"overlay": overlay, "box": box, "field": field, "text": text, "text_ko": text_ko}

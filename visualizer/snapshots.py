@@ -13,6 +13,7 @@ import threading
 import time
 import uuid
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import torch
@@ -33,6 +34,7 @@ from visualizer.features import (
 )
 from visualizer.latest_weights import LatestWeights, WeightsRegistry
 from visualizer.predictions import top_k
+from visualizer.units.pictures import korean_available, page_font
 
 SNAPSHOT_EVERY_S = 3.0  # between epoch ends too: the picture moves while the class watches
 MAX_COST_SHARE = 0.02  # a big model's snapshots come less often, so that they never take more of the time
@@ -269,29 +271,41 @@ def _thin(history: list[NetworkSnapshot]) -> list[NetworkSnapshot]:
 FILTERS_LABEL_H = 22
 
 
-def filters_image(snapshot: NetworkSnapshot, min_patch: int = 24) -> Image.Image:
+def _labels(lang: str) -> tuple[bool, Any]:
+    """(Korean?, a font for size): Korean only where the machine has a font with Hangul (else English)."""
+    ko = lang == "ko" and korean_available()
+    return ko, (lambda size: page_font(size, "ko")) if ko else (lambda size: ImageFont.load_default(size=size))
+
+
+def filters_image(snapshot: NetworkSnapshot, min_patch: int = 24, lang: str = "en") -> Image.Image:
     """The first conv's kernels as RGB patches, each stretched to its own range (``features.filters_picture``); below,
     what training has changed in each since the run's start, drawn the same way. Small kernels stay close to their
-    random start for a while; their changes show the edge and colour detectors forming."""
-    font = ImageFont.load_default(size=14)
+    random start for a while; their changes show the edge and colour detectors forming. Labels in ``lang``."""
+    ko, font_of = _labels(lang)
+    font = font_of(14)
     now = filters_picture(snapshot.filters, min_patch)
     change = snapshot.filters - snapshot.start_filters
     canvas = Image.new("RGB", (now.width, 2 * (FILTERS_LABEL_H + now.height)), BACKGROUND)
     draw = ImageDraw.Draw(canvas)
-    draw.text((2, 3), f"now (step {snapshot.step})", fill=TEXT, font=font)
+    draw.text((2, 3), f"지금 (단계 {snapshot.step})" if ko else f"now (step {snapshot.step})", fill=TEXT, font=font)
     canvas.paste(now, (0, FILTERS_LABEL_H))
     y = FILTERS_LABEL_H + now.height
-    draw.text((2, y + 3), f"change since step {snapshot.start_step}", fill=TEXT, font=font)
+    since = f"단계 {snapshot.start_step} 이후 바뀐 양" if ko else f"change since step {snapshot.start_step}"
+    draw.text((2, y + 3), since, fill=TEXT, font=font)
     if change.abs().max() > 0:
         canvas.paste(filters_picture(change, min_patch), (0, y + FILTERS_LABEL_H))
     else:
-        draw.text((2, y + FILTERS_LABEL_H + now.height // 2 - 8), "none yet", fill=TEXT, font=font)
+        draw.text(
+            (2, y + FILTERS_LABEL_H + now.height // 2 - 8), "아직 없음" if ko else "none yet", fill=TEXT, font=font
+        )
     return canvas
 
 
-def probe_maps_image(snapshot: NetworkSnapshot, probe_px: int = 128) -> Image.Image:
-    """The probe (with its true class) on the left; per stage, a labelled row of its most active channels' maps."""
-    font, small = ImageFont.load_default(size=15), ImageFont.load_default(size=12)
+def probe_maps_image(snapshot: NetworkSnapshot, probe_px: int = 128, lang: str = "en") -> Image.Image:
+    """The probe (with its true class) on the left; per stage, a labelled row of its most active channels' maps;
+    labels in ``lang``."""
+    ko, font_of = _labels(lang)
+    font, small = font_of(15), font_of(12)
     pad, label_h = 6, 22
     grids = [
         feature_grid(stage.maps, top_n=len(stage.channels), cols=len(stage.channels), labels=False)[0]
@@ -304,15 +318,26 @@ def probe_maps_image(snapshot: NetworkSnapshot, probe_px: int = 128) -> Image.Im
     canvas = Image.new("RGB", (width, height), BACKGROUND)
     draw = ImageDraw.Draw(canvas)
     canvas.paste(probe, (pad, pad + label_h))
-    draw.text((pad, pad), "probe", fill=TEXT, font=font)
+    draw.text((pad, pad), "프로브" if ko else "probe", fill=TEXT, font=font)
     draw.text((pad, pad + label_h + probe.height + 6), snapshot.probe.class_name, fill=TEXT, font=font)
-    draw.text((pad, pad + label_h + probe.height + 26), f"test image #{snapshot.probe.index}", fill=TEXT, font=small)
+    index = snapshot.probe.index
+    draw.text(
+        (pad, pad + label_h + probe.height + 26),
+        f"테스트 이미지 #{index}" if ko else f"test image #{index}",
+        fill=TEXT,
+        font=small,
+    )
     y = pad
     for stage, grid in zip(snapshot.stages, grids):
         c, h, w = stage.shape
         draw.text(
             (left + 4, y + 2),
-            f"{stage.key} ({stage.kind}) · {c} x {h}x{w}, the {len(stage.channels)} most active of {c} channels",
+            f"{stage.key} ({stage.kind}) · {c} x {h}x{w}, "
+            + (
+                f"채널 {c}개 중 가장 강한 {len(stage.channels)}개"
+                if ko
+                else f"the {len(stage.channels)} most active of {c} channels"
+            ),
             fill=TEXT,
             font=small if len(stage.key) > 24 else font,
         )

@@ -54,6 +54,7 @@ class LoadedModel:
     class_names: list[str]
     info: str
     key: tuple  # identifies these weights (for caches of results computed from them)
+    info_ko: str = ""  # ``info`` in Korean (the page's other language); "": as ``info``
     # Hold while hooks are on the shared model: overlapping requests would capture each other's activations.
     lock: threading.RLock = field(default_factory=threading.RLock, compare=False, repr=False)
 
@@ -89,6 +90,21 @@ def imagenet_weights_available(model_name: str) -> bool:
 def latest_checkpoint() -> str | None:
     """The checkpoint the app's training run wrote last (None before it wrote one)."""
     return latest_weights.REGISTRY.latest_checkpoint()
+
+
+# ``resolve_auto``'s reasons in Korean (the page's other language), by their English text.
+AUTO_WHY_KO = {
+    "the weights your network was given (an instance's current weights)": "네트워크에 주어진 가중치 "
+    "(인스턴스의 현재 가중치)",
+    "ImageNet weights (downloaded once, then cached)": "ImageNet 가중치 (한 번 내려받아 캐시)",
+    "the latest weights of this model's training run": "이 모델의 학습 실행의 최신 가중치",
+    "the latest training run's checkpoint": "최근 학습 실행의 체크포인트",
+    "no ImageNet weights here (not cached, and their server cannot be reached) and no trained checkpoint "
+    "of this model": "ImageNet 가중치가 없고 (캐시에 없고 서버에도 연결할 수 없음) "
+    "이 모델의 학습된 체크포인트도 없습니다",
+    "no trained checkpoint of this model yet (train it in the Training tab)": "이 모델의 학습된 체크포인트가 아직 "
+    "없습니다 (학습 탭에서 학습하세요)",
+}
 
 
 def resolve_auto(model_name: str) -> tuple[str, str | None, str]:
@@ -134,7 +150,11 @@ def load_weights(
     if source == "auto":
         resolved, checkpoint, why = resolve_auto(model_name)
         loaded = load_weights(model_name, resolved, checkpoint)
-        return dataclasses.replace(loaded, info=f"{loaded.info} — chosen automatically: {why}")
+        return dataclasses.replace(
+            loaded,
+            info=f"{loaded.info} — chosen automatically: {why}",
+            info_ko=f"{loaded.info_ko or loaded.info} — 자동 선택: {AUTO_WHY_KO.get(why, why)}",
+        )
     if source == "checkpoint":
         if not checkpoint_path:
             raise WeightsError("source 'checkpoint' needs a checkpoint path (train a model first in the Training tab)")
@@ -251,7 +271,11 @@ def _load(model_name: str, source: str, checkpoint_path: Any, key: tuple) -> Loa
             f"{weights.model_name}: the training run's latest weights (epoch {weights.epochs_done} done, "
             f"step {weights.step}, {weights.dataset})"
         )
-        return LoadedModel(model.eval(), weights.model_name, source, list(weights.class_names), info, key)
+        info_ko = (
+            f"{weights.model_name}: 학습 중인 실행의 최신 가중치 (에폭 {weights.epochs_done} 완료, "
+            f"단계 {weights.step}, {weights.dataset})"
+        )
+        return LoadedModel(model.eval(), weights.model_name, source, list(weights.class_names), info, key, info_ko)
 
     if source == "checkpoint":
         try:
@@ -264,9 +288,14 @@ def _load(model_name: str, source: str, checkpoint_path: Any, key: tuple) -> Loa
             f"{ckpt['model_name']} from checkpoint {os.path.basename(str(checkpoint_path))}: epoch {ckpt['epoch']}, "
             f"step {ckpt['step']}" + (f", accuracy {accuracy:.3g}" if isinstance(accuracy, (int, float)) else "")
         )
+        info_ko = (
+            f"체크포인트 {os.path.basename(str(checkpoint_path))}의 {ckpt['model_name']}: 에폭 {ckpt['epoch']}, "
+            f"단계 {ckpt['step']}" + (f", 정확도 {accuracy:.3g}" if isinstance(accuracy, (int, float)) else "")
+        )
         if ckpt["model_name"] != model_name:
             info += f" (the checkpoint's model, not {model_name})"
-        return LoadedModel(model.eval(), ckpt["model_name"], source, list(ckpt["class_names"]), info, key)
+            info_ko += f" ({model_name}이 아니라 체크포인트의 모델)"
+        return LoadedModel(model.eval(), ckpt["model_name"], source, list(ckpt["class_names"]), info, key, info_ko)
 
     spec = zoo.get_spec(model_name)  # UnknownModelError / ConfigError: the zoo's messages list what exists
     check_model(spec.name)  # before a single weight is allocated
@@ -282,12 +311,14 @@ def _load(model_name: str, source: str, checkpoint_path: Any, key: tuple) -> Loa
                 ) from exc
             raise WeightsError(f"ImageNet weights for {model_name} are not available: {exc}") from exc
         info = f"{spec.name}: pretrained weights {spec.weights}"
+        info_ko = f"{spec.name}: 사전 학습된 가중치 {spec.weights}"
     else:
         with torch.random.fork_rng(devices=[]):  # seeded init without touching the caller's RNG
             torch.manual_seed(RANDOM_SEED)
             model = zoo.create_model(model_name)
         info = f"{spec.name}: random initialization (seed {RANDOM_SEED}), untrained"
-    return LoadedModel(model.eval(), spec.name, source, spec.class_names, info, key)
+        info_ko = f"{spec.name}: 무작위 초기화 (시드 {RANDOM_SEED}), 학습되지 않음"
+    return LoadedModel(model.eval(), spec.name, source, spec.class_names, info, key, info_ko)
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -310,4 +341,5 @@ def _load_own(model_name: str, key: tuple) -> LoadedModel:
     except zoo.UserModelError as exc:
         raise WeightsError(str(exc)) from None
     info = f"{spec.name}: its own weights (as registered: {spec.description})"
-    return LoadedModel(model.eval(), spec.name, "own", spec.class_names, info, key)
+    info_ko = f"{spec.name}: 자기 가중치 (등록된 대로: {spec.description_ko or spec.description})"
+    return LoadedModel(model.eval(), spec.name, "own", spec.class_names, info, key, info_ko)

@@ -59,6 +59,7 @@ class ModelSpec:
     weights: Any = None  # torchvision WeightsEnum member (ImageNet weights) or None
     min_size: tuple[int, int] | None = None  # smallest (H, W) torchvision's metadata says works
     classes: tuple[str, ...] | None = None  # class names given with the model (user models); else the dataset's
+    description_ko: str = ""  # the description in Korean (the page's other language); "" : as ``description``
 
     @property
     def class_names(self) -> list[str]:
@@ -83,6 +84,11 @@ _ORIGINS = {
     "resnet": "ResNet (He, Zhang, Ren & Sun, 2015): residual blocks with identity shortcuts",
 }
 _VGG_DEPTHS = {"vgg11": "A", "vgg13": "B", "vgg16": "D", "vgg19": "E"}
+_ORIGINS_KO = {
+    "alexnet": "AlexNet (Krizhevsky, Sutskever & Hinton, 2012), torchvision의 단일 GPU 변형",
+    "vgg": "VGG (Simonyan & Zisserman, 2014): 3×3 합성곱을 쌓은 구조",
+    "resnet": "ResNet (He, Zhang, Ren & Sun, 2015): 항등 지름길(shortcut)이 있는 잔차 블록",
+}
 
 
 def _imagenet_spec(name: str) -> ModelSpec:
@@ -95,6 +101,13 @@ def _imagenet_spec(name: str) -> ModelSpec:
     elif family == "resnet":
         block = "bottleneck" if int(name[6:]) >= 50 else "basic"
         detail += f", {name[6:]} layers, {block} blocks"
+    detail_ko = _ORIGINS_KO[family]
+    if family == "vgg":
+        detail_ko += f", 구성 {_VGG_DEPTHS[name.removesuffix('_bn')]}" + (
+            " + BatchNorm" if name.endswith("_bn") else ""
+        )
+    elif family == "resnet":
+        detail_ko += f", {name[6:]}층, " + ("병목(bottleneck) 블록" if int(name[6:]) >= 50 else "기본(basic) 블록")
     return ModelSpec(
         name=name,
         family=family,
@@ -103,6 +116,7 @@ def _imagenet_spec(name: str) -> ModelSpec:
         mean=IMAGENET_MEAN,
         std=IMAGENET_STD,
         description=f"{detail}; ImageNet, 1000 classes (torchvision builder, weights {weights.name})",
+        description_ko=f"{detail_ko}; ImageNet, 1000개 클래스 (torchvision 빌더, 가중치 {weights.name})",
         builder=getattr(tvm, name),
         weights=weights,
         min_size=tuple(weights.meta.get("min_size", (1, 1))),
@@ -110,7 +124,12 @@ def _imagenet_spec(name: str) -> ModelSpec:
 
 
 def _cifar_spec(
-    name: str, family: str, builder: Callable[..., nn.Module], description: str, weights: Any = None
+    name: str,
+    family: str,
+    builder: Callable[..., nn.Module],
+    description: str,
+    weights: Any = None,
+    description_ko: str = "",
 ) -> ModelSpec:
     return ModelSpec(
         name=name,
@@ -122,6 +141,7 @@ def _cifar_spec(
         description=description,
         builder=builder,
         weights=weights,
+        description_ko=description_ko,
     )
 
 
@@ -147,27 +167,36 @@ IMAGENET_MODELS = [
 def _registry() -> dict[str, ModelSpec]:
     specs = {name: _imagenet_spec(name) for name in IMAGENET_MODELS}
     notes = "course notes' CIFAR-10 model (32×32)"
+    notes_ko = "강의 노트의 CIFAR-10 모델 (32×32)"
     for spec in [
         _cifar_spec(
             "alexnet_cifar",
             "alexnet",
             cifar.alexnet_cifar,
             f"AlexNet shrunk for CIFAR-10: 5 convs, 3 max-pools, 2304→1024→512→10 head; {notes}",
+            description_ko="CIFAR-10용으로 줄인 AlexNet: 합성곱 5개, 최대 풀링 3개, 2304→1024→512→10 분류기; "
+            + notes_ko,
         ),
         _cifar_spec(
             "resnet18_cifar",
             "resnet",
             cifar.resnet18_cifar,
             f"ResNet-18 for CIFAR-10: 3×3 stem, no max-pool, [2,2,2,2] basic blocks; {notes}",
+            description_ko=f"CIFAR-10용 ResNet-18: 3×3 첫 합성곱, 최대 풀링 없음, 기본 블록 [2,2,2,2]; {notes_ko}",
         ),
         _cifar_spec(
             "resnet34_cifar",
             "resnet",
             cifar.resnet34_cifar,
             f"ResNet-34 for CIFAR-10: 3×3 stem, no max-pool, [3,4,6,3] basic blocks; {notes}",
+            description_ko=f"CIFAR-10용 ResNet-34: 3×3 첫 합성곱, 최대 풀링 없음, 기본 블록 [3,4,6,3]; {notes_ko}",
         ),
         _cifar_spec(
-            "vgg19_cifar", "vgg", cifar.vgg19_cifar, f"VGG-19 with BatchNorm for CIFAR-10, 512→512→128→10 head; {notes}"
+            "vgg19_cifar",
+            "vgg",
+            cifar.vgg19_cifar,
+            f"VGG-19 with BatchNorm for CIFAR-10, 512→512→128→10 head; {notes}",
+            description_ko=f"CIFAR-10용 BatchNorm VGG-19, 512→512→128→10 분류기; {notes_ko}",
         ),
         _cifar_spec(
             "vgg19_finetune_cifar",
@@ -176,6 +205,8 @@ def _registry() -> dict[str, ModelSpec]:
             "torchvision VGG-19 features (ImageNet weights when pretrained) with a 512→512→128→10 head "
             "for 32×32 CIFAR-10; the course notes' fine-tuning model",
             weights=tvm.VGG19_Weights.IMAGENET1K_V1,
+            description_ko="torchvision VGG-19 특징 추출부 (사전 학습 시 ImageNet 가중치)와 32×32 CIFAR-10용 "
+            "512→512→128→10 분류기; 강의 노트의 미세 조정 모델",
         ),
     ]:
         specs[spec.name] = spec
@@ -252,6 +283,28 @@ _TV_FAMILIES = {  # torchvision module → (family, what a class should know abo
         "unknown after the first attention",
     ),
 }
+# What a class should know about each torchvision family, in Korean (the page's other language).
+_TV_ABOUT_KO = {
+    "alexnet": _ORIGINS_KO["alexnet"],
+    "vgg": _ORIGINS_KO["vgg"],
+    "resnet": "ResNet / ResNeXt / Wide ResNet: 항등 지름길(shortcut)이 있는 잔차 블록",
+    "mobilenetv2": "MobileNetV2 (Sandler et al., 2018): 역잔차(inverted residual) 블록 안의 깊이별 분리 합성곱",
+    "mobilenetv3": "MobileNetV3 (Howard et al., 2019): 깊이별 분리 합성곱, squeeze-and-excitation, hard-swish",
+    "efficientnet": "EfficientNet (Tan & Le, 2019): 복합 스케일링한 MBConv 블록과 squeeze-and-excitation",
+    "densenet": "DenseNet (Huang et al., 2017): 각 층이 앞선 모든 층의 맵을 이어 붙임",
+    "googlenet": "GoogLeNet / Inception v1 (Szegedy et al., 2014): 1×1, 3×3, 5×5, 풀링 가지를 나란히",
+    "inception": "Inception v3 (Szegedy et al., 2015): n×1 / 1×n으로 나눈 합성곱",
+    "convnext": "ConvNeXt (Liu et al., 2022): 현대화한 ResNet, 7×7 깊이별 합성곱, LayerNorm, GELU",
+    "regnet": "RegNet (Radosavovic et al., 2020): 탐색으로 찾은 선형 규칙의 채널 수",
+    "shufflenetv2": "ShuffleNetV2 (Ma et al., 2018): 채널 나누기와 채널 섞기",
+    "squeezenet": "SqueezeNet (Iandola et al., 2016): 1×1 압축과 1×1/3×3 확장의 fire 모듈",
+    "mnasnet": "MnasNet (Tan et al., 2019): 탐색으로 찾은 역잔차 모바일 네트워크",
+    "vision_transformer": "Vision Transformer (Dosovitskiy et al., 2020), CNN이 아님: stride 합성곱 하나가 패치로 "
+    "자르고 어텐션이 섞음; 패치 임베딩 뒤의 수용 영역은 알 수 없음",
+    "swin_transformer": "Swin Transformer (Liu et al., 2021), CNN이 아님: 이동하는 창 안의 어텐션; 패치 임베딩 뒤의 "
+    "수용 영역은 알 수 없음",
+    "maxvit": "MaxViT (Tu et al., 2022): 창·격자 어텐션이 있는 MBConv 블록; 첫 어텐션 뒤의 수용 영역은 알 수 없음",
+}
 
 
 @lru_cache(maxsize=1)
@@ -300,6 +353,9 @@ def _torchvision_spec(key: str) -> ModelSpec:
         std=tuple(preset.get("std", IMAGENET_STD)),
         description=f"{about}; torchvision's {name} builder, ImageNet, {len(weights.meta['categories'])} classes "
         f"(weights {weights.name}" + (f", {top1}% top-1)" if top1 is not None else ")"),
+        description_ko=f"{_TV_ABOUT_KO.get(module, about)}; torchvision의 {name} 빌더, ImageNet, "
+        f"{len(weights.meta['categories'])}개 클래스 "
+        f"(가중치 {weights.name}" + (f", top-1 {top1}%)" if top1 is not None else ")"),
         builder=builder,
         weights=weights,
         min_size=tuple(weights.meta.get("min_size", (1, 1))),
@@ -341,6 +397,8 @@ def get_spec(name: str) -> ModelSpec:
             f"custom VGG-style network ({sum(1 for v in cfg if v != 'M')} 3×3 convs, {pools} max-pools"
             + (", BatchNorm" if bn else "")
             + "), global average pooling and one linear layer",
+            description_ko=f"직접 설계한 VGG 방식 네트워크 (3×3 합성곱 {sum(1 for v in cfg if v != 'M')}개, 최대 풀링 "
+            f"{pools}개" + (", BatchNorm" if bn else "") + "), 전역 평균 풀링과 선형층 하나",
         )
     raise _unknown(name)
 

@@ -243,6 +243,7 @@ def register_model(
         mean=tuple(mean) if mean is not None else (CIFAR10_MEAN if small else IMAGENET_MEAN),
         std=tuple(std) if std is not None else (CIFAR10_STD if small else IMAGENET_STD),
         description=description or f"your own network ({_origin_text(entry)}), {num_outputs}-way head",
+        description_ko="" if description else f"직접 만든 네트워크 ({_origin_text(entry)}), 출력 {num_outputs}개",
         builder=lambda num_classes=None: _build(name, num_classes),
         min_size=min_size,
         classes=tuple(str(x) for x in classes),

@@ -60,20 +60,21 @@ def render_bars_svg(scene: Scene, analysis: Analysis, fit: bool = False) -> str:
         f'<svg xmlns="http://www.w3.org/2000/svg" class="cnn-bars" viewBox="0 0 {_n(width)} {_n(height)}" '
         f'{size} role="img" aria-label="parameters, MACs and receptive field per layer">',
         "<style>text { font-family: 'DejaVu Sans', Verdana, Arial, sans-serif; pointer-events: none; } "
-        ".bar { cursor: pointer; } .bar:hover rect { filter: brightness(1.2); }</style>",
+        ".bar { cursor: pointer; } .bar:hover rect { filter: brightness(1.2); } .ko { display: none; }</style>",
         '<rect width="100%" height="100%" fill="#ffffff"/>',
     ]
 
-    def title(y: float, text: str) -> None:
+    def title(y: float, en: str, ko: str) -> None:
+        # Both languages as tspans: the page's CSS shows one (``.en`` / ``.ko``), as in its bilingual HTML.
+        text = f'<tspan class="en">{escape(en)}</tspan><tspan class="ko">{escape(ko)}</tspan>'
         out.append(
-            f'<text x="4" y="{_n(y - 6)}" font-size="{MIN_FONT + 1}" fill="#333" font-weight="bold">'
-            f"{escape(text)}</text>"
+            f'<text x="4" y="{_n(y - 6)}" font-size="{MIN_FONT + 1}" fill="#333" font-weight="bold">{text}</text>'
         )
         out.append(f'<line x1="0" x2="{_n(width)}" y1="{_n(y + STRIP)}" y2="{_n(y + STRIP)}" stroke="#bbb"/>')
 
-    title(y_p, "parameters per layer (share of the total) · 층별 파라미터 (전체 대비)")
-    title(y_m, "MACs per layer (share of the total) · 층별 MAC 연산량 (전체 대비)")
-    title(y_rf, f"receptive field after each layer vs the input ({in_h} px) · 층별 수용 영역과 입력 크기")
+    title(y_p, "parameters per layer (share of the total)", "층별 파라미터 (전체 대비)")
+    title(y_m, "MACs per layer (share of the total)", "층별 MAC 연산량 (전체 대비)")
+    title(y_rf, f"receptive field after each layer vs the input ({in_h} px)", f"층별 수용 영역과 입력 크기 ({in_h} px)")
     label_end = {y_p: -1e9, y_m: -1e9}  # per strip: where the last share label ends
     for key, x, params, macs, _rf, label, kind in rows:
         for y0, value, total, top, what in (
@@ -110,7 +111,7 @@ def render_bars_svg(scene: Scene, analysis: Analysis, fit: bool = False) -> str:
     out.append(
         # at the left, under the line: the first layers' fields are small, so their dots sit low, clear of it
         f'<text x="4" y="{_n(y_input + MIN_FONT + 1)}" font-size="{MIN_FONT}" text-anchor="start" fill="#666">'
-        f"input {in_h}×{in_w}</text>"
+        f'<tspan class="en">input</tspan><tspan class="ko">입력</tspan> {in_h}×{in_w}</text>'
     )
     points = []
     for key, x, _, _, rf, label, _kind in rows:

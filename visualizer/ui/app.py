@@ -14,7 +14,7 @@ import gradio as gr
 
 from visualizer.ui import architecture, compare, features, lesson, present, stacks, training, units
 from visualizer.ui.handlers import LIGHT, friendly
-from visualizer.ui.page_assets import CSS, LANGUAGE_JS
+from visualizer.ui.page_assets import CSS, LANGUAGE_JS, PICKER_CHOICES, PICKER_JS
 from visualizer.ui.text import i18n
 from visualizer.views.opening import page_opening
 
@@ -23,28 +23,41 @@ GRADIO_CACHE_CLEANUP = (600, 3600)  # every 10 minutes, files older than an hour
 
 
 def build_demo(default_model: str | None = None) -> gr.Blocks:
-    """The page: a title, a hidden language probe (see ``page_assets``), then the tabs in teaching order; every
-    model picker starts on ``default_model`` where it fits (a network of your own), else on the zoo's defaults."""
+    """The page: a title, the language picker and the presentation toggle, a hidden language probe (see
+    ``page_assets``), then the tabs in teaching order; each tab gets the picker (its views that cannot carry both
+    languages are made in the page's), and every model picker starts on ``default_model`` where it fits (a network
+    of your own), else on the zoo's defaults."""
     opening = page_opening(default_model)
     with gr.Blocks(title="CNN architecture visualizer", delete_cache=GRADIO_CACHE_CLEANUP) as demo:
-        with gr.Row(elem_id="page-head"):
+        with gr.Row(elem_id="page-head", equal_height=True):
             gr.Markdown(i18n("title"))
+            lang = language_picker()
             present.build(demo)  # presentation mode: a toggle, and ?present=1
         gr.Markdown(i18n("lang_code"), elem_id="lang-probe")
         # A page opened on a network of your own opens on its drawing; otherwise on the Lesson.
         with gr.Tabs(selected="arch" if default_model else "lesson") as tabs:
             lesson_tab = lesson.build(demo)  # the notes' storyline first; the other tabs as before
-            arch_tab = architecture.build(demo, opening)
-            stacks.build(demo)
-            features.build(demo, opening)
-            training.build(demo, opening)
-            compare.build(demo, opening)
+            arch_tab = architecture.build(demo, lang, opening)
+            stacks.build(demo, lang)
+            features.build(demo, lang, opening)
+            training.build(demo, lang, opening)
+            compare.build(demo, lang, opening)
         lesson_tab.link(tabs, arch_tab)  # "open in its tab"
         # An endpoint for scripts only: it has no component, so it sits outside the tabs (Gradio adds its own).
         gr.api(friendly(architecture.layer_details_api), api_name="layer_details", **LIGHT)
         units.register_api()  # explain_unit, effective_rf
         training.register_api()  # train_runs, train_queue, train_compare
     return demo
+
+
+def language_picker() -> gr.Radio:
+    """EN / 한국어 at the top of the page: switches Gradio's labels and the bilingual HTML at once (in the browser,
+    ``page_assets.PICKER_JS``); the tabs re-make what Python wrote in one language on its ``change``."""
+    picker = gr.Radio(
+        PICKER_CHOICES, value="en", show_label=False, container=False, elem_id="lang-picker", scale=0, min_width=170
+    )
+    picker.change(None, picker, None, js=PICKER_JS)
+    return picker
 
 
 def launch(

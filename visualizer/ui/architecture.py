@@ -7,16 +7,25 @@ lays out the components and wires them to those handlers right after.
 
 from __future__ import annotations
 
+import functools
 from typing import Any
 
 import gradio as gr
 
 from visualizer.ui import units
-from visualizer.ui.components import SIZE_PRESETS, ImageUpload, model_choices
+from visualizer.ui.components import (
+    IMAGE_LABEL,
+    SIZE_PRESETS,
+    ImageUpload,
+    choices,
+    image_label,
+    model_choices,
+)
 from visualizer.ui.handlers import LIGHT, NETWORK, friendly
+from visualizer.ui.page_assets import PAGE_LANG_ARG_JS
 from visualizer.ui.text import i18n
 from visualizer.views import architecture, features
-from visualizer.views.opening import PageOpening
+from visualizer.views.opening import BASE_SOURCES, PageOpening
 
 # A click anywhere in the diagram (one delegated listener, so redraws need no re-binding): a box selects its
 # layer at once in the page and then asks Python for its details; a stage's ×N badge asks for a redraw.
@@ -53,9 +62,19 @@ SCROLL_TO_ROW_JS = """
 
 # ---------------------------------------------------------------- handlers
 # (none of those behind a public endpoint has a docstring: Gradio would publish it as the endpoint's description)
-def analyze_ui(model: str, input_size: str) -> tuple:
+def analyze_ui(model: str, input_size: str, lang: str = "en") -> tuple:
     # A fresh analysis; the last selection's maps cleared.
-    return *architecture.analyze_view(model, input_size), None, None, "", None
+    # (the fold's choices in the page's language come from relabel_ui: this is the `analyze` endpoint, plain values)
+    return *architecture.analyze_view(model, input_size, lang=lang), None, None, "", None
+
+
+def relabel_ui(state: dict | None, fold: str, lang: str, sources: tuple[str, ...] = BASE_SOURCES) -> tuple:
+    # The page's language changed: what Python wrote in one language (the table's headers, the fold's choices,
+    # the weight sources: ``sources``, the page's opening ones).
+    table = architecture.table_view(state, lang)
+    fold = gr.Radio(choices=architecture.fold_choices(lang), value=fold)
+    weights = gr.Radio(choices=choices(list(sources), lang))
+    return gr.skip() if table is None else table, fold, image_label(lang), weights
 
 
 def refold_ui(state: dict | None, fold: str) -> tuple:
@@ -66,12 +85,12 @@ def expand_ui(state: dict | None, evt: gr.EventData) -> tuple:
     return architecture.redraw_view(state, None, getattr(evt, "expand", None))
 
 
-def diagram_clicked(state: dict | None, evt: gr.EventData) -> tuple:
-    return architecture.select_view(state, getattr(evt, "layer", ""))
+def diagram_clicked(state: dict | None, lang: str, evt: gr.EventData) -> tuple:
+    return architecture.select_view(state, getattr(evt, "layer", ""), lang)
 
 
-def row_clicked(state: dict | None, evt: gr.SelectData) -> tuple:
-    return architecture.select_view(state, architecture.row_key(state, evt.index[0]))
+def row_clicked(state: dict | None, lang: str, evt: gr.SelectData) -> tuple:
+    return architecture.select_view(state, architecture.row_key(state, evt.index[0]), lang)
 
 
 def selected_maps(state: dict | None, image: Any, weights: str, progress=gr.Progress(track_tqdm=True)) -> tuple:
@@ -95,7 +114,8 @@ def arch_maps_clicked(maps_state: dict | None, evt: gr.SelectData) -> tuple:
 class ArchitectureTab:
     """The tab's components (attributes, in page order), then its events."""
 
-    def __init__(self, demo: gr.Blocks, opening: PageOpening) -> None:
+    def __init__(self, demo: gr.Blocks, lang: gr.Radio, opening: PageOpening) -> None:
+        self.lang = lang  # the page's language picker (app.language_picker)
         self.opening = opening
         with gr.Tab(i18n("tab_arch"), id="arch"):
             self.state = gr.State(None)  # {"model", "input_size", "fold", "expanded", "selected"}
@@ -111,7 +131,7 @@ class ArchitectureTab:
                     self._through_an_image()
             self.unit = units.architecture_panel(self)  # the selected layer's strongest unit, its ERF (full width)
             self.files = gr.File(label=i18n("downloads"), file_count="multiple")
-            with gr.Accordion("Formulas · 공식", open=True):
+            with gr.Accordion(i18n("formulas"), open=True):
                 gr.Markdown(i18n("explain_arch"), latex_delimiters=[])
         self.analysis = [self.table, self.totals, self.diagram, self.files, self.fold, self.state, self.details]
         self.no_maps = [self.maps, self.rf, self.maps_info, self.maps_state]
@@ -137,7 +157,7 @@ class ArchitectureTab:
                 scale=2,
             )
             self.button = gr.Button(i18n("analyze"), variant="primary", scale=1)
-        self.fold = gr.Radio(architecture.FOLD_CHOICES, value="blocks", label=i18n("fold"), elem_id="arch-fold")
+        self.fold = gr.Radio(architecture.fold_choices("en"), value="blocks", label=i18n("fold"), elem_id="arch-fold")
         self.diagram = gr.HTML(elem_id="arch-diagram", js_on_load=DIAGRAM_JS, padding=False)
         self.totals = gr.Markdown()
 
@@ -145,22 +165,28 @@ class ArchitectureTab:
         with gr.Accordion(i18n("through_image"), open=True):
             with gr.Row():
                 self.image = ImageUpload(
-                    type="filepath", label="Image · 이미지", height=150, sources=["upload", "clipboard"], scale=1
+                    type="filepath", label=IMAGE_LABEL["en"], height=150, sources=["upload", "clipboard"], scale=1
                 )
                 self.weights = gr.Radio(list(self.opening.weight_sources), value="auto", label=i18n("weights"), scale=1)
-            gr.Examples(features.example_images()[:4], inputs=self.image)
+            gr.Examples(features.example_images()[:4], inputs=self.image, label=i18n("examples"))
             self.maps = gr.Image(label=i18n("layer_maps"), type="pil", interactive=False, elem_id="arch-maps")
             self.rf = gr.Image(label=i18n("rf_overlay"), type="pil", interactive=False, elem_id="arch-rf", height=260)
             self.maps_info = gr.Markdown(elem_id="arch-maps-info")
 
     def _analyze_events(self, demo: gr.Blocks) -> None:
-        inputs, outputs = [self.model, self.size], self.analysis + self.no_maps
+        inputs, outputs = [self.model, self.size, self.lang], self.analysis + self.no_maps
         gr.on([self.button.click, self.size.select], friendly(analyze_ui), inputs, outputs, api_name="analyze", **LIGHT)
         # Picking a model switches to the input size it was designed for, then analyses it.
         self.model.select(friendly(architecture.design_size), self.model, self.size, api_visibility="private").then(
             friendly(analyze_ui), inputs, outputs, api_visibility="private"
         )
-        demo.load(friendly(analyze_ui), inputs, outputs, api_visibility="private")
+        demo.load(friendly(analyze_ui), inputs, outputs, js=PAGE_LANG_ARG_JS, api_visibility="private")
+        self.lang.change(
+            friendly(functools.partial(relabel_ui, sources=self.opening.weight_sources)),
+            [self.state, self.fold, self.lang],
+            [self.table, self.fold, self.image, self.weights],
+            api_visibility="private",
+        )
         redrawn = [self.diagram, self.files, self.state]
         self.fold.input(friendly(refold_ui), [self.state, self.fold], redrawn, api_visibility="private")
         self.diagram.click(friendly(expand_ui), self.state, redrawn, api_visibility="private")
@@ -171,9 +197,11 @@ class ArchitectureTab:
         selected_outputs = [self.table, self.details, self.state]
         for selected in (
             self.diagram.select(
-                friendly(diagram_clicked), self.state, selected_outputs, **LIGHT, api_visibility="private"
+                friendly(diagram_clicked), [self.state, self.lang], selected_outputs, **LIGHT, api_visibility="private"
             ),
-            self.table.select(friendly(row_clicked), self.state, selected_outputs, **LIGHT, api_visibility="private"),
+            self.table.select(
+                friendly(row_clicked), [self.state, self.lang], selected_outputs, **LIGHT, api_visibility="private"
+            ),
         ):
             selected.then(None, None, None, js=SCROLL_TO_ROW_JS).then(
                 friendly(selected_maps, release_memory=True),
@@ -197,7 +225,7 @@ class ArchitectureTab:
         )
 
 
-def build(demo: gr.Blocks, opening: PageOpening | None = None) -> ArchitectureTab:
+def build(demo: gr.Blocks, lang: gr.Radio, opening: PageOpening | None = None) -> ArchitectureTab:
     """The Architecture tab, inside ``demo``'s ``gr.Tabs()``; its analysis of the opening model (VGG-16 unless the
-    page was opened on a network of your own) runs on page load."""
-    return ArchitectureTab(demo, opening or PageOpening())
+    page was opened on a network of your own) runs on page load; ``lang``: the page's language picker."""
+    return ArchitectureTab(demo, lang, opening or PageOpening())

@@ -7,6 +7,8 @@ pieces are what every tab wraps them in.
 from __future__ import annotations
 
 import functools
+import html
+import re
 from collections.abc import Callable
 from typing import Any
 
@@ -14,12 +16,87 @@ import gradio as gr
 
 from visualizer.budgets import outputs
 from visualizer.budgets.allocator import release_freed_memory
+from visualizer.views.layer_details import t
 
 # Two queues: work that runs a network (feature maps, a clicked layer's maps) shares one group, so forward
 # passes do not fight over 2 cores; answers computed from the records (analyze, details, stacks, compare)
 # have their own, wider limits and never wait behind a forward pass.
 NETWORK = {"concurrency_id": "network", "concurrency_limit": 1}
 LIGHT = {"concurrency_limit": 4}
+
+# The messages a class meets most, in Korean (by their English form; a pop-up may carry HTML, so it carries both
+# languages as the page's other bilingual text does). Others stay as they are.
+MESSAGES_KO = [
+    (
+        r"^no image yet: upload one \(JPEG, PNG, WebP, GIF …\) or click an example below the upload box$",
+        "아직 이미지가 없습니다: 이미지(JPEG, PNG, WebP, GIF …)를 올리거나 올리기 상자 아래의 예시를 클릭하세요",
+    ),
+    (r"^show the feature maps first, then click a map$", "먼저 특징 맵을 보인 뒤 맵을 클릭하세요"),
+    (
+        r"^that click is between the maps; click inside one of the coloured maps$",
+        "맵 사이를 클릭했습니다; 색칠된 맵 안을 클릭하세요",
+    ),
+    (r"^pick at least two models to compare \(got (\d+)\)$", r"비교할 모델을 두 개 이상 고르세요 (지금 \1개)"),
+    (
+        r"^at most (\d+) models at once \(got (\d+)\); remove some$",
+        r"한 번에 모델 \1개까지입니다 (지금 \2개); 몇 개를 빼세요",
+    ),
+    (
+        r"^no model chosen; pick one from the list or type a config like (.+)$",
+        r"모델을 고르지 않았습니다; 목록에서 고르거나 \1 같은 구성을 입력하세요",
+    ),
+    (
+        r"^analyse a model first \(pick one and press Analyze\)$",
+        "먼저 모델을 분석하세요 (모델을 고르고 분석을 누르세요)",
+    ),
+    (
+        r"^kernel (\d+) is even; use an odd kernel \(1, 3, 5, 7 …\) so the layer keeps a centre pixel$",
+        r"커널 \1: 짝수입니다; 가운데 픽셀이 남도록 홀수 커널(1, 3, 5, 7 …)을 쓰세요",
+    ),
+    (r"^unknown model (.+?); valid names: (.*)$", r"알 수 없는 모델 \1; 쓸 수 있는 이름: \2"),
+    (
+        r"^input size (.+?) is not understood; write CxHxW, HxW or one side, e\.g\. 3x224x224 or 224$",
+        r"입력 크기 \1을(를) 알 수 없습니다; CxHxW, HxW 또는 한 변으로 쓰세요 (예: 3x224x224 또는 224)",
+    ),
+    (
+        r"^input size (.+?) has a zero or negative dimension; every size must be ≥ 1, e\.g\. 3x224x224$",
+        r"입력 크기 \1에 0 이하인 차원이 있습니다; 모든 크기는 1 이상이어야 합니다 (예: 3x224x224)",
+    ),
+    (
+        r"^a training run is already (\w+) \((.*)\); stop it before starting another$",
+        r"학습이 이미 진행 중입니다 (\1: \2); 다른 학습을 시작하기 전에 중지하세요",
+    ),
+    (r"^(.+) must be a whole number, got (.+)$", r"\1: 정수여야 합니다 (입력: \2)"),
+    (r"^(.+) must be from (.+) to (.+), got (.+)$", r"\1: \2에서 \3 사이여야 합니다 (입력: \4)"),
+    (
+        r"^(.+) is empty or not a number; enter a value from (.+) to (.+)$",
+        r"\1: 비었거나 숫자가 아닙니다; \2에서 \3 사이의 값을 넣으세요",
+    ),
+]
+FIELDS_KO = {  # the fields those messages name (views.training.make_config, views.stacks)
+    "Epochs": "에폭 수",
+    "Batch size": "배치 크기",
+    "Learning rate": "학습률",
+    "Training images": "학습 이미지 수",
+    "Weight decay": "가중치 감쇠",
+    "Seed": "시드",
+    "kernel": "커널",
+    "repeats": "쌓는 합성곱의 개수",
+    "input channels": "입력 채널 수",
+    "output channels": "출력 채널 수",
+}
+
+
+def page_message(message: str) -> str:
+    """A handler's message for the page's pop-up: in both languages (``t``) when it has a Korean form, else as it
+    is."""
+    for pattern, korean in MESSAGES_KO:
+        if re.match(pattern, message):
+            ko = re.sub(pattern, korean, message, count=1)
+            field, colon, rest = ko.partition(": ")
+            ko = FIELDS_KO[field] + colon + rest if colon and field in FIELDS_KO else ko
+            return t(html.escape(message, quote=False), html.escape(ko, quote=False))
+    return message
 
 
 def friendly(fn: Callable, release_memory: bool = False) -> Callable:
@@ -36,6 +113,6 @@ def friendly(fn: Callable, release_memory: bool = False) -> Callable:
         except gr.Error:
             raise
         except (ValueError, RuntimeError, OSError, KeyError) as exc:
-            raise gr.Error(str(exc).strip() or exc.__class__.__name__, duration=None) from exc
+            raise gr.Error(page_message(str(exc).strip() or exc.__class__.__name__), duration=None) from exc
 
     return wrapper

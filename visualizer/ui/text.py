@@ -1,6 +1,7 @@
 """Labels and explanations in English and Korean (the course this grew from is Korean).
 
-Gradio's i18n picks the language from the browser, and the page's Settings panel switches it.
+Gradio's i18n picks the language from the browser; the page's own picker (EN / 한국어, ``app.language_picker``),
+``?lang=ko`` and Gradio's Settings panel switch it.
 """
 
 from __future__ import annotations
@@ -171,6 +172,12 @@ EN: dict[str, str] = {
         "the trainer recorded, without smoothing. **Queue** trains runs one after another (one at a time); "
         "**Stop** holds the queue, **Skip** drops a waiting run or ends the one training and goes on."
     ),
+    # One language at a time (issue 17): labels that showed both at once.
+    "formulas": "Formulas",
+    "image": "Image",
+    "examples": "Examples",
+    "stacks_chart": "Weights per channel pair",
+    "gradcam_class_example": "e.g. 281 or tabby",
 }
 
 KO: dict[str, str] = {
@@ -351,6 +358,12 @@ KO |= {
     "lesson_answer": "답 (정수 하나)",
     "lesson_check": "확인",
     "present": "발표 모드",
+    # One language at a time (issue 17): labels that showed both at once.
+    "formulas": "공식",
+    "image": "이미지",
+    "examples": "예시",
+    "stacks_chart": "채널 쌍당 가중치 수",
+    "gradcam_class_example": "예: 281 또는 tabby",
 }
 
 assert EN.keys() == KO.keys(), set(EN) ^ set(KO)

@@ -12,12 +12,13 @@ import gradio as gr
 from visualizer import runs_export
 from visualizer.ui import units
 from visualizer.ui.handlers import LIGHT, friendly
+from visualizer.ui.page_assets import PAGE_LANG_ARG_JS
 from visualizer.ui.text import i18n
 from visualizer.ui.units import LANG_JS
 from visualizer.views import runs, training
 from visualizer.views.opening import PageOpening
 
-CURVE_COLORS = {"train": "#4c78a8", "test": "#f58518"}
+CURVE_COLORS = {"train": "#4c78a8", "test": "#f58518", "학습": "#4c78a8", "테스트": "#f58518"}  # series in en, ko
 # A checkpoint is offered for download at every epoch while it is small; a big one once the run ends (each file
 # Gradio serves is copied into its cache; the cache itself is cleared of files older than an hour).
 AUTO_SEND_CHECKPOINT_BYTES = 64 * 2**20
@@ -37,14 +38,20 @@ table.runs-table { border-collapse: collapse; font-size: 0.9em; width: 100%; }
 
 # ---------------------------------------------------------------- handlers
 # (none of those behind a public endpoint has a docstring: Gradio would publish it as the endpoint's description)
-def status_ui() -> tuple:
-    *values, active = training.train_status()
+def status_ui(lang: str = "en") -> tuple:
+    *values, active = training.train_status(lang)
     return *values, gr.Timer(active=active)  # poll only while a run is active
 
 
-def snapshot_ui(choice: str | None, shown: tuple | None) -> tuple:
+def curve_titles(lang: str) -> tuple[gr.LinePlot, gr.LinePlot]:
+    # The curves' axis titles in the page's language (updates of those alone: their data stay).
+    x, loss_y, acc_y = training.CURVE_TITLES[training.page_lang(lang)]
+    return gr.LinePlot(x_title=x, y_title=loss_y), gr.LinePlot(x_title=x, y_title=acc_y)
+
+
+def snapshot_ui(choice: str | None, shown: tuple | None, lang: str = "en") -> tuple:
     """The snapshot panel; everything skipped when the page already shows it (no drawing, nothing sent)."""
-    panel = training.snapshot_panel(choice, shown)
+    panel = training.snapshot_panel(choice, shown, lang)
     if panel is None:
         return (gr.skip(),) * SNAPSHOT_PANEL_SIZE
     *values, choices, value, state = panel
@@ -52,11 +59,11 @@ def snapshot_ui(choice: str | None, shown: tuple | None) -> tuple:
     return *values, gr.Radio(choices=choices, value=value), state
 
 
-def tick_ui(shown: tuple | None, choice: str | None, snap_shown: tuple | None) -> tuple:
+def tick_ui(shown: tuple | None, choice: str | None, snap_shown: tuple | None, lang: str = "en") -> tuple:
     """The 1-second refresh: the checkpoint file is re-sent only when it changed on disk — and, for a big
     one, only once the run has ended (Gradio keeps a full copy of every file it serves) — the snapshot
     panel only when there is a new snapshot."""
-    *values, checkpoint, running = training.train_status()
+    *values, checkpoint, running = training.train_status(lang)
     timer = gr.Timer(active=running)
     key = (checkpoint, os.path.getmtime(checkpoint)) if checkpoint and os.path.exists(checkpoint) else None
     big = key is not None and os.path.getsize(checkpoint) > AUTO_SEND_CHECKPOINT_BYTES
@@ -66,28 +73,33 @@ def tick_ui(shown: tuple | None, choice: str | None, snap_shown: tuple | None) -
         checkpoint if send else gr.skip(),
         timer,
         key if send else shown,
-        *snapshot_ui(choice, snap_shown),
+        *snapshot_ui(choice, snap_shown, lang),
     )
 
 
 def start_ui(*args) -> tuple:
-    training.train_start(*args)
-    return status_ui()
+    *fields, lang = args
+    training.train_start(*fields)
+    return status_ui(lang)
 
 
-def pause_ui() -> tuple:
-    gr.Info(training.train_pause())
-    return status_ui()
+def _info(message: str, lang: str) -> None:
+    gr.Info(training.message_ko(message) if training.page_lang(lang) == "ko" else message)
 
 
-def resume_ui() -> tuple:
-    gr.Info(training.train_resume())
-    return status_ui()
+def pause_ui(lang: str = "en") -> tuple:
+    _info(training.train_pause(), lang)
+    return status_ui(lang)
 
 
-def stop_ui() -> tuple:
-    gr.Info(training.train_stop())
-    return status_ui()
+def resume_ui(lang: str = "en") -> tuple:
+    _info(training.train_resume(), lang)
+    return status_ui(lang)
+
+
+def stop_ui(lang: str = "en") -> tuple:
+    _info(training.train_stop(), lang)
+    return status_ui(lang)
 
 
 def recipe_ui(dataset: str, recipe: str = "dataset", model: str = "alexnet_cifar") -> list:
@@ -96,27 +108,27 @@ def recipe_ui(dataset: str, recipe: str = "dataset", model: str = "alexnet_cifar
 
 
 def queue_ui(model: str, dataset: str, *fields) -> tuple:
-    *fields, recipe = fields
-    gr.Info(training.train_queue(model, dataset, *fields, recipe=recipe))
-    return status_ui()
+    *fields, recipe, lang = fields
+    _info(training.train_queue(model, dataset, *fields, recipe=recipe), lang)
+    return status_ui(lang)
 
 
 def queue_notes_ui(dataset: str, *fields) -> tuple:
-    *fields, recipe = fields
-    gr.Info(training.queue_notes_comparison(dataset, *fields, recipe=recipe))
-    return status_ui()
+    *fields, recipe, lang = fields
+    _info(training.queue_notes_comparison(dataset, *fields, recipe=recipe), lang)
+    return status_ui(lang)
 
 
-def queue_start_ui(qid: str | None) -> tuple:
-    gr.Info(training.queue_start(qid or None))
-    return status_ui()
+def queue_start_ui(qid: str | None, lang: str = "en") -> tuple:
+    _info(training.queue_start(qid or None), lang)
+    return status_ui(lang)
 
 
-def queue_skip_ui(qid: str | None) -> tuple:
+def queue_skip_ui(qid: str | None, lang: str = "en") -> tuple:
     if not qid:
         raise ValueError("pick a queued run to skip")
-    gr.Info(training.queue_skip(qid))
-    return status_ui()
+    _info(training.queue_skip(qid), lang)
+    return status_ui(lang)
 
 
 def runs_ui(picked: list[str] | None, shown: tuple | None) -> tuple:
@@ -217,8 +229,10 @@ def train_compare(run_ids: list[int], x: str = "images") -> list[dict]:
     return runs.compare_runs(run_ids)
 
 
-def resume_picker() -> gr.Dropdown:
-    return gr.Dropdown(**training.resume_choices())
+def resume_picker(current: str | None, lang: str) -> gr.Dropdown:
+    choices = training.resume_choices(lang)
+    values = {value for _, value in choices["choices"]}
+    return gr.Dropdown(choices=choices["choices"], value=current if current in values else choices["value"])
 
 
 def live_choice() -> str:
@@ -229,7 +243,8 @@ def live_choice() -> str:
 class TrainingTab:
     """The tab's components (attributes, in page order), then its events."""
 
-    def __init__(self, demo: gr.Blocks, opening: PageOpening) -> None:
+    def __init__(self, demo: gr.Blocks, lang: gr.Radio, opening: PageOpening) -> None:
+        self.lang = lang  # the page's language picker (app.language_picker)
         self.opening = opening
         with gr.Tab(i18n("tab_train"), id="train") as self.tab:
             self._settings()
@@ -258,7 +273,7 @@ class TrainingTab:
         # of them, so they share one queue (Gradio groups events by their function).
         self.refresh_snapshot = dict(
             fn=friendly(snapshot_ui),
-            inputs=[self.snap_pick, self.snap_shown],
+            inputs=[self.snap_pick, self.snap_shown, self.lang],
             outputs=self.snapshot_panel,
             api_visibility="private",
             show_progress="hidden",
@@ -319,6 +334,7 @@ class TrainingTab:
                 color="series",
                 label=i18n("loss_curve"),
                 y_title="loss",
+                color_title=" ",
                 color_map=CURVE_COLORS,
                 elem_id="loss-plot",
             )
@@ -328,6 +344,7 @@ class TrainingTab:
                 color="series",
                 label=i18n("acc_curve"),
                 y_title="accuracy (%)",
+                color_title=" ",
                 color_map=CURVE_COLORS,
                 elem_id="acc-plot",
             )
@@ -422,7 +439,20 @@ class TrainingTab:
         recipe = [self.epochs, self.batch, self.lr, self.optimizer, self.schedule, self.subset, self.augment]
         picked = [self.dataset, self.recipe, self.model]
         gr.on([self.dataset.input, self.recipe.input], friendly(recipe_ui), picked, recipe, api_visibility="private")
-        gr.on([demo.load, self.tab.select], friendly(resume_picker), None, self.resume_from, api_visibility="private")
+        gr.on(
+            [demo.load, self.tab.select],
+            friendly(resume_picker),
+            [self.resume_from, self.lang],
+            self.resume_from,
+            js=PAGE_LANG_ARG_JS,
+            api_visibility="private",
+        )
+        self.lang.change(
+            friendly(resume_picker), [self.resume_from, self.lang], self.resume_from, api_visibility="private"
+        )
+        curves = [self.loss, self.accuracy]
+        demo.load(curve_titles, self.lang, curves, js=PAGE_LANG_ARG_JS, api_visibility="private")
+        self.lang.change(curve_titles, self.lang, curves, api_visibility="private")
 
     def _run_events(self) -> None:
         inputs = [  # in training.train_start's order
@@ -441,22 +471,23 @@ class TrainingTab:
             self.freeze,
             self.resume_from,
         ]
+        lang = self.lang
         self.started = self.start.click(
-            friendly(start_ui), [*inputs, self.recipe], self.status, api_name="train_start"
+            friendly(start_ui), [*inputs, self.recipe, lang], self.status, api_name="train_start"
         ).then(**self.refresh_snapshot)
-        queued = [self.model, *inputs[1:-1], self.recipe]  # the form without resume, then the recipe
+        queued = [self.model, *inputs[1:-1], self.recipe, lang]  # the form without resume, the recipe, the language
         self.queued = self.queue.click(friendly(queue_ui), queued, self.status, api_visibility="private")
         self.queued_notes = self.queue_notes.click(
             friendly(queue_notes_ui), queued[1:], self.status, api_visibility="private"
         )
-        self.pause.click(friendly(pause_ui), None, self.status, api_name="train_pause").then(**self.refresh_snapshot)
-        self.resume.click(friendly(resume_ui), None, self.status, api_name="train_resume")
-        self.stopped = self.stop.click(friendly(stop_ui), None, self.status, api_name="train_stop").then(
+        self.pause.click(friendly(pause_ui), lang, self.status, api_name="train_pause").then(**self.refresh_snapshot)
+        self.resume.click(friendly(resume_ui), lang, self.status, api_name="train_resume")
+        self.stopped = self.stop.click(friendly(stop_ui), lang, self.status, api_name="train_stop").then(
             **self.refresh_snapshot
         )
         self.timer.tick(
             friendly(tick_ui),
-            [self.shown, self.snap_pick, self.snap_shown],
+            [self.shown, self.snap_pick, self.snap_shown, self.lang],
             [*self.status, self.shown, *self.snapshot_panel],
             api_visibility="private",
             show_progress="hidden",
@@ -497,12 +528,12 @@ class TrainingTab:
         # Whatever changes a run or the queue redraws the table after it (and the tick while one trains, below).
         for event in (self.started, self.queued, self.queued_notes, self.stopped):
             event.then(**table)
-        self.queue_start.click(friendly(queue_start_ui), self.queue_pick, self.status, api_visibility="private").then(
-            **table
-        )
-        self.queue_skip.click(friendly(queue_skip_ui), self.queue_pick, self.status, api_visibility="private").then(
-            **table
-        )
+        self.queue_start.click(
+            friendly(queue_start_ui), [self.queue_pick, self.lang], self.status, api_visibility="private"
+        ).then(**table)
+        self.queue_skip.click(
+            friendly(queue_skip_ui), [self.queue_pick, self.lang], self.status, api_visibility="private"
+        ).then(**table)
         gr.on([demo.load, self.tab.select], **table)
         self.timer.tick(**table)
         self.timer.tick(
@@ -520,14 +551,22 @@ class TrainingTab:
     def _snapshot_events(self, demo: gr.Blocks) -> None:
         # The latest weights on demand (the running thread takes a snapshot at its next batch); then the picker
         # goes back to live.
-        self.snap_button.click(friendly(training.train_snapshot), None, self.snapshot, api_name="train_snapshot").then(
-            live_choice, None, self.snap_pick, api_visibility="private"
-        ).then(**self.refresh_snapshot)
+        self.snap_button.click(
+            friendly(training.train_snapshot), self.lang, self.snapshot, api_name="train_snapshot"
+        ).then(live_choice, None, self.snap_pick, api_visibility="private").then(**self.refresh_snapshot)
         self.snap_pick.input(**self.refresh_snapshot)
         # A newly opened page, or a look at the Training tab, picks up the run in progress (a run may have been
         # started from another browser or the API) and starts polling if there is one.
-        demo.load(friendly(status_ui), None, self.status, api_name="train_status").then(**self.refresh_snapshot)
-        self.tab.select(friendly(status_ui), None, self.status, api_visibility="private").then(**self.refresh_snapshot)
+        demo.load(friendly(status_ui), self.lang, self.status, js=PAGE_LANG_ARG_JS, api_name="train_status").then(
+            **self.refresh_snapshot
+        )
+        gr.on(
+            [self.tab.select, self.lang.change],
+            friendly(status_ui),
+            self.lang,
+            self.status,
+            api_visibility="private",
+        ).then(**self.refresh_snapshot)
 
 
 def register_api() -> None:
@@ -537,6 +576,7 @@ def register_api() -> None:
     gr.api(friendly(train_compare), api_name="train_compare", **LIGHT)
 
 
-def build(demo: gr.Blocks, opening: PageOpening | None = None) -> TrainingTab:
-    """The Training tab, inside ``demo``'s ``gr.Tabs()``; a run already in progress shows on page load."""
-    return TrainingTab(demo, opening or PageOpening())
+def build(demo: gr.Blocks, lang: gr.Radio, opening: PageOpening | None = None) -> TrainingTab:
+    """The Training tab, inside ``demo``'s ``gr.Tabs()``; a run already in progress shows on page load; ``lang``:
+    the page's language picker."""
+    return TrainingTab(demo, lang, opening or PageOpening())

@@ -243,6 +243,7 @@ class LayerUnits:
     seen: Image.Image | None = None  # the picture the network sees (None for a tensor input)
     model_name: str = ""
     info: str = ""
+    info_ko: str = ""  # ``info`` in Korean (the page's other language); "": as ``info``
 
     def __post_init__(self) -> None:
         self.join = _join(self.analysis, self.key)
@@ -338,6 +339,7 @@ class LayerUnits:
             "after": self._after(channel, y, x),
             "field": self._field(y, x),
             "info": self.info,
+            "info_ko": self.info_ko or self.info,
         }
         return result
 
@@ -708,7 +710,7 @@ def pass_units(loaded: LoadedModel, run: forward_pass.ForwardPass, layer: str) -
         tensors = run.tensors(loaded, tensors_needed(analysis, layer, modules))
     except KeyError as exc:
         raise UnitRequestError(f"layer {layer!r} gave no tensor in the forward pass ({exc.args[0]})") from None
-    units = LayerUnits(analysis, layer, modules, tensors, run.seen, run.model_name, run.info)
+    units = LayerUnits(analysis, layer, modules, tensors, run.seen, run.model_name, run.info, run.info_ko)
     _ = units.output
     return units
 

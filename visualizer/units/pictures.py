@@ -120,6 +120,11 @@ def korean_available() -> bool:
     return _korean_font_file(False) is not None
 
 
+def page_font(size: int, lang: str, bold: bool = False) -> ImageFont.FreeTypeFont | ImageFont.ImageFont:
+    """A font for labels drawn in ``lang`` (Korean: one with Hangul, when the machine has one)."""
+    return _font(size, lang, bold)
+
+
 @lru_cache(maxsize=32)
 def _font(size: int, lang: str, bold: bool = False) -> ImageFont.FreeTypeFont | ImageFont.ImageFont:
     if lang == "ko":

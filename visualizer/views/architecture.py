@@ -23,10 +23,26 @@ from visualizer.diagram.bars import render_bars_svg
 from visualizer.diagram.scene import COLORS, FIT_WIDTH
 from visualizer.numbers import bytes_text, count_text, shape_text, share_text
 from visualizer.records import Analysis
-from visualizer.report import table_rows
-from visualizer.views.layer_details import details_html, empty_card, t
+from visualizer.report import MACS_TEXTBOOK, MACS_TORCHINFO, table_rows
+from visualizer.views.layer_details import details_html, empty_card, page_lang, t
 
-FOLD_CHOICES = [("every layer · 모든 층", "none"), ("conv blocks · 합성곱 블록", "blocks"), ("stages · 단계", "stages")]
+FOLDS = {"none": ("every layer", "모든 층"), "blocks": ("conv blocks", "합성곱 블록"), "stages": ("stages", "단계")}
+FOLD_CHOICES = [(en, key) for key, (en, _) in FOLDS.items()]  # the page makes them in its language: fold_choices
+# The per-layer table's headers in Korean (the downloads keep the English ones: a file is read by scripts too).
+TABLE_HEADERS_KO = {
+    "#": "#",
+    "Layer": "층",
+    "Type": "종류",
+    "Output shape": "출력 모양",
+    "Kernel / stride / pad": "커널 / stride / 패딩",
+    "Params": "파라미터",
+    "Params %": "파라미터 %",
+    MACS_TORCHINFO: "MAC (torchinfo)",
+    MACS_TEXTBOOK: "MAC (가중치만)",
+    "Output KiB": "출력 KiB",
+    "Receptive field": "수용 영역",
+    "Jump": "점프",
+}
 MAX_DEFAULT_BOXES = 40  # deeper than this in "blocks" mode and the page opens folded to stages
 EXPORTS_KEPT = 32  # download folders kept; older ones are deleted (the server owns only what it wrote)
 SELECTED_ROW = "background-color: #ffe8cc; font-weight: bold"
@@ -47,21 +63,42 @@ def design_size(model: str) -> str:
     return shape_text(zoo.get_spec((model or "").strip()).input_size, "x")
 
 
-def layer_table(a: Analysis) -> pd.DataFrame:
-    return pd.DataFrame(table_rows(a))
+def fold_choices(lang: str | None = "en") -> list[tuple[str, str]]:
+    """The fold picker's (label, value) pairs in the page's language."""
+    ko = page_lang(lang) == "ko"
+    return [(names[ko], key) for key, names in FOLDS.items()]
+
+
+def layer_table(a: Analysis, lang: str | None = "en") -> pd.DataFrame:
+    """One row per layer call; headers in the page's language (``lang``), English by default (the downloads)."""
+    table = pd.DataFrame(table_rows(a))
+    if page_lang(lang) == "ko":
+        table["Layer"] = table["Layer"].str.replace(r" \(call (\d+)\)$", r" (\1번째 호출)", regex=True)
+        table = table.rename(columns=TABLE_HEADERS_KO)
+    return table
 
 
 def totals_markdown(a: Analysis) -> str:
+    """The totals under the diagram, both languages (``t``: the page shows one)."""
     spec = zoo.get_spec(a.model_name)
     c, h, w = a.input_shape
     split = a.conv_fc_split()
     spatial = [r for r in a.layers if r.receptive_field is not None]
+    headers = [
+        t("input", "입력"),
+        t("output", "출력"),
+        t("parameters", "파라미터"),
+        t("trainable", "학습 가능"),
+        t("MACs (torchinfo)", "MAC (torchinfo)"),
+        t("MACs (weights only)", "MAC (가중치만)"),
+        t("activations (batch 1, fp32)", "활성화 (배치 1, fp32)"),
+        t("layers recorded", "기록된 층"),
+    ]
     lines = [
-        f"**{a.model_name}** — {spec.description}",
+        f"**{a.model_name}** — {t(spec.description, spec.description_ko or spec.description)}",
         "",
-        "| input | output | parameters | trainable | MACs (torchinfo) | MACs (weights only) | "
-        "activations (batch 1, fp32) | layers recorded |",
-        "|---|---|---|---|---|---|---|---|",
+        "| " + " | ".join(headers) + " |",
+        "|" + "---|" * len(headers),
         f"| {c}×{h}×{w} | {shape_text(a.output_shape[1:] if a.output_shape else None, empty='–')} | "
         f"{a.total_params:,} ({count_text(a.total_params)}) | {a.trainable_params:,} | "
         f"{a.total_macs:,} ({count_text(a.total_macs)}) | "
@@ -72,23 +109,53 @@ def totals_markdown(a: Analysis) -> str:
     if split["conv_params"] or split["fc_params"]:
         ratio = split["fc_to_conv_params"]
         mac_ratio = split["conv_to_fc_macs"]
-        lines.append(
-            f"Conv layers: **{split['conv_params']:,}** parameters, {count_text(split['conv_macs'])} MACs · "
-            f"fully-connected: **{split['fc_params']:,}** parameters, {count_text(split['fc_macs'])} MACs"
+        conv_params, fc_params = f"**{split['conv_params']:,}**", f"**{split['fc_params']:,}**"
+        conv_macs, fc_macs = count_text(split["conv_macs"]), count_text(split["fc_macs"])
+        en = (
+            f"Conv layers: {conv_params} parameters, {conv_macs} MACs · fully-connected: {fc_params} parameters, "
+            f"{fc_macs} MACs"
             + (f" · FC/conv parameters = **{ratio:.2f}×**" if ratio is not None else "")
             + (f" · conv/FC MACs = **{mac_ratio:.1f}×**" if mac_ratio is not None else "")
             + " (MACs in torchinfo's convention)"
         )
+        ko = (
+            f"합성곱층: 파라미터 {conv_params}개, MAC {conv_macs} · 완전연결층: 파라미터 {fc_params}개, MAC {fc_macs}"
+            + (f" · 파라미터 비 완전연결/합성곱 = **{ratio:.2f}×**" if ratio is not None else "")
+            + (f" · MAC 비 합성곱/완전연결 = **{mac_ratio:.1f}×**" if mac_ratio is not None else "")
+            + " (MAC은 torchinfo 기준)"
+        )
+        lines.append(t(en, ko))
     if spatial:
         last = spatial[-1]
+        jump = shape_text(last.jump)
         lines.append(
-            f"\nLargest receptive field: **{last.rf_display}** at `{last.name}` "
-            f"(input {h}×{w}, jump {shape_text(last.jump)})."
+            "\n"
+            + t(
+                f"Largest receptive field: **{last.rf_display}** at `{last.name}` (input {h}×{w}, jump {jump}).",
+                f"가장 큰 수용 영역: `{last.name}`에서 **{last.rf_display}** (입력 {h}×{w}, 점프 {jump}).",
+            )
         )
     if (c, h, w) != tuple(spec.input_size):
-        lines.append(f"\nThis model was designed for {shape_text(spec.input_size)}.")
-    lines += [f"\n> {note}" for note in a.notes]
+        design = shape_text(spec.input_size)
+        lines.append(
+            "\n" + t(f"This model was designed for {design}.", f"이 모델은 {design} 입력용으로 설계되었습니다.")
+        )
+    lines += [f"\n> {t(note, _note_ko(note))}" for note in a.notes]
     return "\n".join(lines)
+
+
+# The engine's notes (``analysis.collect._notes``), by how they start.
+NOTES_KO = {
+    "≤ marks": "≤ 표시는 유닛마다 다른 수용 영역입니다 (맵 크기를 나누어떨어지지 않는 적응형 풀링, stride > 1인 전치 "
+    "합성곱): 숫자는 상한입니다",
+    "unknown marks": "unknown 표시는 추적할 수 없는 수용 영역입니다 (리샘플링, 토큰 시퀀스, 어텐션 창): 틀린 숫자 대신 "
+    "숫자를 보이지 않습니다",
+    "a reshape in": "reshape 하나가 배치 차원을 바꾸었고 뒤의 reshape가 되돌렸습니다",
+}
+
+
+def _note_ko(note: str) -> str:
+    return next((ko for start, ko in NOTES_KO.items() if note.startswith(start)), note)
 
 
 def to_markdown(df: pd.DataFrame) -> str:
@@ -249,9 +316,9 @@ def _from_state(state: dict | None) -> Analysis:
 
 
 def analyze_view(
-    model: str, input_size: str, fold: str | None = None
+    model: str, input_size: str, fold: str | None = None, lang: str | None = "en"
 ) -> tuple[pd.DataFrame, str, str, list[str], str, dict, str]:
-    """Everything the Architecture tab shows; the first output is the layer table.
+    """Everything the Architecture tab shows; the first output is the layer table (headers in ``lang``).
 
     ``(table, totals, diagram HTML, download files, fold used, page state, details card)``; ``fold`` None:
     the model's default (``default_fold``).
@@ -259,7 +326,7 @@ def analyze_view(
     a = run(model, input_size)
     fold = fold if fold in diagram.FOLDS else default_fold(a)
     return (
-        layer_table(a),
+        layer_table(a, lang),
         totals_markdown(a),
         diagram_html(a, fold),
         downloads(a, fold),
@@ -280,24 +347,31 @@ def redraw_view(state: dict | None, fold: str | None = None, expand: str | None 
     return diagram_html(a, fold, expanded, new["selected"]), downloads(a, fold, expanded), new
 
 
-def highlighted_table(a: Analysis, key: str | None) -> Any:
+def highlighted_table(a: Analysis, key: str | None, lang: str | None = "en") -> Any:
     """The layer table with ``key``'s row highlighted (a pandas Styler, which Gradio displays as is)."""
-    table = layer_table(a)
+    table = layer_table(a, lang)
     if not key:
         return table
     row = a.by_key(key).index
     return table.style.apply(lambda r: [SELECTED_ROW if r.name == row else ""] * len(r), axis=1)
 
 
-def select_view(state: dict | None, key: str) -> tuple[Any, str, dict]:
-    """A click on a box (or a table row): ``(highlighted table, details card, state)``."""
+def select_view(state: dict | None, key: str, lang: str | None = "en") -> tuple[Any, str, dict]:
+    """A click on a box (or a table row): ``(highlighted table, details card, state)``; headers in ``lang``."""
     a = _from_state(state)
     key = (key or "").strip()
     try:
         a.by_key(key)
     except KeyError as exc:
         raise ValueError(str(exc).strip("'\"")) from None
-    return highlighted_table(a, key), details_html(a, key), {**state, "selected": key}
+    return highlighted_table(a, key, lang), details_html(a, key), {**state, "selected": key}
+
+
+def table_view(state: dict | None, lang: str | None = "en") -> Any:
+    """The layer table of the page's analysis in ``lang`` (its selected row highlighted); None before one."""
+    if not state:
+        return None
+    return highlighted_table(_from_state(state), state.get("selected"), lang)
 
 
 def row_key(state: dict | None, row: int) -> str:

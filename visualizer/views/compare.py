@@ -8,6 +8,7 @@ from visualizer.diagram.graph import skips
 from visualizer.numbers import bytes_text, count_text
 from visualizer.records import Analysis
 from visualizer.views.architecture import run
+from visualizer.views.layer_details import page_lang
 
 DEPTH_TYPES = ("Conv", "Linear")
 MAX_MODELS = 8
@@ -23,8 +24,37 @@ def depths(a: Analysis) -> tuple[int, int]:
     return len(weight_layers) - len(on_shortcuts), len(weight_layers)
 
 
-def compare_view(models: list[str] | str, input_size: str) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """(table, chart frame with one row per model): parameters, MACs, depth, final receptive field, activations."""
+# The table's headers and the charts' titles in Korean (the frames keep their English names in English).
+HEADERS_KO = {
+    "model": "모델",
+    "parameters": "파라미터",
+    "params": "파라미터 (요약)",
+    "MACs (torchinfo)": "MAC (torchinfo)",
+    "macs": "MAC (요약)",
+    "MACs (weights only)": "MAC (가중치만)",
+    MAIN_DEPTH: "깊이 (합성곱 + 완전연결, 주 경로)",
+    ALL_DEPTH: "깊이 (+ 지름길 합성곱)",
+    "final receptive field": "마지막 수용 영역",
+    "activation memory": "활성화 메모리",
+}
+CHART_TITLES = {
+    "model": ("model", "모델"),
+    "parameters (M)": ("parameters (M)", "파라미터 (M)"),
+    "MACs (G)": ("MACs (G)", "MAC (G)"),
+    "activations (MiB)": ("activations (MiB)", "활성화 (MiB)"),
+}
+
+
+def chart_title(column: str, lang: str | None = "en") -> str:
+    """A chart column's axis title in the page's language."""
+    return CHART_TITLES.get(column, (column, column))[page_lang(lang) == "ko"]
+
+
+def compare_view(
+    models: list[str] | str, input_size: str, lang: str | None = "en"
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """(table, chart frame with one row per model): parameters, MACs, depth, final receptive field, activations;
+    the table's headers in the page's language ``lang`` (the chart's columns stay: see ``chart_title``)."""
     names = [m.strip() for m in (models.split(",") if isinstance(models, str) else models or []) if m.strip()]
     if len(names) < 2:
         raise ValueError(f"pick at least two models to compare (got {len(names)})")
@@ -57,4 +87,5 @@ def compare_view(models: list[str] | str, input_size: str) -> tuple[pd.DataFrame
                 "activations (MiB)": a.total_activation_bytes / 2**20,
             }
         )
-    return pd.DataFrame(rows), pd.DataFrame(chart)
+    table = pd.DataFrame(rows)
+    return (table.rename(columns=HEADERS_KO) if page_lang(lang) == "ko" else table), pd.DataFrame(chart)

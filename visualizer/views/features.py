@@ -38,7 +38,7 @@ from visualizer.numbers import shape_text
 from visualizer.predictions import prediction_note, top_k
 from visualizer.records import parse_layer_key
 from visualizer.rf_overlay import click_to_unit, unit_overlay
-from visualizer.views.layer_details import t
+from visualizer.views.layer_details import page_lang, t
 from visualizer.weight_sources import ImageNetWeightsMissing, LoadedModel, WeightsError, latest_checkpoint, load_weights
 
 MAX_EXAMPLES = 6
@@ -80,15 +80,26 @@ def _class_index(text: str | None, class_names: list[str]) -> int | None:
 
 
 LATEST = "latest"  # the checkpoint picker's first choice: the training run's latest weights
+LATEST_LABEL = ("the training run's latest weights", "학습 중인 모델의 최신 가중치")
+TOP5_HEADERS = {"en": ("class", "probability (%)"), "ko": ("클래스", "확률 (%)")}
 
 
-def checkpoint_choices() -> dict[str, Any]:
+def checkpoint_choices(lang: str | None = "en") -> dict[str, Any]:
     """The checkpoint picker: the training run's latest weights, then this server's runs and uploads, newest
-    first (no free-text paths)."""
-    return {"choices": [("the training run's latest weights", LATEST)] + runs.checkpoints(), "value": LATEST}
+    first (no free-text paths); its first label in the page's language."""
+    first = LATEST_LABEL[page_lang(lang) == "ko"]
+    return {"choices": [(first, LATEST)] + runs.checkpoints(), "value": LATEST}
 
 
-def upload_checkpoint(path: str | None) -> tuple[dict[str, Any], str]:
+def top5_table(predictions: list[tuple[str, float]], lang: str | None = "en") -> pd.DataFrame:
+    """The top-5 predictions ``(class, probability)`` as a table, headers in the page's language."""
+    name, probability = TOP5_HEADERS[page_lang(lang)]
+    return pd.DataFrame(
+        [{name: c, probability: round(100 * p, 2)} for c, p in predictions], columns=[name, probability]
+    )
+
+
+def upload_checkpoint(path: str | None, lang: str | None = "en") -> tuple[dict[str, Any], str]:
     """Keep an uploaded ``.pt`` among the server's checkpoints; ``(picker update selecting it, source)``."""
     if not path:
         raise ValueError("no file received; choose a .pt checkpoint written by this app's trainer")
@@ -97,7 +108,7 @@ def upload_checkpoint(path: str | None) -> tuple[dict[str, Any], str]:
     except CheckpointError as exc:
         raise ValueError(str(exc).replace(str(path), "the uploaded file")) from None
     stored = runs.store_upload(path)
-    return {**checkpoint_choices(), "value": stored}, "checkpoint"
+    return {**checkpoint_choices(lang), "value": stored}, "checkpoint"
 
 
 def upload_imagenet(path: str | None, model: str) -> tuple[str | None, str]:
@@ -299,8 +310,10 @@ def feature_maps(
     normalize: str = "channel",
     cam_class: str | None = None,
     cam_layer: str | None = None,
+    lang: str | None = "en",
 ) -> tuple:
-    """(grid, info, network input, Grad-CAM overlay, top-5 table, overview, filters, rf overlay, click state)."""
+    """(grid, info, network input, Grad-CAM overlay, top-5 table, overview, filters, rf overlay, click state); the
+    info in both languages, the table's headers in ``lang``'s."""
     if image is None or (isinstance(image, str) and not image.strip()):
         raise ValueError("no image yet: upload one (JPEG, PNG, WebP, GIF …) or click an example below the upload box")
     if source == "checkpoint" and (checkpoint or LATEST).strip() == LATEST:
@@ -312,7 +325,10 @@ def feature_maps(
     # A layer this model does not have (a leftover from the previously chosen model, or a typo) falls back to
     # the model's default, and the info line says so.
     notes = [
-        f"`{key}` is not a layer of {name} with a spatial output; showing the default instead."
+        t(
+            f"`{key}` is not a layer of {name} with a spatial output; showing the default instead.",
+            f"`{key}`는 {name}에서 공간 출력이 있는 층이 아니라서 기본 층을 보여 줍니다.",
+        )
         for key in (layer, cam_layer)
         if key and parse_layer_key(key)[0] not in names
     ]
@@ -322,16 +338,25 @@ def feature_maps(
     # One forward pass serves the grid, the overview, the predictions and Grad-CAM.
     out = _explore(loaded, image, layer, int(top_n), rank_by, colormap, normalize, True, True, cam_layer, cam_index)
     cam = out["cam"]
-    top5 = pd.DataFrame([{"class": c, "probability (%)": round(100 * p, 2)} for c, p in out["predictions"]])
-    shown = ", ".join(str(t.channel) for t in out["channels"][:12]) + (" …" if len(out["channels"]) > 12 else "")
+    top5 = top5_table(out["predictions"], lang)
+    shown = ", ".join(str(tile.channel) for tile in out["channels"][:12]) + (" …" if len(out["channels"]) > 12 else "")
+    run, count, shape = out["forward_pass"], len(out["channels"]), shape_text(out["shape"])
+    rank_ko = {"mean": "평균", "max": "최대"}.get(rank_by, rank_by)
     info = [
-        f"**{out['info']}** · layer `{out['layer']}` {shape_text(out['shape'])}, "
-        f"showing the top {len(out['channels'])} channels by {rank_by} activation ({shown})",
-        f"Grad-CAM at `{cam['layer']}` for **{cam['class_name']}** (p = {cam['probability']:.3f}).",
+        t(
+            f"**{out['info']}** · layer `{out['layer']}` {shape}, showing the top {count} channels by {rank_by} "
+            f"activation ({shown})",
+            f"**{run.info_ko}** · 층 `{out['layer']}` {shape}, {rank_ko} 활성화 상위 {count}개 채널 ({shown})",
+        ),
+        t(
+            f"Grad-CAM at `{cam['layer']}` for **{cam['class_name']}** (p = {cam['probability']:.3f}).",
+            f"`{cam['layer']}`에서 **{cam['class_name']}** 클래스의 Grad-CAM (p = {cam['probability']:.3f}).",
+        ),
         *notes,
     ]
     if out["prediction_note"]:
-        info.append(f"⚠️ {out['prediction_note']}")
+        note_ko = prediction_note(run.source, run.model_name, "ko")
+        info.append("⚠️ " + t(out["prediction_note"], note_ko))
     state = {
         "model_name": name,
         "layer": out["layer"],
@@ -339,6 +364,7 @@ def feature_maps(
         "channels": [t.channel for t in out["channels"]],
         "input": out["input"],
         "pass": out["forward_pass"].key,
+        "predictions": out["predictions"],  # for the table in the other language (``top5_table``)
     }
     return (
         out["grid"],
@@ -364,7 +390,8 @@ def rf_from_click(state: dict | None, px: float, py: float) -> tuple[Image.Image
     seen = state["input"]
     record = analyze_model(state["model_name"]).by_key(state["layer"])
     view = unit_overlay(seen, record, y, x, (seen.height, seen.width))
-    return view["overlay"], f"Channel {state['channels'][tile]}: {view['text']}"
+    channel = state["channels"][tile]
+    return view["overlay"], t(f"Channel {channel}: {view['text']}", f"채널 {channel}: {view['text_ko']}")
 
 
 LAYER_MAPS = 8  # maps shown beside a layer clicked in the diagram
@@ -388,8 +415,10 @@ def layer_maps(
         return (
             None,
             None,
-            f"`{layer}` has no spatial map (its output is a vector: every unit sees the whole "
-            "input) · 공간 맵이 없는 층입니다",
+            t(
+                f"`{layer}` has no spatial map (its output is a vector: every unit sees the whole input)",
+                f"`{layer}`에는 공간 맵이 없습니다 (출력이 벡터라서 모든 유닛이 입력 전체를 봅니다)",
+            ),
             None,
         )
     activation = run.activation(loaded, layer)
@@ -407,8 +436,10 @@ def layer_maps(
         "input": run.seen,
         "pass": run.key,
     }
-    text = (
-        f"{run.info}\n\nTop {len(tiles)} of {activation.shape[0]} maps of `{layer}` by mean activation; "
-        f"the strongest unit, channel {tiles[0].channel}: {view['text']}. Click a map for another unit."
+    text = t(
+        f"{run.info}<br><br>Top {len(tiles)} of {activation.shape[0]} maps of `{layer}` by mean activation; "
+        f"the strongest unit, channel {tiles[0].channel}: {view['text']}. Click a map for another unit.",
+        f"{run.info_ko}<br><br>`{layer}`의 맵 {activation.shape[0]}개 중 평균 활성화 상위 {len(tiles)}개; 가장 강한 "
+        f"유닛은 채널 {tiles[0].channel}: {view['text_ko']}. 다른 유닛을 보려면 맵을 클릭하세요.",
     )
     return grid, view["overlay"], text, state

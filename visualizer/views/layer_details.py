@@ -24,6 +24,12 @@ def t(en: str, ko: str) -> str:
     return f'<span class="en">{en}</span><span class="ko">{ko}</span>'
 
 
+def page_lang(lang: str | None) -> str:
+    """``"ko"`` for a Korean page, else ``"en"`` (what the browser reports, e.g. ``ko-KR``): for the values that
+    cannot carry both languages (table headers, chart titles, choices)."""
+    return "ko" if str(lang or "").lower().startswith("ko") else "en"
+
+
 def _dims(r: LayerRecord) -> list[tuple[str, int, int]]:
     """(dim name, input size, output size) per spatial dim."""
     ins, outs = (r.input_shape or [])[2:], (r.output_shape or [])[2:]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import re
 import threading
 from collections import OrderedDict
 from typing import Any
@@ -26,6 +27,7 @@ from visualizer.training import (
     recipe_values,
     takes_32px,
 )
+from visualizer.views.layer_details import page_lang, t
 
 UI_LOG_EVERY = 5  # steps between curve points: classroom runs are short, the curve should move every second
 
@@ -107,9 +109,11 @@ def make_config(
     return config.validate()
 
 
-def resume_choices() -> dict[str, Any]:
-    """The resume picker: nothing chosen (a new run), or one of this server's checkpoints, newest first."""
-    return {"choices": [("— new run —", "")] + runs.checkpoints(), "value": ""}
+def resume_choices(lang: str | None = "en") -> dict[str, Any]:
+    """The resume picker: nothing chosen (a new run), or one of this server's checkpoints, newest first; its first
+    label in the page's language."""
+    new_run = "— 새 학습 —" if page_lang(lang) == "ko" else "— new run —"
+    return {"choices": [(new_run, "")] + runs.checkpoints(), "value": ""}
 
 
 def recipe_fields(dataset: str, name: str = "dataset", model: str = "alexnet_cifar") -> dict[str, Any]:
@@ -249,39 +253,98 @@ def _duration(seconds: float | None) -> str:
     )
 
 
+STATES_KO = {
+    "idle": "대기",
+    "running": "실행 중",
+    "paused": "일시 정지",
+    "stopping": "중지하는 중",
+    "finished": "완료",
+    "stopped": "중지됨",
+    "failed": "실패",
+    "diverged": "발산",
+}
+# The trainer's status messages (background.py, training.py) in Korean, by their English form; others stay as
+# they are (an exception's own text).
+MESSAGES_KO = [
+    (r"^no training run yet$", "아직 학습 실행이 없습니다"),
+    (r"^starting (\S+) on (\S+)$", r"\2에서 \1 시작"),
+    (r"^loading (\S+) data$", r"\1 데이터 불러오는 중"),
+    (r"^training$", "학습 중"),
+    (r"^evaluating epoch (\d+)$", r"에폭 \1 평가 중"),
+    (r"^paused at step (\d+)$", r"단계 \1에서 일시 정지"),
+    (r"^resumed$", "재개됨"),
+    (r"^stopping after the current batch$", "현재 배치가 끝나면 중지합니다"),
+    (r"^(\w+) at step (\d+)/(\d+), test accuracy ([\d.]+%)", r"단계 \2/\3에서 \1, 테스트 정확도 \4"),
+    (r"^(\w+) at step (\d+)/(\d+)", r"단계 \2/\3에서 \1"),
+    (r"^stopped \((.*)\)$", r"중지됨 (\1)"),
+    (r"^failed: (.*)$", r"실패: \1"),
+]
+
+
+def message_ko(message: str) -> str:
+    """A trainer's status message in Korean (its state names too); unknown text as it is."""
+    for pattern, korean in MESSAGES_KO:
+        if re.match(pattern, message):
+            text = re.sub(pattern, korean, message, count=1)
+            return re.sub(r"\b(" + "|".join(STATES_KO) + r")\b", lambda m: STATES_KO[m.group(1)], text)
+    return message
+
+
 def progress_line(status: dict, last_epoch: dict | None = None) -> str:
+    """The status line above the curves, both languages (``t``: the page shows one)."""
     state = status.get("state", "idle")
     if state == "idle":
-        return "No run yet. Pick a dataset and a model, then **Start**."
+        return t(
+            "No run yet. Pick a dataset and a model, then <b>Start</b>.",
+            "아직 학습이 없습니다. 데이터셋과 모델을 고른 뒤 <b>시작</b>을 누르세요.",
+        )
+    synthetic = status.get("synthetic")
     parts = [
-        f"**{state}**",
-        f"{status.get('model')} on {status.get('dataset')}" + (" (synthetic data)" if status.get("synthetic") else ""),
+        (f"<b>{state}</b>", f"<b>{STATES_KO.get(state, state)}</b>"),
+        (
+            f"{status.get('model')} on {status.get('dataset')}" + (" (synthetic data)" if synthetic else ""),
+            f"{status.get('dataset')}에서 {status.get('model')}" + (" (합성 데이터)" if synthetic else ""),
+        ),
     ]
     if status.get("epochs"):
-        parts.append(f"epoch {status.get('epoch', 0)}/{status['epochs']}")
+        epochs = f"{status.get('epoch', 0)}/{status['epochs']}"
+        parts.append((f"epoch {epochs}", f"에폭 {epochs}"))
     if status.get("total_steps"):
-        parts.append(f"step {status.get('step', 0)}/{status['total_steps']}")
+        steps = f"{status.get('step', 0)}/{status['total_steps']}"
+        parts.append((f"step {steps}", f"단계 {steps}"))
     if status.get("images_per_sec"):
-        parts.append(f"{status['images_per_sec']:.0f} images/s")
+        rate = f"{status['images_per_sec']:.0f}"
+        parts.append((f"{rate} images/s", f"초당 이미지 {rate}장"))
     if last_epoch:  # the curve needs two epochs to draw a test line; the number is useful from the first
-        parts.append(f"test accuracy {100 * last_epoch['test_acc']:.1f}% after epoch {last_epoch['epoch']}")
-    parts.append(f"elapsed {_duration(status.get('elapsed_s'))}")
+        acc, epoch = f"{100 * last_epoch['test_acc']:.1f}%", last_epoch["epoch"]
+        parts.append((f"test accuracy {acc} after epoch {epoch}", f"에폭 {epoch} 후 테스트 정확도 {acc}"))
+    elapsed = _duration(status.get("elapsed_s"))
+    parts.append((f"elapsed {elapsed}", f"경과 {elapsed}"))
     if state in ACTIVE_STATES:
-        parts.append(f"ETA {_duration(status.get('eta_s'))}")
-    line = " · ".join(parts)
+        eta = _duration(status.get("eta_s"))
+        parts.append((f"ETA {eta}", f"남은 시간 {eta}"))
+    line = t(" · ".join(en for en, _ in parts), " · ".join(ko for _, ko in parts))
     message = status.get("error") or status.get("message")
-    return f"{line}\n\n{message}" if message else line
+    return f"{line}\n\n{t(message, message_ko(message))}" if message else line
 
 
-def curves(metrics: dict) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Long-form frames for line plots: x = step, one series each for train and test."""
+SERIES = {"en": ("train", "test"), "ko": ("학습", "테스트")}
+CURVE_TITLES = {  # (x, loss's y, accuracy's y)
+    "en": ("step", "loss", "accuracy (%)"),
+    "ko": ("단계", "손실", "정확도 (%)"),
+}
+
+
+def curves(metrics: dict, lang: str | None = "en") -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Long-form frames for line plots: x = step, one series each for train and test (named in ``lang``)."""
+    train, test = SERIES[page_lang(lang)]
     rows_loss, rows_acc = [], []
     for r in metrics.get("steps", []):
-        rows_loss.append({"step": r["step"], "value": r["loss"], "series": "train"})
-        rows_acc.append({"step": r["step"], "value": 100 * r["acc"], "series": "train"})
+        rows_loss.append({"step": r["step"], "value": r["loss"], "series": train})
+        rows_acc.append({"step": r["step"], "value": 100 * r["acc"], "series": train})
     for r in metrics.get("epochs", []):
-        rows_loss.append({"step": r["step"], "value": r["test_loss"], "series": "test"})
-        rows_acc.append({"step": r["step"], "value": 100 * r["test_acc"], "series": "test"})
+        rows_loss.append({"step": r["step"], "value": r["test_loss"], "series": test})
+        rows_acc.append({"step": r["step"], "value": 100 * r["test_acc"], "series": test})
     cols = ["step", "value", "series"]
     return pd.DataFrame(rows_loss, columns=cols), pd.DataFrame(rows_acc, columns=cols)
 
@@ -318,20 +381,26 @@ def confusion_image(final: dict | None, cell: int = 34) -> Image.Image | None:
     return img
 
 
-def per_class_table(final: dict | None) -> pd.DataFrame:
+PER_CLASS_HEADERS = {"en": ("class", "accuracy (%)"), "ko": ("클래스", "정확도 (%)")}
+
+
+def per_class_table(final: dict | None, lang: str | None = "en") -> pd.DataFrame:
+    """Test accuracy per class; headers in the page's language."""
+    name, accuracy = PER_CLASS_HEADERS[page_lang(lang)]
     if not final:
-        return pd.DataFrame(columns=["class", "accuracy (%)"])
-    return pd.DataFrame(
-        {"class": final["class_names"], "accuracy (%)": [round(100 * a, 2) for a in final["per_class_acc"]]}
-    )
+        return pd.DataFrame(columns=[name, accuracy])
+    return pd.DataFrame({name: final["class_names"], accuracy: [round(100 * a, 2) for a in final["per_class_acc"]]})
 
 
-def train_status() -> tuple[str, pd.DataFrame, pd.DataFrame, Image.Image | None, pd.DataFrame, str | None, bool]:
-    """Everything the Training tab shows, and whether the page should keep polling (a run is active)."""
+def train_status(
+    lang: str | None = "en",
+) -> tuple[str, pd.DataFrame, pd.DataFrame, Image.Image | None, pd.DataFrame, str | None, bool]:
+    """Everything the Training tab shows, and whether the page should keep polling (a run is active); what cannot
+    carry both languages (the curves' series, the table's headers) in ``lang``'s."""
     trainer = get_trainer()
     status = trainer.status()
     metrics = trainer.metrics()
-    loss, acc = curves(metrics)
+    loss, acc = curves(metrics, lang)
     final = metrics.get("final")
     last_epoch = metrics["epochs"][-1] if metrics.get("epochs") else None
     return (
@@ -339,7 +408,7 @@ def train_status() -> tuple[str, pd.DataFrame, pd.DataFrame, Image.Image | None,
         loss,
         acc,
         confusion_image(final),
-        per_class_table(final),
+        per_class_table(final, lang),
         status.get("last_checkpoint"),
         status.get("state") in ACTIVE_STATES,
     )
@@ -352,44 +421,75 @@ NO_RUN_YET = (
     "No training run yet: start one (Start, or the train_start endpoint); the first-layer filters and "
     "the probe image's feature maps appear here from step 0 on, and change as the network learns."
 )
+NO_RUN_YET_KO = (
+    "아직 학습 실행이 없습니다: 시작을 누르세요 (또는 train_start 엔드포인트). 첫 번째 층의 필터와 "
+    "프로브 이미지의 특징 맵이 0 단계부터 여기에 나타나고, 네트워크가 배우는 동안 바뀝니다."
+)
+WAITING = ("Waiting for the run's first snapshot …", "학습의 첫 스냅숏을 기다리는 중 …")
+
+
+def describe_ko(snap: NetworkSnapshot, epochs: int | None = None) -> str:
+    """``snapshots.describe`` in Korean."""
+    of = f"/{epochs}" if epochs else ""
+    if snap.epoch_end:
+        when = f"에폭 {snap.epochs_done}{of} 후"
+    elif snap.step == 0:
+        when = "학습 전 (무작위 가중치)"
+    else:
+        when = f"에폭 {snap.epochs_done + 1}{of} 중"
+    return f"{snap.model_name} {when}, 단계 {snap.step}"
 
 
 _pictures: OrderedDict[tuple, tuple[Image.Image, Image.Image]] = OrderedDict()
 _pictures_lock = threading.Lock()
 
 
-def _pictures_of(snap: NetworkSnapshot) -> tuple[Image.Image, Image.Image]:
-    """(filters, probe maps), drawn once per snapshot however many open pages show it."""
+def _pictures_of(snap: NetworkSnapshot, lang: str = "en") -> tuple[Image.Image, Image.Image]:
+    """(filters, probe maps) labelled in ``lang``, drawn once per snapshot and language however many open pages
+    show it."""
+    key = (snap.key, lang)
     with _pictures_lock:
-        if snap.key in _pictures:
-            return _pictures[snap.key]
-    pictures = snapshots.filters_image(snap), snapshots.probe_maps_image(snap)
+        if key in _pictures:
+            return _pictures[key]
+    pictures = snapshots.filters_image(snap, lang=lang), snapshots.probe_maps_image(snap, lang=lang)
     with _pictures_lock:
-        _pictures[snap.key] = pictures
+        _pictures[key] = pictures
         while len(_pictures) > 8:
             _pictures.popitem(last=False)
     return pictures
 
 
-def _snapshot_outputs(snap: NetworkSnapshot, epochs: int | None) -> tuple[str, Image.Image, Image.Image, dict]:
+def _snapshot_outputs(
+    snap: NetworkSnapshot, epochs: int | None, lang: str = "en"
+) -> tuple[str, Image.Image, Image.Image, dict]:
     top = snap.top(3)
     guess, p = top[0]
-    verdict = "right" if guess == snap.probe.class_name else "wrong"
+    right = guess == snap.probe.class_name
+    verdict = "right" if right else "wrong"
+    probe = snap.probe.class_name
     lines = [
-        f"**{snapshots.describe(snap, epochs)}** · probe: a test image of a **{snap.probe.class_name}** · "
-        f"the network says **{guess}** ({100 * p:.0f} %, {verdict})"
+        t(
+            f"**{snapshots.describe(snap, epochs)}** · probe: a test image of a **{probe}** · "
+            f"the network says **{guess}** ({100 * p:.0f} %, {verdict})",
+            f"**{describe_ko(snap, epochs)}** · 프로브: **{probe}** 테스트 이미지 · 네트워크의 답: "
+            f"**{guess}** ({100 * p:.0f} %, {'맞음' if right else '틀림'})",
+        )
     ]
     if snap.step == 0:
         n = len(snap.class_names)
         lines.append(
-            f"Random weights: the filters are noise and the predictions are chance ({n} classes: "
-            f"~{100 / n:.0f} % each)."
+            t(
+                f"Random weights: the filters are noise and the predictions are chance ({n} classes: "
+                f"~{100 / n:.0f} % each).",
+                f"무작위 가중치: 필터는 잡음이고 예측은 우연 수준입니다 (클래스 {n}개: 각각 약 {100 / n:.0f} %).",
+            )
         )
-    return "\n\n".join(lines), *_pictures_of(snap), dict(top)
+    return "\n\n".join(lines), *_pictures_of(snap, page_lang(lang)), dict(top)
 
 
-def train_snapshot() -> tuple[str, Image.Image, Image.Image, dict]:
-    """The network at its latest weights: (caption, first-layer filters, probe and its maps per stage, top-3).
+def train_snapshot(lang: str | None = "en") -> tuple[str, Image.Image, Image.Image, dict]:
+    """The network at its latest weights: (caption, first-layer filters, probe and its maps per stage, top-3); the
+    pictures labelled in ``lang``.
 
     A running run is asked for a snapshot at its next batch. Raises ValueError, saying why, when there is none.
     """
@@ -409,7 +509,7 @@ def train_snapshot() -> tuple[str, Image.Image, Image.Image, dict]:
         raise ValueError(
             f"the run has no snapshot yet ({status['message']}); the first comes when training begins, in a few seconds"
         )
-    return _snapshot_outputs(snap, status["epochs"])
+    return _snapshot_outputs(snap, status["epochs"], lang)
 
 
 def snapshot_choices(history: list[NetworkSnapshot]) -> list[tuple[str, str]]:
@@ -417,7 +517,7 @@ def snapshot_choices(history: list[NetworkSnapshot]) -> list[tuple[str, str]]:
     return [(LIVE, LIVE)] + [(str(s.epochs_done), str(s.step)) for s in history]
 
 
-def snapshot_panel(choice: str | None = LIVE, shown: tuple | None = None) -> tuple | None:
+def snapshot_panel(choice: str | None = LIVE, shown: tuple | None = None, lang: str | None = "en") -> tuple | None:
     """The snapshot panel for the picker's ``choice`` (live, or a kept snapshot's step); never raises.
 
     Returns (caption, filters, probe maps, top-3, picker choices, picker value, state), or None when ``shown`` (the
@@ -430,14 +530,19 @@ def snapshot_panel(choice: str | None = LIVE, shown: tuple | None = None) -> tup
     picked = next((s for s in history if str(s.step) == choice), None) if choice != LIVE else None
     snap = picked or trainer.snapshot()
     value = str(picked.step) if picked else LIVE
-    state = (snap.key if snap else status["state"], tuple(v for _, v in choices), value, status["snapshot_error"])
+    lang = page_lang(lang)  # the pictures' labels: a switch of the page's language redraws them
+    state = (snap.key if snap else status["state"], tuple(v for _, v in choices), value, status["snapshot_error"], lang)
     if state == shown:
         return None
-    failed = f"⚠️ No more pictures of the network: a snapshot failed ({status['snapshot_error']}); training goes on."
+    error = status["snapshot_error"]
+    failed = "⚠️ " + t(
+        f"No more pictures of the network: a snapshot failed ({error}); training goes on.",
+        f"네트워크 그림을 더 찍지 못합니다: 스냅숏이 실패했습니다 ({error}); 학습은 계속됩니다.",
+    )
     if snap is None:
-        message = NO_RUN_YET if status["state"] == "idle" else "Waiting for the run's first snapshot …"
+        message = t(NO_RUN_YET, NO_RUN_YET_KO) if status["state"] == "idle" else t(*WAITING)
         return (failed if status["snapshot_error"] else message), None, None, None, choices, value, state
-    caption, *pictures = _snapshot_outputs(snap, status["epochs"])
+    caption, *pictures = _snapshot_outputs(snap, status["epochs"], lang)
     return (caption + ("\n\n" + failed if status["snapshot_error"] else ""), *pictures, choices, value, state)
 
 

@@ -32,7 +32,7 @@ from visualizer.units.compute import TOP_TERMS, LayerUnits, layer_units, pass_un
 from visualizer.units.erf import MAX_IMAGES, effective_rf, measure
 from visualizer.units.pictures import erf_comparison, unit_picture
 from visualizer.units.prepare import UnitRequestError, loaded_network
-from visualizer.views.layer_details import t
+from visualizer.views.layer_details import page_lang, t
 from visualizer.weight_sources import LoadedModel, WeightsError, load_weights, reload
 
 MAX_TOP = 32  # terms an endpoint lists one by one (the rest are summed in one line, as on the page)
@@ -42,11 +42,6 @@ MAX_IMAGE_TEXT = 28_000_000  # characters of a base64 image an endpoint reads (�
 EPOCH_PANELS = 4  # epochs drawn side by side in the Training tab (the first, the last and a spread between;
 # the table lists every measured epoch)
 RUNS_KEPT = 2  # training runs whose per-epoch ERFs are kept
-
-
-def page_lang(lang: str | None) -> str:
-    """``"ko"`` for a Korean page, else ``"en"`` (what the browser reports, e.g. ``ko-KR``)."""
-    return "ko" if str(lang or "").lower().startswith("ko") else "en"
 
 
 def _fmt(v: float | None) -> str:
@@ -205,7 +200,7 @@ def unit_html(ex: dict, picked: str = "") -> str:
         f"<div class='unit-card'><h4><code>{html.escape(ex['layer'])}</code> · {html.escape(ex['type'])} · {where}</h4>"
         f"<p class='formula'><code>{t(html.escape(ex['formula']), html.escape(ex['formula_ko']))}</code></p>"
         f"<table>{body}{total}</table>{after_html}"
-        f"<p class='muted'>{html.escape(ex.get('info') or '')}</p></div>"
+        f"<p class='muted'>{_both(ex.get('info') or '', ex.get('info_ko') or '')}</p></div>"
     )
 
 
@@ -300,10 +295,15 @@ def architecture_erf(arch_state: dict | None, image: Any, weights: str, images: 
     ]
     picture = erf_comparison(shown, lang=lang)
     rows = [(t(*(html.escape(w) for w in labels.get(s, (f"{s} weights", f"{s} 가중치")))), r) for s, r in results]
-    return picture, erf_html(rows, loaded.info)
+    return picture, erf_html(rows, loaded.info, loaded.info_ko)
 
 
-def erf_html(results: Sequence[tuple[str, dict]], info: str = "") -> str:
+def _both(en: str, ko: str) -> str:
+    """Plain text in both languages (``ko`` "": the English for both), escaped."""
+    return t(html.escape(en), html.escape(ko or en)) if en else ""
+
+
+def erf_html(results: Sequence[tuple[str, dict]], info: str = "", info_ko: str = "") -> str:
     """The ERF numbers beside the picture, both languages: theoretical field, 50 % / 95 % mass sides; each
     result's label is HTML (``t(en, ko)``)."""
     head = (
@@ -320,7 +320,7 @@ def erf_html(results: Sequence[tuple[str, dict]], info: str = "") -> str:
         f"Mean |∂(centre unit of {first['layer']}, summed over its channels) / ∂ input| over {first['images']} images.",
         f"{first['images']}개 이미지에 대한 |∂({first['layer']} 중앙 유닛, 채널 합) / ∂ 입력|의 평균.",
     )
-    return f"<div class='unit-card'><table>{head}{rows}</table><p class='muted'>{how} {html.escape(info)}</p></div>"
+    return f"<div class='unit-card'><table>{head}{rows}</table><p class='muted'>{how} {_both(info, info_ko)}</p></div>"
 
 
 def _side(s: int | None) -> str:
