@@ -29,7 +29,7 @@ pytestmark = pytest.mark.skipif(
 )
 WAIT = 120_000  # ms: a loaded 2-core machine
 FILLED_WITHIN_S = 10
-TABS = ["arch", "stacks", "features", "train", "compare"]  # the tabs' ids, in page order
+TABS = ["lesson", "arch", "stacks", "features", "train", "compare"]  # the tabs' ids, in page order
 
 # Names, units and terms that Korean text keeps in Latin script (the course notes do too).
 KEPT_TEXT = """vgg alexnet resnet pytorch torchvision torchinfo forward hook imagenet cifar batchnorm grad-cam adam sgd
@@ -117,12 +117,13 @@ def open_page(browser, url: str, locale: str, width: int = 1400, height: int = 1
     page = context.new_page()
     page.set_default_timeout(WAIT)
     page.goto(url)
-    page.locator("#arch-diagram svg.cnn-diagram").wait_for()  # the page has loaded (VGG-16 drawn)
+    page.locator("#lesson-view svg.cnn-diagram").wait_for()  # loaded: it opens on the Lesson, VGG-16 drawn
     return context, page
 
 
 # What each tab shows once it is filled (a CSS selector that exists only then).
 FILLED = {
+    "lesson": "#lesson-view svg.cnn-diagram",
     "arch": "#arch-diagram svg.cnn-diagram",
     "stacks": "#stacks-summary p",
     "features": "#feature-grid img",
@@ -176,6 +177,7 @@ def test_every_tab_in_korean_has_no_english_sentence(browser, server_url, shots)
 def test_the_same_walk_in_english_finds_english(browser, server_url):
     # The finder sees the page: in English, the Architecture tab's hint and the Stacks tab's sentence are found.
     context, page = open_page(browser, server_url, "en-US")
+    open_tab(page, "arch")
     arch = english_sentences(page.evaluate(VISIBLE_TEXT_JS))
     open_tab(page, "stacks")
     stacks = english_sentences(page.evaluate(VISIBLE_TEXT_JS))
@@ -186,26 +188,28 @@ def test_the_same_walk_in_english_finds_english(browser, server_url):
 
 def test_the_language_picker_switches_the_whole_page(browser, server_url):
     context, page = open_page(browser, server_url, "en-US")
-    assert page.locator("[role=tab]").first.inner_text() == "Architecture"
+    assert page.locator("[role=tab]").first.inner_text() == "Lesson"
+    open_tab(page, "arch")
     page.locator("#lang-picker").get_by_text("한국어").click()
     # Gradio's labels (every tab's button, opened or not), the bilingual HTML and the table's headers.
     page.wait_for_function(
         "() => [...document.querySelectorAll('[role=tab]')].map(t => t.innerText).join('|') === "
-        "'구조|3×3 대 5×5|특징 맵|학습|비교'"
+        "'수업|구조|3×3 대 5×5|특징 맵|학습|비교'"
     )
     page.locator("#arch-table").get_by_text("수용 영역", exact=True).first.wait_for()
     page.locator("#arch-diagram .diagram-hint .ko").wait_for(state="visible")
     assert "lang=ko" in page.url
     page.locator("#lang-picker").get_by_text("EN").click()
     page.locator("#arch-table").get_by_text("Receptive field", exact=True).first.wait_for()
-    assert page.locator("[role=tab]").first.inner_text() == "Architecture"
+    assert page.locator("[role=tab]").first.inner_text() == "Lesson"
     context.close()
 
 
 def test_lang_in_the_address_asks_for_korean(browser, server_url):
     context, page = open_page(browser, server_url + "?lang=ko", "en-US")
+    open_tab(page, "arch")
     page.locator("#arch-table").get_by_text("수용 영역", exact=True).first.wait_for()
-    page.wait_for_function("() => document.querySelector('[role=tab]').innerText === '구조'")
+    page.wait_for_function("() => document.querySelector('[role=tab]').innerText === '수업'")
     assert page.locator("#lang-picker input[value=ko]").is_checked()
     context.close()
 
@@ -213,7 +217,7 @@ def test_lang_in_the_address_asks_for_korean(browser, server_url):
 @pytest.mark.parametrize("locale", ["en-US", "ko-KR"])
 def test_every_tab_opens_filled_at_1024(browser, server_url, shots, locale):
     context, page = open_page(browser, server_url, locale, 1024, 768)
-    page.screenshot(path=str(shots / f"first-{locale[:2]}-arch-1024.png"))
+    page.screenshot(path=str(shots / f"first-{locale[:2]}-lesson-1024.png"))
     seconds = {}
     for tab in TABS[1:]:
         seconds[tab] = open_tab(page, tab)
@@ -229,6 +233,7 @@ def test_every_tab_opens_filled_at_1024(browser, server_url, shots, locale):
 
 def test_a_refusal_pops_up_in_the_pages_language(browser, server_url):
     context, page = open_page(browser, server_url, "ko-KR", 1024, 768)
+    open_tab(page, "arch")
     box = page.get_by_label("모델").first
     box.fill("nope")
     box.press("Enter")
