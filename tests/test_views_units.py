@@ -250,7 +250,9 @@ def test_each_kept_epoch_gets_its_erf_from_the_weights_it_had(monkeypatch):
     )
 
     def publish(state, step, epochs, kept):
-        trainer.registry.publish(LatestWeights("run1", "alexnet_cifar", ["c"] * 10, "shapes", state, epochs, step, kept))
+        trainer.registry.publish(
+            LatestWeights("run1", "alexnet_cifar", ["c"] * 10, "shapes", state, epochs, step, kept)
+        )
 
     assert units.training_erf(None, "en", None)[0] is None  # no run yet: a note
     trainer.history = [snap(0, 0)]

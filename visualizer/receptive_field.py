@@ -447,14 +447,25 @@ class FieldTracker(TorchDispatchMode):
         out = _shape_only(func, args, kwargs)
         if out is NotImplemented:
             out = func(*args, **kwargs)
-        inputs = _tensors(args) + _tensors(kwargs.values())
+        self.follow(func.overloadpacket, args, kwargs, out)
+        return out
+
+    def follow(self, packet, args, kwargs, out, inputs: Sequence[torch.Tensor] | None = None) -> None:
+        """Carry fields and origins to ``out``, the result of the op ``packet(*args, **kwargs)``.
+
+        Called for every op the pass runs, and by the shape rules (``visualizer.analysis.shape_rules``) for the
+        op a layer would have run, with an output they computed without running it: one set of field rules.
+        ``inputs``: the arguments that may derive from the input, when the caller knows them (a layer's own
+        parameters never do).
+        """
+        if inputs is None:
+            inputs = _tensors(args) + _tensors(kwargs.values())
         tracked = [self._fields[id(a)] for a in inputs if id(a) in self._fields]
         if not tracked:
-            return out
+            return
         outputs = _tensors(out)
         if not outputs:
-            return out
-        packet = func.overloadpacket
+            return
         rule = self._rules.get(packet)
         x = args[0] if args and isinstance(args[0], torch.Tensor) else None
         entry = self._fields.get(id(x)) if x is not None else None
@@ -466,7 +477,6 @@ class FieldTracker(TorchDispatchMode):
             self._check(packet, tracked, o, f, layout)
             self._fields[id(o)] = (o, f, layout)
         self._trace(packet, tracked, outputs)
-        return out
 
     def _trace(self, packet, tracked, outputs) -> None:
         """Carry origins through ops; an op outside any layer whose operands come from different places is a

@@ -27,8 +27,12 @@ def analyze(
     model_name: str | None = None,
     *,
     design_input_shape: Sequence[int] | None = None,
+    shape_rules: bool = True,
 ) -> Analysis:
     """Analyse ``model`` at ``input_shape`` (C, H, W; batch 1) in one shape-only pass.
+
+    ``shape_rules=False`` runs every layer's meta kernel instead of the engine's shape rules (same records,
+    slower: the reference the rules are tested against).
 
     Raises ``AnalysisError`` (one line) when the input does not fit the model.
     """
@@ -43,7 +47,7 @@ def analyze(
     design = tuple(design_input_shape) if design_input_shape else None
     collector = _Collector(model)
     try:
-        out, tracker = run_pass(model, shape, collector.on_leaf_call)
+        out, tracker = run_pass(model, shape, collector.on_leaf_call, shape_rules=shape_rules)
     except PassFailure as failure:
         raise AnalysisError(explain_failure(failure, model, shape, name, design)) from None
     records = collector.records
@@ -71,11 +75,11 @@ class _Collector:
         self.trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
         # Counted from the real parameters now: during the pass they are swapped for meta stand-ins, which know
         # their size but not whether the caller froze them.
-        self.own = {
-            id(m): (sum(p.numel() for p in m.parameters()), sum(p.numel() for p in m.parameters() if p.requires_grad))
-            for m in model.modules()
-            if next(m.children(), None) is None
-        }
+        self.own = {}
+        for m in model.modules():
+            if next(m.children(), None) is None:  # a leaf's parameters are its own (each counted once)
+                own = {id(p): p for p in m._parameters.values() if p is not None}.values()
+                self.own[id(m)] = (sum(p.numel() for p in own), sum(p.numel() for p in own if p.requires_grad))
         self.records: list[LayerRecord] = []
 
     def on_leaf_call(
