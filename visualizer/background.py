@@ -13,6 +13,7 @@ from typing import Any
 
 from visualizer.budgets import runs
 from visualizer.budgets.memory import check_model, check_training
+from visualizer.datasets import DATASET_CLASSES
 from visualizer.latest_weights import REGISTRY, LatestWeights, WeightsRegistry
 from visualizer.snapshots import NetworkSnapshot, SnapshotLog
 from visualizer.training import MetricsLog, RunControl, TrainConfig, default_out_dir, train
@@ -60,7 +61,7 @@ class BackgroundTrainer:
             config.validate()
             # The server's budgets, before a single image is generated: the model's size, then the whole run's
             # memory (data, batch activations and gradients, weights and optimizer state).
-            check_model(config.model)
+            check_model(config.model, num_classes=DATASET_CLASSES.get(config.dataset))  # with the head it gets
             check_training(
                 config.model, config.dataset, config.batch_size, config.subset, config.test_subset, config.optimizer
             )

@@ -210,7 +210,7 @@ def _load(model_name: str, source: str, checkpoint_path: Any, key: tuple) -> Loa
         return _load_own(model_name, key)
     if source == "training":  # the running model as of its latest snapshot (at most a few seconds old)
         weights = _training_weights()
-        check_model(weights.model_name)
+        check_model(weights.model_name, num_classes=len(weights.class_names))
         model = zoo.create_model(weights.model_name, num_classes=len(weights.class_names))
         model.load_state_dict(weights.state_dict)
         info = (
