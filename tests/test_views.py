@@ -502,3 +502,21 @@ def test_a_run_whose_snapshots_fail_says_so_and_still_trains(monkeypatch, tmp_pa
         training.train_snapshot()
     caption, filters, *_ = training.snapshot_panel(training.LIVE)
     assert caption.startswith("⚠️ No more pictures of the network") and filters is None
+
+
+@pytest.mark.parametrize("epochs", [2.5, "2.5"])
+def test_two_and_a_half_epochs_are_refused_not_run_as_two(epochs):
+    with pytest.raises(ValueError) as err:
+        training.make_config("alexnet_cifar", "shapes", epochs=epochs)
+    assert str(err.value) == "Epochs must be a whole number, got 2.5; e.g. 2"
+    assert training.make_config("alexnet_cifar", "shapes", epochs=2.0).epochs == 2
+
+
+def test_the_pages_number_fields_reach_the_handler_unrounded():
+    import gradio as gr
+
+    from visualizer.ui.app import build_demo
+
+    numbers = {c.label: c for c in build_demo().blocks.values() if isinstance(c, gr.Number)}
+    epochs = next(c for c in numbers.values() if getattr(c.label, "key", c.label) == "epochs")
+    assert epochs.preprocess(2.5) == 2.5  # Gradio's precision=0 would hand over round(2.5) = 2
