@@ -138,3 +138,15 @@ def test_rules_cover_the_stock_classes_only():
     assert "forward" not in convs[0].__dict__
     a = analyze(nn.Sequential(MyConv(3, 4, 3)), (3, 8, 8))
     assert a.layers[0].output_shape == [1, 4, 3, 6]
+
+
+def test_a_models_own_hooks_run_before_the_records_are_taken():
+    model = nn.Sequential(nn.Conv2d(3, 4, 3), nn.ReLU())
+    handle = model[0].register_forward_pre_hook(lambda m, args: (args[0][:, :, ::2, ::2],))  # halves the input
+    try:
+        a = analyze(model, (3, 32, 32))
+    finally:
+        handle.remove()
+    assert a.layers[0].input_shape == [1, 3, 16, 16] and a.layers[0].output_shape == [1, 4, 14, 14]
+    assert analyze(model, (3, 32, 32)).layers[0].output_shape == [1, 4, 30, 30]  # ours came off with the pass
+    assert not torch.nn.modules.module._global_forward_hooks and not torch.nn.modules.module._global_forward_pre_hooks

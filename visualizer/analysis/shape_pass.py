@@ -12,6 +12,7 @@ from typing import Any
 
 import torch
 from torch import nn
+from torch.nn.modules.module import register_module_forward_hook, register_module_forward_pre_hook
 
 from visualizer.analysis.shape_rules import install_rules, uninstall_rules
 from visualizer.receptive_field import FieldTracker, input_field
@@ -65,6 +66,28 @@ def _swap_to_meta(modules: list[nn.Module]) -> list[tuple[dict, str, torch.Tenso
     return undo
 
 
+def _hook(modules: list[nn.Module], pre, post) -> list:
+    """``pre``/``post`` on every call of ``modules`` in this thread; returns the handles to remove.
+
+    Two process-wide hooks filtered by module and thread (one registration, and PyTorch's call path checks
+    them once) unless a module already has hooks of its own: then ours go on each module, after theirs, so
+    that what they change is what the records see.
+    """
+    if any(m._forward_hooks or m._forward_pre_hooks for m in modules):
+        return [m.register_forward_pre_hook(pre) for m in modules] + [m.register_forward_hook(post) for m in modules]
+    ids, thread = {id(m) for m in modules}, threading.get_ident()
+
+    def global_pre(mod, args):
+        if id(mod) in ids and threading.get_ident() == thread:
+            pre(mod, args)
+
+    def global_post(mod, args, out):
+        if id(mod) in ids and threading.get_ident() == thread:
+            post(mod, args, out)
+
+    return [register_module_forward_pre_hook(global_pre), register_module_forward_hook(global_post)]
+
+
 def run_pass(
     model: nn.Module, shape: tuple[int, ...], on_leaf_call=None, *, shape_rules: bool = True
 ) -> tuple[torch.Tensor | None, FieldTracker]:
@@ -110,7 +133,7 @@ def _run_locked(
 
     modules = list(model.modules())
     leaves = {id(m) for m in modules if next(m.children(), None) is None}
-    handles = [m.register_forward_pre_hook(pre) for m in modules] + [m.register_forward_hook(post) for m in modules]
+    handles = _hook(modules, pre, post)
     modes = [(m, m.training) for m in modules]
     # The input takes the parameters' dtype (a half-precision model gets a half input, and half-size bytes).
     dtype = next((p.dtype for p in model.parameters() if p.is_floating_point()), torch.get_default_dtype())
