@@ -251,3 +251,22 @@ def test_feature_maps_over_the_forward_budget_are_refused_before_the_forward_and
     limits.configure(max_forward_memory=2**30)
     grid, info, *_ = request()
     assert grid is not None
+
+
+def test_efficientnet_b7_at_600_is_refused_before_its_weights_are_built():
+    from torch.nn.modules.module import register_module_parameter_registration_hook
+
+    from visualizer import weight_sources
+
+    real = []
+    hook = register_module_parameter_registration_hook(
+        lambda m, n, p: real.append(p) if p is not None and not p.is_meta else None
+    )
+    weight_sources.clear_cache()
+    try:
+        with pytest.raises(budgets.BudgetError, match=r"tv:efficientnet_b7 at 3x600x600 .*--max-forward-memory"):
+            weight_sources.load_weights("tv:efficientnet_b7", "random")
+    finally:
+        hook.remove()
+    assert real == []  # nothing of its 66 M parameters was made
+    assert weight_sources.load_weights("alexnet_cifar", "random").model_name == "alexnet_cifar"  # still serving

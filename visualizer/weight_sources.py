@@ -23,7 +23,7 @@ from torch import nn
 
 import zoo
 from visualizer import budgets, latest_weights
-from visualizer.budgets.memory import check_model
+from visualizer.budgets.memory import check_forward, check_model
 from visualizer.checkpoint import CheckpointError, model_from_checkpoint, read_model_name
 from visualizer.latest_weights import LatestWeights
 
@@ -236,6 +236,7 @@ def _load(model_name: str, source: str, checkpoint_path: Any, key: tuple) -> Loa
 
     spec = zoo.get_spec(model_name)  # UnknownModelError / ConfigError: the zoo's messages list what exists
     check_model(spec.name)  # before a single weight is allocated
+    check_forward(spec.name, spec.input_size)  # weights are loaded to run images through: would one fit?
     if source == "imagenet":
         try:
             model = zoo.create_model(model_name, pretrained=True)
