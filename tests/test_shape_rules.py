@@ -149,4 +149,18 @@ def test_a_models_own_hooks_run_before_the_records_are_taken():
         handle.remove()
     assert a.layers[0].input_shape == [1, 3, 16, 16] and a.layers[0].output_shape == [1, 4, 14, 14]
     assert analyze(model, (3, 32, 32)).layers[0].output_shape == [1, 4, 30, 30]  # ours came off with the pass
-    assert not torch.nn.modules.module._global_forward_hooks and not torch.nn.modules.module._global_forward_pre_hooks
+    assert all("forward" not in m.__dict__ for m in model.modules())
+
+
+@pytest.mark.parametrize("name", ["resnet18", "vgg11_bn", "tv:googlenet", "tv:densenet121", "tv:vit_b_16"])
+def test_wrapped_forwards_give_the_same_records_as_hooks(name):
+    """The pass wraps each module's forward unless a module has hooks of its own; then it hooks every module.
+    A do-nothing hook on the root takes the second way: the records must not tell them apart."""
+    model, shape = meta_model(name), zoo.get_spec(name).input_size
+    wrapped = analyze(model, shape).to_dict()
+    handle = model.register_forward_hook(lambda *args: None)
+    try:
+        hooked = analyze(model, shape).to_dict()
+    finally:
+        handle.remove()
+    assert wrapped == hooked

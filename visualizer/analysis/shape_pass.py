@@ -12,7 +12,6 @@ from typing import Any
 
 import torch
 from torch import nn
-from torch.nn.modules.module import register_module_forward_hook, register_module_forward_pre_hook
 
 from visualizer.analysis.shape_rules import install_rules, uninstall_rules
 from visualizer.receptive_field import FieldTracker, input_field
@@ -75,17 +74,33 @@ def _hook(modules: list[nn.Module], pre, post) -> list:
     """
     if any(m._forward_hooks or m._forward_pre_hooks for m in modules):
         return [m.register_forward_pre_hook(pre) for m in modules] + [m.register_forward_hook(post) for m in modules]
-    ids, thread = {id(m) for m in modules}, threading.get_ident()
+    return [_Wrapped(m, pre, post) for m in modules]
 
-    def global_pre(mod, args):
-        if id(mod) in ids and threading.get_ident() == thread:
-            pre(mod, args)
 
-    def global_post(mod, args, out):
-        if id(mod) in ids and threading.get_ident() == thread:
-            post(mod, args, out)
+class _Wrapped:
+    """``pre``/``post`` around one module's forward, as an instance attribute (removed after the pass).
 
-    return [register_module_forward_pre_hook(global_pre), register_module_forward_hook(global_post)]
+    Cheaper than hooks: with no hook anywhere, PyTorch calls ``forward`` directly. Only used while no module
+    has hooks (PyTorch would then run them around this wrapper, not around the records).
+    """
+
+    def __init__(self, module: nn.Module, pre, post) -> None:
+        self.module, self.own = module, module.__dict__.get("forward")
+        forward = self.own or type(module).forward.__get__(module)
+
+        def wrapped(*args, **kwargs):
+            pre(module, args)
+            out = forward(*args, **kwargs)
+            post(module, args, out)
+            return out
+
+        module.__dict__["forward"] = wrapped
+
+    def remove(self) -> None:
+        if self.own is None:
+            self.module.__dict__.pop("forward", None)
+        else:
+            self.module.__dict__["forward"] = self.own
 
 
 def run_pass(
@@ -133,7 +148,7 @@ def _run_locked(
 
     modules = list(model.modules())
     leaves = {id(m) for m in modules if next(m.children(), None) is None}
-    handles = _hook(modules, pre, post)
+    handles: list = []
     modes = [(m, m.training) for m in modules]
     # The input takes the parameters' dtype (a half-precision model gets a half input, and half-size bytes).
     dtype = next((p.dtype for p in model.parameters() if p.is_floating_point()), torch.get_default_dtype())
@@ -149,6 +164,7 @@ def _run_locked(
         swapped = _swap_to_meta(modules)
         if shape_rules:
             ruled = install_rules([m for m in modules if id(m) in leaves], tracker)
+        handles = _hook(modules, pre, post)  # after the rules: a wrapper calls the ruled forward
         with torch.no_grad(), tracker:
             out = first_tensor(model(x))
     except Exception as exc:
@@ -159,11 +175,11 @@ def _run_locked(
             raise PassFailure(change, change.module, change.before) from exc
         raise PassFailure(exc, mod, in_shape) from exc
     finally:
+        for h in reversed(handles):
+            h.remove()
         for slots, name, t in reversed(swapped):
             slots[name] = t
         uninstall_rules(ruled)
-        for h in handles:
-            h.remove()
         for m, training in modes:
             m.training = training
     if tracker.batch_changes and (out is None or out.ndim == 0 or out.shape[0] != BATCH):
