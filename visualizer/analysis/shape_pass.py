@@ -1,7 +1,8 @@
 """One shape-only forward pass on the meta device, with receptive fields tracked through every op.
 
-Hooks on every module see each leaf-layer call (its input and output shapes, where its input came from) and hand
-it to ``on_leaf_call``; nothing is allocated (meta tensors know their shapes only), so any input size is cheap.
+A wrapper around every module's forward (hooks, when the model has hooks of its own) sees each leaf-layer call
+(its input and output shapes, where its input came from) and hands it to ``on_leaf_call``; nothing is allocated
+(meta tensors know their shapes only), so any input size is cheap.
 The records themselves are made by ``visualizer.analysis.collect``.
 """
 
@@ -27,7 +28,7 @@ class PassFailure(Exception):
         self.exc, self.module, self.module_input = exc, module, module_input
 
 
-# Hooks live on the module and the pass swaps its tensors: one pass at a time per process.
+# Wrappers and hooks live on the module and the pass swaps its tensors: one pass at a time per process.
 PASS_LOCK = threading.RLock()
 
 
