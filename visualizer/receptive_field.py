@@ -44,7 +44,7 @@ class Geometry:
 
 def _tuple(v: Any, n: int) -> tuple[int, ...]:
     if isinstance(v, (list, tuple)):
-        return tuple(int(x) for x in v) if len(v) == n else tuple(int(v[0]) for _ in range(n))
+        return tuple(map(int, v)) if len(v) == n else (int(v[0]),) * n
     return (int(v),) * n
 
 
