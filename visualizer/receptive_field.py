@@ -478,6 +478,23 @@ class FieldTracker(TorchDispatchMode):
             self._fields[id(o)] = (o, f, layout)
         self._trace(packet, tracked, outputs)
 
+    def follow_elementwise(self, x: torch.Tensor, out: torch.Tensor) -> bool:
+        """``follow`` for an op whose output is ``x``'s shape, computed position by position from ``x`` alone
+        (an activation, BatchNorm in eval mode), in the common case where the answer is known without the
+        general rules: ``x``'s field and origin. False: not that case, call ``follow``."""
+        entry = self._fields.get(id(x))
+        if entry is None:
+            return True  # not derived from the input: nothing to follow
+        f, layout = entry[1], entry[2]
+        if layout is not None or (f.rf is not None and x.ndim <= f.ndim):
+            return False
+        if out is not x:
+            self._fields[id(out)] = (out, f, None)
+            origin = self._origins.get(id(x))
+            if origin is not None:
+                self._origins[id(out)] = origin
+        return True
+
     def _trace(self, packet, tracked, outputs) -> None:
         """Carry origins through ops; an op outside any layer whose operands come from different places is a
         join (the ⊕ of a residual block). Inside a layer the layer's own hook sets its output's origin."""

@@ -71,15 +71,24 @@ class _Collector:
     def __init__(self, model: nn.Module) -> None:
         self.names = {id(m): n for n, m in model.named_modules()}
         self.calls: dict[int, int] = {}
-        self.total = sum(p.numel() for p in model.parameters())
-        self.trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
         # Counted from the real parameters now: during the pass they are swapped for meta stand-ins, which know
-        # their size but not whether the caller froze them.
+        # their size but not whether the caller froze them. One walk over the modules' own parameter dicts:
+        # the model's totals count a shared parameter once (as model.parameters() does), a leaf its own.
+        seen: set[int] = set()
+        self.total = self.trainable = 0
         self.own = {}
         for m in model.modules():
-            if next(m.children(), None) is None:  # a leaf's parameters are its own (each counted once)
-                own = {id(p): p for p in m._parameters.values() if p is not None}.values()
-                self.own[id(m)] = (sum(p.numel() for p in own), sum(p.numel() for p in own if p.requires_grad))
+            own = {id(p): p for p in m._parameters.values() if p is not None}
+            for i, p in own.items():
+                if i not in seen:
+                    seen.add(i)
+                    self.total += p.numel()
+                    self.trainable += p.numel() if p.requires_grad else 0
+            if next(m.children(), None) is None:  # a leaf's parameters are its own
+                self.own[id(m)] = (
+                    sum(p.numel() for p in own.values()),
+                    sum(p.numel() for p in own.values() if p.requires_grad),
+                )
         self.records: list[LayerRecord] = []
 
     def on_leaf_call(

@@ -131,8 +131,9 @@ def _batch_norm2d(mod: nn.BatchNorm2d, x: torch.Tensor, tracker: FieldTracker) -
     if mod.training or rm is None or rv is None or not _standard(x, 4) or x.shape[1] != mod.num_features:
         return None
     out = _new(x.shape, x)
-    args = (x, mod.weight, mod.bias, rm, rv, False, mod.momentum or 0.0, mod.eps)
-    tracker.follow(aten.native_batch_norm, args, {}, (out,), (x,))
+    if not tracker.follow_elementwise(x, out):
+        args = (x, mod.weight, mod.bias, rm, rv, False, mod.momentum or 0.0, mod.eps)
+        tracker.follow(aten.native_batch_norm, args, {}, (out,), (x,))
     return out
 
 
@@ -181,10 +182,12 @@ def _elementwise(op, inplace_op) -> Rule:
         if not x.is_meta or not x.is_floating_point() or not x.is_contiguous():
             return None
         if getattr(mod, "inplace", False):
-            tracker.follow(inplace_op, (x,), {}, x, (x,))
+            if not tracker.follow_elementwise(x, x):
+                tracker.follow(inplace_op, (x,), {}, x, (x,))
             return x
         out = _new(x.shape, x)
-        tracker.follow(op, (x,), {}, out, (x,))
+        if not tracker.follow_elementwise(x, out):
+            tracker.follow(op, (x,), {}, out, (x,))
         return out
 
     return rule
