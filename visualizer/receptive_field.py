@@ -495,6 +495,21 @@ class FieldTracker(TorchDispatchMode):
                 self._origins[id(out)] = origin
         return True
 
+    def follow_conv(self, x: torch.Tensor, out: torch.Tensor, kernel, stride, padding, dilation) -> bool:
+        """``follow`` for a (non-transposed) convolution of ``x``, in the common case (standard layout) where its
+        rule is the recurrence itself; False: not that case, call ``follow``."""
+        entry = self._fields.get(id(x))
+        if entry is None:
+            return True
+        f, layout = entry[1], entry[2]
+        if layout is not None:
+            return False
+        self._fields[id(out)] = (out, f if f.rf is None else through_window(f, kernel, stride, padding, dilation), None)
+        origin = self._origins.get(id(x))
+        if origin is not None:
+            self._origins[id(out)] = origin
+        return True
+
     def _trace(self, packet, tracked, outputs) -> None:
         """Carry origins through ops; an op outside any layer whose operands come from different places is a
         join (the ⊕ of a residual block). Inside a layer the layer's own hook sets its output's origin."""

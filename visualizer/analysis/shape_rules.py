@@ -70,8 +70,9 @@ def _conv2d(mod: nn.Conv2d, x: torch.Tensor, tracker: FieldTracker) -> torch.Ten
     if h < 1 or wd < 1:
         return None
     out = _new((x.shape[0], mod.out_channels, h, wd), x)
-    args = (x, w, b, list(s), list(p), list(d), False, [0, 0], mod.groups)
-    tracker.follow(aten.convolution, args, {}, out, (x,))
+    if not tracker.follow_conv(x, out, k, s, p, d):
+        args = (x, w, b, list(s), list(p), list(d), False, [0, 0], mod.groups)
+        tracker.follow(aten.convolution, args, {}, out, (x,))
     return out
 
 
