@@ -502,3 +502,31 @@ def test_builders_that_compute_while_building_still_go_on_meta():
     a = analyze_model("tv:regnet_y_400mf")
     assert a.total_params == spec.weights.meta["num_params"] and a.output_shape == [1, 1000]
     assert all(not p.is_meta for p in nn.Linear(2, 2).parameters())  # the patch is gone afterwards
+
+
+def test_ten_kilobytes_of_digits_or_junk_as_an_input_size_get_a_short_clear_message():
+    with pytest.raises(AnalysisError) as err:
+        parse_input_shape("9" * 10_000)  # not "Exceeds the limit (4300 digits) for integer string conversion"
+    message = str(err.value)
+    assert "has a 10,000-digit number; every side is at most 65536 pixels" in message and len(message) < 250
+    with pytest.raises(AnalysisError) as err:
+        parse_input_shape("3x" + "ab" * 5_000)
+    message = str(err.value)
+    assert "is not understood; write CxHxW" in message and "(10,002 characters)" in message and len(message) < 250
+    assert parse_input_shape("0003x224x224") == (3, 224, 224)  # leading zeros are no size
+
+
+@pytest.mark.parametrize("name, smallest", [("vgg16", 32), ("alexnet_cifar", 26), ("resnet18_cifar", 25)])
+def test_the_too_small_hint_names_the_real_smallest_size_of_that_model(name, smallest):
+    with pytest.raises(AnalysisError) as err:
+        analyze_model(name, (3, 1, 1))
+    assert str(err.value).endswith(f"the smallest input that works is 3x{smallest}x{smallest}")
+    # checked independently: one pixel less fails, that size works
+    analyze_model(name, (3, smallest, smallest))
+    with pytest.raises(AnalysisError):
+        analyze_model(name, (3, smallest - 1, smallest - 1))
+
+
+def test_resnet18_takes_a_one_pixel_input_and_says_nothing_about_sizes():
+    a = analyze_model("resnet18", (3, 1, 1))  # every stride-2 layer pads: 1 → 1 all the way down
+    assert a.output_shape == [1, 1000] and all(r.output_shape[-1] == 1 for r in a.layers if len(r.output_shape) == 4)

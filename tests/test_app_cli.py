@@ -15,6 +15,8 @@ def test_defaults_are_local_and_private():
 def test_budget_defaults_fit_a_laptop_and_flags_take_units():
     args = app.parse_args([])
     assert (args.max_params, args.max_train_memory, args.keep_runs) == (200_000_000, 3 * 2**30, 5)
+    assert args.max_forward_memory == 2**30
+    assert app.parse_args(["--max-forward-memory", "512MiB"]).max_forward_memory == 512 * 2**20
     args = app.parse_args(
         [
             "--max-params",

@@ -158,3 +158,126 @@ def test_model_too_large_for_a_checkpoint_is_refused_before_building(runs_dir):
     assert path.stat().st_size < 100_000
     with pytest.raises(CheckpointError, match="limit of 200 M"):
         model_from_checkpoint(path)
+
+
+@pytest.fixture()
+def limits():
+    """Restore this process's limits after a test that changes them."""
+    before = budgets.current()
+    yield budgets
+    budgets.configure(**{f: getattr(before, f) for f in before.__dataclass_fields__})
+
+
+def test_a_checkpoint_head_counts_as_built_and_a_huge_one_is_refused_before_building(runs_dir):
+    """An uploaded 1.6 MB checkpoint naming vgg16 with 100,000 class names would build ~544 M parameters."""
+    from torch.nn.modules.module import register_module_parameter_registration_hook
+
+    from visualizer import weight_sources
+    from visualizer.budgets.memory import model_params
+
+    path = runs_dir / "uploads" / "head.pt"
+    path.parent.mkdir(parents=True)
+    names = [f"class {i}" for i in range(100_000)]
+    ckpt = make_checkpoint(
+        model_name="vgg:4,M", class_names=names[:10], model=zoo.create_model("vgg:4,M"), optimizer=None, config={},
+        epoch=1, step=1,
+    )  # fmt: skip
+    ckpt.update(model_name="vgg16", class_names=names, num_classes=len(names))
+    torch.save(ckpt, path)
+    assert path.stat().st_size < 3_000_000
+    # VGG-16: 138,357,544 parameters with its 1000-class head (4096 × 1000 + 1000); 100,000 classes instead:
+    built = 138_357_544 - (4096 * 1000 + 1000) + (4096 * 100_000 + 100_000)
+    assert model_params("vgg16", 100_000) == built == 543_960_544
+    real = []
+    hook = register_module_parameter_registration_hook(
+        lambda m, n, p: real.append(p) if p is not None and not p.is_meta else None
+    )
+    weight_sources.clear_cache()
+    try:
+        with pytest.raises(weight_sources.WeightsError) as err:
+            weight_sources.load_weights("vgg16", "checkpoint", path)
+    finally:
+        hook.remove()
+    message = str(err.value)
+    assert "vgg16 with a 100,000-class head has 544.0 M parameters" in message
+    assert "limit of 200 M (--max-params)" in message and "with its own head it has 138.4 M" in message
+    assert str(runs_dir) not in message and os.sep + "tmp" not in message  # no server path
+    assert real == []  # refused from the counts: not one real weight was made
+    # and the server goes on serving: a checkpoint of a model that fits loads
+    fine = write_run(runs_dir, "fine", 1_000)
+    assert weight_sources.load_weights("vgg:4,M", "checkpoint", fine).model_name == "vgg:4,M"
+
+
+def test_a_training_run_is_counted_with_its_datasets_head():
+    from visualizer.budgets.memory import model_params
+
+    # vgg11 for 10 classes: the 1000-class head's last layer (4096 × 1000 + 1000) becomes 4096 × 10 + 10.
+    assert model_params("vgg11", 10) == model_params("vgg11") - 4096 * 1000 - 1000 + 4096 * 10 + 10
+
+
+def test_forward_memory_counts_every_output_and_gradients_back_to_the_cam_layer():
+    from visualizer.budgets.memory import forward_memory
+
+    parts = forward_memory("resnet18", (3, 224, 224), "layer4")
+    # layer4 at 7×7×512 (4 bytes each): block 0 has conv1, bn1, relu, conv2, bn2, downsample.0/.1, relu#1 (8
+    # outputs), block 1 six; then avgpool (512) and fc (1000).
+    assert parts["gradients"] == 14 * 512 * 7 * 7 * 4 + 512 * 4 + 1000 * 4
+    assert forward_memory("resnet18", (3, 224, 224))["gradients"] == 0
+    # conv1 alone: 64 × 112 × 112 floats, its bn1 and relu the same, then the max pool 64 × 56 × 56
+    assert parts["activations"] > 3 * 64 * 112 * 112 * 4 + 64 * 56 * 56 * 4
+
+
+def test_a_forward_pass_over_the_budget_is_refused_naming_the_limit_and_what_fits():
+    from visualizer.budgets.memory import check_forward
+    from visualizer.features.layers import default_cam_layer
+
+    with pytest.raises(budgets.BudgetError) as err:
+        check_forward("tv:efficientnet_b7", (3, 600, 600), "features.8")
+    message = str(err.value)
+    assert message.startswith("one image through tv:efficientnet_b7 at 3x600x600 would hold about 3.2 GiB")
+    assert "limit of 1.0 GiB for one forward pass (--max-forward-memory)" in message
+    side = int(message.split("fit at about 3x")[1].split("x")[0])
+    assert 300 <= side <= 340  # 600 · √(1 GiB / 3.2 GiB) ≈ 333
+    # every zoo model at its design size passes, with Grad-CAM at its classic layer
+    for name in zoo.list_models():
+        assert check_forward(name, zoo.get_spec(name).input_size, default_cam_layer(name)) < 2**30
+
+
+def test_feature_maps_over_the_forward_budget_are_refused_before_the_forward_and_then_served(limits):
+    from visualizer import forward_pass, weight_sources
+    from visualizer.images import example_images
+    from visualizer.views import features
+
+    def request():
+        return features.feature_maps(example_images()[0], "vgg11", "random", None, "features.3", 8)
+
+    forward_pass.clear()
+    weight_sources.clear_cache()
+    limits.configure(max_forward_memory=32 * 2**20)
+    with pytest.raises(budgets.BudgetError) as err:
+        request()
+    # VGG-11 at 224: 62.7 MiB of outputs (features.0 alone is 64 × 224 × 224 floats, 12.25 MiB)
+    assert "one image through vgg11 at 3x224x224 would hold about 62.7 MiB" in str(err.value)
+    assert "limit of 32.0 MiB for one forward pass (--max-forward-memory)" in str(err.value)
+    limits.configure(max_forward_memory=2**30)
+    grid, info, *_ = request()
+    assert grid is not None
+
+
+def test_efficientnet_b7_at_600_is_refused_before_its_weights_are_built():
+    from torch.nn.modules.module import register_module_parameter_registration_hook
+
+    from visualizer import weight_sources
+
+    real = []
+    hook = register_module_parameter_registration_hook(
+        lambda m, n, p: real.append(p) if p is not None and not p.is_meta else None
+    )
+    weight_sources.clear_cache()
+    try:
+        with pytest.raises(budgets.BudgetError, match=r"tv:efficientnet_b7 at 3x600x600 .*--max-forward-memory"):
+            weight_sources.load_weights("tv:efficientnet_b7", "random")
+    finally:
+        hook.remove()
+    assert real == []  # nothing of its 66 M parameters was made
+    assert weight_sources.load_weights("alexnet_cifar", "random").model_name == "alexnet_cifar"  # still serving

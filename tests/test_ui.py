@@ -86,6 +86,23 @@ def test_friendly_turns_a_handlers_refusal_into_a_page_message():
     assert friendly(refuse).__name__ == "refuse"  # Gradio names private endpoints after the handler
 
 
+def test_friendly_never_shows_a_server_path():
+    import os
+    import tempfile
+
+    def leak() -> None:  # what analyze said for vgg: + 64 × 128 before its downloads got short names
+        raise OSError(36, "File name too long", os.path.join(tempfile.gettempdir(), "cnnviz-exports-0", "vgg.csv"))
+
+    def upload() -> None:
+        raise ValueError(f"checkpoint {os.path.join(os.getcwd(), 'runs', 'uploads', 'ab12.pt')} is missing 'model'")
+
+    for handler, shown in ((leak, "…/vgg.csv"), (upload, "checkpoint …/ab12.pt is missing 'model'")):
+        with pytest.raises(gr.Error) as caught:
+            friendly(handler)()
+        message = caught.value.message
+        assert shown in message and tempfile.gettempdir() not in message and os.getcwd() not in message
+
+
 def test_friendly_leaves_programming_errors_alone():
     def broken() -> None:
         raise TypeError("a bug, not a bad input")

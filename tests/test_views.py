@@ -52,6 +52,42 @@ def app_trainer(monkeypatch):
     return use
 
 
+@pytest.fixture
+def exports_in(tmp_path, monkeypatch):
+    """The downloads go under this test's own temp dir (``tempfile.gettempdir()`` is where the server writes)."""
+    monkeypatch.setattr(architecture.tempfile, "tempdir", str(tmp_path))
+    return tmp_path
+
+
+def test_a_long_custom_vgg_gets_short_distinct_download_names_and_no_hidden_folders(exports_in):
+    long = "vgg:" + ",".join(["128"] * 64)  # 9.4 M parameters; its name is 260 characters
+    files = architecture.analyze_view(long, "")[3]
+    other = architecture.analyze_view("vgg:" + ",".join(["128"] * 63 + ["64"]), "")[3]
+    names = [p.rsplit("/", 1)[1] for p in files]
+    assert len(names) == 4 and all(len(n) <= 70 for n in names)
+    assert names[0].startswith("vgg_128-128-") and names[0].endswith("_3x32x32.csv")
+    assert pd.read_csv(files[0])["Params"].sum() == 3 * 128 * 9 + 128 + 63 * (128 * 128 * 9 + 128) + fc(128, 10)
+    assert {p.rsplit("/", 1)[1] for p in other}.isdisjoint(names)  # a digest of the whole name tells them apart
+    root = exports_in / next(p.name for p in exports_in.iterdir())
+    assert [p.name for p in root.iterdir() if p.name.startswith(".")] == []
+
+
+def test_a_failed_export_names_no_server_path_and_leaves_nothing(exports_in, monkeypatch):
+    def full_disk(a, fold, expanded=(), folder=None):
+        raise OSError(28, "No space left on device", f"{folder}/x.svg")
+
+    with monkeypatch.context() as m, pytest.raises(ValueError) as err:
+        m.setattr(architecture, "export_diagram", full_disk)
+        architecture.analyze_view("vgg11", "3x64x64")
+    message = str(err.value)
+    assert message == "could not write the download files for vgg11_3x64x64: No space left on device"
+    assert str(exports_in) not in message
+    root = exports_in / next(p.name for p in exports_in.iterdir())
+    assert list(root.iterdir()) == []  # the unfinished (hidden) folder was removed
+    files = architecture.analyze_view("vgg11", "3x64x64")[3]  # and the next request is served
+    assert len(files) == 4 and all(f.startswith(str(exports_in)) for f in files)
+
+
 def test_analyze_view_table_and_exports(tmp_path):
     table, totals, diagram_html, files, fold, state, card = architecture.analyze_view("alexnet_cifar", "3x32x32")
     # 13 feature layers + 7 classifier layers, one row each (every leaf call).
@@ -565,7 +601,9 @@ def test_stacks_in_korean():
 
 def test_compare_headers_in_korean():
     table, chart = compare.compare_view(["alexnet", "resnet18"], "3x224x224", "ko")
-    assert table.iloc[0]["파라미터"] == ALEXNET_CONV + ALEXNET_FC and "깊이 (합성곱 + 완전연결, 주 경로)" in table.columns
+    assert (
+        table.iloc[0]["파라미터"] == ALEXNET_CONV + ALEXNET_FC and "깊이 (합성곱 + 완전연결, 주 경로)" in table.columns
+    )
     assert list(chart.columns) == ["model", "parameters (M)", "MACs (G)", "activations (MiB)"]  # the plots' own names
     assert compare.chart_title("MACs (G)", "ko") == "MAC (G)" and compare.chart_title("MACs (G)", "en") == "MACs (G)"
 
@@ -609,3 +647,21 @@ def test_training_status_in_korean():
     loss, _ = training.curves({"steps": [{"step": 5, "loss": 2.0, "acc": 0.1}], "epochs": []}, "ko")
     assert list(loss["series"]) == ["학습"]
     assert training.resume_choices("ko")["choices"][0] == ("— 새 학습 —", "")
+
+
+@pytest.mark.parametrize("epochs", [2.5, "2.5"])
+def test_two_and_a_half_epochs_are_refused_not_run_as_two(epochs):
+    with pytest.raises(ValueError) as err:
+        training.make_config("alexnet_cifar", "shapes", epochs=epochs)
+    assert str(err.value) == "Epochs must be a whole number, got 2.5; e.g. 2"
+    assert training.make_config("alexnet_cifar", "shapes", epochs=2.0).epochs == 2
+
+
+def test_the_pages_number_fields_reach_the_handler_unrounded():
+    import gradio as gr
+
+    from visualizer.ui.app import build_demo
+
+    numbers = {c.label: c for c in build_demo().blocks.values() if isinstance(c, gr.Number)}
+    epochs = next(c for c in numbers.values() if getattr(c.label, "key", c.label) == "epochs")
+    assert epochs.preprocess(2.5) == 2.5  # Gradio's precision=0 would hand over round(2.5) = 2

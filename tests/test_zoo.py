@@ -194,6 +194,22 @@ def test_custom_vgg_bad_strings_point_at_the_token(text, pointer):
     assert pointer in str(err.value)
 
 
+def test_custom_vgg_with_a_superscript_or_a_huge_number_gets_the_configs_message():
+    with pytest.raises(zoo.ConfigError) as err:  # '²'.isdigit() is True, but int('²') fails
+        zoo.get_spec("vgg:64,²,M")
+    assert str(err.value) == (
+        "token 2 '²' in 'vgg:64,²,M' is not a conv width (an integer from 1 to 4096) or 'M' (2×2 max-pool) "
+        "('²' is not a plain digit: type it as 0-9)"
+    )
+    with pytest.raises(zoo.ConfigError) as err:  # 10,000 digits: not Python's int-size limit, and not echoed whole
+        zoo.get_spec("vgg:" + "1" * 10_000)
+    assert "is not a conv width (an integer from 1 to 4096)" in str(err.value) and len(str(err.value)) < 300
+    assert "(10,000 characters)" in str(err.value)
+    with pytest.raises(zoo.UnknownModelError) as err:
+        zoo.get_spec("x" * 10_000)
+    assert "unknown model 'xxx" in str(err.value) and "x" * 100 not in str(err.value)
+
+
 @pytest.fixture
 def torch_home(tmp_path, monkeypatch):
     monkeypatch.setenv("TORCH_HOME", str(tmp_path))

@@ -208,6 +208,14 @@ def add_flags(p: argparse.ArgumentParser) -> None:
         help="a training run's data, activations, weights and optimizer state together (default 3GiB)",
     )
     budgets.add_argument(
+        "--max-forward-memory",
+        type=byte_size("--max-forward-memory"),
+        default=2**30,
+        metavar="BYTES",
+        help="one image's forward pass: every layer's output, and Grad-CAM's gradients, as the analysis counts "
+        "them before it runs (default 1GiB: the zoo fits, tv:efficientnet_b7 at 600 px does not)",
+    )
+    budgets.add_argument(
         "--keep-runs",
         type=positive_int("--keep-runs"),
         default=5,
@@ -259,6 +267,7 @@ def serve(args: argparse.Namespace) -> int:
         max_model_share=args.max_model_share,
         model_cache_bytes=args.model_cache,
         max_train_memory=args.max_train_memory,
+        max_forward_memory=args.max_forward_memory,
         keep_runs=args.keep_runs,
         max_checkpoint_upload=args.max_checkpoint_upload,
         max_queue=args.max_queue,

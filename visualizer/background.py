@@ -23,6 +23,7 @@ from typing import Any
 from visualizer.budgets import current, runs
 from visualizer.budgets.limits import BudgetError
 from visualizer.budgets.memory import check_model, check_training
+from visualizer.datasets import DATASET_CLASSES
 from visualizer.latest_weights import REGISTRY, LatestWeights, WeightsRegistry
 from visualizer.runs_store import RunRecorder, RunStore, default_store
 from visualizer.snapshots import NetworkSnapshot, SnapshotLog
@@ -96,7 +97,7 @@ class BackgroundTrainer:
         """A bad config or one over the server's budgets raises, before a single image is generated: the model's
         size, then the whole run's memory (data, batch activations and gradients, weights and optimizer state)."""
         config.validate()
-        check_model(config.model)
+        check_model(config.model, num_classes=DATASET_CLASSES.get(config.dataset))  # with the head it gets
         check_training(
             config.model, config.dataset, config.batch_size, config.subset, config.test_subset, config.optimizer
         )

@@ -28,6 +28,7 @@ import torch
 from torch import nn
 
 import zoo
+from visualizer.budgets.limits import BudgetError
 from visualizer.budgets.memory import check_model
 
 FORMAT = "cnnviz-checkpoint/1"
@@ -217,8 +218,11 @@ def model_from_checkpoint(path: str | os.PathLike) -> tuple[nn.Module, dict]:
     # refused (check_model) before anything of its size is allocated.
     ckpt = load_checkpoint(path, mmap=True)
     try:
-        check_model(ckpt["model_name"])
+        # Counted with the checkpoint's own head: 100,000 class names make a VGG-16 of 544 M parameters.
+        check_model(ckpt["model_name"], num_classes=ckpt["num_classes"])
         model = zoo.create_model(ckpt["model_name"], pretrained=False, num_classes=ckpt["num_classes"])
+    except BudgetError as exc:
+        raise CheckpointError(f"this checkpoint's model is too large: {exc}") from None  # the limit, no path
     except ValueError as exc:  # UnknownModelError / ConfigError
         hint = reload_hint(ckpt, path)
         if hint and isinstance(exc, zoo.UnknownModelError):  # a network of your own, not loaded in this server

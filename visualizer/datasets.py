@@ -42,6 +42,7 @@ SHAPES_CLASSES = [
     "crescent",
 ]
 DATASETS = ("cifar10", "shapes")
+DATASET_CLASSES = {"cifar10": 10, "shapes": len(SHAPES_CLASSES)}  # the head a training run builds
 SHAPES_TRAIN_SIZE = 10_000
 SHAPES_TEST_SIZE = 2_000
 CONNECT_TIMEOUT_S = 10.0  # before saying "offline"

@@ -30,6 +30,7 @@ import torch
 from PIL import Image
 
 from visualizer.analysis import analyze_model
+from visualizer.budgets.memory import check_forward
 from visualizer.features.capture import CamCapture, FeatureCapture, LayerTensors
 from visualizer.features.layers import spatial_layers
 from visualizer.gradcam import grad_cam_heatmap
@@ -170,6 +171,8 @@ class ForwardPass:
     def _full(
         self, loaded: LoadedModel, layers: list[str], inputs: list[str], cam_layer: str | None, cam_class: int | None
     ) -> None:
+        # Budgeted before it runs: this image's activations (and Grad-CAM's gradients) from the engine's counts.
+        check_forward(self.model_name, tuple(self.tensor.shape[1:]), cam_layer)
         model = loaded.model
         cam = CamCapture(model, cam_layer) if cam_layer else contextlib.nullcontext()
         grads = torch.enable_grad() if cam_layer else torch.no_grad()
@@ -190,6 +193,7 @@ class ForwardPass:
     def _partial(self, loaded: LoadedModel, layers: list[str], inputs: list[str]) -> None:
         # Stop as soon as every asked layer has run, unless one is a module's later call (name#k).
         early = all(parse_layer_key(layer)[1] == 0 for layer in [*layers, *inputs])
+        check_forward(self.model_name, tuple(self.tensor.shape[1:]))
         model = loaded.model
         with loaded.lock, torch.no_grad(), FeatureCapture(model, layers, early, keep_inputs=inputs) as capture:
             capture.watch(NETWORK_INPUT, self.tensor)

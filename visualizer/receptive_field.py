@@ -44,7 +44,7 @@ class Geometry:
 
 def _tuple(v: Any, n: int) -> tuple[int, ...]:
     if isinstance(v, (list, tuple)):
-        return tuple(int(x) for x in v) if len(v) == n else tuple(int(v[0]) for _ in range(n))
+        return tuple(map(int, v)) if len(v) == n else (int(v[0]),) * n
     return (int(v),) * n
 
 
@@ -447,14 +447,25 @@ class FieldTracker(TorchDispatchMode):
         out = _shape_only(func, args, kwargs)
         if out is NotImplemented:
             out = func(*args, **kwargs)
-        inputs = _tensors(args) + _tensors(kwargs.values())
+        self.follow(func.overloadpacket, args, kwargs, out)
+        return out
+
+    def follow(self, packet, args, kwargs, out, inputs: Sequence[torch.Tensor] | None = None) -> None:
+        """Carry fields and origins to ``out``, the result of the op ``packet(*args, **kwargs)``.
+
+        Called for every op the pass runs, and by the shape rules (``visualizer.analysis.shape_rules``) for the
+        op a layer would have run, with an output they computed without running it: one set of field rules.
+        ``inputs``: the arguments that may derive from the input, when the caller knows them (a layer's own
+        parameters never do).
+        """
+        if inputs is None:
+            inputs = _tensors(args) + _tensors(kwargs.values())
         tracked = [self._fields[id(a)] for a in inputs if id(a) in self._fields]
         if not tracked:
-            return out
+            return
         outputs = _tensors(out)
         if not outputs:
-            return out
-        packet = func.overloadpacket
+            return
         rule = self._rules.get(packet)
         x = args[0] if args and isinstance(args[0], torch.Tensor) else None
         entry = self._fields.get(id(x)) if x is not None else None
@@ -466,7 +477,38 @@ class FieldTracker(TorchDispatchMode):
             self._check(packet, tracked, o, f, layout)
             self._fields[id(o)] = (o, f, layout)
         self._trace(packet, tracked, outputs)
-        return out
+
+    def follow_elementwise(self, x: torch.Tensor, out: torch.Tensor) -> bool:
+        """``follow`` for an op whose output is ``x``'s shape, computed position by position from ``x`` alone
+        (an activation, BatchNorm in eval mode), in the common case where the answer is known without the
+        general rules: ``x``'s field and origin. False: not that case, call ``follow``."""
+        entry = self._fields.get(id(x))
+        if entry is None:
+            return True  # not derived from the input: nothing to follow
+        f, layout = entry[1], entry[2]
+        if layout is not None or (f.rf is not None and x.ndim <= f.ndim):
+            return False
+        if out is not x:
+            self._fields[id(out)] = (out, f, None)
+            origin = self._origins.get(id(x))
+            if origin is not None:
+                self._origins[id(out)] = origin
+        return True
+
+    def follow_conv(self, x: torch.Tensor, out: torch.Tensor, kernel, stride, padding, dilation) -> bool:
+        """``follow`` for a (non-transposed) convolution of ``x``, in the common case (standard layout) where its
+        rule is the recurrence itself; False: not that case, call ``follow``."""
+        entry = self._fields.get(id(x))
+        if entry is None:
+            return True
+        f, layout = entry[1], entry[2]
+        if layout is not None:
+            return False
+        self._fields[id(out)] = (out, f if f.rf is None else through_window(f, kernel, stride, padding, dilation), None)
+        origin = self._origins.get(id(x))
+        if origin is not None:
+            self._origins[id(out)] = origin
+        return True
 
     def _trace(self, packet, tracked, outputs) -> None:
         """Carry origins through ops; an op outside any layer whose operands come from different places is a

@@ -12,7 +12,8 @@ the k-th call (0-based) of a module called more than once (``layer1.0.relu#1``).
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
+from operator import attrgetter
 from typing import Any, Protocol
 
 from visualizer import breakdowns
@@ -89,9 +90,17 @@ class LayerRecord:
         return breakdowns.block_of(self.name)
 
     def to_dict(self) -> dict[str, Any]:
-        d = asdict(self)
+        """Every field (lists copied, as ``dataclasses.asdict`` would) and ``rf_display``.
+
+        Written out rather than ``asdict``: its deep copy of each small list was most of a ResNet's export.
+        """
+        d = {n: list(v) if isinstance(v, list) else v for n, v in zip(_RECORD_FIELDS, _record_values(self))}
         d["rf_display"] = self.rf_display
         return d
+
+
+_RECORD_FIELDS = tuple(f.name for f in fields(LayerRecord))
+_record_values = attrgetter(*_RECORD_FIELDS)
 
 
 def _tup(v):

@@ -23,7 +23,7 @@ from torch import nn
 
 import zoo
 from visualizer import budgets, latest_weights
-from visualizer.budgets.memory import check_model
+from visualizer.budgets.memory import check_forward, check_model
 from visualizer.checkpoint import CheckpointError, model_from_checkpoint, read_model_name
 from visualizer.latest_weights import LatestWeights
 
@@ -264,7 +264,7 @@ def _load(model_name: str, source: str, checkpoint_path: Any, key: tuple) -> Loa
         return _load_own(model_name, key)
     if source == "training":  # the running model as of its latest snapshot (at most a few seconds old)
         weights = _training_weights()
-        check_model(weights.model_name)
+        check_model(weights.model_name, num_classes=len(weights.class_names))
         model = zoo.create_model(weights.model_name, num_classes=len(weights.class_names))
         model.load_state_dict(weights.state_dict)
         info = (
@@ -299,6 +299,7 @@ def _load(model_name: str, source: str, checkpoint_path: Any, key: tuple) -> Loa
 
     spec = zoo.get_spec(model_name)  # UnknownModelError / ConfigError: the zoo's messages list what exists
     check_model(spec.name)  # before a single weight is allocated
+    check_forward(spec.name, spec.input_size)  # weights are loaded to run images through: would one fit?
     if source == "imagenet":
         try:
             model = zoo.create_model(model_name, pretrained=True)

@@ -22,6 +22,12 @@ class ConfigError(ValueError):
     """A custom VGG config string that cannot be built; the message points at the bad token."""
 
 
+def quoted(text: object, limit: int = 60) -> str:
+    """``repr(text)``, cut in the middle when long: an error quotes what was typed, not 10 KB of it."""
+    r = repr(text)
+    return r if len(r) <= limit else f"{r[: limit // 2]}…{r[-(limit // 2) :]} ({len(str(text)):,} characters)"
+
+
 def is_custom_name(name: str) -> bool:
     return name.strip().lower().startswith(tuple(PREFIXES))
 
@@ -31,7 +37,7 @@ def parse_config(text: str) -> tuple[list[int | str], bool]:
     s = text.strip()
     prefix = next((p for p in PREFIXES if s.lower().startswith(p)), None)
     if prefix is None:
-        raise ConfigError(f"custom config {text!r} must start with 'vgg:' or 'vgg_bn:', e.g. {EXAMPLE!r}")
+        raise ConfigError(f"custom config {quoted(text)} must start with 'vgg:' or 'vgg_bn:', e.g. {EXAMPLE!r}")
     body = s[len(prefix) :]
     tokens = [t.strip() for t in body.split(",")]
     if body.strip() == "":
@@ -40,17 +46,23 @@ def parse_config(text: str) -> tuple[list[int | str], bool]:
         raise ConfigError(f"custom config has {len(tokens)} layers; at most {MAX_TOKENS} are allowed")
     cfg: list[int | str] = []
     for i, tok in enumerate(tokens, start=1):
-        where = f"token {i} {tok!r} in {text.strip()!r}"
+        where = f"token {i} {quoted(tok, 30)} in {quoted(text.strip())}"
+        # isdecimal, not isdigit: '²' is a digit to Python but not a number int() reads; at most 5 digits
+        # before converting (10 KB of them would hit Python's own int-size limit instead of this message).
         if tok.upper() == "M":
             cfg.append("M")
-        elif tok.isdigit() and 1 <= int(tok) <= MAX_WIDTH:
+        elif tok.isdecimal() and len(tok) <= 5 and 1 <= int(tok) <= MAX_WIDTH:
             cfg.append(int(tok))
         elif tok == "":
             raise ConfigError(f"{where} is empty (two commas in a row?); use widths like 64 and 'M' for pooling")
         else:
-            raise ConfigError(f"{where} is not a conv width (an integer from 1 to {MAX_WIDTH}) or 'M' (2×2 max-pool)")
+            odd = next((c for c in tok if c.isdigit() and not c.isdecimal()), None)
+            why = f" ({odd!r} is not a plain digit: type it as 0-9)" if odd else ""
+            raise ConfigError(
+                f"{where} is not a conv width (an integer from 1 to {MAX_WIDTH}) or 'M' (2×2 max-pool){why}"
+            )
     if not any(isinstance(v, int) for v in cfg):
-        raise ConfigError(f"custom config {text!r} has no conv layer; add at least one width, e.g. {EXAMPLE!r}")
+        raise ConfigError(f"custom config {quoted(text)} has no conv layer; add at least one width, e.g. {EXAMPLE!r}")
     return cfg, PREFIXES[prefix]
 
 

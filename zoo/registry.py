@@ -26,7 +26,7 @@ import torchvision.models as tvm
 from torch import nn
 
 from zoo import cifar
-from zoo.custom_vgg import build_custom, canonical_name, is_custom_name, parse_config
+from zoo.custom_vgg import build_custom, canonical_name, is_custom_name, parse_config, quoted
 
 CIFAR10_CLASSES = ["airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck"]
 CIFAR10_MEAN = (0.4914, 0.4822, 0.4465)
@@ -366,10 +366,10 @@ def _unknown(name: object) -> UnknownModelError:
     bare = name.strip().removeprefix(TORCHVISION_PREFIX) if isinstance(name, str) else None
     if bare in _torchvision_names() and not str(name).strip().startswith(TORCHVISION_PREFIX):
         return UnknownModelError(
-            f"unknown model {name!r}; torchvision's {bare} is reachable as '{TORCHVISION_PREFIX}{bare}'"
+            f"unknown model {quoted(name)}; torchvision's {bare} is reachable as '{TORCHVISION_PREFIX}{bare}'"
         )
     return UnknownModelError(
-        f"unknown model {name!r}; valid names: {', '.join(list_models())}, "
+        f"unknown model {quoted(name)}; valid names: {', '.join(list_models())}, "
         f"or a custom VGG config such as 'vgg:64,64,M,128,128,M' (prefix 'vgg_bn:' for BatchNorm), "
         f"or any torchvision classifier as tv:<name> ({', '.join(list_torchvision_models())})"
     )

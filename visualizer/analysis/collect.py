@@ -27,8 +27,12 @@ def analyze(
     model_name: str | None = None,
     *,
     design_input_shape: Sequence[int] | None = None,
+    shape_rules: bool = True,
 ) -> Analysis:
     """Analyse ``model`` at ``input_shape`` (C, H, W; batch 1) in one shape-only pass.
+
+    ``shape_rules=False`` runs every layer's meta kernel instead of the engine's shape rules (same records,
+    slower: the reference the rules are tested against).
 
     Raises ``AnalysisError`` (one line) when the input does not fit the model.
     """
@@ -43,7 +47,7 @@ def analyze(
     design = tuple(design_input_shape) if design_input_shape else None
     collector = _Collector(model)
     try:
-        out, tracker = run_pass(model, shape, collector.on_leaf_call)
+        out, tracker = run_pass(model, shape, collector.on_leaf_call, shape_rules=shape_rules)
     except PassFailure as failure:
         raise AnalysisError(explain_failure(failure, model, shape, name, design)) from None
     records = collector.records
@@ -67,15 +71,24 @@ class _Collector:
     def __init__(self, model: nn.Module) -> None:
         self.names = {id(m): n for n, m in model.named_modules()}
         self.calls: dict[int, int] = {}
-        self.total = sum(p.numel() for p in model.parameters())
-        self.trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
         # Counted from the real parameters now: during the pass they are swapped for meta stand-ins, which know
-        # their size but not whether the caller froze them.
-        self.own = {
-            id(m): (sum(p.numel() for p in m.parameters()), sum(p.numel() for p in m.parameters() if p.requires_grad))
-            for m in model.modules()
-            if next(m.children(), None) is None
-        }
+        # their size but not whether the caller froze them. One walk over the modules' own parameter dicts:
+        # the model's totals count a shared parameter once (as model.parameters() does), a leaf its own.
+        seen: set[int] = set()
+        self.total = self.trainable = 0
+        self.own = {}
+        for m in model.modules():
+            own = {id(p): p for p in m._parameters.values() if p is not None}
+            for i, p in own.items():
+                if i not in seen:
+                    seen.add(i)
+                    self.total += p.numel()
+                    self.trainable += p.numel() if p.requires_grad else 0
+            if next(m.children(), None) is None:  # a leaf's parameters are its own
+                self.own[id(m)] = (
+                    sum(p.numel() for p in own.values()),
+                    sum(p.numel() for p in own.values() if p.requires_grad),
+                )
         self.records: list[LayerRecord] = []
 
     def on_leaf_call(

@@ -6,8 +6,11 @@ import operator
 import re
 from collections.abc import Sequence
 
+from zoo.custom_vgg import quoted
+
 MAX_SIDE = 65536  # shape-only, so big sizes are cheap, but beyond this the numbers stop meaning anything
 MAX_CHANNELS = 4096
+_DIGITS = 9  # more digits than this is no size (MAX_SIDE has 5)
 
 
 class AnalysisError(ValueError):
@@ -20,7 +23,14 @@ def parse_input_shape(text: str | Sequence[int], channels: int = 3) -> tuple[int
         parts = re.split(r"\s*[x×X,*]\s*|\s+", text.strip())
         if not parts or not all(re.fullmatch(r"[+-]?\d+", p) for p in parts):
             raise AnalysisError(
-                f"input size {text!r} is not understood; write CxHxW, HxW or one side, e.g. 3x224x224 or 224"
+                f"input size {quoted(text)} is not understood; write CxHxW, HxW or one side, e.g. 3x224x224 or 224"
+            )
+        # A number longer than any size could be is refused before int() (whose own limit is 4300 digits).
+        long = next((p for p in parts if len(p.lstrip("+-0")) > _DIGITS), None)
+        if long is not None:
+            raise AnalysisError(
+                f"input size {quoted(text)} has a {len(long.lstrip('+-0')):,}-digit number; every side is at most "
+                f"{MAX_SIDE} pixels (channels at most {MAX_CHANNELS}), e.g. 3x224x224"
             )
         dims = [int(p) for p in parts]
     else:
@@ -36,6 +46,7 @@ def check_input_shape(shape: Sequence[int]) -> tuple[int, int, int]:
     """Validate a ``(C, H, W)`` shape (a leading batch of 1 is dropped); raises ``AnalysisError``."""
     dims = list(shape)
     text = "x".join(str(d) for d in dims)
+    text = text if len(text) <= 60 else text[:28] + "…" + text[-28:]
     if len(dims) == 4 and dims[0] == 1:
         dims = dims[1:]
     try:  # ints, numpy ints and 0-d integer tensors; not floats or bools

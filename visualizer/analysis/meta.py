@@ -52,14 +52,17 @@ _BUILD_LOCK = threading.Lock()
 
 
 @functools.lru_cache(maxsize=64)
-def meta_model(name: str) -> nn.Module:
-    """A zoo model built directly on the meta device: no weights allocated, no init cost, any size later."""
+def meta_model(name: str, num_classes: int | None = None) -> nn.Module:
+    """A zoo model built directly on the meta device: no weights allocated, no init cost, any size later.
+
+    ``num_classes``: with that head instead of the model's own (as a checkpoint or a training run builds it).
+    """
     try:
         with torch.device("meta"):
-            return zoo.create_model(name)
+            return zoo.create_model(name, num_classes=num_classes)
     except (NotImplementedError, RuntimeError):  # "Cannot copy out of meta tensor": it computes while building
         with _BUILD_LOCK, parameters_on_meta():
-            return zoo.create_model(name)
+            return zoo.create_model(name, num_classes=num_classes)
 
 
 def analyze_model(name: str, input_shape: Sequence[int] | str | None = None) -> Analysis:

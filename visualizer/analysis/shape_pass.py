@@ -1,19 +1,20 @@
 """One shape-only forward pass on the meta device, with receptive fields tracked through every op.
 
-Hooks on every module see each leaf-layer call (its input and output shapes, where its input came from) and hand
-it to ``on_leaf_call``; nothing is allocated (meta tensors know their shapes only), so any input size is cheap.
+A wrapper around every module's forward (hooks, when the model has hooks of its own) sees each leaf-layer call
+(its input and output shapes, where its input came from) and hands it to ``on_leaf_call``; nothing is allocated
+(meta tensors know their shapes only), so any input size is cheap.
 The records themselves are made by ``visualizer.analysis.collect``.
 """
 
 from __future__ import annotations
 
 import threading
-from itertools import chain
 from typing import Any
 
 import torch
 from torch import nn
 
+from visualizer.analysis.shape_rules import install_rules, uninstall_rules
 from visualizer.receptive_field import FieldTracker, input_field
 
 BATCH = 1
@@ -27,7 +28,7 @@ class PassFailure(Exception):
         self.exc, self.module, self.module_input = exc, module, module_input
 
 
-# Hooks live on the module and functional_call swaps its tensors: one pass at a time per process.
+# Wrappers and hooks live on the module and the pass swaps its tensors: one pass at a time per process.
 PASS_LOCK = threading.RLock()
 
 
@@ -45,27 +46,85 @@ def first_tensor(x: Any) -> torch.Tensor | None:
     return None
 
 
-def _meta_state(model: nn.Module) -> dict[str, torch.Tensor] | None:
-    """Meta stand-ins for the model's parameters and buffers (None when the model already lives on meta)."""
-    tensors = list(chain(model.named_parameters(remove_duplicate=False), model.named_buffers(remove_duplicate=False)))
-    if all(t.is_meta for _, t in tensors):
-        return None
-    return {n: torch.empty_like(t, device="meta") for n, t in tensors}
+def _swap_to_meta(modules: list[nn.Module]) -> list[tuple[dict, str, torch.Tensor]]:
+    """Put meta stand-ins in every parameter and buffer slot that holds a real tensor; returns what to put back.
+
+    What ``torch.func.functional_call`` does, without its name bookkeeping (a tensor shared by two modules
+    gets one stand-in, so ties survive).
+    """
+    undo, standins = [], {}
+    for m in modules:
+        for slots in (m._parameters, m._buffers):
+            for name, t in slots.items():
+                if t is None or t.is_meta:
+                    continue
+                s = standins.get(id(t))
+                if s is None:
+                    s = standins[id(t)] = torch.empty_like(t, device="meta")
+                undo.append((slots, name, t))
+                slots[name] = s
+    return undo
 
 
-def run_pass(model: nn.Module, shape: tuple[int, ...], on_leaf_call=None) -> tuple[torch.Tensor | None, FieldTracker]:
+def _hook(modules: list[nn.Module], pre, post) -> list:
+    """``pre``/``post`` on every call of ``modules`` in this thread; returns the handles to remove.
+
+    Two process-wide hooks filtered by module and thread (one registration, and PyTorch's call path checks
+    them once) unless a module already has hooks of its own: then ours go on each module, after theirs, so
+    that what they change is what the records see.
+    """
+    if any(m._forward_hooks or m._forward_pre_hooks for m in modules):
+        return [m.register_forward_pre_hook(pre) for m in modules] + [m.register_forward_hook(post) for m in modules]
+    return [_Wrapped(m, pre, post) for m in modules]
+
+
+class _Wrapped:
+    """``pre``/``post`` around one module's forward, as an instance attribute (removed after the pass).
+
+    Cheaper than hooks: with no hook anywhere, PyTorch calls ``forward`` directly. Only used while no module
+    has hooks (PyTorch would then run them around this wrapper, not around the records).
+    """
+
+    def __init__(self, module: nn.Module, pre, post) -> None:
+        self.module, self.own = module, module.__dict__.get("forward")
+        forward = self.own or type(module).forward.__get__(module)
+
+        def wrapped(*args, **kwargs):
+            pre(module, args)
+            out = forward(*args, **kwargs)
+            post(module, args, out)
+            return out
+
+        module.__dict__["forward"] = wrapped
+
+    def remove(self) -> None:
+        if self.own is None:
+            self.module.__dict__.pop("forward", None)
+        else:
+            self.module.__dict__["forward"] = self.own
+
+
+def run_pass(
+    model: nn.Module, shape: tuple[int, ...], on_leaf_call=None, *, shape_rules: bool = True
+) -> tuple[torch.Tensor | None, FieldTracker]:
     """One shape-only forward pass with receptive-field tracking; ``on_leaf_call(module, in, out, field)``.
 
-    The caller's model is neither moved nor copied: ``functional_call`` swaps meta tensors in for the pass
+    With ``shape_rules`` the stock layers (conv, pools, BatchNorm, activations, linear, flatten, dropout) get
+    their output from ``visualizer.analysis.shape_rules`` instead of their meta kernels; the records are the
+    same either way (tested over the zoo), the pass several times faster.
+
+    The caller's model is neither moved nor copied: meta stand-ins are swapped in for its tensors during the pass
     (so do not run inference on the same instance from another thread meanwhile; ``analyze_model`` uses its
     own meta instances). Modules are put in eval mode for the pass (BatchNorm in training mode refuses 1×1
     maps at batch 1) and restored afterwards.
     """
     with PASS_LOCK:
-        return _run_locked(model, shape, on_leaf_call)
+        return _run_locked(model, shape, on_leaf_call, shape_rules)
 
 
-def _run_locked(model: nn.Module, shape: tuple[int, ...], on_leaf_call) -> tuple[torch.Tensor | None, FieldTracker]:
+def _run_locked(
+    model: nn.Module, shape: tuple[int, ...], on_leaf_call, shape_rules: bool
+) -> tuple[torch.Tensor | None, FieldTracker]:
     tracker = FieldTracker(batch=BATCH)
     stack: list[tuple[nn.Module, list[int] | None, torch.Tensor | None]] = []
 
@@ -90,9 +149,8 @@ def _run_locked(model: nn.Module, shape: tuple[int, ...], on_leaf_call) -> tuple
 
     modules = list(model.modules())
     leaves = {id(m) for m in modules if next(m.children(), None) is None}
-    handles = [m.register_forward_pre_hook(pre) for m in modules] + [m.register_forward_hook(post) for m in modules]
+    handles: list = []
     modes = [(m, m.training) for m in modules]
-    state = _meta_state(model)
     # The input takes the parameters' dtype (a half-precision model gets a half input, and half-size bytes).
     dtype = next((p.dtype for p in model.parameters() if p.is_floating_point()), torch.get_default_dtype())
     x = torch.empty((BATCH, *shape), device="meta", dtype=dtype)
@@ -100,10 +158,16 @@ def _run_locked(model: nn.Module, shape: tuple[int, ...], on_leaf_call) -> tuple
     tracker.set_origin(x, "input")
     tracker.locate = lambda: stack[-1][0] if stack else None
     tracker.inside_leaf = lambda: bool(stack) and id(stack[-1][0]) in leaves
+    ruled: list[nn.Module] = []
+    swapped: list[tuple[dict, str, torch.Tensor]] = []
     try:
         model.eval()
+        swapped = _swap_to_meta(modules)
+        if shape_rules:
+            ruled = install_rules([m for m in modules if id(m) in leaves], tracker)
+        handles = _hook(modules, pre, post)  # after the rules: a wrapper calls the ruled forward
         with torch.no_grad(), tracker:
-            out = first_tensor(torch.func.functional_call(model, state, (x,)) if state is not None else model(x))
+            out = first_tensor(model(x))
     except Exception as exc:
         mod, in_shape = stack[-1][:2] if stack else (None, None)
         rebatched = [c for c in tracker.batch_changes if not c.folded]
@@ -112,8 +176,11 @@ def _run_locked(model: nn.Module, shape: tuple[int, ...], on_leaf_call) -> tuple
             raise PassFailure(change, change.module, change.before) from exc
         raise PassFailure(exc, mod, in_shape) from exc
     finally:
-        for h in handles:
+        for h in reversed(handles):
             h.remove()
+        for slots, name, t in reversed(swapped):
+            slots[name] = t
+        uninstall_rules(ruled)
         for m, training in modes:
             m.training = training
     if tracker.batch_changes and (out is None or out.ndim == 0 or out.shape[0] != BATCH):

@@ -22,6 +22,9 @@ class Limits:
     keep_runs: int = 5  # newest runs whose checkpoints are kept; older ones are deleted
     max_checkpoint_upload: int = 1 * GiB  # a .pt file uploaded for the Feature-maps tab
     max_queue: int = 8  # training runs waiting their turn (the one training is not counted)
+    # One image's forward pass (every layer's output, and Grad-CAM's gradients): the zoo at its design sizes
+    # needs at most ~0.5 GiB (ResNet-152 with Grad-CAM); tv:efficientnet_b7 at 600 px needs 3.2 GiB.
+    max_forward_memory: int = 1 * GiB
 
     def validate(self) -> Limits:
         checks = [
@@ -32,6 +35,7 @@ class Limits:
             (isinstance(self.keep_runs, int) and self.keep_runs >= 1, "keep_runs must be at least 1"),
             (self.max_checkpoint_upload >= 2**20, "max_checkpoint_upload must be at least 1 MiB"),
             (isinstance(self.max_queue, int) and self.max_queue >= 1, "max_queue must be at least 1"),
+            (self.max_forward_memory >= 16 * 2**20, "max_forward_memory must be at least 16 MiB"),
         ]
         for ok, message in checks:
             if not ok:

@@ -1,10 +1,13 @@
-"""Bytes before allocation: a model's weights from its parameter count (built on meta: free), refused when
-they exceed the parameter limit or the set share of this machine's free memory."""
+"""Bytes before allocation: a model's weights from its parameter count (built on meta, with the head it will
+really have: free), refused when they exceed the parameter limit or the set share of this machine's free memory;
+a forward pass's activations (and Grad-CAM's gradients) from the analysis engine's counts; a training run's peak."""
 
 from __future__ import annotations
 
 import functools
+import math
 import os
+from collections.abc import Sequence
 
 import zoo
 from visualizer.analysis import analyze_model, meta_model
@@ -31,31 +34,83 @@ def available_memory() -> int | None:
 
 
 @functools.lru_cache(maxsize=256)
-def model_params(name: str) -> int:
-    """Parameters of a zoo model (or custom VGG string), counted on the meta device: nothing is allocated."""
-    return sum(p.numel() for p in meta_model(name).parameters())
+def model_params(name: str, num_classes: int | None = None) -> int:
+    """Parameters of a zoo model (or custom VGG string), counted on the meta device: nothing is allocated.
+
+    ``num_classes``: as built with that head (a checkpoint's, a training run's), not the model's own.
+    """
+    return sum(p.numel() for p in meta_model(name, num_classes).parameters())
 
 
-def check_model(name: str) -> int:
-    """Refuse a model too large to build here; return its weights' bytes. ``BudgetError`` says why."""
+def check_model(name: str, num_classes: int | None = None) -> int:
+    """Refuse a model too large to build here, counted as it will be built (``num_classes``: its head); return
+    its weights' bytes. ``BudgetError`` says why."""
     spec = zoo.get_spec(name)  # unknown names and bad configs say what exists
-    params = model_params(spec.name)
+    params = model_params(spec.name, num_classes)
     limits = current()
     size = params * BYTES_PER_PARAM
+    head = f" with a {num_classes:,}-class head" if num_classes is not None else ""
     if params > limits.max_params:
+        own = model_params(spec.name) if num_classes is not None else None
+        hint = (
+            f"fewer classes would fit (with its own head it has {own / 1e6:,.1f} M)"
+            if own is not None and own <= limits.max_params
+            else "pick a smaller model, or narrower layers in a custom VGG (e.g. vgg:64,M,128,M,256)"
+        )
         raise BudgetError(
-            f"{spec.name} has {params / 1e6:,.1f} M parameters ({bytes_text(size)} of weights), above this "
-            f"server's limit of {limits.max_params / 1e6:,.0f} M (--max-params); pick a smaller model, or "
-            "narrower layers in a custom VGG (e.g. vgg:64,M,128,M,256)"
+            f"{spec.name}{head} has {params / 1e6:,.1f} M parameters ({bytes_text(size)} of weights), above this "
+            f"server's limit of {limits.max_params / 1e6:,.0f} M (--max-params); {hint}"
         )
     free = available_memory()
     if free is not None and size > limits.max_model_share * free:
         raise BudgetError(
-            f"{spec.name} needs {bytes_text(size)} for its weights but this server has {bytes_text(free)} free "
+            f"{spec.name}{head} needs {bytes_text(size)} for its weights but this server has {bytes_text(free)} free "
             f"and lets one model take at most {limits.max_model_share:.0%} of it (--max-model-share); pick a "
             "smaller model, or try again when other work has finished"
         )
     return size
+
+
+def forward_memory(model: str, input_shape: Sequence[int], cam_layer: str | None = None) -> dict[str, int]:
+    """Bytes one image's forward pass may hold, from the analysis engine's counts (no allocation).
+
+    ``activations``: every layer's output at this input size (what a pass that keeps its feature maps holds at
+    the end, and what autograd keeps for a backward pass); ``gradients``: with Grad-CAM, the gradient of every
+    layer's output from ``cam_layer`` to the head (the backward pass stops there).
+    """
+    a = analyze_model(model, tuple(input_shape))
+    gradients = 0
+    if cam_layer is not None:
+        # the layer's own record, or the first record inside it (a block: "layer4", "features.8")
+        inside = cam_layer + "."
+        start = next((r.index for r in a.layers if r.key == cam_layer or r.name.startswith(inside)), 0)
+        gradients = sum(r.activation_bytes for r in a.layers[start:])
+    return {"activations": a.total_activation_bytes, "gradients": gradients}
+
+
+def check_forward(model: str, input_shape: Sequence[int], cam_layer: str | None = None) -> int:
+    """Refuse a forward pass (and Grad-CAM) whose activations would exceed ``--max-forward-memory``, saying what
+    would fit; returns the estimate in bytes."""
+    parts = forward_memory(model, input_shape, cam_layer)
+    total = parts["activations"] + parts["gradients"]
+    limit = current().max_forward_memory
+    if total <= limit:
+        return total
+    c, h, w = input_shape
+    # Activations grow with the pixels: the side at which this model would fit, about.
+    side = math.floor(min(h, w) * math.sqrt(limit / total))
+    cam = f" and {bytes_text(parts['gradients'])} of Grad-CAM gradients" if parts["gradients"] else ""
+    if parts["gradients"] and parts["activations"] <= limit:
+        fits = "its feature maps without Grad-CAM fit"
+    elif side >= 32:
+        fits = f"pick a smaller model (this one would fit at about {c}x{side}x{side})"
+    else:
+        fits = "pick a smaller model"
+    raise BudgetError(
+        f"one image through {model} at {c}x{h}x{w} would hold about {bytes_text(parts['activations'])} of "
+        f"activations{cam}, above this server's limit of {bytes_text(limit)} for one forward pass "
+        f"(--max-forward-memory); {fits}, or ask whoever runs the server to raise the limit"
+    )
 
 
 OPTIMIZER_STATES = {"adam": 2, "sgd": 1}  # tensors per parameter besides the weight and its gradient

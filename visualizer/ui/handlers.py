@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import functools
 import html
+import os
 import re
+import tempfile
 from collections.abc import Callable
 from typing import Any
 
@@ -113,6 +115,23 @@ def friendly(fn: Callable, release_memory: bool = False) -> Callable:
         except gr.Error:
             raise
         except (ValueError, RuntimeError, OSError, KeyError) as exc:
-            raise gr.Error(page_message(str(exc).strip() or exc.__class__.__name__), duration=None) from exc
+            raise gr.Error(
+                page_message(without_server_paths(str(exc).strip()) or exc.__class__.__name__), duration=None
+            ) from exc
 
     return wrapper
+
+
+def without_server_paths(message: str) -> str:
+    """``message`` with this machine's folders (temp dir, working dir, home) cut from the paths it names: a file
+    keeps its name (``…/last.pt``), the page never learns where the server keeps it."""
+    roots = {tempfile.gettempdir(), os.path.realpath(tempfile.gettempdir()), os.getcwd(), os.path.expanduser("~")}
+    for root in sorted((r.rstrip(os.sep) for r in roots if len(r) > 1), key=len, reverse=True):
+        pattern = re.escape(root) + "(" + re.escape(os.sep) + r"[^\s'\":,;]*)?"
+        message = re.sub(pattern, _cut_path, message)
+    return message
+
+
+def _cut_path(match: re.Match) -> str:
+    rest = match.group(1)
+    return "…" + os.sep + os.path.basename(rest.rstrip(os.sep)) if rest and rest.strip(os.sep) else "…"

@@ -294,8 +294,9 @@ class TrainingTab:
                 allow_custom_value=True,
                 label=i18n("model"),
             )
-            self.epochs = gr.Number(recipe["epochs"], precision=0, label=i18n("epochs"))
-            self.batch = gr.Number(recipe["batch_size"], precision=0, label=i18n("batch"))
+            # No precision=0: Gradio would round 2.5 epochs to 2 before the handler; make_config refuses it.
+            self.epochs = gr.Number(recipe["epochs"], step=1, label=i18n("epochs"))
+            self.batch = gr.Number(recipe["batch_size"], step=1, label=i18n("batch"))
             self.lr = gr.Number(recipe["lr"], label=i18n("lr"))
         with gr.Row():
             self.optimizer = gr.Radio(["adam", "sgd"], value="adam", label=i18n("optimizer"))
@@ -303,8 +304,8 @@ class TrainingTab:
                 ["constant", "cosine", "onecycle"], value=recipe["schedule"], label=i18n("schedule")
             )
             self.weight_decay = gr.Number(0.0, label=i18n("wd"))
-            self.subset = gr.Number(recipe["subset"], precision=0, label=i18n("subset"))
-            self.seed = gr.Number(0, precision=0, label=i18n("seed"))
+            self.subset = gr.Number(recipe["subset"], step=1, label=i18n("subset"))
+            self.seed = gr.Number(0, step=1, label=i18n("seed"))
         with gr.Row():
             self.augment = gr.Checkbox(recipe["augment"], label=i18n("augment"))
             self.pretrained = gr.Checkbox(False, label=i18n("pretrained"))

@@ -8,8 +8,10 @@ from __future__ import annotations
 import functools
 import hashlib
 import os
+import re
 import shutil
 import tempfile
+import time
 import uuid
 from collections.abc import Sequence
 from typing import Any
@@ -45,6 +47,8 @@ TABLE_HEADERS_KO = {
 }
 MAX_DEFAULT_BOXES = 40  # deeper than this in "blocks" mode and the page opens folded to stages
 EXPORTS_KEPT = 32  # download folders kept; older ones are deleted (the server owns only what it wrote)
+STEM_CHARS = 40  # a download's name, model part: file systems refuse names over 255 bytes
+STALE_STAGING_S = 600  # an unfinished download folder this old was left by a killed process
 SELECTED_ROW = "background-color: #ffe8cc; font-weight: bold"
 
 
@@ -172,12 +176,13 @@ def _exports_root() -> str:
 
 
 def _export_folder() -> str:
-    """A new folder for one set of downloads; the oldest beyond ``EXPORTS_KEPT`` are removed."""
+    """A new folder for one set of downloads; the oldest beyond ``EXPORTS_KEPT`` are removed, and so are
+    unfinished ones older than ``STALE_STAGING_S`` (a process killed while writing)."""
     root = _exports_root()
-    folders = sorted(
-        (e for e in os.scandir(root) if e.is_dir() and not e.name.startswith(".")), key=lambda e: e.stat().st_mtime
-    )
-    for old in folders[: max(0, len(folders) - EXPORTS_KEPT + 1)]:
+    entries = [e for e in os.scandir(root) if e.is_dir()]
+    folders = sorted((e for e in entries if not e.name.startswith(".")), key=lambda e: e.stat().st_mtime)
+    stale = [e for e in entries if e.name.startswith(".") and time.time() - e.stat().st_mtime > STALE_STAGING_S]
+    for old in folders[: max(0, len(folders) - EXPORTS_KEPT + 1)] + stale:
         shutil.rmtree(old.path, ignore_errors=True)
     folder = os.path.join(root, "." + uuid.uuid4().hex)  # hidden until complete
     os.makedirs(folder)
@@ -194,8 +199,14 @@ def downloads(a: Analysis, fold: str, expanded: Sequence[str] = ()) -> list[str]
     names = [stem + ".csv", stem + ".md", f"{stem}_{fold}.svg", f"{stem}_{fold}.png"]
     if not all(os.path.exists(os.path.join(final, n)) for n in names):
         folder = _export_folder()
-        export_table(a, layer_table(a), folder)
-        export_diagram(a, fold, expanded, folder)
+        try:
+            export_table(a, layer_table(a), folder)
+            export_diagram(a, fold, expanded, folder)
+        except OSError as exc:  # a full disk, say: no half-written folder stays, and no server path is shown
+            shutil.rmtree(folder, ignore_errors=True)
+            raise ValueError(
+                f"could not write the download files for {stem}: {exc.strerror or type(exc).__name__}"
+            ) from None
         try:
             os.rename(folder, final)
         except OSError:  # another request finished the same set first: use theirs
@@ -205,7 +216,12 @@ def downloads(a: Analysis, fold: str, expanded: Sequence[str] = ()) -> list[str]
 
 
 def _stem(a: Analysis) -> str:
-    return a.model_name.replace(":", "_").replace(",", "-") + "_" + shape_text(a.input_shape, "x")
+    """A short, file-safe name for the downloads: the model's name (a long custom string cut, with a digest of
+    the whole so different models never share one) and the input size."""
+    name = re.sub(r"[^A-Za-z0-9_.-]", "-", a.model_name.replace(":", "_").replace(",", "-"))
+    if len(name) > STEM_CHARS:
+        name = name[: STEM_CHARS - 9] + "-" + hashlib.sha1(a.model_name.encode()).hexdigest()[:8]
+    return name + "_" + shape_text(a.input_shape, "x")
 
 
 def export_table(a: Analysis, table: pd.DataFrame, folder: str | None = None) -> list[str]:

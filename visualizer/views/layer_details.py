@@ -47,6 +47,11 @@ def _same_per_dim(values) -> bool:
     return values is not None and not isinstance(values, str) and len(set(values)) == 1
 
 
+def is_transposed(r: LayerRecord) -> bool:
+    """A transposed convolution (``ConvTranspose2d``): it spreads each input over ``k`` outputs instead."""
+    return r.type.startswith("ConvTranspose")
+
+
 def output_size_formula(r: LayerRecord) -> str:
     """``H_out = ⌊(H_in + 2·p − d·(k−1) − 1)/s⌋ + 1 = … = 224`` for every spatial dim (one line when equal)."""
     dims = _dims(r)
@@ -70,6 +75,18 @@ def output_size_formula(r: LayerRecord) -> str:
         d = (r.dilation or [1] * len(dims))[i]
         inner = n_in + 2 * p - d * (k - 1) - 1
         label = f"{name}_out" if len(show) > 1 or len(dims) == 1 else " = ".join(f"{x[0]}_out" for x in dims)
+        if is_transposed(r):
+            # out = (in − 1)·s − 2p + d·(k − 1) + output_padding + 1; output_padding is not in the record,
+            # but it is what the output size says it was.
+            base = (n_in - 1) * s - 2 * p + d * (k - 1) + 1
+            extra = n_out - base
+            lines.append(
+                _two_lines(
+                    f"{label} = ({name}_in − 1)·s − 2·p + d·(k−1)" + (" + output_padding" if extra else "") + " + 1",
+                    f"({n_in} − 1)·{s} − 2·{p} + {d}·({k}−1)" + (f" + {extra}" if extra else "") + f" + 1 = {n_out}",
+                )
+            )
+            continue
         lines.append(
             _two_lines(
                 f"{label} = ⌊({name}_in + 2·p − d·(k−1) − 1) / s⌋ + 1",
@@ -121,13 +138,17 @@ def macs_formula(r: LayerRecord) -> str:
     kind = kind_of(r)
     out = r.output_shape or []
     if kind == "conv" and r.kernel and r.input_shape:
-        positions = math.prod(out[2:])
         weights = r.input_shape[1] // r.groups * out[1] * math.prod(r.kernel)
-        pos_text = " · ".join(map(str, out[2:]))
-        text = t("textbook: weights × output positions", "교과서: 가중치 × 출력 위치 수") + _two_lines(
-            "", f"{number_text(weights)} · {pos_text} = {number_text(weights * positions)}"
+        if is_transposed(r):  # every input pixel meets every weight once (the record's own count)
+            sides, label = r.input_shape[2:], t("textbook: weights × input positions", "교과서: 가중치 × 입력 위치 수")
+        else:
+            sides, label = out[2:], t("textbook: weights × output positions", "교과서: 가중치 × 출력 위치 수")
+        textbook = weights * math.prod(sides)
+        text = label + _two_lines(
+            "", f"{number_text(weights)} · {' · '.join(map(str, sides))} = {number_text(textbook)}"
         ).replace("= ", "", 1)
-        if r.macs != weights * positions:
+        positions = math.prod(out[2:])  # torchinfo counts every parameter at every output position
+        if r.macs != textbook:
             text += (
                 f"<div>{t('torchinfo (bias counted too, as in the table)', 'torchinfo (편향 포함, 표의 값)')}: "
                 f"<code>{number_text(r.params)} · {number_text(positions)} = {number_text(r.macs)}</code></div>"
@@ -182,6 +203,9 @@ def rf_formula(r: LayerRecord, analysis: Analysis) -> str:
         d = (r.dilation or [1] * len(rf))[i]
         s = r.stride[i]
         sub = "" if same else f"_{dims[i]}"
+        if is_transposed(r) and s > 1:
+            lines += _transposed_rf_lines(r, i, sub)
+            continue
         lines.append(
             _two_lines(
                 f"r{sub} = r_prev + (k − 1)·d·j_prev",
@@ -189,11 +213,44 @@ def rf_formula(r: LayerRecord, analysis: Analysis) -> str:
             )
         )
         lines.append(_two_lines(f"j{sub} = j_prev · s", f"{number_text(j_prev[i])} · {s} = {number_text(jump[i])}"))
-    if not r.rf_exact:
+    if not r.rf_exact and r.type.startswith("Adaptive"):
         lines.append(
             t("(irregular adaptive windows: the largest window is shown)", "(불규칙한 적응형 창: 가장 큰 창 기준)")
         )
+    elif not r.rf_exact and not is_transposed(r):
+        lines.append(
+            t(
+                "(≤: units of an earlier layer differ from one another, so this is an upper bound)",
+                "(≤: 앞쪽 층의 유닛들이 서로 달라서 이 값은 상한입니다)",
+            )
+        )
     return "".join(lines)
+
+
+def _transposed_rf_lines(r: LayerRecord, i: int, sub: str) -> list[str]:
+    """A transposed conv with stride s > 1: output ``o`` reads input ``(o + p − t·d) / s`` through each tap ``t``
+    that divides, so a unit reads only some inputs, and which ones depends on ``o mod s``."""
+    k, s, p = r.kernel[i], r.stride[i], r.padding[i]
+    d = (r.dilation or [1] * len(r.kernel))[i]
+    r_prev, j_prev = r.input_receptive_field[i], r.input_jump[i]
+    reach = [[(o + p - t * d) // s for t in range(k) if (o + p - t * d) % s == 0] for o in range(s)]
+    span = max((max(ins) - min(ins) for ins in reach if ins), default=0)
+    reads = max(len(ins) for ins in reach)
+    unit = r_prev + span * abs(j_prev)
+    spread = t(
+        f"(each output unit reads at most {reads} input unit(s), which ones depending on its position mod {s}: "
+        f"units differ, and the field around every unit is at most {number_text(r.receptive_field[i])})",
+        f"(출력 유닛 하나는 입력 유닛을 최대 {reads}개 읽고, 어떤 것을 읽는지는 위치 mod {s}에 따라 달라 유닛마다 "
+        f"다릅니다: 모든 유닛의 수용 영역은 최대 {number_text(r.receptive_field[i])})",
+    )
+    return [
+        _two_lines(
+            f"r_unit{sub} = r_prev + (span of inputs read)·j_prev",
+            f"{number_text(r_prev)} + {span}·{number_text(j_prev)} = {number_text(unit)}",
+        )
+        + spread,
+        _two_lines(f"j{sub} = j_prev / s", f"{number_text(j_prev)} / {s} = {number_text(r.jump[i])}"),
+    ]
 
 
 def details_html(analysis: Analysis, key: str) -> str:

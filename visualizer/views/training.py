@@ -34,14 +34,19 @@ UI_LOG_EVERY = 5  # steps between curve points: classroom runs are short, the cu
 
 def _number(value: Any, name: str, kind: type, lo: float, hi: float) -> Any:
     """Gradio Number fields arrive as float or None; turn them into checked ints/floats with a clear message."""
-    if value is None or (isinstance(value, float) and not math.isfinite(value)):
-        raise ValueError(f"{name} is empty or not a number; enter a value from {lo:g} to {hi:g}")
+    try:  # a float from the page, or a string from an API call ('2.5', '3')
+        number = float(value) if value is not None and not isinstance(value, bool) else math.nan
+    except (TypeError, ValueError):
+        number = math.nan
+    if not math.isfinite(number):
+        shown = str(value) if len(str(value)) <= 40 else str(value)[:40] + "…"
+        raise ValueError(f"{name} is empty or not a number ({shown!r}); enter a value from {lo:g} to {hi:g}")
     if kind is int:
-        if float(value) != int(value):
-            raise ValueError(f"{name} must be a whole number, got {value}")
-        value = int(value)
+        if not number.is_integer():  # 2.5 epochs is refused, not silently run as 2
+            raise ValueError(f"{name} must be a whole number, got {number:g}; e.g. {max(lo, math.floor(number)):g}")
+        value = int(number)
     else:
-        value = float(value)
+        value = number
     if not lo <= value <= hi:
         raise ValueError(f"{name} must be from {lo:g} to {hi:g}, got {value:g}")
     return value
