@@ -9,13 +9,14 @@ import os
 import gradio as gr
 
 from visualizer.ui import units
+from visualizer.ui.downloads import CHECKPOINTS
 from visualizer.ui.handlers import friendly
 from visualizer.ui.text import i18n
 from visualizer.views import training
 
 CURVE_COLORS = {"train": "#4c78a8", "test": "#f58518"}
-# A checkpoint is offered for download at every epoch while it is small; a big one once the run ends (each file
-# Gradio serves is copied into its cache; the cache itself is cleared of files older than an hour).
+# A checkpoint is offered for download at every epoch while it is small; a big one once the run ends. Either way it
+# is handed to Gradio from the shelf (``ui.downloads``): one file per checkpoint in Gradio's cache, not a copy per poll.
 AUTO_SEND_CHECKPOINT_BYTES = 64 * 2**20
 SNAPSHOT_PANEL_SIZE = 6  # its info, filters, maps, top-3, the picker, and what it shows (snapshot_ui's outputs)
 RECIPE_FIELDS = ("epochs", "batch_size", "lr", "schedule", "subset", "augment")  # the order of their components
@@ -23,9 +24,19 @@ RECIPE_FIELDS = ("epochs", "batch_size", "lr", "schedule", "subset", "augment") 
 
 # ---------------------------------------------------------------- handlers
 # (none of those behind a public endpoint has a docstring: Gradio would publish it as the endpoint's description)
+def checkpoint_file(checkpoint: str | None, running: bool) -> str | None:
+    """What the checkpoint download shows: the shelf's file for ``checkpoint``; None for a big one while its run is
+    still writing new versions (each would be a copy)."""
+    big = bool(checkpoint) and os.path.isfile(checkpoint) and os.path.getsize(checkpoint) > AUTO_SEND_CHECKPOINT_BYTES
+    if running and big:
+        CHECKPOINTS.forget_missing()
+        return None
+    return CHECKPOINTS.shelve(checkpoint)
+
+
 def status_ui() -> tuple:
-    *values, active = training.train_status()
-    return *values, gr.Timer(active=active)  # poll only while a run is active
+    *values, checkpoint, active = training.train_status()
+    return *values, checkpoint_file(checkpoint, active), gr.Timer(active=active)  # poll only while a run is active
 
 
 def snapshot_ui(choice: str | None, shown: tuple | None) -> tuple:
@@ -38,20 +49,19 @@ def snapshot_ui(choice: str | None, shown: tuple | None) -> tuple:
     return *values, gr.Radio(choices=choices, value=value), state
 
 
-def tick_ui(shown: tuple | None, choice: str | None, snap_shown: tuple | None) -> tuple:
-    """The 1-second refresh: the checkpoint file is re-sent only when it changed on disk — and, for a big
-    one, only once the run has ended (Gradio keeps a full copy of every file it serves) — the snapshot
-    panel only when there is a new snapshot."""
+def tick_ui(shown: str | None, choice: str | None, snap_shown: tuple | None) -> tuple:
+    """The 1-second refresh: the checkpoint file is re-sent only when the shelf's file for it changed (a new
+    version on disk; a big one only once the run has ended), the snapshot panel only when there is a new
+    snapshot."""
     *values, checkpoint, running = training.train_status()
     timer = gr.Timer(active=running)
-    key = (checkpoint, os.path.getmtime(checkpoint)) if checkpoint and os.path.exists(checkpoint) else None
-    big = key is not None and os.path.getsize(checkpoint) > AUTO_SEND_CHECKPOINT_BYTES
-    send = key != shown and not (running and big)
+    shelved = checkpoint_file(checkpoint, running)
+    send = shelved is not None and shelved != shown
     return (
         *values,
-        checkpoint if send else gr.skip(),
+        shelved if send else gr.skip(),
         timer,
-        key if send else shown,
+        shelved if send else shown,
         *snapshot_ui(choice, snap_shown),
     )
 
@@ -104,7 +114,7 @@ class TrainingTab:
             self.checkpoint = gr.File(label=i18n("ckpt_download"))
             gr.Markdown(i18n("explain_train"))
             self.timer = gr.Timer(1.0, active=False)
-            self.shown = gr.State(None)  # (path, mtime) of the checkpoint this page already has
+            self.shown = gr.State(None)  # the shelved checkpoint file this page already has (ui.downloads)
         self.status = [
             self.progress,
             self.loss,
