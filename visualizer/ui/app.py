@@ -12,7 +12,7 @@ from typing import Any
 
 import gradio as gr
 
-from visualizer.ui import architecture, compare, features, stacks, training, units
+from visualizer.ui import architecture, compare, features, login_wall, stacks, training, units
 from visualizer.ui.handlers import LIGHT, friendly
 from visualizer.ui.page_assets import CSS, LANGUAGE_JS
 from visualizer.ui.text import i18n
@@ -41,14 +41,17 @@ def build_demo() -> gr.Blocks:
 def launch(
     host: str = "127.0.0.1", port: int = 7860, share: bool = False, auth: Any = None, prevent_thread_lock: bool = False
 ) -> gr.Blocks:
-    """Serve the page; ``auth`` is a (user, password) login or a callable checking one (``LoginGuard``)."""
+    """Serve the page; ``auth`` is a (user, password) login or a callable checking one (``LoginGuard``): with one,
+    nothing about the app is served before login (``login_wall``)."""
     demo = build_demo()
     demo.queue(default_concurrency_limit=2)
     demo.launch(
         server_name=host,
         server_port=port,
         share=share,
-        auth=auth,
+        auth=login_wall.gradio_auth(auth),
+        auth_message=login_wall.AUTH_MESSAGE if auth is not None else None,
+        app_kwargs=login_wall.app_kwargs(auth),
         i18n=i18n,
         max_file_size=MAX_UPLOAD,
         prevent_thread_lock=prevent_thread_lock,
