@@ -18,8 +18,25 @@ from visualizer.ui.text import i18n
 from visualizer.views import architecture, features
 
 # A click anywhere in the diagram (one delegated listener, so redraws need no re-binding): a box selects its
-# layer at once in the page and then asks Python for its details; a stage's ×N badge asks for a redraw.
+# layer at once in the page — its box, and its row of the table — and then asks Python for its card; a stage's ×N
+# badge asks for a redraw. A click on a table row marks that row the same way. The row is marked by a style rule
+# on the table's cells of that row index (``cell-<row>-<column>``), which holds while the table, a virtual list,
+# recycles its row elements as it scrolls; so a click's answer is the card alone, never the whole table again.
 DIAGRAM_JS = """
+window.cnnvizPickRow = (index) => {
+  let rule = document.getElementById('arch-picked-row');
+  if (!rule) {
+    rule = document.createElement('style');
+    rule.id = 'arch-picked-row';
+    document.head.appendChild(rule);
+  }
+  rule.textContent = (index === null || index === undefined || index === '') ? '' :
+    `#arch-table [data-testid^="cell-${Number(index)}-"] { background-color: #ffe8cc !important; font-weight: bold; }`;
+};
+document.addEventListener('click', (event) => {
+  const cell = event.target.closest && event.target.closest('#arch-table [data-testid^="cell-"]');
+  if (cell) window.cnnvizPickRow(cell.dataset.testid.split('-')[1]);
+});
 element.addEventListener('click', (event) => {
   const badge = event.target.closest('[data-expand]');
   if (badge) { trigger('click', {expand: badge.dataset.expand}); return; }
@@ -30,9 +47,13 @@ element.addEventListener('click', (event) => {
   element.querySelectorAll('[data-layer]').forEach((n) => {
     if (n.dataset.layer === key) n.classList.add('selected');
   });
+  const box = element.querySelector('.selected[data-index]');
+  window.cnnvizPickRow(box ? box.dataset.index : null);
   trigger('select', {layer: key});
 });
 """
+# A new analysis: no row is marked (its inputs pass through unchanged).
+UNPICK_JS = "(...args) => { if (window.cnnvizPickRow) window.cnnvizPickRow(null); return args; }"
 # After a box is clicked, bring its (highlighted) row of the table into view. The table is a virtual list
 # (only visible rows exist), so scroll its container to the row's position rather than to an element.
 SCROLL_TO_ROW_JS = """
@@ -83,7 +104,7 @@ def selected_maps(state: dict | None, image: Any, weights: str, progress=gr.Prog
 def layer_details_api(model: str, input_size: str, layer: str) -> str:
     """A layer's details card by name (what a click on its box shows), for scripts."""
     state = architecture.arch_state(architecture.run(model, input_size), "blocks")
-    return architecture.select_view(state, layer)[1]
+    return architecture.select_view(state, layer)[0]
 
 
 def arch_maps_clicked(maps_state: dict | None, evt: gr.SelectData) -> tuple:
@@ -149,10 +170,18 @@ class ArchitectureTab:
 
     def _analyze_events(self, demo: gr.Blocks) -> None:
         inputs, outputs = [self.model, self.size], self.analysis + self.no_maps
-        gr.on([self.button.click, self.size.select], friendly(analyze_ui), inputs, outputs, api_name="analyze", **LIGHT)
+        gr.on(
+            [self.button.click, self.size.select],
+            friendly(analyze_ui),
+            inputs,
+            outputs,
+            api_name="analyze",
+            js=UNPICK_JS,
+            **LIGHT,
+        )
         # Picking a model switches to the input size it was designed for, then analyses it.
         self.model.select(friendly(architecture.design_size), self.model, self.size, api_visibility="private").then(
-            friendly(analyze_ui), inputs, outputs, api_visibility="private"
+            friendly(analyze_ui), inputs, outputs, js=UNPICK_JS, api_visibility="private"
         )
         demo.load(friendly(analyze_ui), inputs, outputs, api_visibility="private")
         redrawn = [self.diagram, self.files, self.state]
@@ -160,9 +189,9 @@ class ArchitectureTab:
         self.diagram.click(friendly(expand_ui), self.state, redrawn, api_visibility="private")
 
     def _select_events(self) -> None:
-        """A click on a box or a row: the card and the highlighted row at once, the table scrolled to that row, then
-        the layer's maps through the image (a forward pass, in the network queue)."""
-        selected_outputs = [self.table, self.details, self.state]
+        """A click on a box or a row: the card (the page marked the box and the row itself), the table scrolled to
+        that row, then the layer's maps through the image (a forward pass, in the network queue)."""
+        selected_outputs = [self.details, self.state]
         for selected in (
             self.diagram.select(
                 friendly(diagram_clicked), self.state, selected_outputs, **LIGHT, api_visibility="private"

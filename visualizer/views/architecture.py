@@ -28,7 +28,6 @@ from visualizer.views.layer_details import details_html, empty_card, t
 FOLD_CHOICES = [("every layer · 모든 층", "none"), ("conv blocks · 합성곱 블록", "blocks"), ("stages · 단계", "stages")]
 MAX_DEFAULT_BOXES = 40  # deeper than this in "blocks" mode and the page opens folded to stages
 EXPORTS_KEPT = 32  # download folders kept; older ones are deleted (the server owns only what it wrote)
-SELECTED_ROW = "background-color: #ffe8cc; font-weight: bold"
 
 
 def run(model: str, input_size: str | Sequence[int] | None) -> Analysis:
@@ -237,24 +236,16 @@ def redraw_view(state: dict | None, fold: str | None = None, expand: str | None 
     return diagram_html(a, fold, expanded, new["selected"]), downloads(a, fold, expanded), new
 
 
-def highlighted_table(a: Analysis, key: str | None) -> Any:
-    """The layer table with ``key``'s row highlighted (a pandas Styler, which Gradio displays as is)."""
-    table = layer_table(a)
-    if not key:
-        return table
-    row = a.by_key(key).index
-    return table.style.apply(lambda r: [SELECTED_ROW if r.name == row else ""] * len(r), axis=1)
-
-
-def select_view(state: dict | None, key: str) -> tuple[Any, str, dict]:
-    """A click on a box (or a table row): ``(highlighted table, details card, state)``."""
+def select_view(state: dict | None, key: str) -> tuple[str, dict]:
+    """A click on a box (or a table row): ``(details card, state)``. The page highlights the layer's box and its
+    table row itself (``ui.architecture.DIAGRAM_JS``), so the table is not sent again."""
     a = _from_state(state)
     key = (key or "").strip()
     try:
         a.by_key(key)
     except KeyError as exc:
         raise ValueError(str(exc).strip("'\"")) from None
-    return highlighted_table(a, key), details_html(a, key), {**state, "selected": key}
+    return details_html(a, key), {**state, "selected": key}
 
 
 def row_key(state: dict | None, row: int) -> str:
