@@ -3,11 +3,14 @@ a handler's error reaches the page (``visualizer/ui/``)."""
 
 from __future__ import annotations
 
+import os
+import threading
+
 import gradio as gr
 import pytest
 
 from visualizer.ui.app import build_demo
-from visualizer.ui.handlers import friendly
+from visualizer.ui.handlers import NETWORK_NICE, friendly, on_network_thread
 
 PUBLIC = {
     "analyze",
@@ -79,3 +82,19 @@ def test_friendly_leaves_programming_errors_alone():
 
     with pytest.raises(TypeError):
         friendly(broken)()
+
+
+def test_forward_passes_run_on_a_lower_priority_thread_than_answers_from_records(events):
+    network = [e for e in events if e.concurrency_id == "network"]
+    assert network and all(getattr(e.fn, "__wrapped__", None) for e in network)
+
+    # The wrapper runs the handler on the network thread: its priority is the caller's + NETWORK_NICE.
+    def probe():
+        return threading.get_native_id(), os.getpriority(os.PRIO_PROCESS, threading.get_native_id())
+
+    mine = os.getpriority(os.PRIO_PROCESS, threading.get_native_id())
+    tid, nice = on_network_thread(probe)()
+    assert tid != threading.get_native_id() and nice == min(19, mine + NETWORK_NICE)
+    for e in events:  # answers from the records stay on Gradio's own threads
+        if e.api_name in ("analyze", "layer_details", "compare_stacks", "diagram_clicked"):
+            assert e.concurrency_id != "network"

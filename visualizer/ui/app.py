@@ -13,7 +13,7 @@ from typing import Any
 import gradio as gr
 
 from visualizer.ui import architecture, compare, features, login_wall, stacks, training, units
-from visualizer.ui.handlers import LIGHT, friendly
+from visualizer.ui.handlers import LIGHT, friendly, network_at_low_priority
 from visualizer.ui.page_assets import CSS, LANGUAGE_JS
 from visualizer.ui.text import i18n
 
@@ -35,6 +35,7 @@ def build_demo() -> gr.Blocks:
         # An endpoint for scripts only: it has no component, so it sits outside the tabs (Gradio adds its own).
         gr.api(friendly(architecture.layer_details_api), api_name="layer_details", **LIGHT)
         units.register_api()  # explain_unit, effective_rf
+    network_at_low_priority(demo)  # forward passes yield the cores to answers from records and to training
     return demo
 
 

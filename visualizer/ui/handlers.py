@@ -6,8 +6,13 @@ pieces are what every tab wraps them in.
 
 from __future__ import annotations
 
+import contextvars
 import functools
+import inspect
+import os
+import threading
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import gradio as gr
@@ -20,6 +25,43 @@ from visualizer.budgets.allocator import release_freed_memory
 # have their own, wider limits and never wait behind a forward pass.
 NETWORK = {"concurrency_id": "network", "concurrency_limit": 1}
 LIGHT = {"concurrency_limit": 4}
+# Queues order requests; the CPU is shared all the same. Forward passes run on one thread of their own at a lower
+# priority (``network_at_low_priority``), so that answers from the records and a training run come first when both
+# want the cores, and a feature-maps request takes what is left. The threads torch starts for a pass inherit it.
+NETWORK_NICE = 10
+
+
+def _lower_priority() -> None:
+    try:
+        os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), NETWORK_NICE)
+    except (AttributeError, OSError):  # no per-thread priority here (Windows, macOS): the queue alone
+        pass
+
+
+_network_thread = ThreadPoolExecutor(1, thread_name_prefix="cnnviz-network", initializer=_lower_priority)
+
+
+def on_network_thread(fn: Callable) -> Callable:
+    """``fn`` run on the low-priority network thread (with the caller's context: Gradio's request, progress)."""
+
+    @functools.wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        return _network_thread.submit(contextvars.copy_context().run, fn, *args, **kwargs).result()
+
+    return wrapper
+
+
+def network_at_low_priority(demo: gr.Blocks) -> int:
+    """Move every event of the ``network`` queue onto the low-priority thread; returns how many. One thread is
+    enough: that queue runs one event at a time."""
+    moved = 0
+    for block_fn in demo.fns.values():
+        fn = block_fn.fn
+        plain = fn is not None and not (inspect.iscoroutinefunction(fn) or inspect.isgeneratorfunction(fn))
+        if block_fn.concurrency_id == NETWORK["concurrency_id"] and plain:
+            block_fn.fn = on_network_thread(fn)
+            moved += 1
+    return moved
 
 
 def friendly(fn: Callable, release_memory: bool = False) -> Callable:
