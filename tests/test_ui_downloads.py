@@ -9,6 +9,7 @@ import time
 
 import gradio as gr
 import pytest
+from gradio import processing_utils
 
 import zoo
 from visualizer import budgets
@@ -17,7 +18,8 @@ from visualizer.budgets import runs
 from visualizer.checkpoint import make_checkpoint, save_checkpoint
 from visualizer.training import TrainConfig
 from visualizer.ui import training as training_ui
-from visualizer.ui.downloads import CHECKPOINTS, CheckpointShelf
+from visualizer.ui.architecture import analyze_ui
+from visualizer.ui.downloads import CHECKPOINTS, EXPORTS, Shelf
 
 
 @pytest.fixture()
@@ -56,7 +58,7 @@ def reply(demo: gr.Blocks) -> str:
 
 def test_gradio_itself_keeps_a_copy_per_version_the_shelf_one_file(tmp_path, cache):
     ckpt = tmp_path / "runs" / "run-a" / "last.pt"
-    shelf = CheckpointShelf()
+    shelf = Shelf()
     with gr.Blocks() as plain:  # what the page did: the checkpoint's own path in every status reply
         out = gr.File()
         gr.Button().click(lambda: str(ckpt), None, out)
@@ -137,3 +139,19 @@ def test_status_polls_during_and_after_runs_leave_one_file_per_kept_checkpoint(t
     finally:
         budgets.configure(keep_runs=before.keep_runs)
         CHECKPOINTS.forget_missing()
+
+
+def test_an_analysis_downloads_come_from_the_shelf_and_gradio_neither_hashes_nor_copies_them(cache, monkeypatch):
+    calls = []
+    real_hash = processing_utils.hash_file
+    monkeypatch.setattr(processing_utils, "hash_file", lambda *a, **k: calls.append(a) or real_hash(*a, **k))
+    with gr.Blocks() as page:
+        files = gr.File(file_count="multiple")
+        gr.Button().click(lambda: analyze_ui("alexnet_cifar", "3x32x32")[3], None, files)
+    answers = [asyncio.run(page.process_api(page.fns[0], [], state=None))["data"][0] for _ in range(5)]
+    paths = [[f["path"] for f in answer] for answer in answers]
+    assert all(p == paths[0] for p in paths) and len(paths[0]) == 4  # the same four files every time
+    assert all(p.startswith(str(EXPORTS.folder())) for p in paths[0])
+    assert sorted(os.path.basename(p).rsplit(".", 1)[1] for p in paths[0]) == ["csv", "md", "png", "svg"]
+    assert calls == []  # Gradio hashed none of them (nor copied: nothing else is in its cache)
+    assert sorted(files_in(cache)) == sorted(paths[0])

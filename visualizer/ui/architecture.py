@@ -13,6 +13,7 @@ import gradio as gr
 
 from visualizer.ui import units
 from visualizer.ui.components import SIZE_PRESETS, WEIGHT_SOURCES, ImageUpload, model_choices
+from visualizer.ui.downloads import EXPORTS
 from visualizer.ui.handlers import LIGHT, NETWORK, friendly
 from visualizer.ui.text import i18n
 from visualizer.views import architecture, features
@@ -74,16 +75,22 @@ SCROLL_TO_ROW_JS = """
 # ---------------------------------------------------------------- handlers
 # (none of those behind a public endpoint has a docstring: Gradio would publish it as the endpoint's description)
 def analyze_ui(model: str, input_size: str) -> tuple:
-    # A fresh analysis; the last selection's maps cleared.
-    return *architecture.analyze_view(model, input_size), None, None, "", None
+    # A fresh analysis; the last selection's maps cleared. The downloads from the shelf (ui.downloads: no hashing).
+    table, totals, drawing, files, fold, state, card = architecture.analyze_view(model, input_size)
+    return table, totals, drawing, EXPORTS.shelve_all(files), fold, state, card, None, None, "", None
+
+
+def redraw_ui(state: dict | None, fold: str | None, expand: str | None = None) -> tuple:
+    drawing, files, new = architecture.redraw_view(state, fold, expand)
+    return drawing, EXPORTS.shelve_all(files), new
 
 
 def refold_ui(state: dict | None, fold: str) -> tuple:
-    return architecture.redraw_view(state, fold)
+    return redraw_ui(state, fold)
 
 
 def expand_ui(state: dict | None, evt: gr.EventData) -> tuple:
-    return architecture.redraw_view(state, None, getattr(evt, "expand", None))
+    return redraw_ui(state, None, getattr(evt, "expand", None))
 
 
 def diagram_clicked(state: dict | None, evt: gr.EventData) -> tuple:
