@@ -10,7 +10,9 @@ import gradio as gr
 import pytest
 
 from visualizer.ui.app import build_demo
+from visualizer.ui.architecture import analyze_ui
 from visualizer.ui.handlers import NETWORK_NICE, friendly, on_network_thread
+from visualizer.views import architecture as architecture_view
 
 PUBLIC = {
     "analyze",
@@ -98,3 +100,14 @@ def test_forward_passes_run_on_a_lower_priority_thread_than_answers_from_records
     for e in events:  # answers from the records stay on Gradio's own threads
         if e.api_name in ("analyze", "layer_details", "compare_stacks", "diagram_clicked"):
             assert e.concurrency_id != "network"
+
+
+def test_a_new_analysis_clears_the_card_and_maps_only_when_a_layer_was_selected():
+    fresh = analyze_ui("alexnet_cifar", "3x32x32", None)  # a script, or the page's first analysis: everything
+    table, totals, drawing, files, fold, state, card, maps, rf, info, maps_state = fresh
+    assert len(table) == len(architecture_view.run("alexnet_cifar", "3x32x32").layers) and card and maps is None
+    assert state["selected"] is None and info == ""
+    again = analyze_ui("alexnet_cifar", "3x32x32", state)  # nothing selected on the page: nothing to clear
+    assert list(again[6:]) == [gr.skip()] * 5
+    picked = analyze_ui("resnet18_cifar", "3x32x32", {**state, "selected": "features.0"})
+    assert picked[6] == card and list(picked[7:]) == [None, None, "", None]
