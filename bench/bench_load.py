@@ -275,6 +275,11 @@ def main() -> int:
                 f"  analyze p95 = {an / fm_s:.2f}×, click p95 = {cl / fm_s:.2f}× one feature-maps request (goal ≤ 1×); "
                 f"feature maps p95 = {fm / fm_s:.2f}× (goal ≤ 4×)"
             )
+            busy = len(times.get("feature_maps", [])) * fm_s / elapsed
+            print(
+                f"  the network queue (one pass at a time) was busy ≥ {100 * busy:.0f} % of the time (feature maps "
+                "served × one request's time alone): near 100 %, their p95 is set by the queue's length"
+            )
             ok &= not errors and an <= fm_s and cl <= fm_s and fm <= 4 * fm_s
 
         if "train" in phases:

@@ -105,7 +105,7 @@ def test_forward_passes_run_on_a_lower_priority_thread_than_answers_from_records
 def test_a_new_analysis_clears_the_card_and_maps_only_when_a_layer_was_selected():
     fresh = analyze_ui("alexnet_cifar", "3x32x32", None)  # a script, or the page's first analysis: everything
     table, totals, drawing, files, fold, state, card, maps, rf, info, maps_state = fresh
-    assert len(table) == len(architecture_view.run("alexnet_cifar", "3x32x32").layers) and card and maps is None
+    assert len(table["data"]) == len(architecture_view.run("alexnet_cifar", "3x32x32").layers) and card and maps is None
     assert state["selected"] is None and info == ""
     again = analyze_ui("alexnet_cifar", "3x32x32", state)  # nothing selected on the page: nothing to clear
     assert list(again[6:]) == [gr.skip()] * 5

@@ -46,7 +46,13 @@ def design_size(model: str) -> str:
 
 
 def layer_table(a: Analysis) -> pd.DataFrame:
-    return pd.DataFrame(table_rows(a))
+    """The per-layer table; one frame per analysis, shared by every answer (read it, never change it)."""
+    return _layer_table(a.model_name, tuple(a.input_shape))
+
+
+@functools.lru_cache(maxsize=64)
+def _layer_table(name: str, shape: tuple[int, ...]) -> pd.DataFrame:
+    return pd.DataFrame(table_rows(analyze_model(name, shape)))
 
 
 def totals_markdown(a: Analysis) -> str:
@@ -164,7 +170,12 @@ def export_diagram(a: Analysis, fold: str, expanded: Sequence[str] = (), folder:
 
 def default_fold(a: Analysis) -> str:
     """Blocks (every residual block and shortcut drawn) unless that makes too many boxes: then stages."""
-    row, _ = diagram.nodes(a, "blocks")
+    return _default_fold(a.model_name, tuple(a.input_shape))
+
+
+@functools.lru_cache(maxsize=64)
+def _default_fold(name: str, shape: tuple[int, ...]) -> str:
+    row, _ = diagram.nodes(analyze_model(name, shape), "blocks")
     return "blocks" if len(row) <= MAX_DEFAULT_BOXES else "stages"
 
 
