@@ -74,12 +74,11 @@ SCROLL_TO_ROW_JS = """
 
 # ---------------------------------------------------------------- handlers
 # (none of those behind a public endpoint has a docstring: Gradio would publish it as the endpoint's description)
-def analyze_ui(model: str, input_size: str, shown: dict | None = None) -> tuple:
-    # A fresh analysis. The last selection's card and maps are cleared only if there was one (``shown``: the page's
-    # state; None for a script or a page's first analysis), the downloads come from the shelf (no hashing).
+def analyze_ui(model: str, input_size: str) -> tuple:
+    # A fresh analysis; the last selection's maps cleared (with values: in Gradio 6.31 a gr.skip() costs more than
+    # an empty value, see README "Answers that cost little"); the downloads from the shelf (no hashing).
     table, totals, drawing, files, fold, state, card = architecture.analyze_view(model, input_size)
-    cleared = (card, None, None, "", None) if shown is None or shown.get("selected") else (gr.skip(),) * 5
-    return table_data(table), totals, drawing, EXPORTS.shelve_all(files), fold, state, *cleared
+    return table_data(table), totals, drawing, EXPORTS.shelve_all(files), fold, state, card, None, None, "", None
 
 
 def table_data(table: Any) -> dict:
@@ -184,7 +183,7 @@ class ArchitectureTab:
             self.maps_info = gr.Markdown(elem_id="arch-maps-info")
 
     def _analyze_events(self, demo: gr.Blocks) -> None:
-        inputs, outputs = [self.model, self.size, self.state], self.analysis + self.no_maps
+        inputs, outputs = [self.model, self.size], self.analysis + self.no_maps
         gr.on(
             [self.button.click, self.size.select],
             friendly(analyze_ui),

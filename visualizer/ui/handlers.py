@@ -28,7 +28,7 @@ LIGHT = {"concurrency_limit": 4}
 # Queues order requests; the CPU is shared all the same. Forward passes run on one thread of their own at a lower
 # priority (``network_at_low_priority``), so that answers from the records and a training run come first when both
 # want the cores, and a feature-maps request takes what is left. The threads torch starts for a pass inherit it.
-NETWORK_NICE = 10
+NETWORK_NICE = 5  # weight 335 against 1024: a contended pass gets about a quarter of the cores, training the rest
 
 
 def _lower_priority() -> None:
