@@ -49,10 +49,11 @@ def snapshot_ui(choice: str | None, shown: tuple | None) -> tuple:
     return *values, gr.Radio(choices=choices, value=value), state
 
 
-def tick_ui(shown: str | None, choice: str | None, snap_shown: tuple | None) -> tuple:
+def tick_ui(shown: str | None, choice: str | None) -> tuple:
     """The 1-second refresh: the checkpoint file is re-sent only when the shelf's file for it changed (a new
-    version on disk; a big one only once the run has ended), the snapshot panel only when there is a new
-    snapshot."""
+    version on disk; a big one only once the run has ended); the snapshot panel is not an output at all, only
+    the key of what it would show (a change of that key redraws it): each skipped output costs Gradio 6.31 a
+    rebuilt component (README, "Answers that cost little"), six of them on every tick of every page."""
     *values, checkpoint, running = training.train_status()
     timer = gr.Timer(active=running)
     shelved = checkpoint_file(checkpoint, running)
@@ -62,7 +63,7 @@ def tick_ui(shown: str | None, choice: str | None, snap_shown: tuple | None) -> 
         shelved if send else gr.skip(),
         timer,
         shelved if send else shown,
-        *snapshot_ui(choice, snap_shown),
+        training.snapshot_shown(choice),
     )
 
 
@@ -218,6 +219,7 @@ class TrainingTab:
                 )
         gr.Markdown(i18n("explain_snapshot"))
         self.snap_shown = gr.State(None)  # what the snapshot panel shows (see training.snapshot_panel)
+        self.snap_key = gr.State(None)  # what it would show now, polled by the timer (training.snapshot_shown)
         self.epoch_erf = units.training_panel()  # the probe layer's effective receptive field at each kept epoch
 
     def _settings_events(self, demo: gr.Blocks) -> None:
@@ -249,11 +251,12 @@ class TrainingTab:
         self.stop.click(friendly(stop_ui), None, self.status, api_name="train_stop").then(**self.refresh_snapshot)
         self.timer.tick(
             friendly(tick_ui),
-            [self.shown, self.snap_pick, self.snap_shown],
-            [*self.status, self.shown, *self.snapshot_panel],
+            [self.shown, self.snap_pick],
+            [*self.status, self.shown, self.snap_key],
             api_visibility="private",
             show_progress="hidden",
         )
+        self.snap_key.change(**self.refresh_snapshot)  # a new snapshot (or a new state of the run): redraw
 
     def _snapshot_events(self, demo: gr.Blocks) -> None:
         # The latest weights on demand (the running thread takes a snapshot at its next batch); then the picker
