@@ -65,9 +65,10 @@ def test_forward_passes_share_one_queue_and_answers_from_records_have_their_own(
     assert {by_name[n].concurrency_limit for n in network} == {1}
     for name in ("analyze", "compare_stacks", "compare_models", "layer_details", "diagram_clicked", "row_clicked"):
         assert by_name[name].concurrency_limit == 4 and by_name[name].concurrency_id != "network", name
-    # The snapshot panel's refreshes (after start/pause/stop/…, a pick) are one handler, hence one queue.
+    # The snapshot panel's refreshes (after start/pause/stop/…, a pick, a new snapshot seen by the timer) are one
+    # handler, hence one queue.
     snapshot = {e.concurrency_id for e in events if e.api_name.startswith("snapshot_ui")}
-    assert len(snapshot) == 1 and sum(e.api_name.startswith("snapshot_ui") for e in events) == 7
+    assert len(snapshot) == 1 and sum(e.api_name.startswith("snapshot_ui") for e in events) == 8
 
 
 def test_friendly_turns_a_handlers_refusal_into_a_page_message():
