@@ -13,7 +13,7 @@ from PIL import Image
 import zoo
 from visualizer import budgets
 from visualizer.budgets import outputs, runs
-from visualizer.budgets.logins import FIRST_LOCK_S, FREE_TRIES, LoginGuard
+from visualizer.budgets.logins import FIRST_LOCK_S, FREE_TRIES, LoginGuard, LoginLocked
 from visualizer.checkpoint import make_checkpoint, save_checkpoint
 
 
@@ -122,19 +122,25 @@ def test_reply_images_are_files_written_once_and_never_rewritten():
     assert outputs.as_files((image, "text", None)) == (path, "text", None)
 
 
-def test_login_guard_slows_down_repeated_failures():
+def test_login_guard_slows_down_repeated_failures_and_counts_tries_during_a_lock():
     now = [0.0]
     guard = LoginGuard("teacher", "s3cret:x", clock=lambda: now[0])
     assert guard("teacher", "s3cret:x")
     for _ in range(FREE_TRIES):
         assert not guard("teacher", "guess")
     assert guard.locked_for("teacher") == FIRST_LOCK_S
-    assert not guard("teacher", "s3cret:x")  # locked: even the right password waits
-    now[0] += FIRST_LOCK_S
-    assert not guard("teacher", "guess2")  # one more failure: twice as long
-    assert guard.locked_for("teacher") == 2 * FIRST_LOCK_S
-    now[0] += 2 * FIRST_LOCK_S
-    assert guard("teacher", "s3cret:x") and guard.locked_for("teacher") == 0
+    # Locked: even the right password is refused, as a lock-out (not as a wrong password), and counted.
+    with pytest.raises(LoginLocked, match=f"locked, retry in {2 * FIRST_LOCK_S:g} s") as locked:
+        guard("teacher", "s3cret:x")
+    assert locked.value.seconds == 2 * FIRST_LOCK_S and guard.failures("teacher") == FREE_TRIES + 1
+    with pytest.raises(LoginLocked, match=f"retry in {4 * FIRST_LOCK_S:g} s"):  # a wrong one during it, too
+        guard("teacher", "guess2")
+    assert guard.failures("teacher") == FREE_TRIES + 2 and guard.locked_for("teacher") == 4 * FIRST_LOCK_S
+    now[0] += 4 * FIRST_LOCK_S
+    assert not guard("teacher", "guess3")  # after the lock: checked, wrong, and the next lock twice as long again
+    assert guard.locked_for("teacher") == 8 * FIRST_LOCK_S
+    now[0] += 8 * FIRST_LOCK_S
+    assert guard("teacher", "s3cret:x") and guard.locked_for("teacher") == 0 and guard.failures("teacher") == 0
     assert not guard("student", "s3cret:x")  # the wrong name is a failure too
 
 

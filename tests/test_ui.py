@@ -3,16 +3,23 @@ a handler's error reaches the page (``visualizer/ui/``)."""
 
 from __future__ import annotations
 
+import asyncio
+import os
+import threading
+
 import gradio as gr
 import pytest
+from gradio.state_holder import SessionState
 from torch import nn
 
 import zoo
 from visualizer.ui.app import build_demo
+from visualizer.ui.architecture import analyze_ui
 from visualizer.ui.compare import compare_ui
-from visualizer.ui.handlers import friendly, page_message
+from visualizer.ui.handlers import NETWORK_NICE, friendly, on_network_thread, page_message
 from visualizer.ui.stacks import stacks_ui
 from visualizer.user_models import register_instance
+from visualizer.views import architecture as architecture_view
 
 PUBLIC = {
     "analyze",
@@ -71,9 +78,10 @@ def test_forward_passes_share_one_queue_and_answers_from_records_have_their_own(
     assert {by_name[n].concurrency_limit for n in network} == {1}
     for name in ("analyze", "compare_stacks", "compare_models", "layer_details", "diagram_clicked", "row_clicked"):
         assert by_name[name].concurrency_limit == 4 and by_name[name].concurrency_id != "network", name
-    # The snapshot panel's refreshes (after start/pause/stop/…, a pick) are one handler, hence one queue.
+    # The snapshot panel's refreshes (after start/pause/stop/…, a pick, a new snapshot seen by the timer) are one
+    # handler, hence one queue.
     snapshot = {e.concurrency_id for e in events if e.api_name.startswith("snapshot_ui")}
-    assert len(snapshot) == 1 and sum(e.api_name.startswith("snapshot_ui") for e in events) == 7
+    assert len(snapshot) == 1 and sum(e.api_name.startswith("snapshot_ui") for e in events) == 8
 
 
 def test_friendly_turns_a_handlers_refusal_into_a_page_message():
@@ -156,3 +164,54 @@ def test_a_refusal_the_page_knows_comes_in_both_languages():
         '<span class="ko">에폭 수: 1에서 1000 사이여야 합니다 (입력: 0)</span>'
     )
     assert page_message("a message without a Korean form <b>") == "a message without a Korean form <b>"  # as it is
+
+
+def test_forward_passes_run_on_a_lower_priority_thread_than_answers_from_records(events):
+    network = [e for e in events if e.concurrency_id == "network"]
+    assert network and all(getattr(e.fn, "__wrapped__", None) for e in network)
+
+    # The wrapper runs the handler on the network thread: its priority is the caller's + NETWORK_NICE.
+    def probe():
+        return threading.get_native_id(), os.getpriority(os.PRIO_PROCESS, threading.get_native_id())
+
+    mine = os.getpriority(os.PRIO_PROCESS, threading.get_native_id())
+    tid, nice = on_network_thread(probe)()
+    assert tid != threading.get_native_id() and nice == min(19, mine + NETWORK_NICE)
+    for e in events:  # answers from the records stay on Gradio's own threads
+        if e.api_name in ("analyze", "layer_details", "compare_stacks", "diagram_clicked"):
+            assert e.concurrency_id != "network"
+
+
+def test_a_new_analysis_sends_the_table_as_rows_and_clears_the_last_selection():
+    table, totals, drawing, files, fold, state, card, maps, rf, info, maps_state = analyze_ui("alexnet_cifar", "")
+    layers = architecture_view.run("alexnet_cifar", "").layers
+    assert [row[table["headers"].index("Layer")] for row in table["data"]] == [r.name for r in layers]
+    assert state["selected"] is None and card and (maps, rf, info, maps_state) == (None, None, "", None)
+
+
+def test_a_skipped_output_costs_gradio_more_than_an_empty_one():
+    """Why the page clears with values: Gradio 6.31 turns a gr.skip() into a prop update and rebuilds the component
+    and its config for it (``Blocks.postprocess_data``), where an empty value is only postprocessed. Counted here
+    as component constructions, not timed."""
+    with gr.Blocks() as demo:
+        out = gr.HTML()
+        gr.Button().click(lambda: "", None, out)
+        gr.Button().click(gr.skip, None, out)
+    demo.is_running = True
+    built = []
+    original = gr.HTML.__init__
+
+    def counting(self, *args, **kwargs):
+        built.append(1)
+        original(self, *args, **kwargs)
+
+    gr.HTML.__init__ = counting
+    try:
+        state = SessionState(demo)
+        fns = list(demo.fns.values())
+        asyncio.run(demo.process_api(fns[0], [], state=state))
+        assert built == []
+        asyncio.run(demo.process_api(fns[1], [], state=state))
+        assert built == [1]
+    finally:
+        gr.HTML.__init__ = original

@@ -12,8 +12,8 @@ from typing import Any
 
 import gradio as gr
 
-from visualizer.ui import architecture, compare, features, lesson, present, stacks, training, units
-from visualizer.ui.handlers import LIGHT, friendly
+from visualizer.ui import architecture, compare, features, lesson, login_wall, present, stacks, training, units
+from visualizer.ui.handlers import LIGHT, friendly, network_at_low_priority
 from visualizer.ui.page_assets import CSS, LANGUAGE_JS, PICKER_CHOICES, PICKER_JS
 from visualizer.ui.text import i18n
 from visualizer.views.opening import page_opening
@@ -47,6 +47,7 @@ def build_demo(default_model: str | None = None) -> gr.Blocks:
         gr.api(friendly(architecture.layer_details_api), api_name="layer_details", **LIGHT)
         units.register_api()  # explain_unit, effective_rf
         training.register_api()  # train_runs, train_queue, train_compare
+    network_at_low_priority(demo)  # forward passes yield the cores to answers from records and to training
     return demo
 
 
@@ -68,15 +69,18 @@ def launch(
     prevent_thread_lock: bool = False,
     default_model: str | None = None,
 ) -> gr.Blocks:
-    """Serve the page; ``auth`` is a (user, password) login or a callable checking one (``LoginGuard``);
-    ``default_model``: the model every picker starts on (port None: the first free one from 7860)."""
+    """Serve the page; ``auth`` is a (user, password) login or a callable checking one (``LoginGuard``): with one,
+    nothing about the app is served before login (``login_wall``); ``default_model``: the model every picker starts
+    on (port None: the first free one from 7860)."""
     demo = build_demo(default_model)
     demo.queue(default_concurrency_limit=2)
     demo.launch(
         server_name=host,
         server_port=port,
         share=share,
-        auth=auth,
+        auth=login_wall.gradio_auth(auth),
+        auth_message=login_wall.AUTH_MESSAGE if auth is not None else None,
+        app_kwargs=login_wall.app_kwargs(auth),
         i18n=i18n,
         max_file_size=MAX_UPLOAD,
         prevent_thread_lock=prevent_thread_lock,

@@ -6,12 +6,16 @@ pieces are what every tab wraps them in.
 
 from __future__ import annotations
 
+import contextvars
 import functools
 import html
+import inspect
 import os
 import re
 import tempfile
+import threading
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import gradio as gr
@@ -25,6 +29,44 @@ from visualizer.views.layer_details import t
 # have their own, wider limits and never wait behind a forward pass.
 NETWORK = {"concurrency_id": "network", "concurrency_limit": 1}
 LIGHT = {"concurrency_limit": 4}
+# Queues order requests; the CPU is shared all the same. Forward passes run on one thread of their own at a lower
+# priority (``network_at_low_priority``), so that answers from the records and a training run come first when both
+# want the cores, and a feature-maps request takes what is left. The threads torch starts for a pass inherit it.
+NETWORK_NICE = 5  # weight 335 against 1024: a contended pass gets about a quarter of the cores, training the rest
+
+
+def _lower_priority() -> None:
+    try:
+        os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), NETWORK_NICE)
+    except (AttributeError, OSError):  # no per-thread priority here (Windows, macOS): the queue alone
+        pass
+
+
+_network_thread = ThreadPoolExecutor(1, thread_name_prefix="cnnviz-network", initializer=_lower_priority)
+
+
+def on_network_thread(fn: Callable) -> Callable:
+    """``fn`` run on the low-priority network thread (with the caller's context: Gradio's request, progress)."""
+
+    @functools.wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        return _network_thread.submit(contextvars.copy_context().run, fn, *args, **kwargs).result()
+
+    return wrapper
+
+
+def network_at_low_priority(demo: gr.Blocks) -> int:
+    """Move every event of the ``network`` queue onto the low-priority thread; returns how many. One thread is
+    enough: that queue runs one event at a time."""
+    moved = 0
+    for block_fn in demo.fns.values():
+        fn = block_fn.fn
+        plain = fn is not None and not (inspect.iscoroutinefunction(fn) or inspect.isgeneratorfunction(fn))
+        if block_fn.concurrency_id == NETWORK["concurrency_id"] and plain:
+            block_fn.fn = on_network_thread(fn)
+            moved += 1
+    return moved
+
 
 # The messages a class meets most, in Korean (by their English form; a pop-up may carry HTML, so it carries both
 # languages as the page's other bilingual text does). Others stay as they are.
@@ -65,8 +107,8 @@ MESSAGES_KO = [
         r"입력 크기 \1에 0 이하인 차원이 있습니다; 모든 크기는 1 이상이어야 합니다 (예: 3x224x224)",
     ),
     (
-        r"^a training run is already (\w+) \((.*)\); stop it before starting another$",
-        r"학습이 이미 진행 중입니다 (\1: \2); 다른 학습을 시작하기 전에 중지하세요",
+        r"^a training run is already (\w+) \((.*)\); stop it before starting another(?:, or queue it)?$",
+        r"학습이 이미 진행 중입니다 (\1: \2); 다른 학습을 시작하기 전에 중지하거나 대기열에 넣으세요",
     ),
     (r"^(.+) must be a whole number, got (.+)$", r"\1: 정수여야 합니다 (입력: \2)"),
     (r"^(.+) must be from (.+) to (.+), got (.+)$", r"\1: \2에서 \3 사이여야 합니다 (입력: \4)"),

@@ -11,6 +11,7 @@ import gradio as gr
 
 from visualizer import runs_export
 from visualizer.ui import units
+from visualizer.ui.downloads import CHECKPOINTS
 from visualizer.ui.handlers import LIGHT, friendly
 from visualizer.ui.page_assets import PAGE_LANG_ARG_JS
 from visualizer.ui.text import i18n
@@ -19,8 +20,8 @@ from visualizer.views import runs, training
 from visualizer.views.opening import PageOpening
 
 CURVE_COLORS = {"train": "#4c78a8", "test": "#f58518", "학습": "#4c78a8", "테스트": "#f58518"}  # series in en, ko
-# A checkpoint is offered for download at every epoch while it is small; a big one once the run ends (each file
-# Gradio serves is copied into its cache; the cache itself is cleared of files older than an hour).
+# A checkpoint is offered for download at every epoch while it is small; a big one once the run ends. Either way it
+# is handed to Gradio from the shelf (``ui.downloads``): one file per checkpoint in Gradio's cache, not a copy per poll.
 AUTO_SEND_CHECKPOINT_BYTES = 64 * 2**20
 SNAPSHOT_PANEL_SIZE = 6  # its info, filters, maps, top-3, the picker, and what it shows (snapshot_ui's outputs)
 RECIPE_FIELDS = ("epochs", "batch_size", "lr", "optimizer", "schedule", "subset", "augment")  # their components' order
@@ -38,9 +39,19 @@ table.runs-table { border-collapse: collapse; font-size: 0.9em; width: 100%; }
 
 # ---------------------------------------------------------------- handlers
 # (none of those behind a public endpoint has a docstring: Gradio would publish it as the endpoint's description)
+def checkpoint_file(checkpoint: str | None, running: bool) -> str | None:
+    """What the checkpoint download shows: the shelf's file for ``checkpoint``; None for a big one while its run is
+    still writing new versions (each would be a copy)."""
+    big = bool(checkpoint) and os.path.isfile(checkpoint) and os.path.getsize(checkpoint) > AUTO_SEND_CHECKPOINT_BYTES
+    if running and big:
+        CHECKPOINTS.forget_missing()
+        return None
+    return CHECKPOINTS.shelve(checkpoint)
+
+
 def status_ui(lang: str = "en") -> tuple:
-    *values, active = training.train_status(lang)
-    return *values, gr.Timer(active=active)  # poll only while a run is active
+    *values, checkpoint, active = training.train_status(lang)
+    return *values, checkpoint_file(checkpoint, active), gr.Timer(active=active)  # poll only while a run is active
 
 
 def curve_titles(lang: str) -> tuple[gr.LinePlot, gr.LinePlot]:
@@ -59,21 +70,21 @@ def snapshot_ui(choice: str | None, shown: tuple | None, lang: str = "en") -> tu
     return *values, gr.Radio(choices=choices, value=value), state
 
 
-def tick_ui(shown: tuple | None, choice: str | None, snap_shown: tuple | None, lang: str = "en") -> tuple:
-    """The 1-second refresh: the checkpoint file is re-sent only when it changed on disk — and, for a big
-    one, only once the run has ended (Gradio keeps a full copy of every file it serves) — the snapshot
-    panel only when there is a new snapshot."""
+def tick_ui(shown: str | None, choice: str | None, lang: str = "en") -> tuple:
+    """The 1-second refresh: the checkpoint file is re-sent only when the shelf's file for it changed (a new
+    version on disk; a big one only once the run has ended); the snapshot panel is not an output at all, only
+    the key of what it would show (a change of that key redraws it): each skipped output costs Gradio 6.31 a
+    rebuilt component (README, "Answers that cost little"), six of them on every tick of every page."""
     *values, checkpoint, running = training.train_status(lang)
     timer = gr.Timer(active=running)
-    key = (checkpoint, os.path.getmtime(checkpoint)) if checkpoint and os.path.exists(checkpoint) else None
-    big = key is not None and os.path.getsize(checkpoint) > AUTO_SEND_CHECKPOINT_BYTES
-    send = key != shown and not (running and big)
+    shelved = checkpoint_file(checkpoint, running)
+    send = shelved is not None and shelved != shown
     return (
         *values,
-        checkpoint if send else gr.skip(),
+        shelved if send else gr.skip(),
         timer,
-        key if send else shown,
-        *snapshot_ui(choice, snap_shown, lang),
+        shelved if send else shown,
+        training.snapshot_shown(choice, lang),
     )
 
 
@@ -257,7 +268,7 @@ class TrainingTab:
             self.checkpoint = gr.File(label=i18n("ckpt_download"))
             gr.Markdown(i18n("explain_train"))
             self.timer = gr.Timer(1.0, active=False)
-            self.shown = gr.State(None)  # (path, mtime) of the checkpoint this page already has
+            self.shown = gr.State(None)  # the shelved checkpoint file this page already has (ui.downloads)
         self.status = [
             self.progress,
             self.loss,
@@ -433,6 +444,7 @@ class TrainingTab:
                 )
         gr.Markdown(i18n("explain_snapshot"))
         self.snap_shown = gr.State(None)  # what the snapshot panel shows (see training.snapshot_panel)
+        self.snap_key = gr.State(None)  # what it would show now, polled by the timer (training.snapshot_shown)
         self.epoch_erf = units.training_panel()  # the probe layer's effective receptive field at each kept epoch
 
     def _settings_events(self, demo: gr.Blocks) -> None:
@@ -488,11 +500,12 @@ class TrainingTab:
         )
         self.timer.tick(
             friendly(tick_ui),
-            [self.shown, self.snap_pick, self.snap_shown, self.lang],
-            [*self.status, self.shown, *self.snapshot_panel],
+            [self.shown, self.snap_pick, self.lang],
+            [*self.status, self.shown, self.snap_key],
             api_visibility="private",
             show_progress="hidden",
         )
+        self.snap_key.change(**self.refresh_snapshot)  # a new snapshot (or a new state of the run): redraw
 
     def _runs_events(self, demo: gr.Blocks) -> None:
         table = dict(

@@ -49,7 +49,6 @@ MAX_DEFAULT_BOXES = 40  # deeper than this in "blocks" mode and the page opens f
 EXPORTS_KEPT = 32  # download folders kept; older ones are deleted (the server owns only what it wrote)
 STEM_CHARS = 40  # a download's name, model part: file systems refuse names over 255 bytes
 STALE_STAGING_S = 600  # an unfinished download folder this old was left by a killed process
-SELECTED_ROW = "background-color: #ffe8cc; font-weight: bold"
 
 
 def run(model: str, input_size: str | Sequence[int] | None) -> Analysis:
@@ -74,9 +73,15 @@ def fold_choices(lang: str | None = "en") -> list[tuple[str, str]]:
 
 
 def layer_table(a: Analysis, lang: str | None = "en") -> pd.DataFrame:
-    """One row per layer call; headers in the page's language (``lang``), English by default (the downloads)."""
-    table = pd.DataFrame(table_rows(a))
-    if page_lang(lang) == "ko":
+    """One row per layer call; headers in the page's language (``lang``), English by default (the downloads). One
+    frame per analysis and language, shared by every answer (read it, never change it)."""
+    return _layer_table(a.model_name, tuple(a.input_shape), page_lang(lang))
+
+
+@functools.lru_cache(maxsize=64)
+def _layer_table(name: str, shape: tuple[int, ...], lang: str) -> pd.DataFrame:
+    table = pd.DataFrame(table_rows(analyze_model(name, shape)))
+    if lang == "ko":
         table["Layer"] = table["Layer"].str.replace(r" \(call (\d+)\)$", r" (\1번째 호출)", regex=True)
         table = table.rename(columns=TABLE_HEADERS_KO)
     return table
@@ -249,7 +254,12 @@ def export_diagram(a: Analysis, fold: str, expanded: Sequence[str] = (), folder:
 
 def default_fold(a: Analysis) -> str:
     """Blocks (every residual block and shortcut drawn) unless that makes too many boxes: then stages."""
-    row, _ = diagram.nodes(a, "blocks")
+    return _default_fold(a.model_name, tuple(a.input_shape))
+
+
+@functools.lru_cache(maxsize=64)
+def _default_fold(name: str, shape: tuple[int, ...]) -> str:
+    row, _ = diagram.nodes(analyze_model(name, shape), "blocks")
     return "blocks" if len(row) <= MAX_DEFAULT_BOXES else "stages"
 
 
@@ -363,31 +373,25 @@ def redraw_view(state: dict | None, fold: str | None = None, expand: str | None 
     return diagram_html(a, fold, expanded, new["selected"]), downloads(a, fold, expanded), new
 
 
-def highlighted_table(a: Analysis, key: str | None, lang: str | None = "en") -> Any:
-    """The layer table with ``key``'s row highlighted (a pandas Styler, which Gradio displays as is)."""
-    table = layer_table(a, lang)
-    if not key:
-        return table
-    row = a.by_key(key).index
-    return table.style.apply(lambda r: [SELECTED_ROW if r.name == row else ""] * len(r), axis=1)
-
-
-def select_view(state: dict | None, key: str, lang: str | None = "en") -> tuple[Any, str, dict]:
-    """A click on a box (or a table row): ``(highlighted table, details card, state)``; headers in ``lang``."""
+def select_view(state: dict | None, key: str, lang: str | None = "en") -> tuple[str, dict]:
+    """A click on a box (or a table row): ``(details card, state)``. The page highlights the layer's box and its
+    table row itself (``ui.architecture.DIAGRAM_JS``), so the table is not sent again. (``lang``: the card carries
+    both languages; kept for the callers that name the page's.)"""
     a = _from_state(state)
     key = (key or "").strip()
     try:
         a.by_key(key)
     except KeyError as exc:
         raise ValueError(str(exc).strip("'\"")) from None
-    return highlighted_table(a, key, lang), details_html(a, key), {**state, "selected": key}
+    return details_html(a, key), {**state, "selected": key}
 
 
 def table_view(state: dict | None, lang: str | None = "en") -> Any:
-    """The layer table of the page's analysis in ``lang`` (its selected row highlighted); None before one."""
+    """The layer table of the page's analysis in ``lang`` (the page marks the selected row itself); None before
+    one."""
     if not state:
         return None
-    return highlighted_table(_from_state(state), state.get("selected"), lang)
+    return layer_table(_from_state(state), lang)
 
 
 def row_key(state: dict | None, row: int) -> str:

@@ -522,12 +522,7 @@ def snapshot_choices(history: list[NetworkSnapshot]) -> list[tuple[str, str]]:
     return [(LIVE, LIVE)] + [(str(s.epochs_done), str(s.step)) for s in history]
 
 
-def snapshot_panel(choice: str | None = LIVE, shown: tuple | None = None, lang: str | None = "en") -> tuple | None:
-    """The snapshot panel for the picker's ``choice`` (live, or a kept snapshot's step); never raises.
-
-    Returns (caption, filters, probe maps, top-3, picker choices, picker value, state), or None when ``shown`` (the
-    state returned last time) says the page already shows exactly that: a poll then costs no drawing.
-    """
+def _snapshot_of(choice: str | None, lang: str | None = "en") -> tuple:
     trainer = get_trainer()
     status = trainer.status()
     history = trainer.snapshot_history()
@@ -537,6 +532,23 @@ def snapshot_panel(choice: str | None = LIVE, shown: tuple | None = None, lang: 
     value = str(picked.step) if picked else LIVE
     lang = page_lang(lang)  # the pictures' labels: a switch of the page's language redraws them
     state = (snap.key if snap else status["state"], tuple(v for _, v in choices), value, status["snapshot_error"], lang)
+    return status, choices, snap, value, state
+
+
+def snapshot_shown(choice: str | None = LIVE, lang: str | None = "en") -> tuple:
+    """What the snapshot panel for ``choice`` would show, as the state ``snapshot_panel`` returns; nothing drawn
+    (a poll compares it with the last one and redraws only on a change)."""
+    return _snapshot_of(choice, lang)[-1]
+
+
+def snapshot_panel(choice: str | None = LIVE, shown: tuple | None = None, lang: str | None = "en") -> tuple | None:
+    """The snapshot panel for the picker's ``choice`` (live, or a kept snapshot's step); never raises.
+
+    Returns (caption, filters, probe maps, top-3, picker choices, picker value, state), or None when ``shown`` (the
+    state returned last time) says the page already shows exactly that: a poll then costs no drawing.
+    """
+    status, choices, snap, value, state = _snapshot_of(choice, lang)
+    lang = page_lang(lang)
     if state == shown:
         return None
     error = status["snapshot_error"]
