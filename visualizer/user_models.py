@@ -527,7 +527,7 @@ def forget(name: str) -> None:
 _NAME_KEYED_CACHES = (
     ("visualizer.analysis.meta", ("clear_caches",)),
     ("visualizer.budgets.memory", ("model_params",)),
-    ("visualizer.views.architecture", ("_diagram_html",)),
+    ("visualizer.views.architecture", ("_diagram_html", "_layer_table", "_default_fold")),
     ("visualizer.weight_sources", ("clear_cache",)),
     ("visualizer.forward_pass", ("clear",)),
 )
