@@ -118,8 +118,9 @@ def test_explain_end_to_end_on_a_small_zoo_model():
         handle.remove()
     assert len(calls) == 2 and np.array_equal(again["heatmap"], result["heatmap"])
     assert other["class_index"] != result["class_index"]
-    # conv 0, relu 1, pool 2, conv 3, relu 4, pool 5 (8×8), then global pooling: the last map is features.5.
-    assert result["layer"] == "features.5"
+    # conv 0, relu 1, pool 2, conv 3, relu 4, pool 5 (8×8), then global pooling: Grad-CAM's default is the last
+    # conv layer before the head (issue 17: not a max-pool), features.3.
+    assert result["layer"] == "features.3"
     assert result["overlay"].size == (32, 32) and result["heatmap"].shape == (32, 32)
     assert 0.0 <= result["probability"] <= 1.0 and result["class_name"]
     assert "meaningless" in result["prediction_note"]

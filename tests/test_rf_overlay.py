@@ -140,6 +140,8 @@ def test_click_on_explore_grid_gives_that_units_field():
     record = analyze_model("vgg:8,M,16,M").by_key("features.3")
     expected = unit_overlay(result["input"], record, 4, 9, (32, 32))
     assert np.array_equal(np.asarray(overlay), np.asarray(expected["overlay"]))
-    assert text == f"Channel {state['channels'][2]}: {expected['text']}" and "unit (4, 9)" in text
+    # Both languages, the page shows one: the English half is the channel and the overlay's own line.
+    assert f'<span class="en">Channel {state["channels"][2]}: {expected["text"]}</span>' in text
+    assert "unit (4, 9)" in text and '<span class="ko">채널 ' in text
     with pytest.raises(ValueError, match="between the maps"):
         rf_from_click(state, 0, 0)
