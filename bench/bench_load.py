@@ -60,6 +60,12 @@ demo.queue(default_concurrency_limit=2).launch(server_name="127.0.0.1", server_p
 TRAIN_ARGS = ["alexnet_cifar", "shapes", 200, 32, 1e-3, "adam", "constant", 0.0, 4000, 0, False, False, False, ""]
 
 
+def english(html: str) -> str:
+    """A bilingual status line (``.en`` / ``.ko`` spans) as its English half, without tags, for the terminal."""
+    first = re.search(r'<span class="en">(.*?)</span><span class="ko">', html or "", re.S)
+    return re.sub(r"<[^>]+>", "", first.group(1) if first else html or "")
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -328,7 +334,7 @@ def main() -> int:
             control.predict(api_name="/train_stop")
             print(
                 f"  training under load: {loaded:.2f} steps/s = {100 * loaded / idle:.0f} % of idle (goal ≥ 70 %); "
-                f"{line}"
+                f"{english(line)}"
             )
             ok &= loaded >= 0.7 * idle and not result[0][1]
 
