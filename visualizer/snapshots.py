@@ -346,16 +346,18 @@ def probe_maps_image(snapshot: NetworkSnapshot, probe_px: int = 128, lang: str =
     return canvas
 
 
-def describe(snapshot: NetworkSnapshot, epochs: int | None = None) -> str:
-    """One line: which weights these are ("before training", "after epoch 2", "epoch 3, step 300")."""
+def describe(snapshot: NetworkSnapshot, epochs: int | None = None, lang: str = "en") -> str:
+    """One line: which weights these are ("before training", "after epoch 2", "epoch 3, step 300"); ``lang``
+    "ko" for the Korean page."""
     of = f"/{epochs}" if epochs else ""
+    ko = lang == "ko"
     if snapshot.epoch_end:
-        when = f"after epoch {snapshot.epochs_done}{of}"
+        when = f"에폭 {snapshot.epochs_done}{of} 후" if ko else f"after epoch {snapshot.epochs_done}{of}"
     elif snapshot.step == 0:
-        when = "before training (random weights)"
+        when = "학습 전 (무작위 가중치)" if ko else "before training (random weights)"
     else:
-        when = f"during epoch {snapshot.epochs_done + 1}{of}"
-    return f"{snapshot.model_name} {when}, step {snapshot.step}"
+        when = f"에폭 {snapshot.epochs_done + 1}{of} 중" if ko else f"during epoch {snapshot.epochs_done + 1}{of}"
+    return f"{snapshot.model_name} {when}, {'단계' if ko else 'step'} {snapshot.step}"
 
 
 __all__ = [

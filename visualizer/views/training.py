@@ -433,18 +433,6 @@ NO_RUN_YET_KO = (
 WAITING = ("Waiting for the run's first snapshot …", "학습의 첫 스냅숏을 기다리는 중 …")
 
 
-def describe_ko(snap: NetworkSnapshot, epochs: int | None = None) -> str:
-    """``snapshots.describe`` in Korean."""
-    of = f"/{epochs}" if epochs else ""
-    if snap.epoch_end:
-        when = f"에폭 {snap.epochs_done}{of} 후"
-    elif snap.step == 0:
-        when = "학습 전 (무작위 가중치)"
-    else:
-        when = f"에폭 {snap.epochs_done + 1}{of} 중"
-    return f"{snap.model_name} {when}, 단계 {snap.step}"
-
-
 _pictures: OrderedDict[tuple, tuple[Image.Image, Image.Image]] = OrderedDict()
 _pictures_lock = threading.Lock()
 
@@ -476,7 +464,7 @@ def _snapshot_outputs(
         t(
             f"**{snapshots.describe(snap, epochs)}** · probe: a test image of a **{probe}** · "
             f"the network says **{guess}** ({100 * p:.0f} %, {verdict})",
-            f"**{describe_ko(snap, epochs)}** · 프로브: **{probe}** 테스트 이미지 · 네트워크의 답: "
+            f"**{snapshots.describe(snap, epochs, 'ko')}** · 프로브: **{probe}** 테스트 이미지 · 네트워크의 답: "
             f"**{guess}** ({100 * p:.0f} %, {'맞음' if right else '틀림'})",
         )
     ]
