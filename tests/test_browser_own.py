@@ -239,6 +239,7 @@ def test_training_one_epoch_and_the_checkpoint_reloads(resnet_page, resnet_serve
     page.wait_for_function(
         "() => /finished/.test(document.querySelector('#train-progress').innerText)", timeout=300_000
     )
+    page.locator("#snapshot-filters").scroll_into_view_if_needed()  # a lazy image loads once scrolled to
     page.locator("#snapshot-filters img").first.wait_for()  # the network's own filters, as it learned
     (checkpoint,) = Path(work, "runs").glob("*/last.pt")
     saved = torch.load(checkpoint, map_location="cpu", weights_only=True)

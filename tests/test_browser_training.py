@@ -45,6 +45,8 @@ def test_the_network_is_seen_learning(page, shots):
         first_src = page.locator("#snapshot-filters img").first.get_attribute("src")
         _wait_for_text(page, "#snapshot-info", r"after epoch 1/")
         assert page.locator("#snapshot-filters img").first.get_attribute("src") != first_src
+        # (lazy images: below the fold, as when the runs table above has grown, they load only once scrolled to)
+        page.locator("#snapshot-maps").scroll_into_view_if_needed()
         page.locator("#snapshot-maps img").first.wait_for()
         page.locator("#snapshot-top3").get_by_text(re.compile(r"\d+%")).first.wait_for()
         assert re.search(r"probe: a test image of a \*?\*?\w+", info.inner_text().replace("\n", " "))
