@@ -76,19 +76,26 @@ def server_url(tmp_path_factory):
 
 
 @pytest.fixture(scope="module")
-def page(server_url):
-    """A Chromium page (Debian's browser, driven by Playwright) on the real server, English locale."""
+def browser():
+    """One Chromium for a browser-test module (Playwright's sync API runs one event loop at a time)."""
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, args=FLAGS)
-        context = browser.new_context(viewport={"width": 1400, "height": 1000}, locale="en-US")
-        page = context.new_page()
-        page.set_default_timeout(60_000)
-        page.goto(server_url)
-        page.get_by_role("tab", name="Architecture").click()  # the page opens on the Lesson; these tests start here
-        yield page
-        browser.close()
+        launched = p.chromium.launch(executable_path=CHROMIUM, args=FLAGS)
+        yield launched
+        launched.close()
+
+
+@pytest.fixture(scope="module")
+def page(browser, server_url):
+    """A Chromium page (Debian's browser, driven by Playwright) on the real server, English locale."""
+    context = browser.new_context(viewport={"width": 1400, "height": 1000}, locale="en-US")
+    page = context.new_page()
+    page.set_default_timeout(60_000)
+    page.goto(server_url)
+    page.get_by_role("tab", name="Architecture").click()  # the page opens on the Lesson; these tests start here
+    yield page
+    context.close()
 
 
 @pytest.fixture(scope="module")

@@ -19,7 +19,7 @@ import time
 
 import pytest
 import torchvision
-from conftest import CHROMIUM, FLAGS
+from conftest import CHROMIUM
 
 from visualizer.datasets import SHAPES_CLASSES
 from zoo import CIFAR10_CLASSES
@@ -100,16 +100,6 @@ def test_the_sentence_finder():
     assert english_sentences(["features.0 · Conv2d · 3×3 · MACs (torchinfo)", "black swan 클래스"]) == []
     assert english_sentences(["Click a box for its details"]) == ["Click a box for its details"]
     assert english_sentences(["채널 쌍당 가중치", "every layer"]) == []  # two words are a label, not a sentence
-
-
-@pytest.fixture(scope="module")
-def browser():
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        launched = p.chromium.launch(executable_path=CHROMIUM, args=FLAGS)
-        yield launched
-        launched.close()
 
 
 def open_page(browser, url: str, locale: str, width: int = 1400, height: int = 1000):

@@ -12,7 +12,7 @@ import os
 import re
 
 import pytest
-from conftest import CHROMIUM, FLAGS
+from conftest import CHROMIUM
 
 pytestmark = pytest.mark.skipif(
     not os.path.exists(CHROMIUM), reason="Debian's chromium is not installed (apt-get install -y chromium)"
@@ -40,16 +40,6 @@ MEASURE_JS = """
   return out;
 }
 """
-
-
-@pytest.fixture(scope="module")
-def browser():
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        launched = p.chromium.launch(executable_path=CHROMIUM, args=FLAGS)
-        yield launched
-        launched.close()
 
 
 def _open(browser, server_url, size, query=""):

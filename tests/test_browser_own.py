@@ -23,7 +23,7 @@ from pathlib import Path
 
 import pytest
 import torch
-from conftest import CHROMIUM, FLAGS, REPO, free_port
+from conftest import CHROMIUM, REPO, free_port
 from torch import nn
 
 import zoo
@@ -60,17 +60,6 @@ def _example(file: str, module_name: str):
     return module
 
 
-@pytest.fixture(scope="module")
-def chromium():
-    """One browser for the module (Playwright's sync API runs one event loop at a time)."""
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, args=FLAGS)
-        yield browser
-        browser.close()
-
-
 def _open(browser, url: str):
     context = browser.new_context(viewport={"width": 1400, "height": 1000}, locale="en-US")
     page = context.new_page()
@@ -98,7 +87,7 @@ def _pick(page, tab: str, model: str) -> None:
 
 
 @pytest.fixture(scope="module")
-def notes_page(chromium):
+def notes_page(browser):
     """The notes' VGG-19, its weights moved off their init (as if trained in a notebook), shown; a browser on it."""
     torch.manual_seed(0)
     net = _example("notes_vgg19.py", "notes_vgg19_in_the_browser").VGG19()
@@ -107,7 +96,7 @@ def notes_page(chromium):
             p.add_(0.05 * torch.randn_like(p))
     shown = show(net, "3x32x32", block=False, open_browser=False)
     try:
-        context, page = _open(chromium, shown.url)
+        context, page = _open(browser, shown.url)
         yield page, net
         context.close()
     finally:
@@ -203,8 +192,8 @@ def resnet_server(tmp_path_factory):
 
 
 @pytest.fixture(scope="module")
-def resnet_page(chromium, resnet_server):
-    context, page = _open(chromium, resnet_server[0])
+def resnet_page(browser, resnet_server):
+    context, page = _open(browser, resnet_server[0])
     yield page
     context.close()
 

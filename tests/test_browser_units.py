@@ -12,7 +12,7 @@ import os
 import re
 
 import pytest
-from conftest import CHROMIUM, FLAGS
+from conftest import CHROMIUM
 
 pytestmark = pytest.mark.skipif(
     not os.path.exists(CHROMIUM), reason="Debian's chromium is not installed (apt-get install -y chromium)"
@@ -20,16 +20,6 @@ pytestmark = pytest.mark.skipif(
 WAIT = 240_000  # ms: a forward pass of VGG-16 on a loaded 2-core machine
 UNIT_LINE = re.compile(r"channel (\d+), row (\d+), column (\d+)")
 UNIT_LINE_KO = re.compile(r"채널 (\d+), 행 (\d+), 열 (\d+)")
-
-
-@pytest.fixture(scope="module")
-def browser():
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        launched = p.chromium.launch(executable_path=CHROMIUM, args=FLAGS)
-        yield launched
-        launched.close()
 
 
 def projector(browser, server_url, locale):
