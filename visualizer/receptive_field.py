@@ -442,6 +442,12 @@ class FieldTracker(TorchDispatchMode):
         entry = self._fields.get(id(t))
         return entry[1] if entry is not None else None
 
+    @classmethod
+    def _should_skip_dynamo(cls) -> bool:
+        # PyTorch otherwise wraps ``__torch_dispatch__`` in ``torch._disable_dynamo`` (a frame-hook switch on
+        # every op of the pass); nothing compiles inside a shape-only pass, so the wrapper only costs time.
+        return False
+
     def __torch_dispatch__(self, func, types, args=(), kwargs=None):
         kwargs = kwargs or {}
         out = _shape_only(func, args, kwargs)

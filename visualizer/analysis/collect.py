@@ -16,7 +16,7 @@ from visualizer import report
 from visualizer.analysis.diagnose import check_takes_one_tensor, explain_failure, where
 from visualizer.analysis.inputs import AnalysisError, check_input_shape, parse_input_shape
 from visualizer.analysis.macs import textbook_macs, torchinfo_macs
-from visualizer.analysis.shape_pass import PassFailure, run_pass
+from visualizer.analysis.shape_pass import PassFailure, is_leaf, run_pass
 from visualizer.receptive_field import UNKNOWN, Field, FieldTracker, geometry_of
 from visualizer.records import Analysis, Join, LayerRecord
 
@@ -47,7 +47,9 @@ def analyze(
     design = tuple(design_input_shape) if design_input_shape else None
     collector = _Collector(model)
     try:
-        out, tracker = run_pass(model, shape, collector.on_leaf_call, shape_rules=shape_rules)
+        out, tracker = run_pass(
+            model, shape, collector.on_leaf_call, shape_rules=shape_rules, modules=collector.modules
+        )
     except PassFailure as failure:
         raise AnalysisError(explain_failure(failure, model, shape, name, design)) from None
     records = collector.records
@@ -69,7 +71,9 @@ class _Collector:
     """Turns each leaf-layer call the pass reports into a ``LayerRecord``."""
 
     def __init__(self, model: nn.Module) -> None:
-        self.names = {id(m): n for n, m in model.named_modules()}
+        named = list(model.named_modules())
+        self.modules = [m for _, m in named]
+        self.names = {id(m): n for n, m in named}
         self.calls: dict[int, int] = {}
         # Counted from the real parameters now: during the pass they are swapped for meta stand-ins, which know
         # their size but not whether the caller froze them. One walk over the modules' own parameter dicts:
@@ -77,14 +81,14 @@ class _Collector:
         seen: set[int] = set()
         self.total = self.trainable = 0
         self.own = {}
-        for m in model.modules():
+        for m in self.modules:
             own = {id(p): p for p in m._parameters.values() if p is not None}
             for i, p in own.items():
                 if i not in seen:
                     seen.add(i)
                     self.total += p.numel()
                     self.trainable += p.numel() if p.requires_grad else 0
-            if next(m.children(), None) is None:  # a leaf's parameters are its own
+            if is_leaf(m):  # a leaf's parameters are its own
                 self.own[id(m)] = (
                     sum(p.numel() for p in own.values()),
                     sum(p.numel() for p in own.values() if p.requires_grad),

@@ -66,6 +66,11 @@ def _swap_to_meta(modules: list[nn.Module]) -> list[tuple[dict, str, torch.Tenso
     return undo
 
 
+def is_leaf(m: nn.Module) -> bool:
+    """No child modules (``next(m.children(), None) is None``, read from its dict)."""
+    return all(c is None for c in m._modules.values())
+
+
 def _hook(modules: list[nn.Module], pre, post) -> list:
     """``pre``/``post`` on every call of ``modules`` in this thread; returns the handles to remove.
 
@@ -105,7 +110,12 @@ class _Wrapped:
 
 
 def run_pass(
-    model: nn.Module, shape: tuple[int, ...], on_leaf_call=None, *, shape_rules: bool = True
+    model: nn.Module,
+    shape: tuple[int, ...],
+    on_leaf_call=None,
+    *,
+    shape_rules: bool = True,
+    modules: list[nn.Module] | None = None,
 ) -> tuple[torch.Tensor | None, FieldTracker]:
     """One shape-only forward pass with receptive-field tracking; ``on_leaf_call(module, in, out, field)``.
 
@@ -116,14 +126,29 @@ def run_pass(
     The caller's model is neither moved nor copied: meta stand-ins are swapped in for its tensors during the pass
     (so do not run inference on the same instance from another thread meanwhile; ``analyze_model`` uses its
     own meta instances). Modules are put in eval mode for the pass (BatchNorm in training mode refuses 1×1
-    maps at batch 1) and restored afterwards.
+    maps at batch 1) and restored afterwards. ``modules``: ``list(model.modules())`` when the caller has walked
+    the model already (one walk per analysis).
     """
     with PASS_LOCK:
-        return _run_locked(model, shape, on_leaf_call, shape_rules)
+        return _run_locked(model, shape, on_leaf_call, shape_rules, modules or list(model.modules()))
+
+
+def _set_training(modules: list[nn.Module], modes: list[bool]) -> None:
+    """``m.training = mode`` for each module, written straight into its ``__dict__`` (``nn.Module.__setattr__``
+    and ``train()``'s recursion were a tenth of a ResNet's pass); a module whose class has a ``train`` of its own
+    gets it called, as ``model.eval()`` would."""
+    for m, mode in zip(modules, modes):
+        if type(m).train is _MODULE_TRAIN:
+            m.__dict__["training"] = mode
+        else:
+            m.train(mode)
+
+
+_MODULE_TRAIN = nn.Module.train
 
 
 def _run_locked(
-    model: nn.Module, shape: tuple[int, ...], on_leaf_call, shape_rules: bool
+    model: nn.Module, shape: tuple[int, ...], on_leaf_call, shape_rules: bool, modules: list[nn.Module]
 ) -> tuple[torch.Tensor | None, FieldTracker]:
     tracker = FieldTracker(batch=BATCH)
     stack: list[tuple[nn.Module, list[int] | None, torch.Tensor | None]] = []
@@ -147,10 +172,9 @@ def _run_locked(
             if key is not None and t is not None:
                 tracker.set_origin(t, key)
 
-    modules = list(model.modules())
-    leaves = {id(m) for m in modules if next(m.children(), None) is None}
+    leaves = {id(m) for m in modules if is_leaf(m)}
     handles: list = []
-    modes = [(m, m.training) for m in modules]
+    modes = [m.training for m in modules]
     # The input takes the parameters' dtype (a half-precision model gets a half input, and half-size bytes).
     dtype = next((p.dtype for p in model.parameters() if p.is_floating_point()), torch.get_default_dtype())
     x = torch.empty((BATCH, *shape), device="meta", dtype=dtype)
@@ -161,7 +185,7 @@ def _run_locked(
     ruled: list[nn.Module] = []
     swapped: list[tuple[dict, str, torch.Tensor]] = []
     try:
-        model.eval()
+        _set_training(modules, [False] * len(modules))
         swapped = _swap_to_meta(modules)
         if shape_rules:
             ruled = install_rules([m for m in modules if id(m) in leaves], tracker)
@@ -181,8 +205,7 @@ def _run_locked(
         for slots, name, t in reversed(swapped):
             slots[name] = t
         uninstall_rules(ruled)
-        for m, training in modes:
-            m.training = training
+        _set_training(modules, modes)
     if tracker.batch_changes and (out is None or out.ndim == 0 or out.shape[0] != BATCH):
         change = next((c for c in tracker.batch_changes if not c.folded), tracker.batch_changes[0])
         raise PassFailure(change, change.module, change.before)
