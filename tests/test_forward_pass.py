@@ -6,16 +6,23 @@ model, and every parameter registered with real (non-meta) storage, which is wha
 
 from __future__ import annotations
 
+import threading
+import time
 from collections import Counter
 
 import pytest
 import torch
 from torch import nn
-from torch.nn.modules.module import register_module_forward_pre_hook, register_module_parameter_registration_hook
+from torch.nn.modules.module import (
+    register_module_forward_hook,
+    register_module_forward_pre_hook,
+    register_module_parameter_registration_hook,
+)
 from torchvision.models import VGG
 
 import zoo
-from visualizer import forward_pass, weight_sources
+from visualizer import budgets, forward_pass, weight_sources
+from visualizer.budgets.memory import ForwardSlot
 from visualizer.images import example_images
 from visualizer.views import features
 
@@ -44,8 +51,8 @@ def counted():
             h.remove()
 
 
-def _request(image):
-    return features.feature_maps(image, "vgg11", "random", None, "features.3", 8, "mean", "viridis", "channel", "", "")
+def _request(image, model="vgg11"):
+    return features.feature_maps(image, model, "random", None, "features.3", 8, "mean", "viridis", "channel", "", "")
 
 
 def test_one_feature_maps_request_is_one_build_and_one_forward(counted):
@@ -91,3 +98,75 @@ def test_a_units_tensors_come_from_the_pass_without_a_forward(counted):
     assert torch.allclose(conv.output, by_hand, atol=1e-5)
     assert read("input").output is run.tensor and read("features.0").inputs[0].shape == run.tensor.shape
     assert forwards["VGG"] == 1
+
+
+def test_forwards_never_overlap_while_kept_passes_are_served_beside_one(counted):
+    """Two requests at once (the network queue takes two), on two models (each with its own model lock): their
+    forwards run one after the other (one slot per process), and a request whose pass is kept is answered while
+    another request holds that slot."""
+    forwards, _ = counted
+    images = example_images()[:3]
+    running, most = [0], [0]
+    lock = threading.Lock()
+
+    def pre(module, args):
+        if isinstance(module, VGG) and not args[0].is_meta:
+            with lock:
+                running[0] += 1
+                most[0] = max(most[0], running[0])
+            time.sleep(0.05)  # long enough for the other thread to arrive while this forward runs
+
+    def post(module, args, out):
+        if isinstance(module, VGG) and not args[0].is_meta:
+            with lock:
+                running[0] -= 1
+
+    handles = [register_module_forward_pre_hook(pre), register_module_forward_hook(post)]
+    try:
+        threads = [threading.Thread(target=_request, args=pair) for pair in ((images[0],), (images[1], "vgg13"))]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(60)
+        assert forwards["VGG"] >= 2 and most[0] == 1  # both images ran, never at once
+
+        # The slot held (a forward running for someone else): a kept pass is still served, a new one waits.
+        done: list[str] = []
+        with ForwardSlot():
+            kept = threading.Thread(target=lambda: (_request(images[0]), done.append("kept")))
+            new = threading.Thread(target=lambda: (_request(images[2]), done.append("new")))
+            kept.start(), new.start()
+            kept.join(30)
+            assert done == ["kept"]  # answered from the pass it keeps, while the slot was taken
+            new.join(5)
+            assert new.is_alive() and done == ["kept"]  # the new image's forward waits for the slot
+        new.join(60)
+        assert done == ["kept", "new"]
+    finally:
+        for h in handles:
+            h.remove()
+
+
+def test_the_pass_cache_keeps_what_fits_its_budget(counted):
+    """``--pass-cache``: passes beyond it are dropped, least recently used first; within it, a repeat runs
+    nothing."""
+    forwards, _ = counted
+    images = example_images()[:2]
+    before = budgets.current()
+    try:
+        _request(images[0])
+        one = forward_pass.cached(next(iter(forward_pass._passes))).nbytes
+        budgets.configure(pass_cache_bytes=one + one // 2)  # room for one VGG-11 pass, not two
+        _request(images[1])
+        assert len(forward_pass._passes) == 1
+        n = forwards["VGG"]
+        _request(images[1])
+        assert forwards["VGG"] == n  # the kept one: no forward
+        _request(images[0])
+        assert forwards["VGG"] == n + 1  # dropped to make room: run again
+        budgets.configure(pass_cache_bytes=4 * one)
+        _request(images[1])
+        _request(images[0])
+        assert len(forward_pass._passes) == 2 and forwards["VGG"] == n + 2
+    finally:
+        budgets.configure(pass_cache_bytes=before.pass_cache_bytes)

@@ -16,7 +16,7 @@ import zoo
 from visualizer.ui.app import build_demo
 from visualizer.ui.architecture import analyze_ui
 from visualizer.ui.compare import compare_ui
-from visualizer.ui.handlers import NETWORK_NICE, friendly, on_network_thread, page_message
+from visualizer.ui.handlers import NETWORK, NETWORK_NICE, friendly, on_network_thread, page_message
 from visualizer.ui.stacks import stacks_ui
 from visualizer.user_models import register_instance
 from visualizer.views import architecture as architecture_view
@@ -75,7 +75,8 @@ def test_forward_passes_share_one_queue_and_answers_from_records_have_their_own(
         "show_view_1",
         "unit_clicked",
     ]
-    assert {by_name[n].concurrency_limit for n in network} == {1}
+    # Two at a time: one running the process's one forward (budgets.memory.ForwardSlot), one drawing from a kept pass.
+    assert {by_name[n].concurrency_limit for n in network} == {NETWORK["concurrency_limit"]} == {2}
     for name in ("analyze", "compare_stacks", "compare_models", "layer_details", "diagram_clicked", "row_clicked"):
         assert by_name[name].concurrency_limit == 4 and by_name[name].concurrency_id != "network", name
     # The snapshot panel's refreshes (after start/pause/stop/…, a pick, a new snapshot seen by the timer) are one

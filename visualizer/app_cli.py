@@ -216,6 +216,14 @@ def add_flags(p: argparse.ArgumentParser) -> None:
         "them before it runs (default 1GiB: the zoo fits, tv:efficientnet_b7 at 600 px does not)",
     )
     budgets.add_argument(
+        "--pass-cache",
+        type=byte_size("--pass-cache"),
+        default=2**30,
+        metavar="BYTES",
+        help="forward passes kept for reuse, by the bytes they hold (default 1GiB: four photos through VGG-16, "
+        "ResNet-18 and the CIFAR models; every student showing one of them is served without a forward)",
+    )
+    budgets.add_argument(
         "--keep-runs",
         type=positive_int("--keep-runs"),
         default=5,
@@ -268,6 +276,7 @@ def serve(args: argparse.Namespace) -> int:
         model_cache_bytes=args.model_cache,
         max_train_memory=args.max_train_memory,
         max_forward_memory=args.max_forward_memory,
+        pass_cache_bytes=args.pass_cache,
         keep_runs=args.keep_runs,
         max_checkpoint_upload=args.max_checkpoint_upload,
         max_queue=args.max_queue,

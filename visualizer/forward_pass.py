@@ -7,7 +7,9 @@ asks it for what it shows (``ensure``): the first request runs the network once 
 and, when Grad-CAM is wanted, gradients as far back as its layer — and keeps what it captured. A later request for
 another layer runs one early-stopped forward that ends at that layer (a fraction of the network); another Grad-CAM
 class needs one more forward and backward. Passes are shared by everyone looking at the same image with the same
-weights, and the cache is bounded by the bytes of what they keep, not by a count.
+weights, and the cache is bounded by the bytes of what they keep (``--pass-cache``), not by a count. Running the network
+takes the process's one forward slot (``budgets.memory.ForwardSlot``); reading what a pass keeps does not, so
+requests served from kept passes run side by side.
 
 A pass holds no reference to the model (the weights cache decides what stays in memory): each request hands in the
 ``LoadedModel`` it loaded, and a pass refuses weights other than the ones it was computed from.
@@ -30,7 +32,8 @@ import torch
 from PIL import Image
 
 from visualizer.analysis import analyze_model
-from visualizer.budgets.memory import check_forward
+from visualizer.budgets import current
+from visualizer.budgets.memory import ForwardSlot, check_forward
 from visualizer.features.capture import CamCapture, FeatureCapture, LayerTensors
 from visualizer.features.layers import spatial_layers
 from visualizer.gradcam import grad_cam_heatmap
@@ -39,8 +42,7 @@ from visualizer.records import parse_layer_key
 from visualizer.weight_sources import LoadedModel, WeightsError
 
 NETWORK_INPUT = "input"  # the records' name for what the network reads (``LayerRecord.input_from``)
-MAX_CACHE_BYTES = 256 * 2**20  # activations and inputs kept over all passes
-MAX_PASSES = 16
+MAX_PASSES = 64  # besides their bytes (``--pass-cache``): a bound on the bookkeeping of many tiny passes
 # A full pass keeps every spatial layer's output when all of them fit this (VGG-16 at 224: ~110 MB), so a
 # click on any layer afterwards costs no forward at all; bigger models keep what was asked.
 CAPTURE_ALL_BYTES = 160 * 2**20
@@ -176,8 +178,14 @@ class ForwardPass:
         model = loaded.model
         cam = CamCapture(model, cam_layer) if cam_layer else contextlib.nullcontext()
         grads = torch.enable_grad() if cam_layer else torch.no_grad()
-        # Hooks live on the shared, cached model: hold its lock so no other request's pass sees them.
-        with loaded.lock, grads, cam as hooked, FeatureCapture(model, layers, keep_inputs=inputs) as capture:
+        # Hooks live on the shared, cached model: hold its lock so no other request's pass sees them; and one
+        # forward at a time in the process (``ForwardSlot``).
+        with (
+            ForwardSlot(loaded.lock),
+            grads,
+            cam as hooked,
+            FeatureCapture(model, layers, keep_inputs=inputs) as capture,
+        ):
             capture.watch(NETWORK_INPUT, self.tensor)
             logits = model(self.tensor).reshape(1, -1)
             if cam_layer:
@@ -195,7 +203,11 @@ class ForwardPass:
         early = all(parse_layer_key(layer)[1] == 0 for layer in [*layers, *inputs])
         check_forward(self.model_name, tuple(self.tensor.shape[1:]))
         model = loaded.model
-        with loaded.lock, torch.no_grad(), FeatureCapture(model, layers, early, keep_inputs=inputs) as capture:
+        with (
+            ForwardSlot(loaded.lock),
+            torch.no_grad(),
+            FeatureCapture(model, layers, early, keep_inputs=inputs) as capture,
+        ):
             capture.watch(NETWORK_INPUT, self.tensor)
             model(self.tensor)
         self.partial_forwards += 1
@@ -267,10 +279,12 @@ def cached(key: tuple) -> ForwardPass | None:
 
 
 def _trim() -> None:
-    """Drop least recently used passes until the rest fit ``MAX_CACHE_BYTES`` and ``MAX_PASSES``."""
+    """Drop least recently used passes until the rest fit ``--pass-cache`` (``Limits.pass_cache_bytes``) and
+    ``MAX_PASSES``."""
+    limit = current().pass_cache_bytes
     with _passes_lock:
         total = sum(p.nbytes for p in _passes.values())
-        while len(_passes) > 1 and (total > MAX_CACHE_BYTES or len(_passes) > MAX_PASSES):
+        while len(_passes) > 1 and (total > limit or len(_passes) > MAX_PASSES):
             _, old = _passes.popitem(last=False)
             total -= old.nbytes
 

@@ -25,6 +25,10 @@ class Limits:
     # One image's forward pass (every layer's output, and Grad-CAM's gradients): the zoo at its design sizes
     # needs at most ~0.5 GiB (ResNet-152 with Grad-CAM); tv:efficientnet_b7 at 600 px needs 3.2 GiB.
     max_forward_memory: int = 1 * GiB
+    # Forward passes kept (every view and every student looking at the same image with the same weights reads
+    # one): a class's few example photos through the zoo's models at their design sizes (VGG-16 at 224 keeps
+    # 110 MiB: every layer's output, so any click costs no forward).
+    pass_cache_bytes: int = 1 * GiB
 
     def validate(self) -> Limits:
         checks = [
@@ -36,6 +40,7 @@ class Limits:
             (self.max_checkpoint_upload >= 2**20, "max_checkpoint_upload must be at least 1 MiB"),
             (isinstance(self.max_queue, int) and self.max_queue >= 1, "max_queue must be at least 1"),
             (self.max_forward_memory >= 16 * 2**20, "max_forward_memory must be at least 16 MiB"),
+            (self.pass_cache_bytes >= 0, "pass_cache_bytes must be ≥ 0"),
         ]
         for ok, message in checks:
             if not ok:

@@ -1,13 +1,16 @@
 """Bytes before allocation: a model's weights from its parameter count (built on meta, with the head it will
 really have: free), refused when they exceed the parameter limit or the set share of this machine's free memory;
-a forward pass's activations (and Grad-CAM's gradients) from the analysis engine's counts; a training run's peak."""
+a forward pass's activations (and Grad-CAM's gradients) from the analysis engine's counts, one pass at a time
+(``ForwardSlot``); a training run's peak."""
 
 from __future__ import annotations
 
 import functools
 import math
 import os
+import threading
 from collections.abc import Sequence
+from typing import Any
 
 import zoo
 from visualizer.analysis import analyze_model, meta_model
@@ -86,6 +89,37 @@ def forward_memory(model: str, input_shape: Sequence[int], cam_layer: str | None
         start = next((r.index for r in a.layers if r.key == cam_layer or r.name.startswith(inside)), 0)
         gradients = sum(r.activation_bytes for r in a.layers[start:])
     return {"activations": a.total_activation_bytes, "gradients": gradients}
+
+
+class ForwardSlot:
+    """This process's one forward-pass slot, then ``model_lock`` (hooks are on a model others may share): a
+    context held around every image's forward pass (feature maps, a clicked layer, a unit, an ERF).
+
+    ``check_forward`` bounds what one pass holds (``--max-forward-memory``); one pass at a time makes that the
+    process's bound, whichever tab or queue asked, and on a laptop's cores two passes only slow each other. What
+    a pass already holds is read without it, so requests answered from a kept pass run side by side."""
+
+    _slot = threading.RLock()
+
+    def __init__(self, model_lock: Any = None) -> None:
+        self.model_lock = model_lock
+
+    def __enter__(self) -> ForwardSlot:
+        self._slot.acquire()
+        if self.model_lock is not None:
+            try:
+                self.model_lock.__enter__()
+            except BaseException:
+                self._slot.release()
+                raise
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        try:
+            if self.model_lock is not None:
+                self.model_lock.__exit__(*exc)
+        finally:
+            self._slot.release()
 
 
 def check_forward(model: str, input_shape: Sequence[int], cam_layer: str | None = None) -> int:

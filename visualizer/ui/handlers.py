@@ -24,12 +24,14 @@ from visualizer.budgets import outputs
 from visualizer.budgets.allocator import release_freed_memory
 from visualizer.views.layer_details import t
 
-# Two queues: work that runs a network (feature maps, a clicked layer's maps) shares one group, so forward
-# passes do not fight over 2 cores; answers computed from the records (analyze, details, stacks, compare)
-# have their own, wider limits and never wait behind a forward pass.
-NETWORK = {"concurrency_id": "network", "concurrency_limit": 1}
+# Two queues: work that may run a network (feature maps, a clicked layer's maps) shares one group; answers computed
+# from the records (analyze, details, stacks, compare) have their own, wider limits and never wait behind it. The
+# network group takes two requests at once: one may be running its forward pass (the process's one forward slot,
+# ``budgets.memory.ForwardSlot``) while the other draws its pictures from a pass already kept; two forwards never
+# run at once.
+NETWORK = {"concurrency_id": "network", "concurrency_limit": 2}
 LIGHT = {"concurrency_limit": 4}
-# Queues order requests; the CPU is shared all the same. Forward passes run on one thread of their own at a lower
+# Queues order requests; the CPU is shared all the same. Forward passes run on threads of their own at a lower
 # priority (``network_at_low_priority``), so that answers from the records and a training run come first when both
 # want the cores, and a feature-maps request takes what is left. The threads torch starts for a pass inherit it.
 NETWORK_NICE = 5  # weight 335 against 1024: a contended pass gets about a quarter of the cores, training the rest
@@ -42,7 +44,9 @@ def _lower_priority() -> None:
         pass
 
 
-_network_thread = ThreadPoolExecutor(1, thread_name_prefix="cnnviz-network", initializer=_lower_priority)
+_network_thread = ThreadPoolExecutor(
+    NETWORK["concurrency_limit"], thread_name_prefix="cnnviz-network", initializer=_lower_priority
+)
 
 
 def on_network_thread(fn: Callable) -> Callable:
@@ -56,8 +60,8 @@ def on_network_thread(fn: Callable) -> Callable:
 
 
 def network_at_low_priority(demo: gr.Blocks) -> int:
-    """Move every event of the ``network`` queue onto the low-priority thread; returns how many. One thread is
-    enough: that queue runs one event at a time."""
+    """Move every event of the ``network`` queue onto the low-priority threads (as many as the queue runs at once);
+    returns how many."""
     moved = 0
     for block_fn in demo.fns.values():
         fn = block_fn.fn

@@ -9,7 +9,6 @@ size), or already prepared ``(N, C, H, W)`` tensors.
 
 from __future__ import annotations
 
-import contextlib
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -22,6 +21,7 @@ from torchvision.transforms import functional as TF
 
 import zoo
 from visualizer.analysis import AnalysisError, analyze, analyze_model
+from visualizer.budgets.memory import ForwardSlot
 from visualizer.images import load_image, preprocess, to_rgb
 from visualizer.records import Analysis
 from visualizer.weight_sources import LoadedModel, load_weights
@@ -41,7 +41,7 @@ class Network:
     name: str  # zoo name, or the module's class name
     zoo_name: str | None  # None for a bare module
     info: str  # where the weights come from
-    lock: Any  # a context manager
+    lock: Any  # a context manager: the process's forward slot, then the model's own lock (``ForwardSlot``)
     loaded: LoadedModel | None = None  # a zoo model's cached weights (its images' ForwardPass needs them)
 
     def analysis(self, shape: Sequence[int]) -> Analysis:
@@ -60,7 +60,7 @@ def network(model: nn.Module | str, weights: str = "auto") -> Network:
                 f"weights={weights!r} applies to zoo model names; an nn.Module brings its own weights "
                 "(leave weights='auto')"
             )
-        return Network(model, type(model).__name__, None, "the module's own weights", contextlib.nullcontext())
+        return Network(model, type(model).__name__, None, "the module's own weights", ForwardSlot())
     if not isinstance(model, str):
         raise UnitRequestError(
             f"model must be an nn.Module or a zoo name such as 'vgg16', got {type(model).__name__} {model!r:.60}"
@@ -70,7 +70,7 @@ def network(model: nn.Module | str, weights: str = "auto") -> Network:
 
 def loaded_network(loaded: LoadedModel) -> Network:
     """A request's model from weights already loaded (``weight_sources.load_weights``)."""
-    return Network(loaded.model, loaded.model_name, loaded.model_name, loaded.info, loaded.lock, loaded)
+    return Network(loaded.model, loaded.model_name, loaded.model_name, loaded.info, ForwardSlot(loaded.lock), loaded)
 
 
 def image_tensor(image: Any, net: Network) -> tuple[torch.Tensor, Image.Image | None]:
