@@ -10,8 +10,10 @@ import threading
 import time
 from collections import Counter
 
+import numpy as np
 import pytest
 import torch
+from PIL import Image
 from torch import nn
 from torch.nn.modules.module import (
     register_module_forward_hook,
@@ -22,7 +24,9 @@ from torchvision.models import VGG
 
 import zoo
 from visualizer import budgets, forward_pass, weight_sources
+from visualizer.budgets import outputs
 from visualizer.budgets.memory import ForwardSlot
+from visualizer.features import feature_grid
 from visualizer.images import example_images
 from visualizer.views import features
 
@@ -170,3 +174,33 @@ def test_the_pass_cache_keeps_what_fits_its_budget(counted):
         assert len(forward_pass._passes) == 2 and forwards["VGG"] == n + 2
     finally:
         budgets.configure(pass_cache_bytes=before.pass_cache_bytes)
+
+
+def test_a_repeated_view_is_drawn_and_encoded_once_and_a_copy_of_the_photo_runs_nothing(counted, tmp_path, monkeypatch):
+    """A class asking for one view: the second request is served the first one's pictures (the same drawing, the
+    same files: nothing drawn, nothing encoded), and the same photo uploaded again under another name (the page
+    hands each upload over as a new file) is known by its bytes: no decoding, no forward."""
+    forwards, _ = counted
+    photo = example_images()[0]
+    copy = tmp_path / "uploaded-again.jpg"
+    copy.write_bytes(open(photo, "rb").read())
+    first = outputs.as_files(_request(photo))
+    n = forwards["VGG"]
+    written = []
+    real_write = outputs._write
+    monkeypatch.setattr(outputs, "_write", lambda image: written.append(image) or real_write(image))
+    decoded = []
+    monkeypatch.setattr(forward_pass, "load_image", lambda image: decoded.append(image))
+    again = outputs.as_files(_request(str(copy)))
+    assert forwards["VGG"] == n and decoded == [] and written == []
+    pictures = [i for i, v in enumerate(first) if isinstance(v, str) and v.endswith(".png")]
+    assert len(pictures) >= 5 and [again[i] for i in pictures] == [first[i] for i in pictures]
+    # What was kept is what a fresh drawing of the same activation gives (checked against the feature-grid code).
+    run = forward_pass.cached(first[-1]["pass"])
+    loaded = weight_sources.load_weights("vgg11", "random")
+    fresh, _ = feature_grid(run.activation(loaded, "features.3"), 8, "mean", "viridis", "channel")
+    assert np.array_equal(np.asarray(Image.open(first[0]).convert("RGB")), np.asarray(fresh))
+    # Another view of the same pass is drawn (and written) anew.
+    other = features.feature_maps(photo, "vgg11", "random", None, "features.3", 4, "mean", "magma", "channel", "", "")
+    outputs.as_files(other)
+    assert written and forwards["VGG"] == n

@@ -267,8 +267,15 @@ def parse_args(argv: list[str] | None = None, prog: str | None = None) -> argpar
     return p.parse_args(argv)
 
 
+# The server's event loop answers every request and file download in one thread; each time it waits for a socket it
+# gives up the GIL, and a thread drawing pictures or training may then hold it for a whole switch interval (5 ms by
+# default) before the loop gets it back — many times per answer under load. 1 ms keeps the loop's waits short.
+SWITCH_INTERVAL = 0.001
+
+
 def serve(args: argparse.Namespace) -> int:
     limit_arenas()  # before torch and the server start their threads
+    sys.setswitchinterval(SWITCH_INTERVAL)
 
     budgets.configure(
         max_params=args.max_params,

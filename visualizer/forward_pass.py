@@ -32,7 +32,7 @@ import torch
 from PIL import Image
 
 from visualizer.analysis import analyze_model
-from visualizer.budgets import current
+from visualizer.budgets import current, outputs
 from visualizer.budgets.memory import ForwardSlot, check_forward
 from visualizer.features.capture import CamCapture, FeatureCapture, LayerTensors
 from visualizer.features.layers import spatial_layers
@@ -42,6 +42,7 @@ from visualizer.records import parse_layer_key
 from visualizer.weight_sources import LoadedModel, WeightsError
 
 NETWORK_INPUT = "input"  # the records' name for what the network reads (``LayerRecord.input_from``)
+MAX_HASHED_FILE = 64 * 2**20  # a file known by its bytes' digest up to this size (the page's uploads: 20 MB)
 MAX_PASSES = 64  # besides their bytes (``--pass-cache``): a bound on the bookkeeping of many tiny passes
 # A full pass keeps every spatial layer's output when all of them fit this (VGG-16 at 224: ~110 MB), so a
 # click on any layer afterwards costs no forward at all; bigger models keep what was asked.
@@ -65,6 +66,7 @@ class ForwardPass:
         self._inputs: dict[str, tuple[torch.Tensor, ...]] = {}  # layer key → what it read (batch dim dropped)
         self._fed_by: dict[str, str] = {}  # layer key → the kept layer whose output, unchanged, it read
         self._cams: dict[tuple[str, int], Any] = {}
+        self._pictures: dict[tuple, Any] = {}  # view key → what ``picture`` drew (PIL images, with their data)
         self.full_forwards = 0  # how often the whole network ran (tests and benchmarks read these)
         self.partial_forwards = 0
         self._lock = threading.RLock()
@@ -74,7 +76,23 @@ class ForwardPass:
         acts = sum(t.numel() * t.element_size() for t in self._acts.values())
         inputs = sum(t.numel() * t.element_size() for ts in self._inputs.values() for t in ts)
         cams = sum(h.nbytes for h, _ in self._cams.values())
-        return acts + inputs + cams + self.tensor.numel() * self.tensor.element_size()
+        pictures = sum(_picture_bytes(v) for v in self._pictures.values())
+        return acts + inputs + cams + pictures + self.tensor.numel() * self.tensor.element_size()
+
+    def picture(self, key: tuple, draw: Callable[[], Any]) -> Any:
+        """What ``draw()`` makes from this pass (a grid and its tiles, the overview, an overlay), drawn once per
+        ``key`` and kept with the pass: a class showing the same view shares one drawing, and one file of it
+        (``budgets.outputs.frozen``). ``key`` names everything the drawing depends on besides the pass; what is
+        kept is never changed afterwards."""
+        with self._lock:
+            found = self._pictures.get(key)
+        if found is None:
+            found = draw()
+            for image in _images(found):
+                outputs.frozen(image)
+            with self._lock:
+                found = self._pictures.setdefault(key, found)
+        return found
 
     # ----------------------------------------------------------------------------------------------- runs
 
@@ -222,6 +240,17 @@ class ForwardPass:
             self._acts.setdefault(layer, capture.get(layer)[0])
 
 
+def _images(value: Any) -> list[Image.Image]:
+    """The PIL images in a picture's value (an image, or a tuple holding some)."""
+    if isinstance(value, Image.Image):
+        return [value]
+    return [v for v in value if isinstance(v, Image.Image)] if isinstance(value, (tuple, list)) else []
+
+
+def _picture_bytes(value: Any) -> int:
+    return sum(image.width * image.height * len(image.getbands()) for image in _images(value))
+
+
 _passes: OrderedDict[tuple, ForwardPass] = OrderedDict()
 _by_file: OrderedDict[tuple, tuple] = OrderedDict()  # (weights key, file identity) → pass key
 _passes_lock = threading.Lock()
@@ -232,14 +261,19 @@ def image_digest(tensor: torch.Tensor) -> str:
 
 
 def _file_identity(image: Any) -> tuple | None:
-    """(path, mtime, size) of an image given as a file path, so a later request for it needs no decoding."""
+    """An image file (a path, or its bytes) known by its content, so a later request for it needs no decoding:
+    the page hands each upload over as a new file of its own, so a path or its time would miss the same photo."""
+    if isinstance(image, (bytes, bytearray)):
+        return ("bytes", hashlib.sha1(image).hexdigest())
     if not isinstance(image, (str, os.PathLike)):
         return None
     try:
-        stat = os.stat(image)
+        if os.path.getsize(image) > MAX_HASHED_FILE:
+            return None  # (decoded first: load_image refuses what is too big to show)
+        with open(image, "rb") as f:
+            return ("file", hashlib.file_digest(f, "sha1").hexdigest())
     except OSError:
         return None  # load_image says what is wrong with the path
-    return os.path.abspath(image), stat.st_mtime_ns, stat.st_size
 
 
 def for_image(image: ImageSource, loaded: LoadedModel) -> ForwardPass:

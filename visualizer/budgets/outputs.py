@@ -6,7 +6,8 @@ for the same feature maps at once could then download a file while it is being t
 217 calls failed, "Too little data for declared Content-Length"). A file path handed to Gradio instead goes
 through ``save_file_to_cache``, which stages a copy and renames it into place, and reuses an existing one.
 So the page's handlers return paths written here: atomically (temp file + rename), never rewritten, and
-pruned to the newest ``MAX_FILES``.
+pruned to the newest ``MAX_FILES``. A picture marked ``frozen`` (kept by a forward pass and never changed, so many
+students are sent the same object) remembers its file: it is encoded once, not once per reply.
 """
 
 from __future__ import annotations
@@ -31,8 +32,25 @@ def folder() -> str:
     return path
 
 
+def frozen(image: Image.Image) -> Image.Image:
+    """Mark ``image`` as never changed from now on, so ``image_file`` may answer it with the file it wrote."""
+    image._cnnviz_frozen = True
+    return image
+
+
 def image_file(image: Image.Image) -> str:
     """``image`` as a PNG file named by its content; written atomically the first time, reused after."""
+    known = getattr(image, "_cnnviz_file", None)
+    if known is not None and os.path.exists(known):
+        os.utime(known)
+        return known
+    path = _write(image)
+    if getattr(image, "_cnnviz_frozen", False):
+        image._cnnviz_file = path
+    return path
+
+
+def _write(image: Image.Image) -> str:
     global _written
     buffer = io.BytesIO()
     image.save(buffer, format="PNG", compress_level=1)  # fast; the browser gets it once

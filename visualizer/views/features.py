@@ -239,18 +239,29 @@ def _explore(
     stages = stage_layers(available) if overview else []
     run.ensure(loaded, [layer] + [s.key for s in stages], cam_layer=cam_layer, cam_class=cam_class)
     activation = run.activation(loaded, layer)
-    grid, channels = feature_grid(activation, top_n, rank_by, colormap, normalize)
-    strip = [(s.key, run.activation(loaded, s.key)) for s in stages]
+    # Every picture is drawn once per pass and view (a class asking for the same view shares the drawing).
+    grid, channels = run.picture(
+        ("grid", layer, top_n, rank_by, colormap, normalize),
+        lambda: feature_grid(activation, top_n, rank_by, colormap, normalize),
+    )
+    keys = tuple(s.key for s in stages)
     return {
         "input": run.seen,
-        "input_display": enlarge(run.seen),
+        "input_display": run.picture(("input",), lambda: enlarge(run.seen)),
         "grid": grid,
         "channels": channels,
         "layout": GridLayout.for_maps(len(channels), activation.shape[1], activation.shape[2]),
         "layer": layer,
         "shape": tuple(activation.shape),
-        "overview": overview_strip(strip, colormap=colormap) if stages else None,
-        "filters": filters_picture(first_rgb_conv(loaded.model).weight) if filters else None,
+        "overview": run.picture(
+            ("overview", keys, colormap),
+            lambda: overview_strip([(key, run.activation(loaded, key)) for key in keys], colormap=colormap),
+        )
+        if stages
+        else None,
+        "filters": run.picture(("filters",), lambda: filters_picture(first_rgb_conv(loaded.model).weight))
+        if filters
+        else None,
         "predictions": top_k(run.logits, run.class_names, k=5),
         "prediction_note": prediction_note(run.source, run.model_name),
         "info": run.info,
@@ -286,7 +297,7 @@ def _explain(
     heat, index = run.grad_cam(loaded, layer, class_index)
     probs = torch.softmax(run.logits.float(), dim=0)
     return {
-        "overlay": overlay_heatmap(run.seen, heat, alpha=alpha),
+        "overlay": run.picture(("cam", layer, index, alpha), lambda: overlay_heatmap(run.seen, heat, alpha=alpha)),
         "heatmap": heat,
         "class_index": index,
         "class_name": run.class_names[index],
@@ -370,7 +381,7 @@ def feature_maps(
         out["grid"],
         "\n\n".join(info),
         out["input_display"],
-        enlarge(cam["overlay"]),
+        run.picture(("cam, enlarged", cam["layer"], cam["class_index"]), lambda: enlarge(cam["overlay"])),
         top5,
         out["overview"],
         out["filters"],
@@ -422,7 +433,10 @@ def layer_maps(
             None,
         )
     activation = run.activation(loaded, layer)
-    grid, tiles = feature_grid(activation, top_n, "mean", colormap, "channel", cols=4)
+    grid, tiles = run.picture(
+        ("grid", layer, top_n, "mean", colormap, "channel", 4),
+        lambda: feature_grid(activation, top_n, "mean", colormap, "channel", cols=4),
+    )
     layout = GridLayout.for_maps(len(tiles), activation.shape[1], activation.shape[2], cols=4)
     # The strongest unit of the strongest map: the most telling receptive field to draw first.
     best = activation[tiles[0].channel]
