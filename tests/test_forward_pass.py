@@ -189,10 +189,15 @@ def test_a_repeated_view_is_drawn_and_encoded_once_and_a_copy_of_the_photo_runs_
     written = []
     real_write = outputs._write
     monkeypatch.setattr(outputs, "_write", lambda image: written.append(image) or real_write(image))
-    decoded = []
+    decoded, drawn = [], []
     monkeypatch.setattr(forward_pass, "load_image", lambda image: decoded.append(image))
+    for name in ("feature_grid", "overview_strip", "filters_picture", "overlay_heatmap", "enlarge"):
+        real = getattr(features, name)
+        monkeypatch.setattr(
+            features, name, lambda *a, _real=real, _name=name, **k: drawn.append(_name) or _real(*a, **k)
+        )
     again = outputs.as_files(_request(str(copy)))
-    assert forwards["VGG"] == n and decoded == [] and written == []
+    assert forwards["VGG"] == n and decoded == [] and drawn == [] and written == []
     pictures = [i for i, v in enumerate(first) if isinstance(v, str) and v.endswith(".png")]
     assert len(pictures) >= 5 and [again[i] for i in pictures] == [first[i] for i in pictures]
     # What was kept is what a fresh drawing of the same activation gives (checked against the feature-grid code).
