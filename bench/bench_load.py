@@ -8,8 +8,9 @@ returns its input, same queue settings): Gradio's own round trip. Then:
 * **single** — one client, warm: the echo round trip; the record-only answers (``analyze`` of a model already
   analysed, ``layer_details`` = a diagram click's card, ``compare_stacks``, ``compare_models``) as ratios to it
   (goal ≤ 1.5×); one VGG-16 ``feature_maps`` request (every picture downloaded and decoded), the load baseline.
-* **mix** — ``--clients`` clients loop over analyze, stacks, clicks and feature maps (each its own gradio_client
-  session, images downloaded as a browser would): analyze and click p95 against one single-client VGG-16
+* **mix** — ``--clients`` clients loop over analyze, stacks, clicks and feature maps (each a process of its own
+  with its own gradio_client session, as a class's browsers are, images downloaded as a browser would; all connected
+  before the clock starts): analyze and click p95 against one single-client VGG-16
   feature-maps request (goal ≤ 1×), feature maps p95 against it (goal ≤ 4×).
 * **train** — a ``shapes`` run trains alone (its steps/s idle), then with ``--train-clients`` clients doing the
   mix: the run's steps/s under load against idle (goal ≥ 70 %).
@@ -21,15 +22,16 @@ the same run. Prints errors (every failure a client sees) and the server's resid
 from __future__ import annotations
 
 import argparse
+import multiprocessing
 import os
 import random
 import re
+import resource
 import socket
 import statistics
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 import urllib.request
 
@@ -78,6 +80,19 @@ def rss_mb(pid: int) -> float:
             if line.startswith("VmRSS:"):
                 return int(line.split()[1]) / 1024
     return 0.0
+
+
+def process_cpu(pid: int) -> float:
+    """Seconds of CPU a running process has used (all its threads)."""
+    with open(f"/proc/{pid}/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def children_cpu() -> float:
+    """Seconds of CPU this process's finished children (the students' processes) have used."""
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
 
 
 def pct(values: list[float], q: float) -> float:
@@ -170,45 +185,63 @@ class Requests:
                 Image.open(value).load()
 
 
-def mix(url: str, clients: int, seconds: float, nice: int = 0) -> tuple[dict[str, list[float]], list[str], float]:
-    """``clients`` clients for ``seconds``: their answer times by kind, the errors, the elapsed time. ``nice``: the
-    clients' threads (and those their gradio_client starts) run at this lower priority."""
+def student(url: str, seed: int, seconds: float, nice: int, ready, go, results) -> None:
+    """One simulated student, in a process of their own (a class's browsers do not share one Python's GIL): connects,
+    waits for ``go``, then loops over the mix for ``seconds``; puts ``(times by kind, errors)`` on ``results``."""
+    if nice:
+        os.nice(nice)
+    rng = random.Random(seed)
+    r = Requests(url)
     times: dict[str, list[float]] = {}
     errors: list[str] = []
-    lock = threading.Lock()
+    ready.release()
+    go.wait()
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        kind = rng.choices(["analyze", "stacks", "click", "feature_maps"], [4, 2, 3, 4])[0]
+        t0 = time.perf_counter()
+        try:
+            if kind == "analyze":
+                r.analyze(rng.choice(MODELS))
+            elif kind == "stacks":
+                r.stacks(rng.choice([3, 5]), rng.randint(1, 4), rng.choice([16, 64, 256]))
+            elif kind == "click":
+                r.click(*rng.choice(CLICKS))
+            else:
+                r.feature_maps(*rng.choice(FEATURE_MODELS), image=rng.choice(r.images))
+        except Exception as exc:  # noqa: BLE001 - every failure a client sees is counted
+            errors.append(f"{kind}: {type(exc).__name__}: {str(exc)[:160]}")
+            continue
+        times.setdefault(kind, []).append(time.perf_counter() - t0)
+    results.put((times, errors))
 
-    def client(seed: int) -> None:
-        if nice:
-            os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), nice)
-        rng = random.Random(seed)
-        r = Requests(url)
-        deadline = time.monotonic() + seconds
-        while time.monotonic() < deadline:
-            kind = rng.choices(["analyze", "stacks", "click", "feature_maps"], [4, 2, 3, 4])[0]
-            t0 = time.perf_counter()
-            try:
-                if kind == "analyze":
-                    r.analyze(rng.choice(MODELS))
-                elif kind == "stacks":
-                    r.stacks(rng.choice([3, 5]), rng.randint(1, 4), rng.choice([16, 64, 256]))
-                elif kind == "click":
-                    r.click(*rng.choice(CLICKS))
-                else:
-                    r.feature_maps(*rng.choice(FEATURE_MODELS), image=rng.choice(r.images))
-            except Exception as exc:  # noqa: BLE001 - every failure a client sees is counted
-                with lock:
-                    errors.append(f"{kind}: {type(exc).__name__}: {str(exc)[:160]}")
-                continue
-            with lock:
-                times.setdefault(kind, []).append(time.perf_counter() - t0)
 
+def mix(url: str, clients: int, seconds: float, nice: int = 0) -> tuple[dict[str, list[float]], list[str], float]:
+    """``clients`` students for ``seconds``, each a process of its own, all connected before the clock starts: their
+    answer times by kind, the errors, the elapsed time. ``nice``: the students' processes run at this lower
+    priority."""
+    context = multiprocessing.get_context("spawn")
+    ready, go, results = context.Semaphore(0), context.Event(), context.Queue()
+    procs = [
+        context.Process(target=student, args=(url, seed, seconds, nice, ready, go, results)) for seed in range(clients)
+    ]
+    for p in procs:
+        p.start()
+    for _ in procs:
+        ready.acquire(timeout=300)
     t0 = time.perf_counter()
-    threads = [threading.Thread(target=client, args=(i,)) for i in range(clients)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    return times, errors, time.perf_counter() - t0
+    go.set()
+    times: dict[str, list[float]] = {}
+    errors: list[str] = []
+    for _ in procs:
+        student_times, student_errors = results.get(timeout=seconds + 300)
+        for kind, values in student_times.items():
+            times.setdefault(kind, []).extend(values)
+        errors.extend(student_errors)
+    elapsed = time.perf_counter() - t0
+    for p in procs:
+        p.join(30)
+    return times, errors, elapsed
 
 
 def report(times: dict[str, list[float]], errors: list[str], elapsed: float) -> None:
@@ -299,17 +332,19 @@ def main() -> int:
                 f"{args.clients} clients × {args.seconds:.0f} s: analyze, stacks, clicks, feature maps"
                 + (f" (clients at nice +{args.client_nice})" if args.client_nice else "")
             )
+            before_cpu = (process_cpu(server.pid), children_cpu())
             times, errors, elapsed = mix(url, args.clients, args.seconds, args.client_nice)
+            cpu_used = (process_cpu(server.pid) - before_cpu[0], children_cpu() - before_cpu[1])
             report(times, errors, elapsed)
             an, cl, fm = (pct(times.get(k, []), 0.95) for k in ("analyze", "click", "feature_maps"))
             print(
                 f"  analyze p95 = {an / fm_s:.2f}×, click p95 = {cl / fm_s:.2f}× one feature-maps request (goal ≤ 1×); "
                 f"feature maps p95 = {fm / fm_s:.2f}× (goal ≤ 4×)"
             )
-            busy = len(times.get("feature_maps", [])) * fm_s / elapsed
+            server_cpu, students_cpu = cpu_used
             print(
-                f"  the network queue (one pass at a time) was busy ≥ {100 * busy:.0f} % of the time (feature maps "
-                "served × one request's time alone): near 100 %, their p95 is set by the queue's length"
+                f"  CPU over the phase: the server {100 * server_cpu / elapsed:.0f} %, the students' processes "
+                f"{100 * students_cpu / elapsed:.0f} % (of one core; 2 cores = 200 %): where the waiting is"
             )
             ok &= not errors and an <= fm_s and cl <= fm_s and fm <= 4 * fm_s
 
