@@ -50,9 +50,13 @@ def _conv_or_fc(record) -> str:
 
 def conv_fc_split(records: Iterable) -> dict[str, float | int | None]:
     """Parameters and MACs of conv layers versus fully-connected layers, with their ratios."""
-    records = list(records)
-    p = _group(records, _conv_or_fc, "params", True)
-    m = _group(records, _conv_or_fc, "macs", False)
+    p: dict[str, int] = {}
+    m: dict[str, int] = {}
+    for r in records:  # one pass, each record's kind read once (what two ``_group`` calls give)
+        k = _conv_or_fc(r)
+        if r.call_index <= 0:  # parameters on the first call only
+            p[k] = p.get(k, 0) + r.params
+        m[k] = m.get(k, 0) + r.macs
     conv_p, fc_p, conv_m, fc_m = p.get("conv", 0), p.get("fc", 0), m.get("conv", 0), m.get("fc", 0)
     return {
         "conv_params": conv_p,
