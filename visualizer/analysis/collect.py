@@ -79,20 +79,27 @@ class _Collector:
         # their size but not whether the caller froze them. One walk over the modules' own parameter dicts:
         # the model's totals count a shared parameter once (as model.parameters() does), a leaf its own.
         seen: set[int] = set()
-        self.total = self.trainable = 0
+        total = trainable = 0
         self.own = {}
         for m in self.modules:
-            own = {id(p): p for p in m._parameters.values() if p is not None}
-            for i, p in own.items():
-                if i not in seen:
-                    seen.add(i)
-                    self.total += p.numel()
-                    self.trainable += p.numel() if p.requires_grad else 0
+            slots = m.__dict__["_parameters"]
+            n = n_trainable = 0  # this module's own parameters, each once
+            if slots:  # most containers own none
+                mine: set[int] = set()
+                for p in slots.values():
+                    if p is None or id(p) in mine:
+                        continue
+                    mine.add(id(p))
+                    k = p.numel()
+                    n += k
+                    n_trainable += k if p.requires_grad else 0
+                    if id(p) not in seen:
+                        seen.add(id(p))
+                        total += k
+                        trainable += k if p.requires_grad else 0
             if is_leaf(m):  # a leaf's parameters are its own
-                self.own[id(m)] = (
-                    sum(p.numel() for p in own.values()),
-                    sum(p.numel() for p in own.values() if p.requires_grad),
-                )
+                self.own[id(m)] = (n, n_trainable)
+        self.total, self.trainable = total, trainable
         self.facts: dict[int, tuple] = {}  # id(leaf) → _facts(leaf), this pass only
         self.records: list[LayerRecord] = []
 

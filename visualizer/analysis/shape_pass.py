@@ -36,6 +36,8 @@ def first_tensor(x: Any) -> torch.Tensor | None:
     """The first tensor in a module's input or output (a tensor, or one inside a tuple, list or dict)."""
     if isinstance(x, torch.Tensor):
         return x
+    if type(x) is tuple and x and isinstance(x[0], torch.Tensor):  # a layer's arguments: (x,), without recursion
+        return x[0]
     if isinstance(x, (list, tuple)):
         for v in x:
             t = first_tensor(v)
@@ -54,16 +56,22 @@ def _swap_to_meta(modules: list[nn.Module]) -> list[tuple[dict, str, torch.Tenso
     """
     undo, standins = [], {}
     for m in modules:
-        for slots in (m._parameters, m._buffers):
-            for name, t in slots.items():
+        d = m.__dict__
+        for slots in (d["_parameters"], d["_buffers"]):
+            if not slots:  # most containers own nothing
+                continue
+            for name, t in slots.items():  # values replaced, keys unchanged: safe while iterating
                 if t is None or t.is_meta:
                     continue
                 s = standins.get(id(t))
                 if s is None:
-                    s = standins[id(t)] = torch.empty_like(t, device="meta")
+                    s = standins[id(t)] = torch.empty_like(t, device=_META)  # a device object: no string to parse
                 undo.append((slots, name, t))
                 slots[name] = s
     return undo
+
+
+_META = torch.device("meta")
 
 
 def is_leaf(m: nn.Module) -> bool:
