@@ -130,6 +130,8 @@ def input_field(ndim: int = 2) -> Field:
 
 def _num(x: float) -> float | int:
     """Keep integral values as ints (jumps are almost always integers) so they print and compare cleanly."""
+    if type(x) is int:  # already one (most of a CNN's values): what round would give back
+        return x
     return round(x) if abs(x - round(x)) < 1e-9 else x
 
 

@@ -44,6 +44,16 @@ def _new(shape, x: torch.Tensor) -> torch.Tensor:
         return torch.empty(shape, dtype=x.dtype, device="meta")
 
 
+def _tensor_slot(mod: nn.Module, name: str):
+    """``getattr(mod, name)`` for a parameter or buffer, read from its dict (``nn.Module.__getattr__`` is a
+    Python call per read); anywhere else (an attribute of the instance) goes through ``getattr``."""
+    d = mod.__dict__
+    for slots in (d["_parameters"], d["_buffers"]):
+        if name in slots:
+            return slots[name] if name not in d else getattr(mod, name)
+    return getattr(mod, name)
+
+
 def _window_out(n: int, k: int, s: int, p: int, d: int, ceil_mode: bool) -> int:
     """Output length of a conv or pool window along one dim (PyTorch's ``pooling_output_shape``)."""
     out = (n + 2 * p - d * (k - 1) - 1 + (s - 1 if ceil_mode else 0)) // s + 1
@@ -53,7 +63,7 @@ def _window_out(n: int, k: int, s: int, p: int, d: int, ceil_mode: bool) -> int:
 
 
 def _conv2d(mod: nn.Conv2d, x: torch.Tensor, tracker: FieldTracker) -> torch.Tensor | None:
-    w, b = mod.weight, mod.bias
+    w, b = _tensor_slot(mod, "weight"), _tensor_slot(mod, "bias")
     if (
         mod.padding_mode != "zeros"
         or isinstance(mod.padding, str)
@@ -127,7 +137,7 @@ def _adaptive_avg_pool2d(mod: nn.AdaptiveAvgPool2d, x: torch.Tensor, tracker: Fi
 
 
 def _batch_norm2d(mod: nn.BatchNorm2d, x: torch.Tensor, tracker: FieldTracker) -> torch.Tensor | None:
-    rm, rv = mod.running_mean, mod.running_var
+    rm, rv = _tensor_slot(mod, "running_mean"), _tensor_slot(mod, "running_var")
     # Batch statistics (training, or no running ones) mix positions: the kernel's rule has to see that.
     if mod.training or rm is None or rv is None or not _standard(x, 4) or x.shape[1] != mod.num_features:
         return None
@@ -139,7 +149,7 @@ def _batch_norm2d(mod: nn.BatchNorm2d, x: torch.Tensor, tracker: FieldTracker) -
 
 
 def _linear(mod: nn.Linear, x: torch.Tensor, tracker: FieldTracker) -> torch.Tensor | None:
-    w, b = mod.weight, mod.bias
+    w, b = _tensor_slot(mod, "weight"), _tensor_slot(mod, "bias")
     if not _standard(x, 2) or x.shape[1] != mod.in_features or w.dtype != x.dtype:
         return None
     if b is not None and b.dtype != x.dtype:
