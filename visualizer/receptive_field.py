@@ -56,17 +56,18 @@ def module_attr(module: nn.Module, name: str, default: Any = None) -> Any:
     """``getattr(module, name, default)``, without the ``AttributeError`` that ``nn.Module.__getattr__`` raises
     and formats for a module lacking ``name`` (a microsecond each: most of reading a ReLU's would-be geometry).
 
-    The same lookup in the same order: the class's attributes (properties included) and any class with a lookup
-    of its own go through ``getattr``; then the instance's dict, then its parameters, buffers and submodules.
+    The same lookup in the same order: a name in the instance's dict, the class's attributes (properties
+    included) and any class with a lookup of its own go through ``getattr``; then the module's parameters,
+    buffers and submodules are read as ``nn.Module.__getattr__`` would, and ``default`` when none has it.
     """
+    d = module.__dict__
+    if name in d:  # found before __getattr__ is ever asked: the plain lookup is the fast one
+        return getattr(module, name, default)
     cls = type(module)
     if cls.__getattr__ is not _MODULE_GETATTR or cls.__getattribute__ is not object.__getattribute__:
         return getattr(module, name, default)
     if hasattr(cls, name):
         return getattr(module, name, default)
-    d = module.__dict__
-    if name in d:
-        return d[name]
     for slots in ("_parameters", "_buffers", "_modules"):
         own = d.get(slots)
         if own is not None and name in own:
@@ -76,20 +77,27 @@ def module_attr(module: nn.Module, name: str, default: Any = None) -> Any:
 
 def geometry_of(module: nn.Module) -> Geometry | None:
     """Geometry of a conv or pooling module (None for layers without a window: ReLU, BN, Linear, ...)."""
+    parts = geometry_parts(module)
+    return Geometry(*parts) if parts is not None else None
+
+
+def geometry_parts(module: nn.Module) -> tuple | None:
+    """``geometry_of`` as a plain (kernel, stride, padding, dilation) tuple: the records copy the parts to lists
+    anyway, and a frozen dataclass costs a microsecond to make."""
     k = module_attr(module, "kernel_size", _MISSING)
     if k is _MISSING or isinstance(module, (nn.AdaptiveAvgPool2d, nn.AdaptiveMaxPool2d)):
         return None
     cls = type(module).__name__
     n = len(k) if isinstance(k, (list, tuple)) else (int(cls[-2]) if cls[-2:-1].isdigit() else 2)
     kernel = _tuple(k, n)
-    stride = getattr(module, "stride", None)
+    stride = module_attr(module, "stride", None)
     stride = kernel if stride in (None, (), []) else _tuple(stride, n)
-    padding = getattr(module, "padding", 0)
+    padding = module_attr(module, "padding", 0)
     if isinstance(padding, str):
         padding = padding if padding != "valid" else (0,) * n
     else:
         padding = _tuple(padding, n)
-    return Geometry(kernel, stride, padding, _tuple(getattr(module, "dilation", 1), n))
+    return kernel, stride, padding, _tuple(module_attr(module, "dilation", 1), n)  # AvgPool has no dilation
 
 
 @dataclass(frozen=True)

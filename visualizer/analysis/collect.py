@@ -17,7 +17,7 @@ from visualizer.analysis.diagnose import check_takes_one_tensor, explain_failure
 from visualizer.analysis.inputs import AnalysisError, check_input_shape, parse_input_shape
 from visualizer.analysis.macs import textbook_macs_with, textbook_terms, torchinfo_macs_with, torchinfo_terms
 from visualizer.analysis.shape_pass import PassFailure, is_leaf, run_pass
-from visualizer.receptive_field import UNKNOWN, Field, FieldTracker, geometry_of, module_attr
+from visualizer.receptive_field import UNKNOWN, Field, FieldTracker, geometry_parts, module_attr
 from visualizer.records import Analysis, Join, LayerRecord
 
 
@@ -106,7 +106,7 @@ class _Collector:
     def _facts(self, mod: nn.Module) -> tuple:
         """What a leaf's records take from the module itself, read at its first call (after it ran: a lazy
         layer has its parameters by then) and reused for its later calls in this pass."""
-        g = geometry_of(mod)
+        g = geometry_parts(mod)
         params, trainable = self.own[id(mod)]
         return (
             self.names.get(id(mod), ""),
@@ -115,7 +115,7 @@ class _Collector:
             trainable,
             params / self.total if self.total else 0.0,
             # geometry: kernel, stride, padding ("same" stays a string), dilation
-            (g.kernel, g.stride, g.padding, g.dilation) if g else None,
+            g,
             int(module_attr(mod, "groups", 1) or 1),
             torchinfo_terms(mod),
             textbook_terms(mod),

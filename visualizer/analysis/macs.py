@@ -84,8 +84,11 @@ def textbook_macs_with(terms: tuple[str | None, int], in_shape: list[int] | None
 def _named_parameters(module: nn.Module):
     """``module.named_parameters()``, read straight from a leaf's own dict (its generator machinery was a third
     of a record's cost); each parameter once, as ``named_parameters`` gives it."""
-    if any(c is not None for c in module._modules.values()):
+    children = module._modules
+    if children and any(c is not None for c in children.values()):
         return module.named_parameters()
+    if not module._parameters:
+        return ()
     seen: set[int] = set()
     own = []
     for name, p in module._parameters.items():
