@@ -76,7 +76,8 @@ _META = torch.device("meta")
 
 def is_leaf(m: nn.Module) -> bool:
     """No child modules (``next(m.children(), None) is None``, read from its dict)."""
-    return all(c is None for c in m._modules.values())
+    children = m._modules
+    return not children or all(c is None for c in children.values())  # most leaves: an empty dict, no generator
 
 
 def _hook(modules: list[nn.Module], pre, post) -> list:

@@ -41,7 +41,10 @@ def _new(shape, x: torch.Tensor) -> torch.Tensor:
     # Made outside the tracker (a factory op has nothing to follow; a trip through Python dispatch costs more
     # than the rule itself).
     with torch._C._DisableTorchDispatch():
-        return torch.empty(shape, dtype=x.dtype, device="meta")
+        return torch.empty(shape, dtype=x.dtype, device=_META)  # a device object: no string to parse
+
+
+_META = torch.device("meta")
 
 
 def _tensor_slot(mod: nn.Module, name: str):
