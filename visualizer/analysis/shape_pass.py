@@ -14,7 +14,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from visualizer.analysis.shape_rules import install_rules, uninstall_rules
+from visualizer.analysis.shape_rules import install_rules, rule_for, uninstall_rules
 from visualizer.receptive_field import FieldTracker, input_field
 
 BATCH = 1
@@ -80,16 +80,33 @@ def is_leaf(m: nn.Module) -> bool:
     return not children or all(c is None for c in children.values())  # most leaves: an empty dict, no generator
 
 
-def _hook(modules: list[nn.Module], pre, post) -> list:
-    """``pre``/``post`` on every call of ``modules`` in this thread; returns the handles to remove.
+def _hook(handles: list, modules: list[nn.Module], pre, post, leaves: set[int], tracker: FieldTracker | None) -> None:
+    """``pre``/``post`` on every call of ``modules``, and the shape rules on the ``leaves`` (unless ``tracker`` is
+    None: rules off); appends the handles to remove to ``handles`` as it goes (all removed, should one fail).
 
-    Two process-wide hooks filtered by module and thread (one registration, and PyTorch's call path checks
-    them once) unless a module already has hooks of its own: then ours go on each module, after theirs, so
-    that what they change is what the records see.
+    A wrapper around each module's forward, which also tries the module's shape rule (one closure and one call
+    per layer instead of two), unless a module already has hooks of its own: then ours go on each module, after
+    theirs, so that what they change is what the records see, and the rules go on the modules' forwards.
     """
     if any(m._forward_hooks or m._forward_pre_hooks for m in modules):
-        return [m.register_forward_pre_hook(pre) for m in modules] + [m.register_forward_hook(post) for m in modules]
-    return [_Wrapped(m, pre, post) for m in modules]
+        if tracker is not None:
+            handles.append(_Unruled(install_rules([m for m in modules if id(m) in leaves], tracker)))
+        handles.extend(m.register_forward_pre_hook(pre) for m in modules)
+        handles.extend(m.register_forward_hook(post) for m in modules)
+    elif tracker is None:
+        handles.extend(_Wrapped(m, pre, post) for m in modules)
+    else:
+        handles.extend(_Wrapped(m, pre, post, rule_for(m) if id(m) in leaves else None, tracker) for m in modules)
+
+
+class _Unruled:
+    """``uninstall_rules`` as a handle."""
+
+    def __init__(self, modules: list[nn.Module]) -> None:
+        self.modules = modules
+
+    def remove(self) -> None:
+        uninstall_rules(self.modules)
 
 
 class _Wrapped:
@@ -99,7 +116,7 @@ class _Wrapped:
     has hooks (PyTorch would then run them around this wrapper, not around the records).
     """
 
-    def __init__(self, module: nn.Module, pre, post) -> None:
+    def __init__(self, module: nn.Module, pre, post, rule=None, tracker: FieldTracker | None = None) -> None:
         self.module, self.own = module, module.__dict__.get("forward")
         forward = self.own or type(module).forward.__get__(module)
 
@@ -109,7 +126,17 @@ class _Wrapped:
             post(module, args, out)
             return out
 
-        module.__dict__["forward"] = wrapped
+        def ruled(*args, **kwargs):  # what install_rules' forward does, inside the wrapper
+            pre(module, args)
+            out = None
+            if len(args) == 1 and not kwargs and isinstance(args[0], torch.Tensor):
+                out = rule(module, args[0], tracker)
+            if out is None:  # no rule for this call: the layer's own forward, on meta
+                out = forward(*args, **kwargs)
+            post(module, args, out)
+            return out
+
+        module.__dict__["forward"] = wrapped if rule is None else ruled
 
     def remove(self) -> None:
         if self.own is None:
@@ -191,14 +218,11 @@ def _run_locked(
     tracker.set_origin(x, "input")
     tracker.locate = lambda: stack[-1][0] if stack else None
     tracker.inside_leaf = lambda: bool(stack) and id(stack[-1][0]) in leaves
-    ruled: list[nn.Module] = []
     swapped: list[tuple[dict, str, torch.Tensor]] = []
     try:
         _set_training(modules, [False] * len(modules))
         swapped = _swap_to_meta(modules)
-        if shape_rules:
-            ruled = install_rules([m for m in modules if id(m) in leaves], tracker)
-        handles = _hook(modules, pre, post)  # after the rules: a wrapper calls the ruled forward
+        _hook(handles, modules, pre, post, leaves, tracker if shape_rules else None)
         with torch.no_grad(), tracker:
             out = first_tensor(model(x))
     except Exception as exc:
@@ -213,7 +237,6 @@ def _run_locked(
             h.remove()
         for slots, name, t in reversed(swapped):
             slots[name] = t
-        uninstall_rules(ruled)
         _set_training(modules, modes)
     if tracker.batch_changes and (out is None or out.ndim == 0 or out.shape[0] != BATCH):
         change = next((c for c in tracker.batch_changes if not c.folded), tracker.batch_changes[0])

@@ -237,12 +237,19 @@ def install_rules(modules: list[nn.Module], tracker: FieldTracker) -> list[nn.Mo
     (``uninstall_rules`` them after the pass). A module with a forward of its own on the instance is left alone."""
     changed = []
     for m in modules:
-        rule = RULES.get(type(m))
-        if rule is None or "forward" in m.__dict__:
+        rule = rule_for(m)
+        if rule is None:
             continue
         m.__dict__["forward"] = _ruled_forward(m, rule, tracker)
         changed.append(m)
     return changed
+
+
+def rule_for(module: nn.Module) -> Rule | None:
+    """The rule ``install_rules`` gives ``module``: its exact class's, unless it has a forward of its own on the
+    instance (None: it runs its own forward)."""
+    rule = RULES.get(type(module))
+    return None if rule is None or "forward" in module.__dict__ else rule
 
 
 def uninstall_rules(modules: list[nn.Module]) -> None:
