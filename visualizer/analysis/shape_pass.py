@@ -48,8 +48,9 @@ def first_tensor(x: Any) -> torch.Tensor | None:
     return None
 
 
-def _swap_to_meta(modules: list[nn.Module]) -> list[tuple[dict, str, torch.Tensor]]:
-    """Put meta stand-ins in every parameter and buffer slot that holds a real tensor; returns what to put back.
+def _swap_to_meta(modules: list[nn.Module]) -> list[tuple[dict, dict]]:
+    """Put meta stand-ins in every parameter and buffer slot that holds a real tensor; returns what to put back
+    (each changed slot dict with its original entries: one ``update`` per dict restores them).
 
     What ``torch.func.functional_call`` does, without its name bookkeeping (a tensor shared by two modules
     gets one stand-in, so ties survive).
@@ -60,14 +61,17 @@ def _swap_to_meta(modules: list[nn.Module]) -> list[tuple[dict, str, torch.Tenso
         for slots in (d["_parameters"], d["_buffers"]):
             if not slots:  # most containers own nothing
                 continue
+            saved = {}
             for name, t in slots.items():  # values replaced, keys unchanged: safe while iterating
                 if t is None or t.is_meta:
                     continue
                 s = standins.get(id(t))
                 if s is None:
                     s = standins[id(t)] = torch.empty_like(t, device=_META)  # a device object: no string to parse
-                undo.append((slots, name, t))
+                saved[name] = t
                 slots[name] = s
+            if saved:
+                undo.append((slots, saved))
     return undo
 
 
@@ -218,7 +222,7 @@ def _run_locked(
     tracker.set_origin(x, "input")
     tracker.locate = lambda: stack[-1][0] if stack else None
     tracker.inside_leaf = lambda: bool(stack) and id(stack[-1][0]) in leaves
-    swapped: list[tuple[dict, str, torch.Tensor]] = []
+    swapped: list[tuple[dict, dict]] = []
     try:
         _set_training(modules, [False] * len(modules))
         swapped = _swap_to_meta(modules)
@@ -235,8 +239,8 @@ def _run_locked(
     finally:
         for h in reversed(handles):
             h.remove()
-        for slots, name, t in reversed(swapped):
-            slots[name] = t
+        for slots, saved in reversed(swapped):
+            slots.update(saved)
         _set_training(modules, modes)
     if tracker.batch_changes and (out is None or out.ndim == 0 or out.shape[0] != BATCH):
         change = next((c for c in tracker.batch_changes if not c.folded), tracker.batch_changes[0])
