@@ -151,6 +151,27 @@ def test_vgg16_lesson_fc_holds_params_convs_do_the_work():
     assert sum(a.macs_by_type().values()) == sum(a.macs_by_block().values()) == a.total_macs
 
 
+@pytest.mark.parametrize("name", ["alexnet", "resnet18_cifar"])  # ResNet's ReLUs are called more than once
+def test_to_dict_breakdowns_in_one_walk_equal_the_five_methods(name):
+    a = analyze_model(name)
+    d = a.to_dict()
+    for method in ("params_by_type", "macs_by_type", "params_by_block", "macs_by_block", "conv_fc_split"):
+        got, want = d[method], getattr(a, method)()
+        assert got == want and list(got) == list(want), method  # same keys in the same order
+
+
+def test_record_and_join_exports_copy_their_lists():
+    a = analyze_model("resnet18_cifar")
+    r, j = a.layers[1], a.joins[0]
+    d, dj = r.to_dict(), j.to_dict()
+    assert d == {**dataclasses.asdict(r), "rf_display": r.rf_display}
+    assert dj == {**dataclasses.asdict(j), "key": j.key}
+    assert d["input_shape"] is not r.input_shape and dj["inputs"][0] is not j.inputs[0]
+    r = dataclasses.replace(r)  # a copy: analyze_model's analyses are shared
+    r.note = "an attribute added to a record"  # not a field: left out, the fields still all there
+    assert r.to_dict() == d
+
+
 def test_resnet_stage_breakdown_matches_module_parameters():
     model = _meta(torchvision.models.resnet34)
     a = analyze(model, (3, 224, 224))

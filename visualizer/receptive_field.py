@@ -48,22 +48,56 @@ def _tuple(v: Any, n: int) -> tuple[int, ...]:
     return (int(v),) * n
 
 
+_MISSING = object()
+_MODULE_GETATTR = nn.Module.__getattr__
+
+
+def module_attr(module: nn.Module, name: str, default: Any = None) -> Any:
+    """``getattr(module, name, default)``, without the ``AttributeError`` that ``nn.Module.__getattr__`` raises
+    and formats for a module lacking ``name`` (a microsecond each: most of reading a ReLU's would-be geometry).
+
+    The same lookup in the same order: a name in the instance's dict, the class's attributes (properties
+    included) and any class with a lookup of its own go through ``getattr``; then the module's parameters,
+    buffers and submodules are read as ``nn.Module.__getattr__`` would, and ``default`` when none has it.
+    """
+    d = module.__dict__
+    if name in d:  # found before __getattr__ is ever asked: the plain lookup is the fast one
+        return getattr(module, name, default)
+    cls = type(module)
+    if cls.__getattr__ is not _MODULE_GETATTR or cls.__getattribute__ is not object.__getattribute__:
+        return getattr(module, name, default)
+    if hasattr(cls, name):
+        return getattr(module, name, default)
+    for slots in ("_parameters", "_buffers", "_modules"):
+        own = d.get(slots)
+        if own is not None and name in own:
+            return own[name]
+    return default
+
+
 def geometry_of(module: nn.Module) -> Geometry | None:
     """Geometry of a conv or pooling module (None for layers without a window: ReLU, BN, Linear, ...)."""
-    if not hasattr(module, "kernel_size") or isinstance(module, (nn.AdaptiveAvgPool2d, nn.AdaptiveMaxPool2d)):
+    parts = geometry_parts(module)
+    return Geometry(*parts) if parts is not None else None
+
+
+def geometry_parts(module: nn.Module) -> tuple | None:
+    """``geometry_of`` as a plain (kernel, stride, padding, dilation) tuple: the records copy the parts to lists
+    anyway, and a frozen dataclass costs a microsecond to make."""
+    k = module_attr(module, "kernel_size", _MISSING)
+    if k is _MISSING or isinstance(module, (nn.AdaptiveAvgPool2d, nn.AdaptiveMaxPool2d)):
         return None
-    k = module.kernel_size
     cls = type(module).__name__
     n = len(k) if isinstance(k, (list, tuple)) else (int(cls[-2]) if cls[-2:-1].isdigit() else 2)
     kernel = _tuple(k, n)
-    stride = getattr(module, "stride", None)
+    stride = module_attr(module, "stride", None)
     stride = kernel if stride in (None, (), []) else _tuple(stride, n)
-    padding = getattr(module, "padding", 0)
+    padding = module_attr(module, "padding", 0)
     if isinstance(padding, str):
         padding = padding if padding != "valid" else (0,) * n
     else:
         padding = _tuple(padding, n)
-    return Geometry(kernel, stride, padding, _tuple(getattr(module, "dilation", 1), n))
+    return kernel, stride, padding, _tuple(module_attr(module, "dilation", 1), n)  # AvgPool has no dilation
 
 
 @dataclass(frozen=True)
@@ -82,10 +116,16 @@ class Field:
         return 0 if self.rf is None else len(self.rf)
 
     def display(self) -> str:
-        if self.rf is None:
-            return "whole input" if self.exact else "unknown"
-        text = "×".join(str(r) for r in self.rf)
-        return text if self.exact else "≤" + text
+        return field_display(self.rf, self.exact)
+
+
+def field_display(rf: Sequence[int] | None, exact: bool = True) -> str:
+    """``Field(rf, …, exact).display()``: "7×7", "≤7×7", "whole input" or "unknown" (records show theirs
+    without building a ``Field``)."""
+    if rf is None:
+        return "whole input" if exact else "unknown"
+    text = "×".join(map(str, rf))
+    return text if exact else "≤" + text
 
 
 WHOLE = Field(None, None, None)
@@ -98,6 +138,8 @@ def input_field(ndim: int = 2) -> Field:
 
 def _num(x: float) -> float | int:
     """Keep integral values as ints (jumps are almost always integers) so they print and compare cleanly."""
+    if type(x) is int:  # already one (most of a CNN's values): what round would give back
+        return x
     return round(x) if abs(x - round(x)) < 1e-9 else x
 
 

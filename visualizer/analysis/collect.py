@@ -15,9 +15,9 @@ from torch import nn
 from visualizer import report
 from visualizer.analysis.diagnose import check_takes_one_tensor, explain_failure, where
 from visualizer.analysis.inputs import AnalysisError, check_input_shape, parse_input_shape
-from visualizer.analysis.macs import textbook_macs, torchinfo_macs
+from visualizer.analysis.macs import textbook_macs_with, textbook_terms, torchinfo_macs_with, torchinfo_terms
 from visualizer.analysis.shape_pass import PassFailure, is_leaf, run_pass
-from visualizer.receptive_field import UNKNOWN, Field, FieldTracker, geometry_of
+from visualizer.receptive_field import UNKNOWN, Field, FieldTracker, geometry_parts, module_attr
 from visualizer.records import Analysis, Join, LayerRecord
 
 
@@ -79,21 +79,47 @@ class _Collector:
         # their size but not whether the caller froze them. One walk over the modules' own parameter dicts:
         # the model's totals count a shared parameter once (as model.parameters() does), a leaf its own.
         seen: set[int] = set()
-        self.total = self.trainable = 0
+        total = trainable = 0
         self.own = {}
         for m in self.modules:
-            own = {id(p): p for p in m._parameters.values() if p is not None}
-            for i, p in own.items():
-                if i not in seen:
-                    seen.add(i)
-                    self.total += p.numel()
-                    self.trainable += p.numel() if p.requires_grad else 0
+            slots = m.__dict__["_parameters"]
+            n = n_trainable = 0  # this module's own parameters, each once
+            if slots:  # most containers own none
+                mine: set[int] = set()
+                for p in slots.values():
+                    if p is None or id(p) in mine:
+                        continue
+                    mine.add(id(p))
+                    k = p.numel()
+                    n += k
+                    n_trainable += k if p.requires_grad else 0
+                    if id(p) not in seen:
+                        seen.add(id(p))
+                        total += k
+                        trainable += k if p.requires_grad else 0
             if is_leaf(m):  # a leaf's parameters are its own
-                self.own[id(m)] = (
-                    sum(p.numel() for p in own.values()),
-                    sum(p.numel() for p in own.values() if p.requires_grad),
-                )
+                self.own[id(m)] = (n, n_trainable)
+        self.total, self.trainable = total, trainable
+        self.facts: dict[int, tuple] = {}  # id(leaf) → _facts(leaf), this pass only
         self.records: list[LayerRecord] = []
+
+    def _facts(self, mod: nn.Module) -> tuple:
+        """What a leaf's records take from the module itself, read at its first call (after it ran: a lazy
+        layer has its parameters by then) and reused for its later calls in this pass."""
+        g = geometry_parts(mod)
+        params, trainable = self.own[id(mod)]
+        return (
+            self.names.get(id(mod), ""),
+            type(mod).__name__,
+            params,
+            trainable,
+            params / self.total if self.total else 0.0,
+            # geometry: kernel, stride, padding ("same" stays a string), dilation
+            g,
+            int(module_attr(mod, "groups", 1) or 1),
+            torchinfo_terms(mod),
+            textbook_terms(mod),
+        )
 
     def on_leaf_call(
         self,
@@ -106,36 +132,38 @@ class _Collector:
     ) -> str:
         call = self.calls.get(id(mod), 0)
         self.calls[id(mod)] = call + 1
+        facts = self.facts.get(id(mod)) if call else None
+        if facts is None:
+            facts = self.facts[id(mod)] = self._facts(mod)
+        name, type_name, params, trainable, share, g, groups, ti_terms, tb_terms = facts
         out_shape = list(out.shape) if out is not None else None
-        params, trainable = self.own[id(mod)]
-        g = geometry_of(mod)
         f = f or UNKNOWN  # an output the tracker never saw derive from the input (a constant, a non-tensor)
-        f_in = f_in or Field(None, None, None)
         record = LayerRecord(
             index=len(self.records),
-            name=self.names.get(id(mod), ""),
-            type=type(mod).__name__,
+            name=name,
+            type=type_name,
             call_index=call,
             input_shape=in_shape,
             output_shape=out_shape,
-            kernel=list(g.kernel) if g else None,
-            stride=list(g.stride) if g else None,
-            padding=(g.padding if isinstance(g.padding, str) else list(g.padding)) if g else None,
-            dilation=list(g.dilation) if g else None,
+            kernel=list(g[0]) if g else None,
+            stride=list(g[1]) if g else None,
+            padding=(g[2] if isinstance(g[2], str) else list(g[2])) if g else None,
+            dilation=list(g[3]) if g else None,
             params=params,
             trainable_params=trainable,
-            param_share=params / self.total if self.total else 0.0,
-            macs=torchinfo_macs(mod, out_shape) if out_shape else 0,
+            param_share=share,
+            macs=torchinfo_macs_with(ti_terms, out_shape) if out_shape else 0,
             activation_bytes=out.numel() * out.element_size() if out is not None else 0,
             receptive_field=list(f.rf) if f.rf is not None else None,
             jump=list(f.jump) if f.jump is not None else None,
             rf_center=[float(c) for c in f.center] if f.center is not None else None,
             rf_exact=f.exact,
-            textbook_macs=textbook_macs(mod, in_shape, out_shape) if out_shape else 0,
-            groups=int(getattr(mod, "groups", 1) or 1),
+            textbook_macs=textbook_macs_with(tb_terms, in_shape, out_shape) if out_shape else 0,
+            groups=groups,
             input_from=[in_origin] if in_origin else [],
-            input_receptive_field=list(f_in.rf) if f_in.rf is not None else None,
-            input_jump=list(f_in.jump) if f_in.jump is not None else None,
+            # no field for the input (None: not derived from the model's input) reads as Field(None, None, None)
+            input_receptive_field=list(f_in.rf) if f_in is not None and f_in.rf is not None else None,
+            input_jump=list(f_in.jump) if f_in is not None and f_in.jump is not None else None,
         )
         self.records.append(record)
         return record.key

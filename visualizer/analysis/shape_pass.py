@@ -14,7 +14,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from visualizer.analysis.shape_rules import install_rules, uninstall_rules
+from visualizer.analysis.shape_rules import install_rules, rule_for, uninstall_rules
 from visualizer.receptive_field import FieldTracker, input_field
 
 BATCH = 1
@@ -36,6 +36,8 @@ def first_tensor(x: Any) -> torch.Tensor | None:
     """The first tensor in a module's input or output (a tensor, or one inside a tuple, list or dict)."""
     if isinstance(x, torch.Tensor):
         return x
+    if type(x) is tuple and x and isinstance(x[0], torch.Tensor):  # a layer's arguments: (x,), without recursion
+        return x[0]
     if isinstance(x, (list, tuple)):
         for v in x:
             t = first_tensor(v)
@@ -46,41 +48,69 @@ def first_tensor(x: Any) -> torch.Tensor | None:
     return None
 
 
-def _swap_to_meta(modules: list[nn.Module]) -> list[tuple[dict, str, torch.Tensor]]:
-    """Put meta stand-ins in every parameter and buffer slot that holds a real tensor; returns what to put back.
+def _swap_to_meta(modules: list[nn.Module]) -> list[tuple[dict, dict]]:
+    """Put meta stand-ins in every parameter and buffer slot that holds a real tensor; returns what to put back
+    (each changed slot dict with its original entries: one ``update`` per dict restores them).
 
     What ``torch.func.functional_call`` does, without its name bookkeeping (a tensor shared by two modules
     gets one stand-in, so ties survive).
     """
     undo, standins = [], {}
     for m in modules:
-        for slots in (m._parameters, m._buffers):
-            for name, t in slots.items():
+        d = m.__dict__
+        for slots in (d["_parameters"], d["_buffers"]):
+            if not slots:  # most containers own nothing
+                continue
+            saved = {}
+            for name, t in slots.items():  # values replaced, keys unchanged: safe while iterating
                 if t is None or t.is_meta:
                     continue
                 s = standins.get(id(t))
                 if s is None:
-                    s = standins[id(t)] = torch.empty_like(t, device="meta")
-                undo.append((slots, name, t))
+                    s = standins[id(t)] = torch.empty_like(t, device=_META)  # a device object: no string to parse
+                saved[name] = t
                 slots[name] = s
+            if saved:
+                undo.append((slots, saved))
     return undo
+
+
+_META = torch.device("meta")
 
 
 def is_leaf(m: nn.Module) -> bool:
     """No child modules (``next(m.children(), None) is None``, read from its dict)."""
-    return all(c is None for c in m._modules.values())
+    children = m._modules
+    return not children or all(c is None for c in children.values())  # most leaves: an empty dict, no generator
 
 
-def _hook(modules: list[nn.Module], pre, post) -> list:
-    """``pre``/``post`` on every call of ``modules`` in this thread; returns the handles to remove.
+def _hook(handles: list, modules: list[nn.Module], pre, post, leaves: set[int], tracker: FieldTracker | None) -> None:
+    """``pre``/``post`` on every call of ``modules``, and the shape rules on the ``leaves`` (unless ``tracker`` is
+    None: rules off); appends the handles to remove to ``handles`` as it goes (all removed, should one fail).
 
-    Two process-wide hooks filtered by module and thread (one registration, and PyTorch's call path checks
-    them once) unless a module already has hooks of its own: then ours go on each module, after theirs, so
-    that what they change is what the records see.
+    A wrapper around each module's forward, which also tries the module's shape rule (one closure and one call
+    per layer instead of two), unless a module already has hooks of its own: then ours go on each module, after
+    theirs, so that what they change is what the records see, and the rules go on the modules' forwards.
     """
     if any(m._forward_hooks or m._forward_pre_hooks for m in modules):
-        return [m.register_forward_pre_hook(pre) for m in modules] + [m.register_forward_hook(post) for m in modules]
-    return [_Wrapped(m, pre, post) for m in modules]
+        if tracker is not None:
+            handles.append(_Unruled(install_rules([m for m in modules if id(m) in leaves], tracker)))
+        handles.extend(m.register_forward_pre_hook(pre) for m in modules)
+        handles.extend(m.register_forward_hook(post) for m in modules)
+    elif tracker is None:
+        handles.extend(_Wrapped(m, pre, post) for m in modules)
+    else:
+        handles.extend(_Wrapped(m, pre, post, rule_for(m) if id(m) in leaves else None, tracker) for m in modules)
+
+
+class _Unruled:
+    """``uninstall_rules`` as a handle."""
+
+    def __init__(self, modules: list[nn.Module]) -> None:
+        self.modules = modules
+
+    def remove(self) -> None:
+        uninstall_rules(self.modules)
 
 
 class _Wrapped:
@@ -90,7 +120,7 @@ class _Wrapped:
     has hooks (PyTorch would then run them around this wrapper, not around the records).
     """
 
-    def __init__(self, module: nn.Module, pre, post) -> None:
+    def __init__(self, module: nn.Module, pre, post, rule=None, tracker: FieldTracker | None = None) -> None:
         self.module, self.own = module, module.__dict__.get("forward")
         forward = self.own or type(module).forward.__get__(module)
 
@@ -100,7 +130,17 @@ class _Wrapped:
             post(module, args, out)
             return out
 
-        module.__dict__["forward"] = wrapped
+        def ruled(*args, **kwargs):  # what install_rules' forward does, inside the wrapper
+            pre(module, args)
+            out = None
+            if len(args) == 1 and not kwargs and isinstance(args[0], torch.Tensor):
+                out = rule(module, args[0], tracker)
+            if out is None:  # no rule for this call: the layer's own forward, on meta
+                out = forward(*args, **kwargs)
+            post(module, args, out)
+            return out
+
+        module.__dict__["forward"] = wrapped if rule is None else ruled
 
     def remove(self) -> None:
         if self.own is None:
@@ -182,14 +222,11 @@ def _run_locked(
     tracker.set_origin(x, "input")
     tracker.locate = lambda: stack[-1][0] if stack else None
     tracker.inside_leaf = lambda: bool(stack) and id(stack[-1][0]) in leaves
-    ruled: list[nn.Module] = []
-    swapped: list[tuple[dict, str, torch.Tensor]] = []
+    swapped: list[tuple[dict, dict]] = []
     try:
         _set_training(modules, [False] * len(modules))
         swapped = _swap_to_meta(modules)
-        if shape_rules:
-            ruled = install_rules([m for m in modules if id(m) in leaves], tracker)
-        handles = _hook(modules, pre, post)  # after the rules: a wrapper calls the ruled forward
+        _hook(handles, modules, pre, post, leaves, tracker if shape_rules else None)
         with torch.no_grad(), tracker:
             out = first_tensor(model(x))
     except Exception as exc:
@@ -202,9 +239,8 @@ def _run_locked(
     finally:
         for h in reversed(handles):
             h.remove()
-        for slots, name, t in reversed(swapped):
-            slots[name] = t
-        uninstall_rules(ruled)
+        for slots, saved in reversed(swapped):
+            slots.update(saved)
         _set_training(modules, modes)
     if tracker.batch_changes and (out is None or out.ndim == 0 or out.shape[0] != BATCH):
         change = next((c for c in tracker.batch_changes if not c.folded), tracker.batch_changes[0])

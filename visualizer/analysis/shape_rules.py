@@ -41,7 +41,20 @@ def _new(shape, x: torch.Tensor) -> torch.Tensor:
     # Made outside the tracker (a factory op has nothing to follow; a trip through Python dispatch costs more
     # than the rule itself).
     with torch._C._DisableTorchDispatch():
-        return torch.empty(shape, dtype=x.dtype, device="meta")
+        return torch.empty(shape, dtype=x.dtype, device=_META)  # a device object: no string to parse
+
+
+_META = torch.device("meta")
+
+
+def _tensor_slot(mod: nn.Module, name: str):
+    """``getattr(mod, name)`` for a parameter or buffer, read from its dict (``nn.Module.__getattr__`` is a
+    Python call per read); anywhere else (an attribute of the instance) goes through ``getattr``."""
+    d = mod.__dict__
+    for slots in (d["_parameters"], d["_buffers"]):
+        if name in slots:
+            return slots[name] if name not in d else getattr(mod, name)
+    return getattr(mod, name)
 
 
 def _window_out(n: int, k: int, s: int, p: int, d: int, ceil_mode: bool) -> int:
@@ -53,7 +66,7 @@ def _window_out(n: int, k: int, s: int, p: int, d: int, ceil_mode: bool) -> int:
 
 
 def _conv2d(mod: nn.Conv2d, x: torch.Tensor, tracker: FieldTracker) -> torch.Tensor | None:
-    w, b = mod.weight, mod.bias
+    w, b = _tensor_slot(mod, "weight"), _tensor_slot(mod, "bias")
     if (
         mod.padding_mode != "zeros"
         or isinstance(mod.padding, str)
@@ -127,7 +140,7 @@ def _adaptive_avg_pool2d(mod: nn.AdaptiveAvgPool2d, x: torch.Tensor, tracker: Fi
 
 
 def _batch_norm2d(mod: nn.BatchNorm2d, x: torch.Tensor, tracker: FieldTracker) -> torch.Tensor | None:
-    rm, rv = mod.running_mean, mod.running_var
+    rm, rv = _tensor_slot(mod, "running_mean"), _tensor_slot(mod, "running_var")
     # Batch statistics (training, or no running ones) mix positions: the kernel's rule has to see that.
     if mod.training or rm is None or rv is None or not _standard(x, 4) or x.shape[1] != mod.num_features:
         return None
@@ -139,7 +152,7 @@ def _batch_norm2d(mod: nn.BatchNorm2d, x: torch.Tensor, tracker: FieldTracker) -
 
 
 def _linear(mod: nn.Linear, x: torch.Tensor, tracker: FieldTracker) -> torch.Tensor | None:
-    w, b = mod.weight, mod.bias
+    w, b = _tensor_slot(mod, "weight"), _tensor_slot(mod, "bias")
     if not _standard(x, 2) or x.shape[1] != mod.in_features or w.dtype != x.dtype:
         return None
     if b is not None and b.dtype != x.dtype:
@@ -224,12 +237,19 @@ def install_rules(modules: list[nn.Module], tracker: FieldTracker) -> list[nn.Mo
     (``uninstall_rules`` them after the pass). A module with a forward of its own on the instance is left alone."""
     changed = []
     for m in modules:
-        rule = RULES.get(type(m))
-        if rule is None or "forward" in m.__dict__:
+        rule = rule_for(m)
+        if rule is None:
             continue
         m.__dict__["forward"] = _ruled_forward(m, rule, tracker)
         changed.append(m)
     return changed
+
+
+def rule_for(module: nn.Module) -> Rule | None:
+    """The rule ``install_rules`` gives ``module``: its exact class's, unless it has a forward of its own on the
+    instance (None: it runs its own forward)."""
+    rule = RULES.get(type(module))
+    return None if rule is None or "forward" in module.__dict__ else rule
 
 
 def uninstall_rules(modules: list[nn.Module]) -> None:
