@@ -22,6 +22,8 @@ the same run. Prints errors (every failure a client sees) and the server's resid
 from __future__ import annotations
 
 import argparse
+import io
+import json
 import multiprocessing
 import os
 import random
@@ -34,11 +36,12 @@ import sys
 import tempfile
 import time
 import urllib.request
+import uuid
 
 REPO = os.path.abspath(os.path.join(os.path.dirname(__file__), ".."))
 sys.path.insert(0, REPO)
 
-from gradio_client import Client, handle_file  # noqa: E402
+from gradio_client import Client  # noqa: E402
 from PIL import Image  # noqa: E402
 
 from visualizer.images import example_images  # noqa: E402
@@ -146,43 +149,78 @@ def median_time(call, n: int) -> float:
 
 
 class Requests:
-    """The page's requests as a client makes them; ``fetch`` downloads files (images decoded), ``light`` not."""
+    """The page's requests as a browser makes them, over Gradio's HTTP API (``POST /gradio_api/call/<name>`` joins the
+    queue, its answer comes back as server-sent events): each photo uploaded once, as the page's image box does, then
+    named by its server path; every picture of an answer downloaded and decoded, as the page shows it. A handful of
+    HTTP calls per answer: gradio_client's machinery (threads, a session, a stream per call) cost the students' side
+    six times the server's CPU on these two cores, so the bench measured its own clients."""
 
     def __init__(self, url: str) -> None:
-        self.fetch = Client(url, verbose=False)
-        self.light = Client(url, verbose=False, download_files=False)
+        self.url = url.rstrip("/") + "/"
         self.images = example_images()[:4]
+        self._uploaded: dict[str, dict] = {}
+
+    def call(self, api: str, *data) -> list:
+        body = json.dumps({"data": list(data)}).encode()
+        request = urllib.request.Request(f"{self.url}gradio_api/call/{api}", body, {"Content-Type": "application/json"})
+        with urllib.request.urlopen(request, timeout=120) as answer:
+            event = json.load(answer)["event_id"]
+        with urllib.request.urlopen(f"{self.url}gradio_api/call/{api}/{event}", timeout=600) as stream:
+            kind = None
+            for raw in stream:
+                line = raw.decode().rstrip("\n")
+                if line.startswith("event:"):
+                    kind = line[6:].strip()
+                elif line.startswith("data:") and kind in ("complete", "error"):
+                    if kind == "error":
+                        raise RuntimeError(f"{api}: {line[5:].strip()[:160]}")
+                    return json.loads(line[5:])
+        raise RuntimeError(f"{api}: the answer's stream ended without it")
+
+    def upload(self, path: str) -> dict:
+        """``path`` uploaded once (the page's image box keeps the server's copy); its ``FileData``."""
+        if path not in self._uploaded:
+            boundary = uuid.uuid4().hex
+            with open(path, "rb") as f:
+                content = f.read()
+            head = (
+                f'--{boundary}\r\nContent-Disposition: form-data; name="files"; '
+                f'filename="{os.path.basename(path)}"\r\nContent-Type: application/octet-stream\r\n\r\n'
+            )
+            body = head.encode() + content + f"\r\n--{boundary}--\r\n".encode()
+            request = urllib.request.Request(
+                f"{self.url}gradio_api/upload", body, {"Content-Type": f"multipart/form-data; boundary={boundary}"}
+            )
+            with urllib.request.urlopen(request, timeout=120) as answer:
+                server_path = json.load(answer)[0]
+            self._uploaded[path] = {
+                "path": server_path,
+                "orig_name": os.path.basename(path),
+                "meta": {"_type": "gradio.FileData"},
+            }
+        return self._uploaded[path]
 
     def analyze(self, model: str = "vgg16") -> None:
-        self.light.predict(model, "", api_name="/analyze")
+        self.call("analyze", model, "", "en")
 
     def click(self, model: str = "vgg16", layer: str = "features.10") -> None:
-        self.light.predict(model, "", layer, api_name="/layer_details")
+        self.call("layer_details", model, "", layer)
 
     def stacks(self, kernel: int = 3, repeats: int = 2, channels: int = 64) -> None:
-        self.light.predict(kernel, repeats, channels, 64, api_name="/compare_stacks")
+        self.call("compare_stacks", kernel, repeats, channels, 64, "en")
 
     def compare(self) -> None:
-        self.light.predict(["alexnet", "vgg16", "resnet18", "resnet50"], "3x224x224", api_name="/compare_models")
+        self.call("compare_models", ["alexnet", "vgg16", "resnet18", "resnet50"], "3x224x224", "en")
 
     def feature_maps(self, model: str = "vgg16", layer: str = "features.10", image: str | None = None) -> None:
-        out = self.fetch.predict(
-            handle_file(image or self.images[0]),
-            model,
-            "random",
-            "",
-            layer,
-            8,
-            "mean",
-            "viridis",
-            "channel",
-            "",
-            "",
-            api_name="/feature_maps",
+        photo = self.upload(image or self.images[0])
+        out = self.call(
+            "feature_maps", photo, model, "random", "", layer, 8, "mean", "viridis", "channel", "", "", "en"
         )
-        for value in out:  # every picture came back whole
-            if isinstance(value, str) and value.endswith((".png", ".webp")):
-                Image.open(value).load()
+        for value in out:  # every picture downloaded and decoded whole, as the page shows it
+            if isinstance(value, dict) and str(value.get("path", "")).endswith((".png", ".webp")):
+                with urllib.request.urlopen(value["url"], timeout=120) as picture:
+                    Image.open(io.BytesIO(picture.read())).load()
 
 
 def student(url: str, seed: int, seconds: float, nice: int, ready, go, results) -> None:
@@ -305,10 +343,10 @@ def main() -> int:
             r.feature_maps(model, layer)
         r.stacks(), r.compare()
         before = rss_mb(server.pid)
-        echo_client = Client(echo_url, verbose=False)
+        echo_client = Requests(echo_url)  # the same client as the students': Gradio's round trip alone
 
         print(f"baselines, one client, warm ({load()} at the start)")
-        echo_s = median_time(lambda: echo_client.predict("hi", api_name="/echo"), 30)
+        echo_s = median_time(lambda: echo_client.call("echo", "hi"), 30)
         fm_s = median_time(r.feature_maps, 7)
         print(f"  echo app round trip          {echo_s * 1000:6.0f} ms")
         print(f"  VGG-16 feature maps          {fm_s * 1000:6.0f} ms (= {fm_s / echo_s:.1f}× echo)")
@@ -322,7 +360,7 @@ def main() -> int:
                 ("compare_stacks", r.stacks),
                 ("compare_models", r.compare),
             ):
-                t, echo_t = paired_times(call, lambda: echo_client.predict("hi", api_name="/echo"), 15)
+                t, echo_t = paired_times(call, lambda: echo_client.call("echo", "hi"), 15)
                 ok &= t / echo_t <= 1.5
                 print(f"  {name:28s} {t * 1000:6.0f} ms = {t / echo_t:4.2f}× echo ({echo_t * 1000:.0f} ms meanwhile)")
             print(f"  ({load()})")
