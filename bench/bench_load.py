@@ -149,33 +149,44 @@ def median_time(call, n: int) -> float:
 
 
 class Requests:
-    """The page's requests as a browser makes them, over Gradio's HTTP API (``POST /gradio_api/call/<name>`` joins the
-    queue, its answer comes back as server-sent events): each photo uploaded once, as the page's image box does, then
-    named by its server path; every picture of an answer downloaded and decoded, as the page shows it. A handful of
-    HTTP calls per answer: gradio_client's machinery (threads, a session, a stream per call) cost the students' side
-    six times the server's CPU on these two cores, so the bench measured its own clients."""
+    """The page's requests as a browser makes them: one session (``session_hash``) for the whole visit, each request
+    joining the queue (``POST /gradio_api/queue/join``, by the event's ``fn_index`` from ``/config``) and its answer
+    read from the session's event stream (``GET /gradio_api/queue/data``); each photo uploaded once, as the page's
+    image box does, then named by its server path; every picture of an answer downloaded and decoded, as the page
+    shows it. A handful of HTTP calls per answer: gradio_client's machinery (threads, a stream per call) cost the
+    students' side six times the server's CPU on these two cores, so the bench measured its own clients; and a
+    sessionless call (``/gradio_api/call/…``) makes Gradio build a new session's config of every component each
+    time, which a browser pays once per visit."""
 
     def __init__(self, url: str) -> None:
         self.url = url.rstrip("/") + "/"
         self.images = example_images()[:4]
         self._uploaded: dict[str, dict] = {}
+        self.session = uuid.uuid4().hex
+        with urllib.request.urlopen(f"{self.url}config", timeout=120) as answer:
+            config = json.load(answer)
+        self.fn = {d["api_name"]: d["id"] for d in config["dependencies"] if d.get("api_name")}
 
     def call(self, api: str, *data) -> list:
-        body = json.dumps({"data": list(data)}).encode()
-        request = urllib.request.Request(f"{self.url}gradio_api/call/{api}", body, {"Content-Type": "application/json"})
+        body = {"data": list(data), "fn_index": self.fn[api], "session_hash": self.session, "event_data": None}
+        request = urllib.request.Request(
+            f"{self.url}gradio_api/queue/join", json.dumps(body).encode(), {"Content-Type": "application/json"}
+        )
         with urllib.request.urlopen(request, timeout=120) as answer:
             event = json.load(answer)["event_id"]
-        with urllib.request.urlopen(f"{self.url}gradio_api/call/{api}/{event}", timeout=600) as stream:
-            kind = None
+        stream_url = f"{self.url}gradio_api/queue/data?session_hash={self.session}"
+        with urllib.request.urlopen(stream_url, timeout=600) as stream:
             for raw in stream:
-                line = raw.decode().rstrip("\n")
-                if line.startswith("event:"):
-                    kind = line[6:].strip()
-                elif line.startswith("data:") and kind in ("complete", "error"):
-                    if kind == "error":
-                        raise RuntimeError(f"{api}: {line[5:].strip()[:160]}")
-                    return json.loads(line[5:])
-        raise RuntimeError(f"{api}: the answer's stream ended without it")
+                line = raw.decode()
+                if not line.startswith("data:"):
+                    continue
+                message = json.loads(line[5:])
+                if message.get("msg") == "process_completed" and message.get("event_id") == event:
+                    output = message.get("output") or {}
+                    if not message.get("success"):
+                        raise RuntimeError(f"{api}: {str(output.get('error'))[:160]}")
+                    return output["data"]
+        raise RuntimeError(f"{api}: the session's event stream ended without the answer")
 
     def upload(self, path: str) -> dict:
         """``path`` uploaded once (the page's image box keeps the server's copy); its ``FileData``."""
