@@ -234,9 +234,10 @@ class Requests:
                     Image.open(io.BytesIO(picture.read())).load()
 
 
-def student(url: str, seed: int, seconds: float, nice: int, ready, go, results) -> None:
+def student(url: str, seed: int, seconds: float, nice: int, think: float, ready, go, results) -> None:
     """One simulated student, in a process of their own (a class's browsers do not share one Python's GIL): connects,
-    waits for ``go``, then loops over the mix for ``seconds``; puts ``(times by kind, errors)`` on ``results``."""
+    waits for ``go``, then loops over the mix for ``seconds``, pausing a random 0..2×``think`` seconds between
+    requests (a student reading the answer; 0: back to back); puts ``(times by kind, errors)`` on ``results``."""
     if nice:
         os.nice(nice)
     rng = random.Random(seed)
@@ -262,17 +263,22 @@ def student(url: str, seed: int, seconds: float, nice: int, ready, go, results) 
             errors.append(f"{kind}: {type(exc).__name__}: {str(exc)[:160]}")
             continue
         times.setdefault(kind, []).append(time.perf_counter() - t0)
+        if think:
+            time.sleep(min(rng.uniform(0, 2 * think), max(0.0, deadline - time.monotonic())))
     results.put((times, errors))
 
 
-def mix(url: str, clients: int, seconds: float, nice: int = 0) -> tuple[dict[str, list[float]], list[str], float]:
+def mix(
+    url: str, clients: int, seconds: float, nice: int = 0, think: float = 0.0
+) -> tuple[dict[str, list[float]], list[str], float]:
     """``clients`` students for ``seconds``, each a process of its own, all connected before the clock starts: their
     answer times by kind, the errors, the elapsed time. ``nice``: the students' processes run at this lower
     priority."""
     context = multiprocessing.get_context("spawn")
     ready, go, results = context.Semaphore(0), context.Event(), context.Queue()
     procs = [
-        context.Process(target=student, args=(url, seed, seconds, nice, ready, go, results)) for seed in range(clients)
+        context.Process(target=student, args=(url, seed, seconds, nice, think, ready, go, results))
+        for seed in range(clients)
     ]
     for p in procs:
         p.start()
@@ -337,6 +343,13 @@ def main() -> int:
         help="run the clients at this lower priority (students' browsers are on their own machines in a class; "
         "here they share the server's cores): 10 shows what the server alone does to a training run",
     )
+    parser.add_argument(
+        "--think",
+        type=float,
+        default=0.0,
+        help="each student pauses a random 0..2×THINK seconds after an answer (reading it); 0 (default): requests "
+        "back to back, the goals' load; 2 is closer to a class at work",
+    )
     args = parser.parse_args()
     phases = set(args.phases.split(","))
 
@@ -379,10 +392,11 @@ def main() -> int:
         if "mix" in phases:
             print(
                 f"{args.clients} clients × {args.seconds:.0f} s: analyze, stacks, clicks, feature maps"
+                + (f", thinking 0..{2 * args.think:g} s between answers" if args.think else ", back to back")
                 + (f" (clients at nice +{args.client_nice})" if args.client_nice else "")
             )
             before_cpu = (process_cpu(server.pid), children_cpu())
-            times, errors, elapsed = mix(url, args.clients, args.seconds, args.client_nice)
+            times, errors, elapsed = mix(url, args.clients, args.seconds, args.client_nice, args.think)
             cpu_used = (process_cpu(server.pid) - before_cpu[0], children_cpu() - before_cpu[1])
             report(times, errors, elapsed)
             an, cl, fm = (pct(times.get(k, []), 0.95) for k in ("analyze", "click", "feature_maps"))
@@ -405,12 +419,13 @@ def main() -> int:
             print(f"training alone: {idle:.2f} steps/s ({load()})")
             print(
                 f"{args.train_clients} clients × {args.seconds:.0f} s with the run training"
+                + (f", thinking 0..{2 * args.think:g} s between answers" if args.think else ", back to back")
                 + (f" (clients at nice +{args.client_nice})" if args.client_nice else "")
             )
             result = []
 
             def classroom() -> None:
-                result.append(mix(url, args.train_clients, args.seconds, args.client_nice))
+                result.append(mix(url, args.train_clients, args.seconds, args.client_nice, args.think))
 
             loaded = steps_per_s(control, args.seconds, classroom)
             report(*result[0])
