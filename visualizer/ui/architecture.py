@@ -12,7 +12,7 @@ from typing import Any
 
 import gradio as gr
 
-from visualizer.ui import units
+from visualizer.ui import units, wire
 from visualizer.ui.components import (
     IMAGE_LABEL,
     SIZE_PRESETS,
@@ -85,17 +85,13 @@ SCROLL_TO_ROW_JS = """
 # ---------------------------------------------------------------- handlers
 # (none of those behind a public endpoint has a docstring: Gradio would publish it as the endpoint's description)
 def analyze_ui(model: str, input_size: str, lang: str = "en") -> tuple:
-    # A fresh analysis; the last selection's maps cleared (with values: in Gradio 6.31 a gr.skip() costs more than
-    # an empty value, see README "Answers that cost little"); the downloads from the shelf (no hashing).
+    # A fresh analysis, in the form Gradio sends it (``wire``: the event skips Gradio's postprocessing); the last
+    # selection's maps cleared (with values: in Gradio 6.31 a gr.skip() costs more than an empty value, see README
+    # "Answers that cost little"); the downloads from the shelf (no hashing).
     # (the fold's choices in the page's language come from relabel_ui: this is the `analyze` endpoint, plain values)
     table, totals, drawing, files, fold, state, card = architecture.analyze_view(model, input_size, lang=lang)
-    return table_data(table), totals, drawing, EXPORTS.shelve_all(files), fold, state, card, None, None, "", None
-
-
-def table_data(table: Any) -> dict:
-    """A DataFrame as the headers and rows Gradio's Dataframe sends: the same, a sixth of its time (it would go
-    through ``DataFrame.to_dict(orient="split")``; 7.9 → 1.2 ms for ResNet-50's 174 rows)."""
-    return {"headers": [str(c) for c in table.columns], "data": table.values.tolist()}
+    shelved = wire.files(EXPORTS.shelve_all(files))
+    return wire.table(table), wire.markdown(totals), drawing, shelved, fold, state, card, None, None, "", None
 
 
 def relabel_ui(state: dict | None, fold: str, lang: str, sources: tuple[str, ...] = BASE_SOURCES) -> tuple:
@@ -104,12 +100,12 @@ def relabel_ui(state: dict | None, fold: str, lang: str, sources: tuple[str, ...
     table = architecture.table_view(state, lang)
     fold = gr.Radio(choices=architecture.fold_choices(lang), value=fold)
     weights = gr.Radio(choices=choices(list(sources), lang))
-    return gr.skip() if table is None else table_data(table), fold, image_label(lang), weights
+    return gr.skip() if table is None else wire.table(table), fold, image_label(lang), weights
 
 
 def redraw_ui(state: dict | None, fold: str | None, expand: str | None = None) -> tuple:
     drawing, files, new = architecture.redraw_view(state, fold, expand)
-    return drawing, EXPORTS.shelve_all(files), new
+    return drawing, wire.files(EXPORTS.shelve_all(files)), new
 
 
 def refold_ui(state: dict | None, fold: str) -> tuple:
@@ -218,12 +214,13 @@ class ArchitectureTab:
             api_name="analyze",
             js=UNPICK_JS,
             **LIGHT,
+            **wire.WIRE,
         )
         # Picking a model switches to the input size it was designed for, then analyses it.
         self.model.select(friendly(architecture.design_size), self.model, self.size, api_visibility="private").then(
-            friendly(analyze_ui), inputs, outputs, js=UNPICK_JS, api_visibility="private"
+            friendly(analyze_ui), inputs, outputs, js=UNPICK_JS, api_visibility="private", **wire.WIRE
         )
-        demo.load(friendly(analyze_ui), inputs, outputs, js=PAGE_LANG_ARG_JS, api_visibility="private")
+        demo.load(friendly(analyze_ui), inputs, outputs, js=PAGE_LANG_ARG_JS, api_visibility="private", **wire.WIRE)
         self.lang.change(
             friendly(functools.partial(relabel_ui, sources=self.opening.weight_sources)),
             [self.state, self.fold, self.lang],
@@ -231,8 +228,8 @@ class ArchitectureTab:
             api_visibility="private",
         )
         redrawn = [self.diagram, self.files, self.state]
-        self.fold.input(friendly(refold_ui), [self.state, self.fold], redrawn, api_visibility="private")
-        self.diagram.click(friendly(expand_ui), self.state, redrawn, api_visibility="private")
+        self.fold.input(friendly(refold_ui), [self.state, self.fold], redrawn, api_visibility="private", **wire.WIRE)
+        self.diagram.click(friendly(expand_ui), self.state, redrawn, api_visibility="private", **wire.WIRE)
 
     def _select_events(self) -> None:
         """A click on a box or a row: the card (the page marked the box and the row itself), the table scrolled to
@@ -240,10 +237,20 @@ class ArchitectureTab:
         selected_outputs = [self.details, self.state]
         for selected in (
             self.diagram.select(
-                friendly(diagram_clicked), [self.state, self.lang], selected_outputs, **LIGHT, api_visibility="private"
+                friendly(diagram_clicked),
+                [self.state, self.lang],
+                selected_outputs,
+                **LIGHT,
+                **wire.WIRE,
+                api_visibility="private",
             ),
             self.table.select(
-                friendly(row_clicked), [self.state, self.lang], selected_outputs, **LIGHT, api_visibility="private"
+                friendly(row_clicked),
+                [self.state, self.lang],
+                selected_outputs,
+                **LIGHT,
+                **wire.WIRE,
+                api_visibility="private",
             ),
         ):
             selected.then(None, None, None, js=SCROLL_TO_ROW_JS).then(

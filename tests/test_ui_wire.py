@@ -1,0 +1,82 @@
+"""``visualizer/ui/wire.py``: each value handed over in Gradio's own sent form is what the component's
+``postprocess`` would have sent (compared through ``Blocks.process_api``, the server's path), and the page's
+record-only answers are registered to skip Gradio's postprocessing."""
+
+from __future__ import annotations
+
+import asyncio
+
+import gradio as gr
+import pandas as pd
+import pytest
+from gradio.state_holder import SessionState
+from PIL import Image
+
+from visualizer.budgets import outputs
+from visualizer.ui import wire
+from visualizer.ui.app import build_demo
+from visualizer.ui.downloads import EXPORTS
+from visualizer.views import architecture as architecture_view
+
+
+def sent(components: list, plain, wired) -> tuple[list, list]:
+    """What the browser receives for ``plain`` values through Gradio's postprocessing, and for ``wired`` values
+    through an event that skips it."""
+    with gr.Blocks() as page:
+        made = [make() for make in components]
+        gr.Button().click(lambda: plain, None, made)
+        gr.Button().click(lambda: wired, None, made, postprocess=False)
+    answers = [asyncio.run(page.process_api(page.fns[i], [], state=SessionState(page)))["data"] for i in (0, 1)]
+    return answers[0], answers[1]
+
+
+def test_a_table_markdown_and_files_are_sent_as_gradio_would_send_them():
+    frame = architecture_view.layer_table(architecture_view.run("alexnet_cifar", "3x32x32"), "en")
+    totals = "\n    **2 layers**\n    and more"
+    paths = EXPORTS.shelve_all(architecture_view.downloads(architecture_view.run("alexnet_cifar", "3x32x32"), "blocks"))
+    components = [gr.Dataframe, gr.Markdown, lambda: gr.File(file_count="multiple"), gr.HTML]
+    plain, wired = sent(
+        components,
+        (frame, totals, paths, "<b>card</b>"),
+        (wire.table(frame), wire.markdown(totals), wire.files(paths), "<b>card</b>"),
+    )
+    assert wired == plain
+    assert len(plain[0]["data"]) == len(frame) and plain[1] == "**2 layers**\nand more"  # un-indented
+    assert [f["orig_name"] for f in plain[2]] == [p.rsplit("/", 1)[1] for p in paths]
+
+
+def test_a_picture_file_and_a_bar_chart_are_sent_as_gradio_would_send_them():
+    picture = outputs.image_file(Image.new("RGB", (8, 6), (200, 10, 10)))
+    chart = pd.DataFrame({"design": ["2 × 3×3 conv", "1 × 5×5 conv"], "value": [18, 25]})
+    components = [gr.Image, lambda: gr.BarPlot(x="design", y="value"), gr.Image]
+    plain, wired = sent(components, (picture, chart, None), (wire.image(picture), wire.bar_plot(chart), None))
+    assert wired == plain
+    assert plain[1]["data"] == [["2 × 3×3 conv", 18], ["1 × 5×5 conv", 25]] and plain[2] is None
+    assert plain[1]["datatypes"] == {"design": "nominal", "value": "quantitative"}
+
+
+def test_the_analysis_answer_on_the_page_is_the_one_gradio_would_have_made():
+    # The real event (postprocessing skipped) against the same outputs postprocessed from plain values.
+    demo = build_demo()
+    event = next(fn for fn in demo.fns.values() if fn.api_name == "analyze")
+    assert event.postprocess is False
+    answer = asyncio.run(demo.process_api(event, ["vgg16", "", "en"], state=SessionState(demo)))["data"]
+    table, totals, drawing, files, fold, state, card = architecture_view.analyze_view("vgg16", "", lang="en")
+    assert answer[0]["headers"] == [str(c) for c in table.columns] and answer[0]["data"] == table.values.tolist()
+    assert answer[1] == totals.strip() and answer[2] == drawing and answer[6] == card
+    assert [f["orig_name"] for f in answer[3]] == [p.rsplit("/", 1)[1] for p in files]
+    assert all(f["url"].startswith("/gradio_api/file=") for f in answer[3])
+    assert answer[7:] == [None, None, "", None]  # the last selection's maps cleared
+
+
+@pytest.mark.parametrize("api", ["analyze", "compare_stacks", "compare_models"])
+def test_the_record_only_answers_skip_gradios_postprocessing(api):
+    demo = build_demo()
+    assert next(fn for fn in demo.fns.values() if fn.api_name == api).postprocess is False
+
+
+def test_a_wired_answer_with_a_wrong_value_fails_loudly_rather_than_sending_nonsense():
+    # wire.files of a path that does not exist: a clear OSError before anything is sent (friendly makes it a
+    # page message), not a file entry the browser cannot fetch.
+    with pytest.raises(OSError):
+        wire.files(["/nonexistent/cnnviz-table.csv"])

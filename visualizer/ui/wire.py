@@ -1,0 +1,91 @@
+"""Answers in the form Gradio sends them, for the events that skip its postprocessing (``WIRE``).
+
+For every output of every answer Gradio 6.31 hops to a worker thread for the component's ``postprocess``, then
+walks the value twice looking for files (``Blocks.postprocess_data``: ``async_move_files_to_cache`` before and
+after the value is stored in the session's config; a coroutine per list item, so ResNet-50's table of 174 rows ×
+13 cells is ~4,500 awaits each time). All of it runs on the server's one event loop, which every student's request
+passes through. An event registered with ``postprocess=False`` (Gradio's documented switch) gets one walk and no
+hop; its handler hands over what ``postprocess`` would have produced, built here from plain values.
+``tests/test_ui_wire.py`` checks each against the component's own ``postprocess``.
+
+A component update (``gr.BarPlot(value=…, sort=…)``) is still built anew by Gradio whichever way the event runs;
+these answers send values only.
+"""
+
+from __future__ import annotations
+
+import inspect
+import json
+import os
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+WIRE = {"postprocess": False}  # an event's keyword: its handler returns the values below
+
+
+def table(frame: pd.DataFrame | None) -> dict | None:
+    """A ``gr.Dataframe``'s value: headers, rows, no styling (``Dataframe.postprocess`` of a plain frame)."""
+    if frame is None:
+        return None
+    return {"headers": [str(c) for c in frame.columns], "data": frame.values.tolist(), "metadata": None}
+
+
+def markdown(text: str | None) -> str | None:
+    """A ``gr.Markdown``'s value (Gradio un-indents it)."""
+    return None if text is None else inspect.cleandoc(text)
+
+
+def files(paths: Iterable[str] | None) -> list[dict] | None:
+    """A ``gr.File(file_count="multiple")``'s value: one file description per path (Gradio then serves each
+    from its cache without a copy, where the path already lies inside it: ``ui.downloads``)."""
+    if paths is None:
+        return None
+    return [
+        {
+            "path": str(path),
+            "url": None,
+            "size": os.path.getsize(path),
+            "orig_name": Path(path).name,
+            "mime_type": None,
+            "is_stream": False,
+            "meta": {"_type": "gradio.FileData"},
+        }
+        for path in paths
+    ]
+
+
+def image(path: str | None) -> dict | None:
+    """A ``gr.Image``'s value for a picture file (``budgets.outputs``' files, written once and never changed)."""
+    if path is None:
+        return None
+    return {
+        "path": str(path),
+        "url": None,
+        "size": None,
+        "orig_name": Path(path).name,
+        "mime_type": None,
+        "is_stream": False,
+        "meta": {"_type": "gradio.FileData"},
+    }
+
+
+def bar_plot(frame: pd.DataFrame) -> dict:
+    """A ``gr.BarPlot``'s value (``NativePlot.postprocess``): columns, rows as JSON has them, each column's type."""
+    split = json.loads(frame.to_json(orient="split", date_unit="ms"))
+    return {
+        "columns": split["columns"],
+        "data": split["data"],
+        "datatypes": {c: _plot_type(frame[c].dtype) for c in frame.columns},
+        "mark": "bar",
+    }
+
+
+def _plot_type(dtype: Any) -> str:
+    if pd.api.types.is_numeric_dtype(dtype):
+        return "quantitative"
+    if pd.api.types.is_datetime64_any_dtype(dtype):
+        return "temporal"
+    return "nominal"
