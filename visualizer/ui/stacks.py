@@ -59,9 +59,9 @@ def build(demo: gr.Blocks, lang: gr.Radio) -> None:
         outputs,
         api_name="compare_stacks",
         **LIGHT,
-        **wire.WIRE,
+        **wire.WIRE_OUT,
     )
-    demo.load(friendly(stacks_ui), inputs, outputs, js=PAGE_LANG_ARG_JS, api_visibility="private", **wire.WIRE)
-    lang.change(friendly(stacks_ui), inputs, outputs, api_visibility="private", **LIGHT, **wire.WIRE)
+    demo.load(friendly(stacks_ui), inputs, outputs, js=PAGE_LANG_ARG_JS, api_visibility="private", **wire.WIRE_OUT)
+    lang.change(friendly(stacks_ui), inputs, outputs, api_visibility="private", **LIGHT, **wire.WIRE_OUT)
     demo.load(chart_titles, lang, chart, js=PAGE_LANG_ARG_JS, api_visibility="private")
     lang.change(chart_titles, lang, chart, api_visibility="private")

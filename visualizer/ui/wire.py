@@ -8,8 +8,13 @@ passes through. An event registered with ``postprocess=False`` (Gradio's documen
 hop; its handler hands over what ``postprocess`` would have produced, built here from plain values.
 ``tests/test_ui_wire.py`` checks each against the component's own ``postprocess``.
 
-A component update (``gr.BarPlot(value=…, sort=…)``) is still built anew by Gradio whichever way the event runs;
-these answers send values only.
+The same holds on the way in: each input's ``preprocess`` is a hop to a worker thread. Where the inputs are plain
+choices and text (dropdowns with custom values allowed, the language and fold radios, ``gr.State``), what the
+browser sent is what the handler gets either way, and the handlers check it themselves (an unknown model, size or
+layer is answered with what exists); ``WIRE`` skips both. A slider's range is checked by Gradio's ``preprocess``,
+so events with sliders take ``WIRE_OUT``.
+
+A component update (``gr.BarPlot(value=…, sort=…)``) is still built anew by Gradio whichever way the event runs.
 """
 
 from __future__ import annotations
@@ -23,7 +28,8 @@ from typing import Any
 
 import pandas as pd
 
-WIRE = {"postprocess": False}  # an event's keyword: its handler returns the values below
+WIRE_OUT = {"postprocess": False}  # an event's keywords: its handler returns the values below
+WIRE = {"preprocess": False, **WIRE_OUT}  # … and takes its plain inputs as the browser sent them
 
 
 def table(frame: pd.DataFrame | None) -> dict | None:
