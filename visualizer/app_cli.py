@@ -9,7 +9,7 @@ import re
 import sys
 
 from visualizer import budgets
-from visualizer.budgets import runs
+from visualizer.budgets import cpu, runs
 from visualizer.budgets.allocator import limit_arenas
 from visualizer.budgets.logins import LoginGuard
 from visualizer.runs_store import default_store
@@ -276,6 +276,7 @@ SWITCH_INTERVAL = 0.001
 def serve(args: argparse.Namespace) -> int:
     limit_arenas()  # before torch and the server start their threads
     sys.setswitchinterval(SWITCH_INTERVAL)
+    cpu.start_launcher()  # training's threads above the server's answers (budgets.cpu), started before the server
 
     budgets.configure(
         max_params=args.max_params,

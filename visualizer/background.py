@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from visualizer.budgets import current, runs
+from visualizer.budgets import cpu, current, runs
 from visualizer.budgets.limits import BudgetError
 from visualizer.budgets.memory import check_model, check_training
 from visualizer.datasets import DATASET_CLASSES
@@ -121,7 +121,7 @@ class BackgroundTrainer:
             name="cnnviz-trainer",
             daemon=True,
         )
-        self._thread.start()
+        cpu.start(self._thread)  # at the process's priority, above the server's answers (budgets.cpu)
 
     def pause(self) -> str:
         with self._lock:

@@ -8,10 +8,12 @@ messages become ``gr.Error`` pop-ups (``handlers.friendly``; the server keeps se
 
 from __future__ import annotations
 
+import sys
 from typing import Any
 
 import gradio as gr
 
+from visualizer.budgets import cpu
 from visualizer.ui import architecture, compare, features, lesson, login_wall, present, stacks, training, units
 from visualizer.ui.handlers import LIGHT, friendly, network_at_low_priority
 from visualizer.ui.page_assets import CSS, LANGUAGE_JS, PICKER_CHOICES, PICKER_JS
@@ -83,10 +85,13 @@ def launch(
         app_kwargs=login_wall.app_kwargs(auth),
         i18n=i18n,
         max_file_size=MAX_UPLOAD,
-        prevent_thread_lock=prevent_thread_lock,
+        prevent_thread_lock=True,
         show_error=True,
         theme=gr.themes.Soft(),
         css=CSS,
         js=LANGUAGE_JS,
     )
+    cpu.lower_server_threads()  # the server's threads below a training run's (only under ``python app.py``)
+    if not prevent_thread_lock and not (hasattr(sys, "ps1") or sys.flags.interactive):  # as Gradio's launch does
+        demo.block_thread()
     return demo

@@ -13,14 +13,13 @@ import inspect
 import os
 import re
 import tempfile
-import threading
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import gradio as gr
 
-from visualizer.budgets import outputs
+from visualizer.budgets import cpu, outputs
 from visualizer.budgets.allocator import release_freed_memory
 from visualizer.views.layer_details import t
 
@@ -31,17 +30,14 @@ from visualizer.views.layer_details import t
 # run at once.
 NETWORK = {"concurrency_id": "network", "concurrency_limit": 2}
 LIGHT = {"concurrency_limit": 4}
-# Queues order requests; the CPU is shared all the same. Forward passes run on threads of their own at a lower
-# priority (``network_at_low_priority``), so that answers from the records and a training run come first when both
-# want the cores, and a feature-maps request takes what is left. The threads torch starts for a pass inherit it.
-NETWORK_NICE = 5  # weight 335 against 1024: a contended pass gets about a quarter of the cores, training the rest
+# Queues order requests; the CPU is shared all the same. Forward passes run on threads of their own at the lowest
+# priority of the server's (``budgets.cpu``: a training run first, then answers from the records, then passes), so
+# a feature-maps request takes what is left when the others want the cores. The threads torch starts for a pass
+# inherit it.
 
 
 def _lower_priority() -> None:
-    try:
-        os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), NETWORK_NICE)
-    except (AttributeError, OSError):  # no per-thread priority here (Windows, macOS): the queue alone
-        pass
+    cpu.set_thread_nice(cpu.NETWORK_NICE)
 
 
 _network_thread = ThreadPoolExecutor(

@@ -1,0 +1,94 @@
+"""Who yields the cores to whom when a laptop serves a class: a training run first, then answers, then forward
+passes.
+
+A queue orders requests; the CPU is shared all the same. On two cores a run's two intra-op threads wait on whichever
+core the server is using: with the server answering twelve students, a run kept 39 % of its steps/s. So the
+server's own threads run at a lower priority than the trainer's (a higher nice value): when both want the cores,
+the run goes first and the answers take what is left; when the run is paused or absent, nothing changes.
+
+Linux lets a thread raise its own nice value but never lower it back, and a thread starts at its creator's. So the
+threads are placed once, by who starts them:
+
+* ``start_launcher()`` (``python app.py``, before the server starts) keeps one thread at the process's priority;
+  ``start(thread)`` has it start the trainer's threads, whichever request asks (``BackgroundTrainer``). Torch's
+  intra-op threads for a run are started by the run's thread and inherit its priority.
+* ``lower_server_threads()`` (right after the server started) moves the server's event loop and its worker threads
+  to ``ANSWERS_NICE``; the workers Gradio starts later are started by the event loop and inherit it.
+* Forward passes run on threads of their own at ``NETWORK_NICE`` (``ui.handlers``), below the answers.
+
+Without a launcher (the library, the tests) nothing is moved and ``start`` starts the thread itself. On systems
+without per-thread priorities (Windows, macOS) these are no-ops and the queues alone order the work.
+"""
+
+from __future__ import annotations
+
+import os
+import queue
+import threading
+
+TRAINING_NICE = 0  # the process's own: a run's threads
+ANSWERS_NICE = 4  # weight 423 against a run thread's 1024: an answer waits a little while a run trains
+NETWORK_NICE = 8  # weight 172: a forward pass takes what training and answers leave
+
+_launcher: threading.Thread | None = None
+_to_start: queue.Queue = queue.Queue()
+
+
+def set_thread_nice(nice: int) -> bool:
+    """Raise the calling thread's nice value to ``nice`` (never lowers it); False where threads have no priority."""
+    return _renice(threading.get_native_id(), nice)
+
+
+def _renice(native_id: int, nice: int) -> bool:
+    try:
+        if os.getpriority(os.PRIO_PROCESS, native_id) < nice:
+            os.setpriority(os.PRIO_PROCESS, native_id, nice)
+        return True
+    except (AttributeError, OSError):  # no per-thread priority here, or the thread has ended
+        return False
+
+
+def start_launcher() -> None:
+    """Keep a thread at the process's priority to start the trainer's threads (call once, before the server)."""
+    global _launcher
+    if _launcher is not None:
+        return
+
+    def launch() -> None:
+        while True:
+            thread, started = _to_start.get()
+            try:
+                thread.start()
+            finally:
+                started.set()
+
+    _launcher = threading.Thread(target=launch, name="cnnviz-launcher", daemon=True)
+    _launcher.start()
+
+
+def start(thread: threading.Thread) -> None:
+    """Start ``thread`` at the process's priority (the launcher's), or here without a launcher; returns once it
+    has started."""
+    if _launcher is None or threading.current_thread() is _launcher:
+        thread.start()
+        return
+    started = threading.Event()
+    _to_start.put((thread, started))
+    started.wait()
+
+
+def lower_server_threads() -> int:
+    """Every thread but the main one, the launcher and those it started, at ``ANSWERS_NICE`` (call right after the
+    server started, only with a launcher); returns how many were moved."""
+    if _launcher is None:
+        return 0
+    keep = {threading.main_thread().native_id, _launcher.native_id}
+    moved = 0
+    for thread in threading.enumerate():
+        if thread.native_id in keep or thread.name.startswith(KEPT_PREFIX) or thread.native_id is None:
+            continue
+        moved += _renice(thread.native_id, ANSWERS_NICE)
+    return moved
+
+
+KEPT_PREFIX = "cnnviz-trainer"  # a run already training when the server's threads are moved keeps its priority
