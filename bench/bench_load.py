@@ -8,10 +8,14 @@ returns its input, same queue settings): Gradio's own round trip. Then:
 * **single** — one client, warm: the echo round trip; the record-only answers (``analyze`` of a model already
   analysed, ``layer_details`` = a diagram click's card, ``compare_stacks``, ``compare_models``) as ratios to it
   (goal ≤ 1.5×); one VGG-16 ``feature_maps`` request (every picture downloaded and decoded), the load baseline.
-* **mix** — ``--clients`` clients loop over analyze, stacks, clicks and feature maps (each a process of its own
-  with its own gradio_client session, as a class's browsers are, images downloaded as a browser would; all connected
-  before the clock starts): analyze and click p95 against one single-client VGG-16
-  feature-maps request (goal ≤ 1×), feature maps p95 against it (goal ≤ 4×).
+  Also one new photo through VGG-16 (its forward pass runs), the baseline for new photos under load.
+* **mix** — ``--clients`` clients loop over analyze, stacks, clicks, feature maps of the example photos (every
+  model × photo shown once before the clock starts, as after a class's first minutes) and, one request in 27, a new
+  photo of their own. Each student is a process of its own with one session, as a class's browsers are, pictures
+  downloaded and decoded as a browser would; all connected before the clock starts; at nice 19 by default
+  (``--client-nice``: in a class they run on their own machines). Analyze and click p95 against one single-client
+  VGG-16 feature-maps request (goal ≤ 1×), feature maps p95 against it (goal ≤ 4×), new photos' p95 against one
+  new photo alone. The students' own CPU (over their loops) is printed beside the server's.
 * **train** — a ``shapes`` run trains alone (its steps/s idle), then with ``--train-clients`` clients doing the
   mix: the run's steps/s under load against idle (goal ≥ 70 %).
 
@@ -28,7 +32,6 @@ import multiprocessing
 import os
 import random
 import re
-import resource
 import socket
 import statistics
 import subprocess
@@ -54,6 +57,11 @@ FEATURE_MODELS = [
     ("resnet18", "layer1.0.conv1"),
 ]
 CLICKS = [("vgg16", "features.10"), ("resnet50", "layer3.2.conv2"), ("resnet18", "layer2.0.downsample.0")]
+# What a student asks for, and how often: mostly views of what is already on their page (a model analysed, a layer
+# clicked, the maps of a photo through a model), now and then a photo of their own, new to the server (its forward
+# pass runs: VGG-16, the model a class starts on).
+KINDS = ["analyze", "stacks", "click", "feature_maps", "new_photo"]
+WEIGHTS = [4, 2, 3, 4, 0.5]
 ECHO_APP = """
 import sys
 import gradio as gr
@@ -77,6 +85,19 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+def new_photo(tag: str) -> str:
+    """A photo no one has shown yet (the first example, cropped by a few pixels and marked with ``tag``), as a
+    file of its own: its feature maps need a forward pass."""
+    path = os.path.join(tempfile.gettempdir(), f"cnnviz-load-photo-{os.getpid()}-{tag}.jpg")
+    with Image.open(example_images()[0]) as photo:
+        picture = photo.convert("RGB")
+    crop = sum(map(ord, tag)) % 17 + 1
+    picture = picture.crop((crop, crop, picture.width - 1, picture.height - 1))
+    picture.putpixel((0, 0), (hash(tag) % 256, 0, 0))
+    picture.save(path, quality=90)
+    return path
+
+
 def rss_mb(pid: int) -> float:
     with open(f"/proc/{pid}/status") as f:
         for line in f:
@@ -90,12 +111,6 @@ def process_cpu(pid: int) -> float:
     with open(f"/proc/{pid}/stat") as f:
         fields = f.read().rsplit(")", 1)[1].split()
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
-def children_cpu() -> float:
-    """Seconds of CPU this process's finished children (the students' processes) have used."""
-    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
-    return usage.ru_utime + usage.ru_stime
 
 
 def pct(values: list[float], q: float) -> float:
@@ -234,7 +249,9 @@ class Requests:
                     Image.open(io.BytesIO(picture.read())).load()
 
 
-def student(url: str, seed: int, seconds: float, nice: int, think: float, ready, go, results) -> None:
+def student(
+    url: str, seed: int, seconds: float, nice: int, think: float, weights: list[float], ready, go, results
+) -> None:
     """One simulated student, in a process of their own (a class's browsers do not share one Python's GIL): connects,
     waits for ``go``, then loops over the mix for ``seconds``, pausing a random 0..2×``think`` seconds between
     requests (a student reading the answer; 0: back to back); puts ``(times by kind, errors)`` on ``results``."""
@@ -246,9 +263,11 @@ def student(url: str, seed: int, seconds: float, nice: int, think: float, ready,
     errors: list[str] = []
     ready.release()
     go.wait()
+    cpu0 = time.process_time()
     deadline = time.monotonic() + seconds
+    photos = 0
     while time.monotonic() < deadline:
-        kind = rng.choices(["analyze", "stacks", "click", "feature_maps"], [4, 2, 3, 4])[0]
+        kind = rng.choices(KINDS, weights)[0]
         t0 = time.perf_counter()
         try:
             if kind == "analyze":
@@ -257,6 +276,9 @@ def student(url: str, seed: int, seconds: float, nice: int, think: float, ready,
                 r.stacks(rng.choice([3, 5]), rng.randint(1, 4), rng.choice([16, 64, 256]))
             elif kind == "click":
                 r.click(*rng.choice(CLICKS))
+            elif kind == "new_photo":
+                photos += 1
+                r.feature_maps(*FEATURE_MODELS[2], image=new_photo(f"{seed}-{photos}"))
             else:
                 r.feature_maps(*rng.choice(FEATURE_MODELS), image=rng.choice(r.images))
         except Exception as exc:  # noqa: BLE001 - every failure a client sees is counted
@@ -265,19 +287,27 @@ def student(url: str, seed: int, seconds: float, nice: int, think: float, ready,
         times.setdefault(kind, []).append(time.perf_counter() - t0)
         if think:
             time.sleep(min(rng.uniform(0, 2 * think), max(0.0, deadline - time.monotonic())))
-    results.put((times, errors))
+    results.put((times, errors, time.process_time() - cpu0))
 
 
 def mix(
-    url: str, clients: int, seconds: float, nice: int = 0, think: float = 0.0, at_go=None, at_end=None
-) -> tuple[dict[str, list[float]], list[str], float]:
+    url: str,
+    clients: int,
+    seconds: float,
+    nice: int = 0,
+    think: float = 0.0,
+    at_go=None,
+    at_end=None,
+    weights: list[float] = WEIGHTS,
+) -> tuple[dict[str, list[float]], list[str], float, float]:
     """``clients`` students for ``seconds``, each a process of its own, all connected before the clock starts: their
-    answer times by kind, the errors, the elapsed time. ``nice``: the students' processes run at this lower
-    priority; ``at_go()`` / ``at_end()``: called as the clock starts and once every answer is in."""
+    answer times by kind, the errors, the elapsed time, and the CPU seconds the students used over their loops.
+    ``nice``: the students' processes run at this lower priority; ``at_go()`` / ``at_end()``: called as the clock
+    starts and once every answer is in."""
     context = multiprocessing.get_context("spawn")
     ready, go, results = context.Semaphore(0), context.Event(), context.Queue()
     procs = [
-        context.Process(target=student, args=(url, seed, seconds, nice, think, ready, go, results))
+        context.Process(target=student, args=(url, seed, seconds, nice, think, weights, ready, go, results))
         for seed in range(clients)
     ]
     for p in procs:
@@ -290,23 +320,26 @@ def mix(
     go.set()
     times: dict[str, list[float]] = {}
     errors: list[str] = []
+    students_cpu = 0.0
     for _ in procs:
-        student_times, student_errors = results.get(timeout=seconds + 300)
+        student_times, student_errors, student_cpu = results.get(timeout=seconds + 300)
         for kind, values in student_times.items():
             times.setdefault(kind, []).extend(values)
         errors.extend(student_errors)
+        students_cpu += student_cpu
     elapsed = time.perf_counter() - t0
+
     if at_end:
         at_end()
     for p in procs:
         p.join(30)
-    return times, errors, elapsed
+    return times, errors, elapsed, students_cpu
 
 
 def report(times: dict[str, list[float]], errors: list[str], elapsed: float) -> None:
     total = sum(len(v) for v in times.values())
     print(f"  {total} answers in {elapsed:.1f} s = {total / elapsed:.1f}/s; errors: {len(errors)}; {load()}")
-    for kind in ("analyze", "click", "stacks", "feature_maps"):
+    for kind in KINDS:
         v = times.get(kind, [])
         if v:
             print(
@@ -340,9 +373,10 @@ def main() -> int:
     parser.add_argument(
         "--client-nice",
         type=int,
-        default=0,
-        help="run the clients at this lower priority (students' browsers are on their own machines in a class; "
-        "here they share the server's cores): 10 shows what the server alone does to a training run",
+        default=19,
+        help="run the clients at this lower priority (default 19: in a class the students' browsers run on their "
+        "own machines; here they share the server's two cores, and at an equal priority they took more CPU than the "
+        "server); 0 makes them compete",
     )
     parser.add_argument(
         "--think",
@@ -351,8 +385,16 @@ def main() -> int:
         help="each student pauses a random 0..2×THINK seconds after an answer (reading it); 0 (default): requests "
         "back to back, the goals' load; 2 is closer to a class at work",
     )
+    parser.add_argument(
+        "--new-photos",
+        type=float,
+        default=WEIGHTS[-1],
+        help=f"how often a student shows a new photo, as a weight beside the other requests' {WEIGHTS[:-1]} "
+        f"(default {WEIGHTS[-1]}: one request in {sum(WEIGHTS) / WEIGHTS[-1]:.0f}; 0: none)",
+    )
     args = parser.parse_args()
     phases = set(args.phases.split(","))
+    weights = [*WEIGHTS[:-1], args.new_photos]
 
     work = tempfile.mkdtemp(prefix="cnnviz-load-")
     with open(os.path.join(work, "echo_app.py"), "w") as f:
@@ -364,8 +406,9 @@ def main() -> int:
         r = Requests(url)
         for model in MODELS:  # every analysis cached, as after a class's first minutes
             r.analyze(model)
-        for model, layer in FEATURE_MODELS:  # every model's weights built once
-            r.feature_maps(model, layer)
+        for model, layer in FEATURE_MODELS:  # every model's weights built, every example photo through it once
+            for image in r.images:
+                r.feature_maps(model, layer, image)
         r.stacks(), r.compare()
         before = rss_mb(server.pid)
         echo_client = Requests(echo_url)  # the same client as the students': Gradio's round trip alone
@@ -373,8 +416,11 @@ def main() -> int:
         print(f"baselines, one client, warm ({load()} at the start)")
         echo_s = median_time(lambda: echo_client.call("echo", "hi"), 30)
         fm_s = median_time(r.feature_maps, 7)
+        fresh = iter(range(1000))
+        new_s = median_time(lambda: r.feature_maps(*FEATURE_MODELS[2], image=new_photo(f"single-{next(fresh)}")), 5)
         print(f"  echo app round trip          {echo_s * 1000:6.0f} ms")
         print(f"  VGG-16 feature maps          {fm_s * 1000:6.0f} ms (= {fm_s / echo_s:.1f}× echo)")
+        print(f"  a new photo through VGG-16   {new_s * 1000:6.0f} ms (its forward pass and Grad-CAM)")
         if "single" in phases:
             print("record-only answers, one client, each timed alternately with the echo (goal ≤ 1.5× echo)")
             for name, call in (
@@ -396,16 +442,17 @@ def main() -> int:
                 + (f", thinking 0..{2 * args.think:g} s between answers" if args.think else ", back to back")
                 + (f" (clients at nice +{args.client_nice})" if args.client_nice else "")
             )
-            before_cpu = (process_cpu(server.pid), children_cpu())
-            times, errors, elapsed = mix(url, args.clients, args.seconds, args.client_nice, args.think)
-            cpu_used = (process_cpu(server.pid) - before_cpu[0], children_cpu() - before_cpu[1])
+            before_cpu = process_cpu(server.pid)
+            times, errors, elapsed, students_cpu = mix(
+                url, args.clients, args.seconds, args.client_nice, args.think, weights=weights
+            )
+            server_cpu = process_cpu(server.pid) - before_cpu
             report(times, errors, elapsed)
-            an, cl, fm = (pct(times.get(k, []), 0.95) for k in ("analyze", "click", "feature_maps"))
+            an, cl, fm, new = (pct(times.get(k, []), 0.95) for k in ("analyze", "click", "feature_maps", "new_photo"))
             print(
                 f"  analyze p95 = {an / fm_s:.2f}×, click p95 = {cl / fm_s:.2f}× one feature-maps request (goal ≤ 1×); "
-                f"feature maps p95 = {fm / fm_s:.2f}× (goal ≤ 4×)"
+                f"feature maps p95 = {fm / fm_s:.2f}× (goal ≤ 4×); a new photo p95 = {new / new_s:.2f}× one alone"
             )
-            server_cpu, students_cpu = cpu_used
             print(
                 f"  CPU over the phase: the server {100 * server_cpu / elapsed:.0f} %, the students' processes "
                 f"{100 * students_cpu / elapsed:.0f} % (of one core; 2 cores = 200 %): where the waiting is"
@@ -430,17 +477,19 @@ def main() -> int:
 
             # Counted from "go" to the last answer: the students' own start-up (12 interpreters importing their
             # libraries) is not the server's doing.
-            result = [mix(url, args.train_clients, args.seconds, args.client_nice, args.think, at_go=mark, at_end=mark)]
+            result = mix(
+                url, args.train_clients, args.seconds, args.client_nice, args.think, mark, mark, weights=weights
+            )
             (s0, t0), (s1, t1) = marks
             loaded = (s1 - s0) / (t1 - t0)
-            report(*result[0])
+            report(*result[:3])
             line = steps(control)[1]
             control.predict(api_name="/train_stop")
             print(
                 f"  training under load: {loaded:.2f} steps/s = {100 * loaded / idle:.0f} % of idle (goal ≥ 70 %); "
                 f"{english(line)}"
             )
-            ok &= loaded >= 0.7 * idle and not result[0][1]
+            ok &= loaded >= 0.7 * idle and not result[1]
 
         time.sleep(3)
         after = rss_mb(server.pid)

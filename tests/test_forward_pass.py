@@ -160,7 +160,7 @@ def test_the_pass_cache_keeps_what_fits_its_budget(counted):
     try:
         _request(images[0])
         one = forward_pass.cached(next(iter(forward_pass._passes))).nbytes
-        budgets.configure(pass_cache_bytes=one + one // 2)  # room for one VGG-11 pass, not two
+        budgets.configure(pass_cache_bytes=one // 2)  # room for the newest pass alone, even with the other shed
         _request(images[1])
         assert len(forward_pass._passes) == 1
         n = forwards["VGG"]
@@ -172,6 +172,36 @@ def test_the_pass_cache_keeps_what_fits_its_budget(counted):
         _request(images[1])
         _request(images[0])
         assert len(forward_pass._passes) == 2 and forwards["VGG"] == n + 2
+    finally:
+        budgets.configure(pass_cache_bytes=before.pass_cache_bytes)
+
+
+def test_older_passes_shed_the_layers_no_view_asked_for_before_any_pass_is_dropped(counted):
+    """A class's photos: a full VGG pass keeps every layer (the next click costs nothing), but under the budget an
+    older pass keeps only what was shown of it, so it stays and its views run nothing, where dropping it whole
+    would run the network again for every student coming back to their photo."""
+    forwards, _ = counted
+    images = example_images()[:2]
+    before = budgets.current()
+    try:
+        _request(images[0])
+        first_key = next(iter(forward_pass._passes))
+        full = forward_pass.cached(first_key).nbytes
+        budgets.configure(pass_cache_bytes=full + full // 2)  # one full pass and a shed one, not two full ones
+        _request(images[1])
+        assert len(forward_pass._passes) == 2
+        older, newer = (forward_pass._passes[k] for k in forward_pass._passes)
+        assert older.key == first_key
+        assert "features.3" in older._acts and set(older._acts) <= older._asked  # what the view showed, only
+        assert len(older._acts) < len(newer._acts) and older.nbytes < full // 4
+        assert sum(p.nbytes for p in forward_pass._passes.values()) <= full + full // 2
+        n = forwards["VGG"]
+        _request(images[0])
+        _request(images[1])
+        assert forwards["VGG"] == n  # both views served as kept
+        shed = next(k for k in newer._acts if k not in older._acts)
+        older.activation(weight_sources.load_weights("vgg11", "random"), shed)
+        assert forwards["VGG"] == n + 1  # a layer it shed: one (early-stopped) forward brings it back
     finally:
         budgets.configure(pass_cache_bytes=before.pass_cache_bytes)
 

@@ -63,6 +63,7 @@ class ForwardPass:
         self.seen = seen  # the same as a PIL image (what the network sees)
         self.logits: torch.Tensor | None = None  # 1-D, from the first full pass
         self._acts: dict[str, torch.Tensor] = {}  # layer key → C×H×W (or C) float32 on the CPU
+        self._asked: set[str] = set()  # the layers some view asked for (the rest were kept because they fitted)
         self._inputs: dict[str, tuple[torch.Tensor, ...]] = {}  # layer key → what it read (batch dim dropped)
         self._fed_by: dict[str, str] = {}  # layer key → the kept layer whose output, unchanged, it read
         self._cams: dict[tuple[str, int], Any] = {}
@@ -73,11 +74,29 @@ class ForwardPass:
 
     @property
     def nbytes(self) -> int:
-        acts = sum(t.numel() * t.element_size() for t in self._acts.values())
-        inputs = sum(t.numel() * t.element_size() for ts in self._inputs.values() for t in ts)
-        cams = sum(h.nbytes for h, _ in self._cams.values())
-        pictures = sum(_picture_bytes(v) for v in self._pictures.values())
-        return acts + inputs + cams + pictures + self.tensor.numel() * self.tensor.element_size()
+        # (copies of the dicts' values first: another request may be adding to them meanwhile)
+        acts = sum(_tensor_bytes(t) for t in list(self._acts.values()))
+        inputs = sum(_tensor_bytes(t) for ts in list(self._inputs.values()) for t in ts)
+        cams = sum(h.nbytes for h, _ in list(self._cams.values()))
+        pictures = sum(_picture_bytes(v) for v in list(self._pictures.values()))
+        return acts + inputs + cams + pictures + _tensor_bytes(self.tensor)
+
+    def shed(self) -> int:
+        """Drop the layers this pass kept only because they fitted (``CAPTURE_ALL_BYTES``) and no view has asked
+        for; the bytes freed (0 while a request is running the network for this pass). What views asked for, the
+        logits, Grad-CAMs and pictures stay, so every view shown so far is still served without a forward."""
+        if not self._lock.acquire(blocking=False):
+            return 0
+        try:
+            extra = [key for key in self._acts if key not in self._asked]
+            return sum(_tensor_bytes(self._acts.pop(key)) for key in extra)
+        finally:
+            self._lock.release()
+
+    def has_picture(self, key: tuple) -> bool:
+        """Whether ``picture(key, …)`` is kept (what it was drawn from is then not needed again)."""
+        with self._lock:
+            return key in self._pictures
 
     def picture(self, key: tuple, draw: Callable[[], Any]) -> Any:
         """What ``draw()`` makes from this pass (a grid and its tiles, the overview, an overlay), drawn once per
@@ -103,27 +122,46 @@ class ForwardPass:
         cam_layer: str | None = None,
         cam_class: int | None = None,
         inputs_of: Iterable[str] = (),
+        drawn: Iterable[str] = (),
     ) -> None:
         """Make sure ``layers``' outputs, ``inputs_of``'s inputs, the logits and (if asked) one Grad-CAM are
         available, running the network at most once: fully when the logits or the Grad-CAM are missing, else
-        only up to the layers."""
+        only up to the layers. ``drawn``: outputs needed once, for a picture kept with the pass (the overview):
+        captured the same way, but shed with the layers kept only because they fitted (``shed``)."""
         self._check(loaded)
         with self._lock:
-            missing = [layer for layer in dict.fromkeys(layers) if layer not in self._acts]
-            inputs = [layer for layer in dict.fromkeys(inputs_of) if layer not in self._inputs]
-            cam_key = self._cam_key(cam_layer, cam_class) if cam_layer else None
-            if self.logits is None:
-                self._full(loaded, list(dict.fromkeys(missing + self._all_spatial())), inputs, cam_layer, cam_class)
-            elif cam_key is not None and cam_key not in self._cams:
-                self._full(loaded, missing, inputs, cam_layer, cam_class)
-            elif missing or inputs:
-                self._partial(loaded, missing, inputs)
+            self._ensure_locked(loaded, list(layers), cam_layer, cam_class, list(inputs_of), list(drawn))
         _trim()
 
-    def activation(self, loaded: LoadedModel, layer: str) -> torch.Tensor:
-        """``layer``'s output (C×H×W) for this image; captured by one early-stopped forward if not yet kept."""
-        self.ensure(loaded, [layer])
-        return self._acts[layer]
+    def _ensure_locked(
+        self,
+        loaded: LoadedModel,
+        layers: list[str],
+        cam_layer: str | None,
+        cam_class: int | None,
+        inputs_of: list[str],
+        drawn: list[str],
+    ) -> None:
+        self._asked.update(layers, inputs_of)  # kept from now on, whatever else is shed (``shed``)
+        missing = [layer for layer in dict.fromkeys(layers + drawn) if layer not in self._acts]
+        inputs = [layer for layer in dict.fromkeys(inputs_of) if layer not in self._inputs]
+        cam_key = self._cam_key(cam_layer, cam_class) if cam_layer else None
+        if self.logits is None:
+            self._full(loaded, list(dict.fromkeys(missing + self._all_spatial())), inputs, cam_layer, cam_class)
+        elif cam_key is not None and cam_key not in self._cams:
+            self._full(loaded, missing, inputs, cam_layer, cam_class)
+        elif missing or inputs:
+            self._partial(loaded, missing, inputs)
+
+    def activation(self, loaded: LoadedModel, layer: str, keep: bool = True) -> torch.Tensor:
+        """``layer``'s output (C×H×W) for this image; captured by one early-stopped forward if not yet kept.
+        ``keep`` False: read for a picture kept with the pass (it may be shed afterwards, see ``ensure``)."""
+        self._check(loaded)
+        with self._lock:  # (read before any shedding: ``shed`` passes over a pass in use)
+            self._ensure_locked(loaded, [layer] if keep else [], None, None, [], [] if keep else [layer])
+            found = self._acts[layer]
+        _trim()
+        return found
 
     def layer_inputs(self, loaded: LoadedModel, layer: str) -> tuple[torch.Tensor, ...]:
         """The tensors ``layer`` read for this image (batch dim dropped); one early-stopped forward if not kept."""
@@ -144,7 +182,9 @@ class ForwardPass:
         keys = [key for key in parts if key != NETWORK_INPUT]
         with self._lock:  # a layer that read a kept layer's output as it was returned needs no inputs of its own
             inputs = [key for key in keys if "inputs" in parts[key] and self._kept_input(key) is None]
-        self.ensure(loaded, keys, inputs_of=inputs)
+            # … as long as that output stays: asked for, it is never shed
+            sources = [self._fed_by[key] for key in keys if "inputs" in parts[key] and key not in inputs]
+        self.ensure(loaded, keys + [s for s in sources if s != NETWORK_INPUT], inputs_of=inputs)
 
         def read(key: str) -> LayerTensors:
             if key == NETWORK_INPUT:
@@ -247,6 +287,10 @@ def _images(value: Any) -> list[Image.Image]:
     return [v for v in value if isinstance(v, Image.Image)] if isinstance(value, (tuple, list)) else []
 
 
+def _tensor_bytes(tensor: torch.Tensor) -> int:
+    return tensor.numel() * tensor.element_size()
+
+
 def _picture_bytes(value: Any) -> int:
     return sum(image.width * image.height * len(image.getbands()) for image in _images(value))
 
@@ -313,9 +357,19 @@ def cached(key: tuple) -> ForwardPass | None:
 
 
 def _trim() -> None:
-    """Drop least recently used passes until the rest fit ``--pass-cache`` (``Limits.pass_cache_bytes``) and
-    ``MAX_PASSES``."""
+    """Fit the passes into ``--pass-cache`` (``Limits.pass_cache_bytes``) and ``MAX_PASSES``: first the older
+    passes shed the layers they kept only because they fitted (oldest first; VGG-16 at 224: 110 MB → about 15),
+    then the least recently used passes go. So a class's photos, each looked at by one student, stay in memory
+    with what was shown of them (a 1 GiB cache held 9 VGG-16 passes and thrashed with 16), while the newest pass
+    keeps every layer for the next click."""
     limit = current().pass_cache_bytes
+    with _passes_lock:
+        passes = list(_passes.values())
+    total = sum(p.nbytes for p in passes)
+    for old in passes[:-1]:  # (outside the cache's lock: shedding waits for no pass)
+        if total <= limit:
+            break
+        total -= old.shed()
     with _passes_lock:
         total = sum(p.nbytes for p in _passes.values())
         while len(_passes) > 1 and (total > limit or len(_passes) > MAX_PASSES):

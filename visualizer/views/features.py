@@ -237,14 +237,17 @@ def _explore(
             f"choose one of: {', '.join(list(by_key)[:12])}, ..."
         )
     stages = stage_layers(available) if overview else []
-    run.ensure(loaded, [layer] + [s.key for s in stages], cam_layer=cam_layer, cam_class=cam_class)
+    keys = tuple(s.key for s in stages)
+    overview_key = ("overview", keys, colormap)
+    # (the overview's layers are read once, for its picture, which the pass keeps: ``drawn``)
+    drawn = [] if run.has_picture(overview_key) else list(keys)
+    run.ensure(loaded, [layer], cam_layer=cam_layer, cam_class=cam_class, drawn=drawn)
     activation = run.activation(loaded, layer)
     # Every picture is drawn once per pass and view (a class asking for the same view shares the drawing).
     grid, channels = run.picture(
         ("grid", layer, top_n, rank_by, colormap, normalize),
         lambda: feature_grid(activation, top_n, rank_by, colormap, normalize),
     )
-    keys = tuple(s.key for s in stages)
     return {
         "input": run.seen,
         "input_display": run.picture(("input",), lambda: enlarge(run.seen)),
@@ -254,8 +257,8 @@ def _explore(
         "layer": layer,
         "shape": tuple(activation.shape),
         "overview": run.picture(
-            ("overview", keys, colormap),
-            lambda: overview_strip([(key, run.activation(loaded, key)) for key in keys], colormap=colormap),
+            overview_key,
+            lambda: overview_strip([(key, run.activation(loaded, key, keep=False)) for key in keys], colormap=colormap),
         )
         if stages
         else None,
