@@ -7,12 +7,9 @@ from __future__ import annotations
 import asyncio
 
 import gradio as gr
-import pandas as pd
 import pytest
 from gradio.state_holder import SessionState
-from PIL import Image
 
-from visualizer.budgets import outputs
 from visualizer.ui import wire
 from visualizer.ui.app import build_demo
 from visualizer.ui.downloads import EXPORTS
@@ -45,16 +42,6 @@ def test_a_table_markdown_and_files_are_sent_as_gradio_would_send_them():
     assert [f["orig_name"] for f in plain[2]] == [p.rsplit("/", 1)[1] for p in paths]
 
 
-def test_a_picture_file_and_a_bar_chart_are_sent_as_gradio_would_send_them():
-    picture = outputs.image_file(Image.new("RGB", (8, 6), (200, 10, 10)))
-    chart = pd.DataFrame({"design": ["2 × 3×3 conv", "1 × 5×5 conv"], "value": [18, 25]})
-    components = [gr.Image, lambda: gr.BarPlot(x="design", y="value"), gr.Image]
-    plain, wired = sent(components, (picture, chart, None), (wire.image(picture), wire.bar_plot(chart), None))
-    assert wired == plain
-    assert plain[1]["data"] == [["2 × 3×3 conv", 18], ["1 × 5×5 conv", 25]] and plain[2] is None
-    assert plain[1]["datatypes"] == {"design": "nominal", "value": "quantitative"}
-
-
 def test_the_analysis_answer_on_the_page_is_the_one_gradio_would_have_made():
     # The real event (postprocessing skipped) against the same outputs postprocessed from plain values.
     demo = build_demo()
@@ -69,10 +56,15 @@ def test_the_analysis_answer_on_the_page_is_the_one_gradio_would_have_made():
     assert answer[7:] == [None, None, "", None]  # the last selection's maps cleared
 
 
-@pytest.mark.parametrize("api", ["analyze", "compare_stacks", "compare_models"])
-def test_the_record_only_answers_skip_gradios_postprocessing(api):
+def test_the_architecture_tabs_answers_from_the_records_skip_gradios_processing():
     demo = build_demo()
-    assert next(fn for fn in demo.fns.values() if fn.api_name == api).postprocess is False
+    analyze = next(fn for fn in demo.fns.values() if fn.api_name == "analyze")
+    assert analyze.postprocess is False and analyze.preprocess is False
+    # the card of a click on a box or a row, and the redraws (fold, a stage's ×N)
+    names = {"analyze_ui", "diagram_clicked", "row_clicked", "refold_ui", "expand_ui"}
+    wired = [fn for fn in demo.fns.values() if getattr(fn.fn, "__name__", None) in names]
+    assert {fn.fn.__name__ for fn in wired} == names
+    assert all(fn.postprocess is False and fn.preprocess is False for fn in wired)
 
 
 def test_a_wired_answer_with_a_wrong_value_fails_loudly_rather_than_sending_nonsense():

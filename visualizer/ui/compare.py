@@ -5,7 +5,6 @@ from __future__ import annotations
 import gradio as gr
 
 import zoo
-from visualizer.ui import wire
 from visualizer.ui.components import FROM_ZERO, SIZE_PRESETS
 from visualizer.ui.handlers import LIGHT, friendly
 from visualizer.ui.page_assets import PAGE_LANG_ARG_JS
@@ -20,11 +19,10 @@ MEASURES = ("parameters (M)", "MACs (G)", "activations (MiB)")
 
 
 def compare_ui(models: list[str], input_size: str, lang: str = "en") -> tuple:
-    # One frame, three measures, in the form Gradio sends them (``wire``); the bars in the table's order (left
-    # alone, a chart sorts its axis by name).
     table, chart = compare.compare_view(models, input_size, lang)
+    # One frame, three measures; the bars in the table's order (left alone, a chart sorts its axis by name).
     order = list(chart["model"])
-    return wire.table(table), *(gr.BarPlot(value=wire.bar_plot(chart), sort=order) for _ in MEASURES)
+    return table, *(gr.BarPlot(value=chart, sort=order) for _ in range(3))
 
 
 def chart_titles(lang: str) -> tuple:
@@ -61,8 +59,8 @@ def build(demo: gr.Blocks, lang: gr.Radio, opening: PageOpening | None = None) -
 
     outputs = [table, params, macs, memory]
     inputs = [models, size, lang]
-    button.click(friendly(compare_ui), inputs, outputs, api_name="compare_models", **LIGHT, **wire.WIRE)
-    demo.load(friendly(compare_ui), inputs, outputs, js=PAGE_LANG_ARG_JS, api_visibility="private", **wire.WIRE)
-    lang.change(friendly(compare_ui), inputs, outputs, api_visibility="private", **LIGHT, **wire.WIRE)
+    button.click(friendly(compare_ui), inputs, outputs, api_name="compare_models", **LIGHT)
+    demo.load(friendly(compare_ui), inputs, outputs, js=PAGE_LANG_ARG_JS, api_visibility="private")
+    lang.change(friendly(compare_ui), inputs, outputs, api_visibility="private", **LIGHT)
     demo.load(chart_titles, lang, outputs[1:], js=PAGE_LANG_ARG_JS, api_visibility="private")
     lang.change(chart_titles, lang, outputs[1:], api_visibility="private")

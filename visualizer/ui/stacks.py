@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import gradio as gr
 
-from visualizer.ui import wire
 from visualizer.ui.components import FROM_ZERO
 from visualizer.ui.handlers import LIGHT, friendly
 from visualizer.ui.page_assets import PAGE_LANG_ARG_JS
@@ -15,11 +14,10 @@ AXES = {"en": ("design", "weights per channel pair"), "ko": ("설계", "채널 �
 
 
 def stacks_ui(kernel: float, repeat: float, in_channels: float, out_channels: float, lang: str = "en") -> tuple:
-    # In the form Gradio sends it (``wire``). The bars in the table's order (the stack first): left alone, the chart
-    # sorts its x axis alphabetically, which puts "1 × 5×5 conv" before "2 × 3×3 conv" (and its sort=None reaches
-    # the browser as no sort at all), so the chart is an update that names the order.
     table, summary, chart = stacks.stacks_view(kernel, repeat, in_channels, out_channels, lang)
-    return wire.table(table), wire.markdown(summary), gr.BarPlot(value=wire.bar_plot(chart), sort=list(chart["design"]))
+    # The bars in the table's order (the stack first): left alone, the chart sorts its x axis alphabetically,
+    # which puts "1 × 5×5 conv" before "2 × 3×3 conv".
+    return table, summary, gr.BarPlot(value=chart, sort=list(chart["design"]))
 
 
 def chart_titles(lang: str) -> gr.BarPlot:
@@ -59,9 +57,8 @@ def build(demo: gr.Blocks, lang: gr.Radio) -> None:
         outputs,
         api_name="compare_stacks",
         **LIGHT,
-        **wire.WIRE_OUT,
     )
-    demo.load(friendly(stacks_ui), inputs, outputs, js=PAGE_LANG_ARG_JS, api_visibility="private", **wire.WIRE_OUT)
-    lang.change(friendly(stacks_ui), inputs, outputs, api_visibility="private", **LIGHT, **wire.WIRE_OUT)
+    demo.load(friendly(stacks_ui), inputs, outputs, js=PAGE_LANG_ARG_JS, api_visibility="private")
+    lang.change(friendly(stacks_ui), inputs, outputs, api_visibility="private", **LIGHT)
     demo.load(chart_titles, lang, chart, js=PAGE_LANG_ARG_JS, api_visibility="private")
     lang.change(chart_titles, lang, chart, api_visibility="private")

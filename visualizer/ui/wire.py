@@ -1,4 +1,5 @@
-"""Answers in the form Gradio sends them, for the events that skip its postprocessing (``WIRE``).
+"""Answers in the form Gradio sends them, for the events that skip its postprocessing (``WIRE``): the
+Architecture tab's analysis, a click's card and a redraw.
 
 For every output of every answer Gradio 6.31 hops to a worker thread for the component's ``postprocess``, then
 walks the value twice looking for files (``Blocks.postprocess_data``: ``async_move_files_to_cache`` before and
@@ -8,28 +9,27 @@ passes through. An event registered with ``postprocess=False`` (Gradio's documen
 hop; its handler hands over what ``postprocess`` would have produced, built here from plain values.
 ``tests/test_ui_wire.py`` checks each against the component's own ``postprocess``.
 
-The same holds on the way in: each input's ``preprocess`` is a hop to a worker thread. Where the inputs are plain
-choices and text (dropdowns with custom values allowed, the language and fold radios, ``gr.State``), what the
+The same holds on the way in: each input's ``preprocess`` is a hop to a worker thread. These events' inputs are
+plain choices and text (dropdowns with custom values allowed, the language and fold radios, ``gr.State``): what the
 browser sent is what the handler gets either way, and the handlers check it themselves (an unknown model, size or
-layer is answered with what exists); ``WIRE`` skips both. A slider's range is checked by Gradio's ``preprocess``,
-so events with sliders take ``WIRE_OUT``.
+layer is answered with what exists); ``WIRE`` skips both.
 
-A component update (``gr.BarPlot(value=…, sort=…)``) is still built anew by Gradio whichever way the event runs.
+A component update (``gr.BarPlot(value=…, sort=…)``) is built anew by Gradio whichever way the event runs. The
+charts of stacks and compare stay on Gradio's own path: sent as values alone (no update), Gradio 6.31's bar chart
+kept its first answer's colour domain and drew no bars for the new designs; its bars' order is a property.
 """
 
 from __future__ import annotations
 
 import inspect
-import json
 import os
 from collections.abc import Iterable
 from pathlib import Path
-from typing import Any
 
 import pandas as pd
 
-WIRE_OUT = {"postprocess": False}  # an event's keywords: its handler returns the values below
-WIRE = {"preprocess": False, **WIRE_OUT}  # … and takes its plain inputs as the browser sent them
+# An event's keywords: its handler takes its plain inputs as the browser sent them, and returns the values below.
+WIRE = {"preprocess": False, "postprocess": False}
 
 
 def table(frame: pd.DataFrame | None) -> dict | None:
@@ -61,37 +61,3 @@ def files(paths: Iterable[str] | None) -> list[dict] | None:
         }
         for path in paths
     ]
-
-
-def image(path: str | None) -> dict | None:
-    """A ``gr.Image``'s value for a picture file (``budgets.outputs``' files, written once and never changed)."""
-    if path is None:
-        return None
-    return {
-        "path": str(path),
-        "url": None,
-        "size": None,
-        "orig_name": Path(path).name,
-        "mime_type": None,
-        "is_stream": False,
-        "meta": {"_type": "gradio.FileData"},
-    }
-
-
-def bar_plot(frame: pd.DataFrame) -> dict:
-    """A ``gr.BarPlot``'s value (``NativePlot.postprocess``): columns, rows as JSON has them, each column's type."""
-    split = json.loads(frame.to_json(orient="split", date_unit="ms"))
-    return {
-        "columns": split["columns"],
-        "data": split["data"],
-        "datatypes": {c: _plot_type(frame[c].dtype) for c in frame.columns},
-        "mark": "bar",
-    }
-
-
-def _plot_type(dtype: Any) -> str:
-    if pd.api.types.is_numeric_dtype(dtype):
-        return "quantitative"
-    if pd.api.types.is_datetime64_any_dtype(dtype):
-        return "temporal"
-    return "nominal"
