@@ -65,6 +65,11 @@ def test_the_architecture_tabs_answers_from_the_records_skip_gradios_processing(
     wired = [fn for fn in demo.fns.values() if getattr(fn.fn, "__name__", None) in names]
     assert {fn.fn.__name__ for fn in wired} == names
     assert all(fn.postprocess is False and fn.preprocess is False for fn in wired)
+    # Every event that writes the Architecture tab's downloads hands them over as wire.files (the Lesson's "open
+    # in its tab" too): through Gradio's postprocessing they would fail.
+    downloads = {fn.outputs[3]._id for fn in wired if fn.fn.__name__ == "analyze_ui"}
+    writers = [fn for fn in demo.fns.values() if downloads & {o._id for o in fn.outputs}]
+    assert len(writers) >= 4 and all(fn.postprocess is False for fn in writers)
 
 
 def test_a_wired_answer_with_a_wrong_value_fails_loudly_rather_than_sending_nonsense():

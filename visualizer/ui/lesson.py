@@ -11,7 +11,7 @@ from typing import Any
 
 import gradio as gr
 
-from visualizer.ui import architecture
+from visualizer.ui import architecture, wire
 from visualizer.ui.handlers import LIGHT, NETWORK, friendly
 from visualizer.ui.text import i18n
 from visualizer.views import architecture as arch_views
@@ -120,6 +120,7 @@ class LessonTab:
             [self.step, arch.model, arch.size],
             outputs,
             api_visibility="private",
+            **wire.WIRE,  # analyze_ui's values are in the form Gradio sends them
         )
 
 
