@@ -409,10 +409,16 @@ def freeze_features(model: nn.Module) -> None:
 
 
 def make_optimizer(config: TrainConfig, model: nn.Module) -> torch.optim.Optimizer:
+    # foreach: every parameter updated by a few multi-tensor ops instead of a Python loop of small ones per tensor
+    # (PyTorch's default on GPUs, not on CPUs). The same update; the trainer shares its process's GIL with the
+    # server answering a class, and each small op is one more wait for it (alexnet_cifar beside two busy Python
+    # threads: 0.98 → 1.09 steps/s; alone: 6.3 → 6.7).
     params = [p for p in model.parameters() if p.requires_grad]
     if config.optimizer == "sgd":
-        return torch.optim.SGD(params, lr=config.lr, momentum=config.momentum, weight_decay=config.weight_decay)
-    return torch.optim.Adam(params, lr=config.lr, weight_decay=config.weight_decay)
+        return torch.optim.SGD(
+            params, lr=config.lr, momentum=config.momentum, weight_decay=config.weight_decay, foreach=True
+        )
+    return torch.optim.Adam(params, lr=config.lr, weight_decay=config.weight_decay, foreach=True)
 
 
 def default_out_dir(config: TrainConfig) -> Path:
