@@ -1,10 +1,11 @@
 """Who yields the cores to whom when a laptop serves a class: a training run first, then answers, then forward
 passes.
 
-A queue orders requests; the CPU is shared all the same. On two cores a run's two intra-op threads wait on whichever
-core the server is using: with the server answering twelve students, a run kept 39 % of its steps/s. So the
-server's own threads run at a lower priority than the trainer's (a higher nice value): when both want the cores,
-the run goes first and the answers take what is left; when the run is paused or absent, nothing changes.
+A queue orders requests; the CPU is shared all the same. So the server's own threads run at a lower priority than
+a training run's (a higher nice value): when both want the cores, the run goes first and the answers take what is
+left; when no run trains, nothing changes. What a priority cannot give the run is the GIL it shares with the
+server: under twelve students answered back to back it kept 39–46 % of its idle steps/s either way, where the same
+loop in a process of its own kept 66 % (README, "Who gets the cores").
 
 Linux lets a thread raise its own nice value but never lower it back, and a thread starts at its creator's. So the
 threads are placed once, by who starts them:
@@ -29,6 +30,7 @@ import threading
 TRAINING_NICE = 0  # the process's own: a run's threads
 ANSWERS_NICE = 4  # weight 423 against a run thread's 1024: an answer waits a little while a run trains
 NETWORK_NICE = 8  # weight 172: a forward pass takes what training and answers leave
+KEPT_PREFIX = "cnnviz-trainer"  # a run already training when the server's threads are moved keeps its priority
 
 _launcher: threading.Thread | None = None
 _to_start: queue.Queue = queue.Queue()
@@ -89,6 +91,3 @@ def lower_server_threads() -> int:
             continue
         moved += _renice(thread.native_id, ANSWERS_NICE)
     return moved
-
-
-KEPT_PREFIX = "cnnviz-trainer"  # a run already training when the server's threads are moved keeps its priority
