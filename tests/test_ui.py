@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import re
 import threading
 
 import gradio as gr
@@ -140,10 +141,14 @@ def test_a_page_opened_on_your_own_network_starts_on_it_in_every_picker():
 
 def test_the_stacks_chart_shows_the_two_designs_in_the_tables_order():
     # Issue 17: the chart sorted its axis alphabetically ("1 × 5×5 conv" first), the table has the stack first.
-    table, _, plot = stacks_ui(3, 2, 64, 64)
+    table, _, chart = stacks_ui(3, 2, 64, 64)
     assert list(table["design"]) == ["2 × 3×3 conv", "1 × 5×5 conv"]
-    assert plot.sort == ["2 × 3×3 conv", "1 × 5×5 conv"]
-    assert [row[0] for row in plot.value["data"]] == plot.sort  # the bars' data in the same order
+    assert re.findall(r"data-design=\"([^\"]+)\"", chart) == ["2 × 3×3 conv", "1 × 5×5 conv"]
+    # bars from zero, as long as their values: 18 and 25 weights per channel pair
+    assert re.findall(r"width:([\d.]+)%", chart) == [f"{100 * 18 / 25:.1f}", "100.0"]
+    assert re.findall(r"stacks-bar-value'>(\d+)<", chart) == ["18", "25"]
+    _, _, ko = stacks_ui(3, 2, 64, 64, "ko")
+    assert re.findall(r"data-design=\"([^\"]+)\"", ko) == ["3×3 합성곱 2개", "5×5 합성곱 1개"] and "채널 쌍당" in ko
 
 
 def test_the_compare_charts_show_the_models_in_the_tables_order():

@@ -176,7 +176,6 @@ EN: dict[str, str] = {
     "formulas": "Formulas",
     "image": "Image",
     "examples": "Examples",
-    "stacks_chart": "Weights per channel pair",
     "gradcam_class_example": "e.g. 281 or tabby",
 }
 
@@ -362,7 +361,6 @@ KO |= {
     "formulas": "공식",
     "image": "이미지",
     "examples": "예시",
-    "stacks_chart": "채널 쌍당 가중치 수",
     "gradcam_class_example": "예: 281 또는 tabby",
 }
 
