@@ -143,18 +143,22 @@ def test_the_stacks_chart_shows_the_two_designs_in_the_tables_order():
     # Issue 17: the chart sorted its axis alphabetically ("1 × 5×5 conv" first), the table has the stack first.
     table, _, chart = stacks_ui(3, 2, 64, 64)
     assert list(table["design"]) == ["2 × 3×3 conv", "1 × 5×5 conv"]
-    assert re.findall(r"data-design=\"([^\"]+)\"", chart) == ["2 × 3×3 conv", "1 × 5×5 conv"]
+    assert re.findall(r"data-bar=\"([^\"]+)\"", chart) == ["2 × 3×3 conv", "1 × 5×5 conv"]
     # bars from zero, as long as their values: 18 and 25 weights per channel pair
     assert re.findall(r"width:([\d.]+)%", chart) == [f"{100 * 18 / 25:.1f}", "100.0"]
-    assert re.findall(r"stacks-bar-value'>(\d+)<", chart) == ["18", "25"]
+    assert re.findall(r"bar-value'>(\d+)<", chart) == ["18", "25"]
     _, _, ko = stacks_ui(3, 2, 64, 64, "ko")
-    assert re.findall(r"data-design=\"([^\"]+)\"", ko) == ["3×3 합성곱 2개", "5×5 합성곱 1개"] and "채널 쌍당" in ko
+    assert re.findall(r"data-bar=\"([^\"]+)\"", ko) == ["3×3 합성곱 2개", "5×5 합성곱 1개"] and "채널 쌍당" in ko
 
 
 def test_the_compare_charts_show_the_models_in_the_tables_order():
-    table, *plots = compare_ui(["vgg16", "alexnet", "resnet18"], "3x224x224")
+    table, charts = compare_ui(["vgg16", "alexnet", "resnet18"], "3x224x224")
     assert list(table["model"]) == ["vgg16", "alexnet", "resnet18"]
-    assert [plot.sort for plot in plots] == [["vgg16", "alexnet", "resnet18"]] * 3
+    assert re.findall(r"data-bar=\"([^\"]+)\"", charts) == ["vgg16", "alexnet", "resnet18"] * 3  # three charts
+    # parameters: the longest bar is VGG-16's 138.36 M; AlexNet's 61.10 M is 44.2 % of it
+    params = re.findall(r"width:([\d.]+)%", charts)[:3]
+    assert params == ["100.0", f"{100 * 61100840 / 138357544:.1f}", f"{100 * 11689512 / 138357544:.1f}"]
+    assert "138.36 M" in charts and "파라미터 (M)" in compare_ui(["vgg16", "alexnet"], "3x224x224", "ko")[1]
 
 
 def test_a_refusal_the_page_knows_comes_in_both_languages():

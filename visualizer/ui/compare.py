@@ -5,7 +5,7 @@ from __future__ import annotations
 import gradio as gr
 
 import zoo
-from visualizer.ui.components import FROM_ZERO, SIZE_PRESETS
+from visualizer.ui.components import SIZE_PRESETS
 from visualizer.ui.handlers import LIGHT, friendly
 from visualizer.ui.page_assets import PAGE_LANG_ARG_JS
 from visualizer.ui.text import i18n
@@ -15,20 +15,10 @@ from visualizer.views.opening import PageOpening
 TV_EXAMPLES = ["tv:mobilenet_v2", "tv:efficientnet_b0", "tv:densenet121", "tv:googlenet", "tv:convnext_tiny"]
 
 
-MEASURES = ("parameters (M)", "MACs (G)", "activations (MiB)")
-
-
 def compare_ui(models: list[str], input_size: str, lang: str = "en") -> tuple:
+    # One frame, three measures, drawn in Python in the table's order (``views.bars`` says why).
     table, chart = compare.compare_view(models, input_size, lang)
-    # One frame, three measures; the bars in the table's order (left alone, a chart sorts its axis by name).
-    order = list(chart["model"])
-    return table, *(gr.BarPlot(value=chart, sort=order) for _ in range(3))
-
-
-def chart_titles(lang: str) -> tuple:
-    # The charts' axis titles in the page's language (updates of those alone: their data stay).
-    x_title = compare.chart_title("model", lang)
-    return tuple(gr.BarPlot(x_title=x_title, y_title=compare.chart_title(y, lang)) for y in MEASURES)
+    return table, compare.charts_html(chart, lang)
 
 
 def build(demo: gr.Blocks, lang: gr.Radio, opening: PageOpening | None = None) -> None:
@@ -50,17 +40,11 @@ def build(demo: gr.Blocks, lang: gr.Radio, opening: PageOpening | None = None) -
             )
             button = gr.Button(i18n("compare"), variant="primary", scale=1)
         table = gr.Dataframe(interactive=False, elem_id="compare-table")
-        with gr.Row():
-            params, macs, memory = (
-                gr.BarPlot(x="model", y=y, color="model", color_title=" ", x_label_angle=-30, y_lim=FROM_ZERO)
-                for y in MEASURES
-            )
+        charts = gr.HTML(elem_id="compare-charts", padding=True)
         gr.Markdown(i18n("explain_compare"))
 
-    outputs = [table, params, macs, memory]
+    outputs = [table, charts]
     inputs = [models, size, lang]
     button.click(friendly(compare_ui), inputs, outputs, api_name="compare_models", **LIGHT)
     demo.load(friendly(compare_ui), inputs, outputs, js=PAGE_LANG_ARG_JS, api_visibility="private")
     lang.change(friendly(compare_ui), inputs, outputs, api_visibility="private", **LIGHT)
-    demo.load(chart_titles, lang, outputs[1:], js=PAGE_LANG_ARG_JS, api_visibility="private")
-    lang.change(chart_titles, lang, outputs[1:], api_visibility="private")

@@ -143,13 +143,16 @@ html[data-cnnviz-lang="ko"] .en { display: none !important; }
 .lesson-table { border-collapse: collapse; font-size: 1.05em; margin: 6px 0; }
 .lesson-table th, .lesson-table td { padding: 6px 12px; text-align: left; border-bottom: 1px solid #ddd; }
 .lesson-table td:nth-child(3) { min-width: 240px; }
-/* the 3×3 vs 5×5 tab's bars (views.stacks.chart_html): from zero, in the table's order */
-.stacks-chart { max-width: 760px; }
-.stacks-chart-title { font-weight: 600; margin-bottom: 8px; }
-.stacks-bar-row { display: grid; grid-template-columns: 11em 1fr 3.5em; align-items: center; gap: 10px; margin: 6px 0; }
-.stacks-bar-track { display: block; height: 28px; background: var(--background-fill-secondary, #f4f4f5); }
-.stacks-bar { display: block; height: 100%; min-width: 2px; }
-.stacks-bar-value { font-variant-numeric: tabular-nums; font-weight: 600; }
+/* bar charts drawn in Python (views.bars): from zero, in the table's order; Compare's three side by side */
+.cnnviz-bars { max-width: 760px; flex: 1 1 300px; }
+.cnnviz-bars-title { font-weight: 600; margin-bottom: 8px; }
+.cnnviz-bar-row { display: grid; grid-template-columns: 8em 1fr 5.5em; align-items: center; gap: 10px;
+  margin: 6px 0; }
+.cnnviz-bar-track { display: block; height: 26px; background: var(--background-fill-secondary, #f4f4f5); }
+.cnnviz-bar { display: block; height: 100%; min-width: 2px; }
+.cnnviz-bar-value { font-variant-numeric: tabular-nums; font-weight: 600; white-space: nowrap; }
+.cnnviz-bar-label { overflow-wrap: anywhere; }
+.cnnviz-bars-row { display: flex; flex-wrap: wrap; gap: 24px; }
 .lesson-bar { display: inline-block; height: 14px; vertical-align: middle; min-width: 2px; max-width: 200px; }
 .lesson-photo { display: flex; gap: 12px; flex-wrap: wrap; align-items: flex-start; }
 .lesson-img { max-width: 48%; height: auto; image-rendering: auto; }

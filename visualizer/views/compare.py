@@ -8,6 +8,7 @@ from visualizer.diagram.graph import skips
 from visualizer.numbers import bytes_text, count_text
 from visualizer.records import Analysis
 from visualizer.views.architecture import run
+from visualizer.views.bars import bar_chart
 from visualizer.views.layer_details import page_lang
 
 DEPTH_TYPES = ("Conv", "Linear")
@@ -89,3 +90,19 @@ def compare_view(
         )
     table = pd.DataFrame(rows)
     return (table.rename(columns=HEADERS_KO) if page_lang(lang) == "ko" else table), pd.DataFrame(chart)
+
+
+MEASURES = {"parameters (M)": "{:.2f} M", "MACs (G)": "{:.2f} G", "activations (MiB)": "{:.0f} MiB"}
+
+
+def charts_html(chart: pd.DataFrame, lang: str | None = "en") -> str:
+    """The chart frame of ``compare_view`` as three bar charts side by side (parameters, MACs, activation memory),
+    the models in the table's order and each in the same colour in all three; titles in ``lang``."""
+    charts = "".join(
+        bar_chart(
+            chart_title(measure, lang),
+            [(str(m), float(v), written.format(v)) for m, v in zip(chart["model"], chart[measure])],
+        )
+        for measure, written in MEASURES.items()
+    )
+    return f"<div class='cnnviz-bars-row' data-view='compare-charts'>{charts}</div>"

@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-from xml.sax.saxutils import escape, quoteattr
-
 import pandas as pd
 
 from visualizer.numbers import plural, shape_text
 from visualizer.stacks import compare_stacks
+from visualizer.views.bars import bar_chart
 from visualizer.views.layer_details import page_lang
 
 # The table's and the chart's words in Korean (the page's other language; English are the frames' own names).
@@ -99,25 +98,8 @@ def stacks_view(
     return table, summary, chart
 
 
-BAR_COLORS = ("#4e79a7", "#e15759")  # the stack, the single conv (the Lesson's colours)
-
-
 def chart_html(chart: pd.DataFrame) -> str:
-    """The chart frame of ``stacks_view`` drawn as bars from zero, in its rows' order (the table's: the stack
-    first), each with its value; its labels are in the language the frame was made in.
-
-    Drawn here rather than by Gradio's bar chart: updated with a new order of bars, Gradio 6.31's chart showed the
-    previous answer's bars (one slider release behind), and sent without one it kept its first colours and drew
-    none."""
-    top = max(1, int(chart["value"].max()))
-    measure = escape(str(chart["measure"].iloc[0]))
-    rows = "".join(
-        f"<div class='stacks-bar-row' data-design={quoteattr(str(design))}>"
-        f"<span class='stacks-bar-label'>{escape(str(design))}</span>"
-        f"<span class='stacks-bar-track'><span class='stacks-bar' style='width:{100 * value / top:.1f}%;"
-        f"background:{BAR_COLORS[min(i, 1)]}'></span></span>"
-        f"<span class='stacks-bar-value'>{int(value)}</span></div>"
-        for i, (design, value) in enumerate(zip(chart["design"], chart["value"]))
-    )
-    title = f"<div class='stacks-chart-title'>{measure}</div>"
-    return f"<div class='stacks-chart' data-view='stacks-chart'>{title}{rows}</div>"
+    """The chart frame of ``stacks_view`` as bars from zero (``views.bars``), in its rows' order (the table's: the
+    stack first), each with its value; its labels are in the language the frame was made in."""
+    bars = [(str(design), float(value), str(int(value))) for design, value in zip(chart["design"], chart["value"])]
+    return f"<div data-view='stacks-chart'>{bar_chart(str(chart['measure'].iloc[0]), bars)}</div>"
