@@ -14,7 +14,6 @@ import zoo
 
 EXAMPLE_CUSTOM = "vgg:64,64,M,128,128,M,256,256,M"  # type any such string into a model box
 SIZE_PRESETS = ["3x224x224", "3x227x227", "3x32x32"]
-FROM_ZERO = [0, None]  # bars must start at zero, or an 18-vs-25 comparison looks like nothing-vs-25
 
 
 def model_choices() -> list[str]:

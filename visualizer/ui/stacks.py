@@ -11,7 +11,7 @@ from visualizer.views import stacks
 
 
 def stacks_ui(kernel: float, repeat: float, in_channels: float, out_channels: float, lang: str = "en") -> tuple:
-    # The bars in the table's order (the stack first), drawn in Python (``views.stacks.chart_html`` says why).
+    # The bars in the table's order (the stack first), drawn in Python (``views.bars`` says why).
     table, summary, chart = stacks.stacks_view(kernel, repeat, in_channels, out_channels, lang)
     return table, summary, stacks.chart_html(chart)
 
