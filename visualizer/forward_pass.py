@@ -366,6 +366,8 @@ def _trim() -> None:
     with _passes_lock:
         passes = list(_passes.values())
     total = sum(p.nbytes for p in passes)
+    if total <= limit and len(passes) <= MAX_PASSES:
+        return  # the common case: every request calls this (a pass added meanwhile trims after itself)
     for old in passes[:-1]:  # (outside the cache's lock: shedding waits for no pass)
         if total <= limit:
             break
