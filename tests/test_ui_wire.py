@@ -77,3 +77,35 @@ def test_a_wired_answer_with_a_wrong_value_fails_loudly_rather_than_sending_nons
     # page message), not a file entry the browser cannot fetch.
     with pytest.raises(OSError):
         wire.files(["/nonexistent/cnnviz-table.csv"])
+
+
+def test_the_feature_maps_answer_is_sent_as_gradio_would_send_it_from_files_already_written(tmp_path):
+    # The pictures, table and text of one answer, wired, against the same answer postprocessed by Gradio: equal, and
+    # every picture is the file its forward pass wrote (inside Gradio's cache: served without a hash or a copy).
+    from visualizer.budgets import outputs
+    from visualizer.ui.features import wired
+    from visualizer.views import features as features_view
+
+    photo = features_view.example_images()[0]
+    answer = features_view.feature_maps(photo, "alexnet_cifar", "random", None, "features.3", 4)
+    images = lambda: gr.Image(type="pil")  # noqa: E731
+    components = [images, gr.Markdown, images, images, gr.Dataframe, images, images, images]
+    plain, sent_wired = sent(components, outputs.as_files(answer[:8]), wired(answer)[:8])
+    assert sent_wired == plain
+    written = outputs.as_files(answer[:8])
+    for i in (0, 2, 3, 5, 6):
+        assert sent_wired[i]["path"] == written[i] and written[i].startswith(outputs.folder())
+        assert sent_wired[i]["url"].startswith("/gradio_api/file=")
+    assert sent_wired[7] is None and sent_wired[4]["headers"] == list(answer[4].columns)
+    # A refusal's empty panels (offline ImageNet weights, say) go the same way.
+    cleared = features_view.cleared("no weights")
+    plain, sent_wired = sent(components, cleared[:8], wired(cleared)[:8])
+    assert sent_wired == plain
+
+
+def test_the_feature_maps_events_skip_gradios_postprocessing_but_not_the_uploads_checks():
+    demo = build_demo()
+    names = {"feature_maps_ui", "first_visit_ui"}
+    events = [fn for fn in demo.fns.values() if getattr(fn.fn, "__name__", None) in names]
+    assert {fn.fn.__name__ for fn in events} == names
+    assert all(fn.postprocess is False and fn.preprocess is True for fn in events)

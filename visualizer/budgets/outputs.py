@@ -8,6 +8,10 @@ through ``save_file_to_cache``, which stages a copy and renames it into place, a
 So the page's handlers return paths written here: atomically (temp file + rename), never rewritten, and
 pruned to the newest ``MAX_FILES``. A picture marked ``frozen`` (kept by a forward pass and never changed, so many
 students are sent the same object) remembers its file: it is encoded once, not once per reply.
+
+The files lie inside Gradio's cache dir (``cnnviz-images`` there), so Gradio serves them as they are: a path
+outside it is hashed whole (SHA-256) and copied in on every reply (``Block.move_resource_to_block_cache``), five
+pictures per feature-maps answer. Only files a reply named are served (Gradio's ``temp_files``).
 """
 
 from __future__ import annotations
@@ -19,6 +23,7 @@ import tempfile
 import threading
 from typing import Any
 
+from gradio.utils import get_upload_folder
 from PIL import Image
 
 MAX_FILES = 2000  # ~100 KB each: ~200 MB of disk at most
@@ -26,8 +31,11 @@ _lock = threading.Lock()
 _written = 0
 
 
+FOLDER = "cnnviz-images"
+
+
 def folder() -> str:
-    path = os.path.join(tempfile.gettempdir(), f"cnnviz-images-{os.getuid() if hasattr(os, 'getuid') else 0}")
+    path = os.path.join(get_upload_folder(), FOLDER)
     os.makedirs(path, exist_ok=True)
     return path
 

@@ -7,7 +7,7 @@ import functools
 
 import gradio as gr
 
-from visualizer.ui import units
+from visualizer.ui import units, wire
 from visualizer.ui.components import IMAGE_LABEL, ImageUpload, choices, image_label, model_choices
 from visualizer.ui.handlers import LIGHT, NETWORK, friendly
 from visualizer.ui.page_assets import PAGE_LANG_ARG_JS
@@ -86,10 +86,20 @@ def feature_maps_ui(
         gradcam_layer,
         lang,
     )
-    return *out, ""  # a new grid: the last click's description is stale
+    return *wired(out), ""  # a new grid: the last click's description is stale
 
 
 FEATURE_OUTPUTS = 10  # what feature_maps_ui returns: 8 pictures and texts, the click state, the click's text
+
+
+def wired(out: tuple) -> tuple:
+    """``views.features.feature_maps``' answer in the form Gradio sends it (``wire``): the pictures as the files
+    their forward pass already wrote, the table and text as values. A class looking at the same photo is sent the
+    same files, with no encoding, hashing or copying per answer."""
+    grid, info, seen, cam, top5, overview, filters, rf, state = out
+    pictures = [wire.image(p) for p in (grid, seen, cam, overview, filters, rf)]
+    grid, seen, cam, overview, filters, rf = pictures
+    return grid, wire.markdown(info), seen, cam, wire.table(top5), overview, filters, rf, state
 
 
 def first_visit_ui(state: dict | None, *inputs) -> tuple:
@@ -235,6 +245,7 @@ class FeaturesTab:
             [*outputs, self.state, self.rf_info],
             api_name="feature_maps",
             **NETWORK,
+            **wire.POSTPROCESS,
         )
         # Prepared on page load (a tab not shown yet keeps what it is sent), and on the first look if that was
         # quicker than the load's forward pass: the tab is never empty when it opens.
@@ -246,6 +257,7 @@ class FeaturesTab:
             js=PAGE_LANG_ARG_JS,
             api_visibility="private",
             **NETWORK,
+            **wire.POSTPROCESS,
         )
         self.grid.select(friendly(grid_clicked), self.state, [self.rf, self.rf_info], api_visibility="private")
 

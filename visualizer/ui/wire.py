@@ -1,5 +1,6 @@
 """Answers in the form Gradio sends them, for the events that skip its postprocessing (``WIRE``): the
-Architecture tab's analysis, a click's card and a redraw.
+Architecture tab's analysis, a click's card and a redraw; the feature maps (``POSTPROCESS``: their inputs go
+through Gradio's checks).
 
 For every output of every answer Gradio 6.31 hops to a worker thread for the component's ``postprocess``, then
 walks the value twice looking for files (``Blocks.postprocess_data``: ``async_move_files_to_cache`` before and
@@ -12,7 +13,8 @@ hop; its handler hands over what ``postprocess`` would have produced, built here
 The same holds on the way in: each input's ``preprocess`` is a hop to a worker thread. These events' inputs are
 plain choices and text (dropdowns with custom values allowed, the language and fold radios, ``gr.State``): what the
 browser sent is what the handler gets either way, and the handlers check it themselves (an unknown model, size or
-layer is answered with what exists); ``WIRE`` skips both.
+layer is answered with what exists); ``WIRE`` skips both. The feature maps' inputs include an uploaded photo,
+whose path only Gradio's ``preprocess`` may vouch for: ``POSTPROCESS`` skips the way out alone.
 
 A component update (``gr.BarPlot(value=…, sort=…)``) is built anew by Gradio whichever way the event runs. The
 charts of stacks and compare stay on Gradio's own path: sent as values alone (no update), Gradio 6.31's bar chart
@@ -27,9 +29,14 @@ from collections.abc import Iterable
 from pathlib import Path
 
 import pandas as pd
+from PIL import Image
+
+from visualizer.budgets import outputs
 
 # An event's keywords: its handler takes its plain inputs as the browser sent them, and returns the values below.
 WIRE = {"preprocess": False, "postprocess": False}
+# Its inputs through Gradio's preprocessing (an upload's path checked), its answer in the form below.
+POSTPROCESS = {"postprocess": False}
 
 
 def table(frame: pd.DataFrame | None) -> dict | None:
@@ -61,3 +68,20 @@ def files(paths: Iterable[str] | None) -> list[dict] | None:
         }
         for path in paths
     ]
+
+
+def image(picture: Image.Image | str | None) -> dict | None:
+    """A ``gr.Image``'s value: the picture's file (``budgets.outputs``: written once, inside Gradio's cache dir, so
+    Gradio serves it without a hash or a copy)."""
+    if picture is None:
+        return None
+    path = outputs.image_file(picture) if isinstance(picture, Image.Image) else str(picture)
+    return {
+        "path": path,
+        "url": None,
+        "size": None,
+        "orig_name": Path(path).name,
+        "mime_type": None,
+        "is_stream": False,
+        "meta": {"_type": "gradio.FileData"},
+    }
