@@ -97,9 +97,11 @@ def wired(out: tuple) -> tuple:
     their forward pass already wrote, the table and text as values. A class looking at the same photo is sent the
     same files, with no encoding, hashing or copying per answer."""
     grid, info, seen, cam, top5, overview, filters, rf, state = out
-    pictures = [wire.image(p) for p in (grid, seen, cam, overview, filters, rf)]
-    grid, seen, cam, overview, filters, rf = pictures
-    return grid, wire.markdown(info), seen, cam, wire.table(top5), overview, filters, rf, state
+    image = wire.image
+    return (
+        *(image(grid), wire.markdown(info), image(seen), image(cam), wire.table(top5)),
+        *(image(overview), image(filters), image(rf), state),
+    )
 
 
 def first_visit_ui(state: dict | None, *inputs) -> tuple:
