@@ -247,7 +247,7 @@ class FeaturesTab:
             [*outputs, self.state, self.rf_info],
             api_name="feature_maps",
             **NETWORK,
-            **wire.POSTPROCESS,
+            **wire.WIRE_OUT,
         )
         # Prepared on page load (a tab not shown yet keeps what it is sent), and on the first look if that was
         # quicker than the load's forward pass: the tab is never empty when it opens.
@@ -259,7 +259,7 @@ class FeaturesTab:
             js=PAGE_LANG_ARG_JS,
             api_visibility="private",
             **NETWORK,
-            **wire.POSTPROCESS,
+            **wire.WIRE_OUT,
         )
         self.grid.select(friendly(grid_clicked), self.state, [self.rf, self.rf_info], api_visibility="private")
 

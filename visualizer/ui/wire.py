@@ -1,5 +1,5 @@
 """Answers in the form Gradio sends them, for the events that skip its postprocessing (``WIRE``): the
-Architecture tab's analysis, a click's card and a redraw; the feature maps (``POSTPROCESS``: their inputs go
+Architecture tab's analysis, a click's card and a redraw; the feature maps (``WIRE_OUT``: their inputs go
 through Gradio's checks).
 
 For every output of every answer Gradio 6.31 hops to a worker thread for the component's ``postprocess``, then
@@ -14,7 +14,7 @@ The same holds on the way in: each input's ``preprocess`` is a hop to a worker t
 plain choices and text (dropdowns with custom values allowed, the language and fold radios, ``gr.State``): what the
 browser sent is what the handler gets either way, and the handlers check it themselves (an unknown model, size or
 layer is answered with what exists); ``WIRE`` skips both. The feature maps' inputs include an uploaded photo,
-whose path only Gradio's ``preprocess`` may vouch for: ``POSTPROCESS`` skips the way out alone.
+whose path only Gradio's ``preprocess`` may vouch for: ``WIRE_OUT`` skips the way out alone.
 
 A component update (``gr.BarPlot(value=…, sort=…)``) is built anew by Gradio whichever way the event runs. The
 charts of stacks and compare stay on Gradio's own path: sent as values alone (no update), Gradio 6.31's bar chart
@@ -36,7 +36,7 @@ from visualizer.budgets import outputs
 # An event's keywords: its handler takes its plain inputs as the browser sent them, and returns the values below.
 WIRE = {"preprocess": False, "postprocess": False}
 # Its inputs through Gradio's preprocessing (an upload's path checked), its answer in the form below.
-POSTPROCESS = {"postprocess": False}
+WIRE_OUT = {"postprocess": False}
 
 
 def table(frame: pd.DataFrame | None) -> dict | None:
@@ -56,18 +56,7 @@ def files(paths: Iterable[str] | None) -> list[dict] | None:
     from its cache without a copy, where the path already lies inside it: ``ui.downloads``)."""
     if paths is None:
         return None
-    return [
-        {
-            "path": str(path),
-            "url": None,
-            "size": os.path.getsize(path),
-            "orig_name": Path(path).name,
-            "mime_type": None,
-            "is_stream": False,
-            "meta": {"_type": "gradio.FileData"},
-        }
-        for path in paths
-    ]
+    return [_file_data(str(path), os.path.getsize(path)) for path in paths]
 
 
 def image(picture: Image.Image | str | None) -> dict | None:
@@ -75,11 +64,15 @@ def image(picture: Image.Image | str | None) -> dict | None:
     Gradio serves it without a hash or a copy)."""
     if picture is None:
         return None
-    path = outputs.image_file(picture) if isinstance(picture, Image.Image) else str(picture)
+    return _file_data(outputs.image_file(picture) if isinstance(picture, Image.Image) else str(picture), None)
+
+
+def _file_data(path: str, size: int | None) -> dict:
+    """Gradio's ``FileData`` of a file it serves from its cache (the url is Gradio's to add)."""
     return {
         "path": path,
         "url": None,
-        "size": None,
+        "size": size,
         "orig_name": Path(path).name,
         "mime_type": None,
         "is_stream": False,
