@@ -239,3 +239,35 @@ def test_a_repeated_view_is_drawn_and_encoded_once_and_a_copy_of_the_photo_runs_
     other = features.feature_maps(photo, "vgg11", "random", None, "features.3", 4, "mean", "magma", "channel", "", "")
     outputs.as_files(other)
     assert written and forwards["VGG"] == n
+
+
+def _counted_bytes(run) -> int:
+    """What ``run`` holds, counted here from its dicts (tensors' elements × size, pictures' pixels × bands)."""
+    tensors = [run.tensor, *run._acts.values(), *(t for ts in run._inputs.values() for t in ts)]
+    total = sum(t.numel() * t.element_size() for t in tensors)
+    total += sum(heat.nbytes for heat, _ in run._cams.values())
+    for value in run._pictures.values():
+        images = [value] if isinstance(value, Image.Image) else [v for v in value if isinstance(v, Image.Image)]
+        total += sum(im.width * im.height * len(im.getbands()) for im in images)
+    return total
+
+
+def test_a_pass_counts_its_bytes_again_after_every_change_and_only_then(counted):
+    """``nbytes`` (read by every request's trim) is kept between changes, and is right after each: a new view's
+    picture, a layer brought back, a shed."""
+    images = example_images()[:1]
+    _request(images[0])
+    run = forward_pass.cached(next(iter(forward_pass._passes)))
+    assert run.nbytes == _counted_bytes(run)
+    calls = []
+    original = run._count_bytes
+    run._count_bytes = lambda: calls.append(1) or original()
+    _request(images[0])  # the same view again: nothing added, nothing counted
+    assert calls == [] and run.nbytes == _counted_bytes(run)
+    changes = run._changes
+    features.feature_maps(images[0], "vgg11", "random", None, "features.6", 4, "mean", "magma", "channel", "", "")
+    assert run.nbytes == _counted_bytes(run)
+    assert 1 <= len(calls) <= run._changes - changes  # its new pictures: counted once per change at most
+    before = run.nbytes
+    freed = run.shed()
+    assert freed > 0 and run.nbytes == _counted_bytes(run) == before - freed

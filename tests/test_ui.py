@@ -226,3 +226,28 @@ def test_a_skipped_output_costs_gradio_more_than_an_empty_one():
         assert built == [1]
     finally:
         gr.HTML.__init__ = original
+
+
+def test_the_queue_rebuilds_its_monitoring_summary_once_every_thousand_events(monkeypatch):
+    """Gradio's queue summarises its last events (a pandas DataFrame) after every event by default, 14.6 ms with
+    the 10,000 it keeps; ``launch`` makes it once every 1,000 events, from the last 1,000 — and a value the caller
+    set in the environment wins."""
+    from visualizer.ui import app as ui_app
+
+    for name in ui_app.QUEUE_ANALYTICS:  # (set first, so the test's end restores whatever was there)
+        monkeypatch.setenv(name, "")
+        monkeypatch.delenv(name)
+    launched = []
+    monkeypatch.setattr(gr.Blocks, "launch", lambda self, **kwargs: launched.append(self))
+    demo = ui_app.launch(port=None, prevent_thread_lock=True)
+    assert launched == [demo]
+    queue = demo._queue
+    assert (queue.ANALYTICS_MAX_EVENTS, queue.ANAYLTICS_CACHE_FREQUENCY) == (1000, 1000)
+    records = [{"time": 0.0, "status": "success", "process_time": 0.01, "function": "analyze", "session_hash": "s"}]
+    for _ in range(999):
+        queue.events_recorded += 1
+        assert queue.compute_analytics_summary(records) == {"functions": {}}  # not rebuilt between
+    queue.events_recorded += 1
+    assert queue.compute_analytics_summary(records)["functions"]["analyze"]["total_requests"] == 1
+    monkeypatch.setenv("GRADIO_ANALYTICS_MAX_EVENTS", "50")
+    assert ui_app.launch(port=None, prevent_thread_lock=True)._queue.ANALYTICS_MAX_EVENTS == 50

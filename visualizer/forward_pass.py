@@ -71,9 +71,22 @@ class ForwardPass:
         self.full_forwards = 0  # how often the whole network ran (tests and benchmarks read these)
         self.partial_forwards = 0
         self._lock = threading.RLock()
+        # What the pass holds changes only when a view adds to it or it sheds; every request's ``_trim`` reads
+        # ``nbytes`` of every pass, so the count is kept until the next change (``_changed``, after each change).
+        self._changes = 0
+        self._counted = (-1, 0)
 
     @property
     def nbytes(self) -> int:
+        changes = self._changes
+        if self._counted[0] != changes:
+            self._counted = (changes, self._count_bytes())
+        return self._counted[1]
+
+    def _changed(self) -> None:
+        self._changes += 1
+
+    def _count_bytes(self) -> int:
         # (copies of the dicts' values first: another request may be adding to them meanwhile)
         acts = sum(_tensor_bytes(t) for t in list(self._acts.values()))
         inputs = sum(_tensor_bytes(t) for ts in list(self._inputs.values()) for t in ts)
@@ -89,7 +102,9 @@ class ForwardPass:
             return 0
         try:
             extra = [key for key in self._acts if key not in self._asked]
-            return sum(_tensor_bytes(self._acts.pop(key)) for key in extra)
+            freed = sum(_tensor_bytes(self._acts.pop(key)) for key in extra)
+            self._changed()
+            return freed
         finally:
             self._lock.release()
 
@@ -111,6 +126,7 @@ class ForwardPass:
                 outputs.frozen(image)
             with self._lock:
                 found = self._pictures.setdefault(key, found)
+                self._changed()
         return found
 
     # ----------------------------------------------------------------------------------------------- runs
@@ -255,6 +271,7 @@ class ForwardPass:
             self._cams[(cam_layer, heat[1])] = heat
             if cam_class is None:
                 self._cams[self._cam_key(cam_layer, None)] = heat
+            self._changed()
 
     def _partial(self, loaded: LoadedModel, layers: list[str], inputs: list[str]) -> None:
         # Stop as soon as every asked layer has run, unless one is a module's later call (name#k).
@@ -278,6 +295,7 @@ class ForwardPass:
         for layer in inputs:
             self._inputs[layer] = tuple(t[0] for t in capture.get_inputs(layer))
             self._acts.setdefault(layer, capture.get(layer)[0])
+        self._changed()
 
 
 def _images(value: Any) -> list[Image.Image]:

@@ -8,6 +8,7 @@ messages become ``gr.Error`` pop-ups (``handlers.friendly``; the server keeps se
 
 from __future__ import annotations
 
+import os
 import sys
 from typing import Any
 
@@ -63,6 +64,14 @@ def language_picker() -> gr.Radio:
     return picker
 
 
+# Gradio's queue keeps a record of its last events for its monitoring page and, by default, rebuilds their summary
+# (a pandas DataFrame, grouped, percentiles) after *every* event, on the thread pool every answer passes through: 3.8
+# ms per event with 800 records, 14.6 ms with the 10,000 it keeps by default — more than a whole echo round trip
+# (9 ms). A class's pages poll the training status every second, so 30 students fill those 10,000 in six minutes.
+# Here the summary is rebuilt once every 1,000 events, from the last 1,000 (``bench/bench_load.py``, "events").
+QUEUE_ANALYTICS = {"GRADIO_ANALYTICS_MAX_EVENTS": "1000", "GRADIO_ANALYTICS_CACHE_FREQUENCY": "1000"}
+
+
 def launch(
     host: str = "127.0.0.1",
     port: int | None = 7860,
@@ -75,6 +84,8 @@ def launch(
     nothing about the app is served before login (``login_wall``); ``default_model``: the model every picker starts
     on (port None: the first free one from 7860)."""
     demo = build_demo(default_model)
+    for name, value in QUEUE_ANALYTICS.items():  # read by the queue as it is made (a value set by the caller wins)
+        os.environ.setdefault(name, value)
     demo.queue(default_concurrency_limit=2)
     demo.launch(
         server_name=host,
