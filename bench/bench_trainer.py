@@ -38,7 +38,7 @@ def bare_loop(model_name: str, batch_size: int, steps: int, warmup: int, device:
     cuda = device.type == "cuda"
     fmt = torch.channels_last if cuda else torch.contiguous_format
     model = zoo.create_model(model_name, num_classes=10).to(device, memory_format=fmt).train()
-    opt = torch.optim.Adam(model.parameters(), lr=1e-3, foreach=True)  # the trainer's own update (make_optimizer)
+    opt = torch.optim.Adam(model.parameters(), lr=1e-3, fused=True)  # the trainer's own update (make_optimizer)
     n = batch_size * (steps + warmup)
     x_all = torch.randn(n, 3, 32, 32, device=device)
     y_all = torch.randint(0, 10, (n,), device=device)

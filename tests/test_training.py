@@ -339,3 +339,28 @@ def test_divergence_is_judged_against_the_first_batch_and_chance(first, bound):
     nan = r"became nan at step 7 \(epoch 1\); the run is stopped\. " + ADVICE.format(lr=0.5, tenth=0.05)
     with pytest.raises(NonFiniteLossError, match=nan):  # the same advice as a divergence
         check_loss(float("nan"), 0.1, first, 10, step=7, epoch=1, lr=0.5)
+
+
+@pytest.mark.parametrize("name", ["adam", "sgd"])
+def test_the_optimizer_is_fused_on_the_cpu_and_makes_torchs_reference_update(name):
+    """One kernel call per step on the CPU (the trainer shares the GIL with the server), and the same update as
+    PyTorch's single-tensor reference loop (``foreach=False``) over ten steps."""
+    from visualizer.training import TrainConfig, make_optimizer
+
+    config = TrainConfig(model="alexnet_cifar", optimizer=name, lr=1e-2, weight_decay=1e-3)
+    torch.manual_seed(0)
+    ours, reference = torch.nn.Linear(12, 5), torch.nn.Linear(12, 5)
+    reference.load_state_dict(ours.state_dict())
+    optimizer = make_optimizer(config, ours)
+    assert optimizer.defaults["fused"] is True
+    kwargs = {"momentum": config.momentum} if name == "sgd" else {}
+    cls = torch.optim.SGD if name == "sgd" else torch.optim.Adam
+    plain = cls(reference.parameters(), lr=config.lr, weight_decay=config.weight_decay, foreach=False, **kwargs)
+    for _ in range(10):
+        x = torch.randn(6, 12)
+        for model, opt in ((ours, optimizer), (reference, plain)):
+            opt.zero_grad()
+            model(x).square().mean().backward()
+            opt.step()
+    for a, b in zip(ours.parameters(), reference.parameters()):
+        torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-6)

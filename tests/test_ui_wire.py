@@ -109,3 +109,64 @@ def test_the_feature_maps_events_skip_gradios_postprocessing_but_not_the_uploads
     events = [fn for fn in demo.fns.values() if getattr(fn.fn, "__name__", None) in names]
     assert {fn.fn.__name__ for fn in events} == names
     assert all(fn.postprocess is False and fn.preprocess is True for fn in events)
+
+
+@pytest.mark.parametrize(
+    "api, inputs",
+    [
+        ("compare_stacks", [3, 2, 64, 64, "en"]),
+        ("compare_models", [["alexnet", "vgg16", "resnet18"], "3x224x224", "ko"]),
+    ],
+)
+def test_the_stacks_and_compare_answers_skip_gradios_processing_and_are_what_it_would_send(api, inputs):
+    """The 3×3-vs-5×5 and Compare tabs answer from the records too: their events (button, page load, language)
+    skip Gradio's processing, and the answer is what its postprocessing of the plain values would have sent."""
+    from visualizer.views import compare, stacks
+
+    demo = build_demo()
+    event = next(fn for fn in demo.fns.values() if fn.api_name == api)
+    assert event.postprocess is False and event.preprocess is False
+    handler = event.fn.__wrapped__  # (``friendly``'s)
+    same_handler = [fn for fn in demo.fns.values() if getattr(fn.fn, "__wrapped__", None) is handler]
+    assert len(same_handler) == 3 and all(fn.postprocess is False and fn.preprocess is False for fn in same_handler)
+    answer = asyncio.run(demo.process_api(event, list(inputs), state=SessionState(demo)))["data"]
+    if api == "compare_stacks":
+        table, summary, chart = stacks.stacks_view(*inputs)
+        html = stacks.chart_html(chart)
+        plain, wired = (table, summary, html), (wire.table(table), wire.markdown(summary), html)
+        components = [gr.Dataframe, gr.Markdown, gr.HTML]
+    else:
+        table, chart = compare.compare_view(*inputs)
+        html = compare.charts_html(chart, inputs[-1])
+        plain, wired, components = (table, html), (wire.table(table), html), [gr.Dataframe, gr.HTML]
+    expected, also = sent(components, plain, wired)
+    assert answer == expected == also
+    assert answer[0]["data"] == table.values.tolist()  # every row, as the view computed it
+
+
+@pytest.mark.parametrize(
+    "api, inputs, message",
+    [
+        ("compare_stacks", ["abc", 2, 64, 64, "en"], "kernel must be a whole number, got 'abc'"),
+        ("compare_stacks", [3, [2], 64, 64, "en"], "repeats must be a whole number, got '[2]'"),
+        ("compare_stacks", [3, 2, float("inf"), 64, "en"], "input channels must be a whole number, got 'inf'"),
+        ("compare_models", [[5, None], "3x224x224", "en"], "valid names"),
+        ("compare_models", [{"a": 1}, "3x224x224", "en"], "pick at least two models to compare (got 0)"),
+    ],
+)
+def test_what_an_api_caller_sends_unprocessed_is_checked_by_the_view(api, inputs, message):
+    """These events skip Gradio's preprocessing, so an API caller's text for a slider or numbers for the models reach
+    the views as sent: each is refused with what was wrong, and the next answer is served."""
+    demo = build_demo()
+    event = next(fn for fn in demo.fns.values() if fn.api_name == api)
+    with pytest.raises(gr.Error) as err:
+        asyncio.run(demo.process_api(event, list(inputs), state=SessionState(demo)))
+    assert message in str(err.value.message)
+    answer = asyncio.run(
+        demo.process_api(
+            event,
+            [3, 2, 64, 64, "en"] if api == "compare_stacks" else [["alexnet", "vgg16"], "3x224x224", "en"],
+            state=SessionState(demo),
+        )
+    )
+    assert len(answer["data"][0]["data"]) == 2

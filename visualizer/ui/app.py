@@ -68,7 +68,7 @@ def language_picker() -> gr.Radio:
 # (a pandas DataFrame, grouped, percentiles) after *every* event, on the thread pool every answer passes through: 3.8
 # ms per event with 800 records, 14.6 ms with the 10,000 it keeps by default — more than a whole echo round trip
 # (9 ms). A class's pages poll the training status every second, so 30 students fill those 10,000 in six minutes.
-# Here the summary is rebuilt once every 1,000 events, from the last 1,000 (``bench/bench_load.py``, "events").
+# Here the summary is rebuilt once every 1,000 events, from the last 1,000 (``bench/bench_load.py`` times both).
 QUEUE_ANALYTICS = {"GRADIO_ANALYTICS_MAX_EVENTS": "1000", "GRADIO_ANALYTICS_CACHE_FREQUENCY": "1000"}
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import gradio as gr
 
 import zoo
+from visualizer.ui import wire
 from visualizer.ui.components import SIZE_PRESETS
 from visualizer.ui.handlers import LIGHT, friendly
 from visualizer.ui.page_assets import PAGE_LANG_ARG_JS
@@ -17,8 +18,9 @@ TV_EXAMPLES = ["tv:mobilenet_v2", "tv:efficientnet_b0", "tv:densenet121", "tv:go
 
 def compare_ui(models: list[str], input_size: str, lang: str = "en") -> tuple:
     # One frame, three measures, drawn in Python in the table's order (``views.bars`` says why).
+    # In the form Gradio sends (``wire``): the picked names and the size are checked by the view itself.
     table, chart = compare.compare_view(models, input_size, lang)
-    return table, compare.charts_html(chart, lang)
+    return wire.table(table), compare.charts_html(chart, lang)
 
 
 def build(demo: gr.Blocks, lang: gr.Radio, opening: PageOpening | None = None) -> None:
@@ -45,6 +47,6 @@ def build(demo: gr.Blocks, lang: gr.Radio, opening: PageOpening | None = None) -
 
     outputs = [table, charts]
     inputs = [models, size, lang]
-    button.click(friendly(compare_ui), inputs, outputs, api_name="compare_models", **LIGHT)
-    demo.load(friendly(compare_ui), inputs, outputs, js=PAGE_LANG_ARG_JS, api_visibility="private")
-    lang.change(friendly(compare_ui), inputs, outputs, api_visibility="private", **LIGHT)
+    button.click(friendly(compare_ui), inputs, outputs, api_name="compare_models", **LIGHT, **wire.WIRE)
+    demo.load(friendly(compare_ui), inputs, outputs, js=PAGE_LANG_ARG_JS, api_visibility="private", **wire.WIRE)
+    lang.change(friendly(compare_ui), inputs, outputs, api_visibility="private", **LIGHT, **wire.WIRE)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import gradio as gr
 
+from visualizer.ui import wire
 from visualizer.ui.handlers import LIGHT, friendly
 from visualizer.ui.page_assets import PAGE_LANG_ARG_JS
 from visualizer.ui.text import i18n
@@ -12,8 +13,9 @@ from visualizer.views import stacks
 
 def stacks_ui(kernel: float, repeat: float, in_channels: float, out_channels: float, lang: str = "en") -> tuple:
     # The bars in the table's order (the stack first), drawn in Python (``views.bars`` says why).
+    # In the form Gradio sends (``wire``): the sliders' numbers are checked by the view itself.
     table, summary, chart = stacks.stacks_view(kernel, repeat, in_channels, out_channels, lang)
-    return table, summary, stacks.chart_html(chart)
+    return wire.table(table), wire.markdown(summary), stacks.chart_html(chart)
 
 
 def build(demo: gr.Blocks, lang: gr.Radio) -> None:
@@ -39,6 +41,7 @@ def build(demo: gr.Blocks, lang: gr.Radio) -> None:
         outputs,
         api_name="compare_stacks",
         **LIGHT,
+        **wire.WIRE,
     )
-    demo.load(friendly(stacks_ui), inputs, outputs, js=PAGE_LANG_ARG_JS, api_visibility="private")
-    lang.change(friendly(stacks_ui), inputs, outputs, api_visibility="private", **LIGHT)
+    demo.load(friendly(stacks_ui), inputs, outputs, js=PAGE_LANG_ARG_JS, api_visibility="private", **wire.WIRE)
+    lang.change(friendly(stacks_ui), inputs, outputs, api_visibility="private", **LIGHT, **wire.WIRE)

@@ -1,6 +1,6 @@
 """Answers in the form Gradio sends them, for the events that skip its postprocessing (``WIRE``): the
-Architecture tab's analysis, a click's card and a redraw; the feature maps (``WIRE_OUT``: their inputs go
-through Gradio's checks).
+Architecture tab's analysis, a click's card and a redraw, the 3×3-vs-5×5 and Compare tabs' tables and charts; the
+feature maps (``WIRE_OUT``: their inputs go through Gradio's checks).
 
 For every output of every answer Gradio 6.31 hops to a worker thread for the component's ``postprocess``, then
 walks the value twice looking for files (``Blocks.postprocess_data``: ``async_move_files_to_cache`` before and
@@ -16,9 +16,8 @@ browser sent is what the handler gets either way, and the handlers check it them
 layer is answered with what exists); ``WIRE`` skips both. The feature maps' inputs include an uploaded photo,
 whose path only Gradio's ``preprocess`` may vouch for: ``WIRE_OUT`` skips the way out alone.
 
-A component update (``gr.BarPlot(value=…, sort=…)``) is built anew by Gradio whichever way the event runs. The
-charts of stacks and compare stay on Gradio's own path: sent as values alone (no update), Gradio 6.31's bar chart
-kept its first answer's colour domain and drew no bars for the new designs; its bars' order is a property.
+A component update (``gr.BarPlot(value=…, sort=…)``) is built anew by Gradio whichever way the event runs; the
+charts of stacks and compare are drawn in Python as HTML (``views.bars``), so none of these answers needs one.
 """
 
 from __future__ import annotations

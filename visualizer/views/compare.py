@@ -56,7 +56,8 @@ def compare_view(
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """(table, chart frame with one row per model): parameters, MACs, depth, final receptive field, activations;
     the table's headers in the page's language ``lang`` (the chart's columns stay: see ``chart_title``)."""
-    names = [m.strip() for m in (models.split(",") if isinstance(models, str) else models or []) if m.strip()]
+    picked = models.split(",") if isinstance(models, str) else models if isinstance(models, (list, tuple)) else []
+    names = [str(m).strip() for m in picked if str(m).strip()]
     if len(names) < 2:
         raise ValueError(f"pick at least two models to compare (got {len(names)})")
     if len(names) > MAX_MODELS:

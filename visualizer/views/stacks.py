@@ -32,9 +32,13 @@ def design_label(label: str, lang: str | None = "en") -> str:
 
 
 def _int(value: float, name: str) -> int:
-    if value is None or float(value) != int(value):
-        raise ValueError(f"{name} must be a whole number, got {value!r}")
-    return int(value)
+    try:
+        whole = value is not None and not isinstance(value, bool) and float(value) == int(float(value))
+    except (TypeError, ValueError, OverflowError):  # text, a list, inf: what an API caller may send
+        whole = False
+    if not whole:
+        raise ValueError(f"{name} must be a whole number, got {str(value)[:40]!r}")
+    return int(float(value))
 
 
 def stacks_view(
