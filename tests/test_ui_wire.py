@@ -116,6 +116,7 @@ def test_the_feature_maps_events_skip_gradios_postprocessing_but_not_the_uploads
     [
         ("compare_stacks", [3, 2, 64, 64, "en"]),
         ("compare_models", [["alexnet", "vgg16", "resnet18"], "3x224x224", "ko"]),
+        ("compare_models", [["alexnet", "vgg16"], 224, "en"]),  # one side as a number, as an API caller may send
     ],
 )
 def test_the_stacks_and_compare_answers_skip_gradios_processing_and_are_what_it_would_send(api, inputs):
@@ -152,6 +153,7 @@ def test_the_stacks_and_compare_answers_skip_gradios_processing_and_are_what_it_
         ("compare_stacks", [3, 2, float("inf"), 64, "en"], "input channels must be a whole number, got 'inf'"),
         ("compare_models", [[5, None], "3x224x224", "en"], "valid names"),
         ("compare_models", [{"a": 1}, "3x224x224", "en"], "pick at least two models to compare (got 0)"),
+        ("compare_models", [["alexnet", "vgg16"], {"a": 1}, "en"], "is not understood; write CxHxW, HxW or one side"),
     ],
 )
 def test_what_an_api_caller_sends_unprocessed_is_checked_by_the_view(api, inputs, message):

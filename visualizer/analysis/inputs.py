@@ -18,7 +18,14 @@ class AnalysisError(ValueError):
 
 
 def parse_input_shape(text: str | Sequence[int], channels: int = 3) -> tuple[int, int, int]:
-    """``"3x224x224"``, ``"224"``, ``"224x224"``, ``"3,224,224"`` (or a sequence) → ``(C, H, W)``."""
+    """``"3x224x224"``, ``"224"``, ``"224x224"``, ``"3,224,224"`` (or a sequence, or one side as a number) →
+    ``(C, H, W)``."""
+    if isinstance(text, int) and not isinstance(text, bool):  # what an API caller may send for one side
+        text = str(text)
+    if not isinstance(text, (str, Sequence)):
+        raise AnalysisError(
+            f"input size {quoted(str(text))} is not understood; write CxHxW, HxW or one side, e.g. 3x224x224 or 224"
+        )
     if isinstance(text, str):
         parts = re.split(r"\s*[x×X,*]\s*|\s+", text.strip())
         if not parts or not all(re.fullmatch(r"[+-]?\d+", p) for p in parts):
