@@ -77,7 +77,8 @@ def test_forward_passes_share_one_queue_and_answers_from_records_have_their_own(
         "show_view_1",
         "unit_clicked",
     ]
-    # Two at a time: one running the process's one forward (budgets.memory.ForwardSlot), one drawing from a kept pass.
+    # Four at a time: one running the process's one forward (budgets.memory.ForwardSlot), the others drawing from kept
+    # passes.
     assert {by_name[n].concurrency_limit for n in network} == {NETWORK["concurrency_limit"]} == {4}
     for name in ("analyze", "compare_stacks", "compare_models", "layer_details", "diagram_clicked", "row_clicked"):
         assert by_name[name].concurrency_limit == 4 and by_name[name].concurrency_id != "network", name
