@@ -23,15 +23,11 @@ def parse_input_shape(text: str | Sequence[int], channels: int = 3) -> tuple[int
     if isinstance(text, int) and not isinstance(text, bool):  # what an API caller may send for one side
         text = str(text)
     if not isinstance(text, (str, Sequence)):
-        raise AnalysisError(
-            f"input size {quoted(str(text))} is not understood; write CxHxW, HxW or one side, e.g. 3x224x224 or 224"
-        )
+        raise _not_understood(str(text))
     if isinstance(text, str):
         parts = re.split(r"\s*[x×X,*]\s*|\s+", text.strip())
         if not parts or not all(re.fullmatch(r"[+-]?\d+", p) for p in parts):
-            raise AnalysisError(
-                f"input size {quoted(text)} is not understood; write CxHxW, HxW or one side, e.g. 3x224x224 or 224"
-            )
+            raise _not_understood(text)
         # A number longer than any size could be is refused before int() (whose own limit is 4300 digits).
         long = next((p for p in parts if len(p.lstrip("+-0")) > _DIGITS), None)
         if long is not None:
@@ -47,6 +43,12 @@ def parse_input_shape(text: str | Sequence[int], channels: int = 3) -> tuple[int
     elif len(dims) == 2:
         dims = [channels, *dims]
     return check_input_shape(dims)
+
+
+def _not_understood(text: str) -> AnalysisError:
+    return AnalysisError(
+        f"input size {quoted(text)} is not understood; write CxHxW, HxW or one side, e.g. 3x224x224 or 224"
+    )
 
 
 def check_input_shape(shape: Sequence[int]) -> tuple[int, int, int]:

@@ -8,6 +8,7 @@ from visualizer.numbers import plural, shape_text
 from visualizer.stacks import compare_stacks
 from visualizer.views.bars import bar_chart
 from visualizer.views.layer_details import page_lang
+from zoo.custom_vgg import quoted
 
 # The table's and the chart's words in Korean (the page's other language; English are the frames' own names).
 HEADERS_KO = {
@@ -37,7 +38,7 @@ def _int(value: float, name: str) -> int:
     except (TypeError, ValueError, OverflowError):  # text, a list, inf: what an API caller may send
         whole = False
     if not whole:
-        raise ValueError(f"{name} must be a whole number, got {str(value)[:40]!r}")
+        raise ValueError(f"{name} must be a whole number, got {quoted(value, 40)}")
     return int(float(value))
 
 
