@@ -1,8 +1,12 @@
+import multiprocessing
+import os
+import signal
 import time
 
 import pytest
 import torch
 
+import zoo
 from visualizer import latest_weights
 from visualizer.background import BackgroundTrainer, TrainerBusyError, TrainerStateError, get_trainer
 from visualizer.checkpoint import load_checkpoint
@@ -29,6 +33,12 @@ def _config(tmp_path, **over) -> TrainConfig:
     return TrainConfig(**kw)
 
 
+@pytest.fixture(params=[False, True], ids=["thread", "own-process"])
+def own_process(request) -> bool:
+    """The trainer's two ways of running: in the server's process (the library's) and in one of its own (the app's)."""
+    return request.param
+
+
 def _wait_for(predicate, timeout=60.0):
     end = time.monotonic() + timeout
     while time.monotonic() < end:
@@ -38,8 +48,8 @@ def _wait_for(predicate, timeout=60.0):
     raise AssertionError("condition not reached in time")
 
 
-def test_lifecycle_pause_resume_stop(tmp_path):
-    trainer = BackgroundTrainer()
+def test_lifecycle_pause_resume_stop(tmp_path, own_process):
+    trainer = BackgroundTrainer(own_process=own_process)
     assert trainer.status()["state"] == "idle" and not trainer.is_active()
     with pytest.raises(TrainerStateError, match="cannot pause: the trainer is idle"):
         trainer.pause()
@@ -78,10 +88,10 @@ def test_lifecycle_pause_resume_stop(tmp_path):
         trainer.stop()
 
 
-def test_a_failing_run_ends_failed_and_the_trainer_stays_usable(tmp_path):
+def test_a_failing_run_ends_failed_and_the_trainer_stays_usable(tmp_path, own_process):
     bad = tmp_path / "bad.pt"
     bad.write_bytes(b"not a checkpoint")
-    trainer = BackgroundTrainer()
+    trainer = BackgroundTrainer(own_process=own_process)
     trainer.start(_config(tmp_path, resume=str(bad)))
     assert trainer.wait(timeout=60)
     status = trainer.status()
@@ -105,10 +115,47 @@ def test_bad_config_is_refused_before_starting(tmp_path):
 def test_one_trainer_per_process_publishing_where_weight_loading_reads():
     assert get_trainer() is get_trainer()
     assert get_trainer().published is latest_weights.REGISTRY and BackgroundTrainer().published is not REGISTRY
+    assert get_trainer().own_process and not BackgroundTrainer().own_process  # the app's runs train apart
 
 
-def test_a_run_publishes_its_weights_and_checkpoint_and_the_next_starts_clean(tmp_path):
-    trainer = BackgroundTrainer(publish_to=WeightsRegistry())
+# ------------------------------------------------------------------------------------ a run in its own process
+
+
+def test_a_run_in_its_own_process_trains_there_and_answers_a_fresh_snapshot_request(tmp_path):
+    trainer = BackgroundTrainer(own_process=True)
+    trainer.start(_config(tmp_path))
+    try:
+        _wait_for(lambda: trainer.status()["step"] >= 3)
+        children = [c for c in multiprocessing.active_children() if c.name.startswith("cnnviz-run-")]
+        assert len(children) == 1 and children[0].pid != os.getpid()  # the batches run in another process
+        first = trainer.snapshot()
+        fresh = trainer.snapshot(fresh=True, timeout=30)  # asked here, taken there at its next batch
+        assert fresh is not None and fresh.step > first.step and fresh.run_id == first.run_id
+        weights = trainer.latest_weights()
+        assert weights.step == fresh.step
+        assert weights.state_dict.keys() == zoo.create_model(TINY_VGG).state_dict().keys()
+    finally:
+        trainer.stop()
+    status = trainer.status()
+    assert status["state"] == "stopped" and load_checkpoint(status["last_checkpoint"])["step"] == status["step"]
+    _wait_for(lambda: not [c for c in multiprocessing.active_children() if c.name.startswith("cnnviz-run-")], 20)
+
+
+def test_a_run_whose_process_dies_ends_failed_with_its_exit_code(tmp_path):
+    trainer = BackgroundTrainer(own_process=True)
+    trainer.start(_config(tmp_path))
+    _wait_for(lambda: trainer.status()["step"] >= 1)
+    (child,) = [c for c in multiprocessing.active_children() if c.name.startswith("cnnviz-run-")]
+    os.kill(child.pid, signal.SIGKILL)  # as the kernel's OOM killer would
+    assert trainer.wait(30)
+    status = trainer.status()
+    assert status["state"] == "failed" and "exit code -9" in status["error"] and "smaller batch" in status["error"]
+    trainer.start(_config(tmp_path, epochs=1, subset=64))  # the trainer goes on serving
+    assert trainer.wait(60) and trainer.status()["state"] == "finished"
+
+
+def test_a_run_publishes_its_weights_and_checkpoint_and_the_next_starts_clean(tmp_path, own_process):
+    trainer = BackgroundTrainer(publish_to=WeightsRegistry(), own_process=own_process)
     trainer.start(_config(tmp_path, epochs=1, subset=64))
     assert trainer.wait(60) and trainer.status()["state"] == "finished"
     weights, path = trainer.published.latest(), trainer.published.latest_checkpoint()
@@ -126,8 +173,8 @@ def test_a_run_publishes_its_weights_and_checkpoint_and_the_next_starts_clean(tm
     assert trainer.latest_weights() is None
 
 
-def test_stop_while_paused_wakes_the_run_and_stops_it(tmp_path):
-    trainer = BackgroundTrainer()
+def test_stop_while_paused_wakes_the_run_and_stops_it(tmp_path, own_process):
+    trainer = BackgroundTrainer(own_process=own_process)
     trainer.start(_config(tmp_path))
     try:
         _wait_for(lambda: trainer.status()["step"] >= 1)
@@ -161,9 +208,9 @@ def test_a_run_over_the_memory_budget_is_refused_before_it_starts(tmp_path):
     assert trainer.wait(120) and trainer.status()["state"] == "finished"  # the suggested batch is accepted
 
 
-def test_stop_ends_data_generation_at_once(tmp_path):
+def test_stop_ends_data_generation_at_once(tmp_path, own_process):
     # 400,000 shapes take ~50 s to generate on 2 cores; a stop must not wait for them.
-    trainer = BackgroundTrainer()
+    trainer = BackgroundTrainer(own_process=own_process)
     trainer.start(_config(tmp_path, subset=400_000, batch_size=16))
     _wait_for(lambda: "shapes" in trainer.status()["message"] or trainer.status()["message"].startswith("loading"))
     time.sleep(0.5)
@@ -234,17 +281,17 @@ def test_starting_a_run_keeps_only_the_newest_runs_checkpoints(tmp_path, monkeyp
 # ------------------------------------------------------------------------------------------------- the queue
 
 
-def _recording_trainer(tmp_path) -> tuple[BackgroundTrainer, RunStore]:
+def _recording_trainer(tmp_path, own_process: bool = False) -> tuple[BackgroundTrainer, RunStore]:
     store = RunStore(tmp_path / "runs")
-    return BackgroundTrainer(store=lambda: store), store
+    return BackgroundTrainer(store=lambda: store, own_process=own_process), store
 
 
 def _short(tmp_path, seed: int, **over) -> TrainConfig:  # 2 steps of 32 images, evaluated on 100
     return _config(tmp_path, epochs=1, subset=64, seed=seed, out_dir=str(tmp_path / f"q{seed}"), **over)
 
 
-def test_queued_runs_train_one_after_another_in_order(tmp_path):
-    trainer, store = _recording_trainer(tmp_path)
+def test_queued_runs_train_one_after_another_in_order(tmp_path, own_process):
+    trainer, store = _recording_trainer(tmp_path, own_process)
     qids = trainer.enqueue([_short(tmp_path, seed) for seed in (3, 1, 2)])
     assert qids == [1, 2, 3]
     # the first started at once; the others wait with their place shown

@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from visualizer import run_process
 from visualizer.budgets import cpu, current, runs
 from visualizer.budgets.limits import BudgetError
 from visualizer.budgets.memory import check_model, check_training
@@ -55,9 +56,17 @@ class BackgroundTrainer:
     Its runs publish their latest weights and checkpoint to ``publish_to`` (a registry of their own if none is
     given; the process's trainer publishes to ``latest_weights.REGISTRY``, which weight loading reads), and are
     recorded in ``store()`` (none: not recorded; the process's trainer records in the runs directory's store).
+    ``own_process``: each run trains in a process of its own (``run_process``: its own GIL, the server's answers
+    cannot slow its batches), relayed back by the run's thread; the app's trainer does, the library's need not.
     """
 
-    def __init__(self, publish_to: WeightsRegistry | None = None, store: Callable[[], RunStore] | None = None) -> None:
+    def __init__(
+        self,
+        publish_to: WeightsRegistry | None = None,
+        store: Callable[[], RunStore] | None = None,
+        own_process: bool = False,
+    ) -> None:
+        self.own_process = own_process  # each run in a process of its own (run_process), not in the server's
         self.published = publish_to if publish_to is not None else WeightsRegistry()
         self._store = store
         self._queue: list[QueuedRun] = []
@@ -111,7 +120,7 @@ class BackgroundTrainer:
         self._log = MetricsLog()
         self.published.clear()  # the last run's weights are not this one's
         self._snapshots = SnapshotLog(dataset=config.dataset, publish_to=self.published)
-        self._control = RunControl()
+        self._control = run_process.control() if self.own_process else RunControl()
         self._state, self._error = "running", None
         self._message = f"starting {config.model} on {config.dataset}"
         recorder = self._begin_record(config)
@@ -374,7 +383,7 @@ class BackgroundTrainer:
         recorder: RunRecorder | None = None,
     ) -> None:
         try:
-            done = train(
+            done = (run_process.run if self.own_process else train)(
                 config,
                 log,
                 control,
@@ -423,12 +432,12 @@ _trainer_lock = threading.Lock()
 
 
 def get_trainer() -> BackgroundTrainer:
-    """The process-wide trainer (created on first use), publishing to ``latest_weights.REGISTRY`` and recording in
-    the runs directory's store."""
+    """The process-wide trainer (created on first use), publishing to ``latest_weights.REGISTRY``, recording in
+    the runs directory's store, each run in a process of its own."""
     global _trainer
     with _trainer_lock:
         if _trainer is None:
-            _trainer = BackgroundTrainer(publish_to=REGISTRY, store=default_store)
+            _trainer = BackgroundTrainer(publish_to=REGISTRY, store=default_store, own_process=True)
         return _trainer
 
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 import threading
 import time
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -105,15 +106,26 @@ class SnapshotLog:
     ``history()`` keeps the start and the epoch ends. A snapshot that fails ends the snapshots, never the training
     run: ``error`` says why. Each snapshot's weights are also published to ``publish_to`` (the app's registry, which
     weight loading reads), when given.
+
+    A run in a process of its own (``run_process``) has two logs: its process's takes the snapshots and hands each
+    one (and a failure) to ``relay``; the server's gets them with ``receive`` / ``receive_error`` and is the one
+    readers see. ``asked`` (a multiprocessing ``Event``, shared by both) carries a reader's ``request`` across.
     """
 
     def __init__(
-        self, every_s: float = SNAPSHOT_EVERY_S, dataset: str = "", publish_to: WeightsRegistry | None = None
+        self,
+        every_s: float = SNAPSHOT_EVERY_S,
+        dataset: str = "",
+        publish_to: WeightsRegistry | None = None,
+        run_id: str | None = None,
+        relay: Callable[[tuple], None] | None = None,
+        asked: Any = None,
     ) -> None:
         self.every_s = every_s
         self.dataset = dataset
         self.publish_to = publish_to
-        self.run_id = uuid.uuid4().hex[:12]
+        self.run_id = run_id or uuid.uuid4().hex[:12]
+        self.relay, self.asked = relay, asked
         self.error: str | None = None
         self._changed = threading.Condition()
         self._latest: NetworkSnapshot | None = None
@@ -152,7 +164,8 @@ class SnapshotLog:
 
     def due(self) -> bool:
         """Whether a snapshot is wanted now: asked for, or its interval since the last one."""
-        return self.error is None and (self._requested or time.perf_counter() - self._last >= self._interval)
+        asked = self.asked is not None and self.asked.is_set()
+        return self.error is None and (self._requested or asked or time.perf_counter() - self._last >= self._interval)
 
     def take(
         self, model: nn.Module, epochs_done: int, step: int, epoch_end: bool = False, paused: bool = False
@@ -172,12 +185,14 @@ class SnapshotLog:
         return snap
 
     def _fail(self, exc: Exception) -> None:
-        with self._changed:
-            self.error = self.error or f"{type(exc).__name__}: {exc}"
-            self._changed.notify_all()
+        self.receive_error(f"{type(exc).__name__}: {exc}")
+        if self.relay is not None:
+            self.relay(("snapshot_error", self.error))
 
     @torch.no_grad()
     def _take(self, model: nn.Module, epochs_done: int, step: int, epoch_end: bool, paused: bool) -> NetworkSnapshot:
+        if self.asked is not None:
+            self.asked.clear()  # this one answers the requests so far; one made while it is taken asks again
         was_training = model.training
         model.eval()  # no dropout, BatchNorm's running statistics: what the test accuracy sees
         try:
@@ -215,6 +230,15 @@ class SnapshotLog:
         weights = LatestWeights(
             self.run_id, self._model_name, list(self._class_names), self.dataset, state, epochs_done, step, epoch_end
         )
+        self.receive(snap, weights, paused)
+        if self.relay is not None:
+            self.relay(("snapshot", snap, weights, paused))
+        return snap
+
+    def receive(self, snap: NetworkSnapshot, weights: LatestWeights, paused: bool = False) -> None:
+        """Keep ``snap`` as the latest (and in the history if it is the start or an epoch's end), publish its
+        weights: the end of ``take``, or a snapshot taken in the run's own process."""
+        epoch_end = snap.epoch_end
         with self._changed:
             self._latest, self._weights = snap, weights
             if epoch_end or not self._history:  # the start, then one per epoch
@@ -225,7 +249,12 @@ class SnapshotLog:
             self._changed.notify_all()
         if self.publish_to is not None:
             self.publish_to.publish(weights)
-        return snap
+
+    def receive_error(self, error: str) -> None:
+        """Snapshots have failed (here, or in the run's own process): ``error`` says why; waiting readers wake."""
+        with self._changed:
+            self.error = self.error or error
+            self._changed.notify_all()
 
     # ------------------------------------------------------------------------------------- reader side
 
@@ -233,6 +262,8 @@ class SnapshotLog:
         """Ask for a snapshot at the next batch; returns a ticket for ``wait``."""
         with self._changed:
             self._requested = True
+            if self.asked is not None:
+                self.asked.set()
             return self._count
 
     def wait(self, ticket: int, timeout: float) -> bool:

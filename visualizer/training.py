@@ -323,11 +323,13 @@ class MetricsLog:
 
 
 class RunControl:
-    """Pause/resume/stop requests from another thread, honoured between batches."""
+    """Pause/resume/stop requests from another thread, honoured between batches. ``events``: a factory of
+    ``threading.Event``-like flags (a multiprocessing context's ``Event`` for a run in a process of its own,
+    ``run_process``); the control then travels to that process with the run."""
 
-    def __init__(self) -> None:
-        self._stop = threading.Event()
-        self._go = threading.Event()
+    def __init__(self, events: Callable[[], Any] = threading.Event) -> None:
+        self._stop = events()
+        self._go = events()
         self._go.set()
 
     def pause(self) -> None:

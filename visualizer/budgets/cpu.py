@@ -3,10 +3,11 @@ passes.
 
 A queue orders requests; the CPU is shared all the same. So the server's own threads run at a lower priority than
 a training run's (a higher nice value): when both want the cores, the run goes first and the answers take what is
-left; when no run trains, nothing changes. What a priority cannot give the run is the GIL it shares with the
-server: under twelve students answered back to back it kept 39–46 % of its idle steps/s either way, where the same
-loop in a process of its own kept 66 %; with a fused optimizer (fewer calls, so fewer waits for the GIL) 65–74 %,
-and answers at +10, passes at +15 gave the same (README, "Who gets the cores").
+left; when no run trains, nothing changes. A priority cannot give a thread the GIL, so the app's runs train in a
+process of their own (``run_process``): in the server's process, under twelve students answered back to back, a run
+kept 65–74 % of its idle steps/s whatever the priorities (answers at +10 gave the same as at +4); in its own, 66
+and 68 % with answers at +4 and forward passes at +8, 74 and 75 % at +10 and +15 (alternated, README "Who gets the
+cores"). The run's process is started by the run's thread, so it starts at that thread's priority.
 
 Linux lets a thread raise its own nice value but never lower it back, and a thread starts at its creator's. So the
 threads are placed once, by who starts them:
@@ -29,8 +30,8 @@ import queue
 import threading
 
 TRAINING_NICE = 0  # the process's own: a run's threads
-ANSWERS_NICE = 4  # weight 423 against a run thread's 1024: an answer waits a little while a run trains
-NETWORK_NICE = 8  # weight 172: a forward pass takes what training and answers leave
+ANSWERS_NICE = 10  # weight 110 against a run thread's 1024: answers take what a training run leaves
+NETWORK_NICE = 15  # weight 36: a forward pass takes what training and answers leave
 KEPT_PREFIX = "cnnviz-trainer"  # a run already training when the server's threads are moved keeps its priority
 
 _launcher: threading.Thread | None = None
