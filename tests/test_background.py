@@ -141,6 +141,22 @@ def test_a_run_in_its_own_process_trains_there_and_answers_a_fresh_snapshot_requ
     _wait_for(lambda: not [c for c in multiprocessing.active_children() if c.name.startswith("cnnviz-run-")], 20)
 
 
+def test_a_network_registered_while_the_server_runs_trains_in_the_servers_process(tmp_path):
+    from torch import nn
+
+    from visualizer.user_models import register_instance
+
+    net = nn.Sequential(nn.Conv2d(3, 4, 3), nn.ReLU(), nn.Flatten(), nn.Linear(3600, 10))
+    name = register_instance(net, name="Here")
+    try:
+        trainer = BackgroundTrainer(own_process=True)
+        trainer.start(_config(tmp_path, model=name, epochs=1, subset=64))  # its class lives in this process only
+        assert not [c for c in multiprocessing.active_children() if c.name.startswith("cnnviz-run-")]
+        assert trainer.wait(60) and trainer.status()["state"] == "finished" and trainer.status()["step"] == 2
+    finally:
+        zoo.unregister_model(name)
+
+
 def test_a_run_whose_process_dies_ends_failed_with_its_exit_code(tmp_path):
     trainer = BackgroundTrainer(own_process=True)
     trainer.start(_config(tmp_path))

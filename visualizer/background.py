@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import zoo
 from visualizer import run_process
 from visualizer.budgets import cpu, current, runs
 from visualizer.budgets.limits import BudgetError
@@ -120,17 +121,23 @@ class BackgroundTrainer:
         self._log = MetricsLog()
         self.published.clear()  # the last run's weights are not this one's
         self._snapshots = SnapshotLog(dataset=config.dataset, publish_to=self.published)
-        self._control = run_process.control() if self.own_process else RunControl()
+        apart = self._apart(config)
+        self._control = run_process.control() if apart else RunControl()
         self._state, self._error = "running", None
         self._message = f"starting {config.model} on {config.dataset}"
         recorder = self._begin_record(config)
         self._thread = threading.Thread(
             target=self._run,
-            args=(config, self._log, self._control, self._snapshots, recorder),
+            args=(config, self._log, self._control, self._snapshots, recorder, apart),
             name="cnnviz-trainer",
             daemon=True,
         )
         cpu.start(self._thread)  # at the process's priority, above the server's answers (budgets.cpu)
+
+    def _apart(self, config: TrainConfig) -> bool:
+        """Whether ``config`` trains in a process of its own: with ``own_process``, unless its network was registered
+        while the server runs (``--model``, ``show()``): its class lives in this process alone, so it trains here."""
+        return self.own_process and not zoo.is_user_model(config.model)
 
     def pause(self) -> str:
         with self._lock:
@@ -381,9 +388,10 @@ class BackgroundTrainer:
         control: RunControl,
         snapshots: SnapshotLog,
         recorder: RunRecorder | None = None,
+        apart: bool = False,
     ) -> None:
         try:
-            done = (run_process.run if self.own_process else train)(
+            done = (run_process.run if apart else train)(
                 config,
                 log,
                 control,
