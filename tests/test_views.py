@@ -640,6 +640,7 @@ def test_training_status_in_korean():
         == "단계 120/120에서 완료, 테스트 정확도 61.2%"
     )
     assert training.message_ko("paused at step 7") == "단계 7에서 일시 정지"
+    assert (training.message_ko("stopped"), training.message_ko("finished")) == ("중지됨", "완료")  # the state alone
     assert training.message_ko("CUDA out of memory") == "CUDA out of memory"  # unknown text stays as it is
     assert list(training.per_class_table(None, "ko").columns) == ["클래스", "정확도 (%)"]
     loss, _ = training.curves({"steps": [{"step": 5, "loss": 2.0, "acc": 0.1}], "epochs": []}, "ko")

@@ -282,6 +282,7 @@ MESSAGES_KO = [
     (r"^(\w+) at step (\d+)/(\d+), test accuracy ([\d.]+%)", r"단계 \2/\3에서 \1, 테스트 정확도 \4"),
     (r"^(\w+) at step (\d+)/(\d+)", r"단계 \2/\3에서 \1"),
     (r"^stopped \((.*)\)$", r"중지됨 (\1)"),
+    (r"^(finished|stopped)$", r"\1"),  # the run's last word before its thread reports the end: the state alone
     (r"^failed: (.*)$", r"실패: \1"),
 ]
 
