@@ -11,6 +11,9 @@ On CUDA both use the trainer's recipe (bf16/fp16 autocast, channels_last); the b
 Snapshots (what the Training tab shows as the network learns): the same trainer run with a ``SnapshotLog`` at
 the app's cadence (every ``SNAPSHOT_EVERY_S`` seconds), against the run without; target >= 0.95 (< 5 % cost).
 Also the time of one snapshot (weights copy + one probe forward with hooks), from a run taking one every batch.
+
+In its own process (what ``python app.py`` does, ``run_process``): the same run with snapshots, its records and
+snapshots relayed back, against the run with snapshots in this process; target >= 0.95 (the relay costs < 5 %).
 """
 
 from __future__ import annotations
@@ -28,8 +31,9 @@ import torch.nn.functional as F
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import zoo
+from visualizer import run_process
 from visualizer.snapshots import SNAPSHOT_EVERY_S, SnapshotLog
-from visualizer.training import TrainConfig, resolve_device, train
+from visualizer.training import MetricsLog, TrainConfig, resolve_device, train
 
 
 def bare_loop(model_name: str, batch_size: int, steps: int, warmup: int, device: torch.device) -> float:
@@ -64,7 +68,13 @@ def bare_loop(model_name: str, batch_size: int, steps: int, warmup: int, device:
 
 
 def trainer_loop(
-    model_name: str, batch_size: int, steps: int, warmup: int, augment: bool, snapshots: SnapshotLog | None = None
+    model_name: str,
+    batch_size: int,
+    steps: int,
+    warmup: int,
+    augment: bool,
+    snapshots: SnapshotLog | None = None,
+    own_process: bool = False,
 ) -> float:
     """Images/s the trainer reports over its steps after ``warmup`` (evaluation time excluded)."""
     records = []
@@ -81,7 +91,15 @@ def trainer_loop(
             out_dir=out,
             schedule="cosine",
         )
-        train(cfg, on_event=lambda e: records.append(e) if e["event"] == "step" else None, snapshots=snapshots)
+
+        def keep(event: dict) -> None:
+            if event["event"] == "step":
+                records.append(event)
+
+        if own_process:
+            run_process.run(cfg, MetricsLog(), run_process.control(), on_event=keep, snapshots=snapshots)
+        else:
+            train(cfg, on_event=keep, snapshots=snapshots)
     measured = [r for r in records if r["step"] > warmup]
     images = batch_size * warmup * len(measured)
     seconds = sum(batch_size * warmup / r["images_per_sec"] for r in measured)
@@ -128,6 +146,21 @@ def main() -> None:
     ratio = max(results["trainer (uint8 + crop/flip)"]) / base
     print(f"trainer / bare loop = {ratio:.3f} (target >= 0.9): {'OK' if ratio >= 0.9 else 'BELOW TARGET'}")
     snapshot_cost(args)
+    own_process_cost(args)
+
+
+def own_process_cost(args: argparse.Namespace) -> None:
+    """The run in a process of its own, records and snapshots relayed, against the same run in this process."""
+    here, apart = [], []
+    for _ in range(args.repeats):
+        here.append(trainer_loop(args.model, args.batch_size, args.steps, args.warmup, True, SnapshotLog()))
+        apart.append(trainer_loop(args.model, args.batch_size, args.steps, args.warmup, True, SnapshotLog(), True))
+    ratio = max(apart) / max(here)
+    print(
+        f"with snapshots, in this process {max(here):7.1f} images/s, in its own {max(apart):7.1f} images/s "
+        f"(trials: {', '.join(f'{v:.0f}' for v in apart)}): ratio {ratio:.3f} (target >= 0.95): "
+        + ("OK" if ratio >= 0.95 else "BELOW TARGET")
+    )
 
 
 class TimedSnapshots(SnapshotLog):
