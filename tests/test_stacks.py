@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import pytest
 
 from visualizer.analysis import AnalysisError
@@ -65,3 +67,13 @@ def test_textbook_macs_per_position_teach_the_lesson():
     assert (stack.textbook_macs, single.textbook_macs) == (73_728 * 32 * 32, 102_400 * 32 * 32)
     # torchinfo's per-position count adds one per bias: 64 per conv
     assert (stack.macs_per_position, single.macs_per_position) == (73_728 + 2 * 64, 102_400 + 64)
+
+
+def test_a_comparison_asked_again_is_the_same_one_and_a_refused_value_stays_refused():
+    first = compare_stacks(kernel=3, repeat=2, in_channels=64, out_channels=64)
+    assert compare_stacks(kernel=3, repeat=2, in_channels=64, out_channels=64) is first  # shared, not rebuilt
+    assert compare_stacks(kernel=3, repeat=3, in_channels=64, out_channels=64).rows[0].params == 3 * (9 * 64 * 64 + 64)
+    with pytest.raises(AnalysisError, match="repeat must be an integer"):
+        compare_stacks(kernel=3, repeat=True, in_channels=64)  # True == 1 as a cache key, refused all the same
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        first.rows[0].params = 0  # a shared answer cannot be changed by one of its readers

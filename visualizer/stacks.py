@@ -6,6 +6,7 @@ Both variants are real ``nn.Conv2d`` stacks run through ``analyze``, so every nu
 
 from __future__ import annotations
 
+import functools
 import warnings
 from dataclasses import asdict, dataclass
 from typing import Any
@@ -17,7 +18,7 @@ from visualizer.analysis import AnalysisError, analyze
 from visualizer.records import Analysis
 
 
-@dataclass
+@dataclass(frozen=True)
 class StackRow:
     label: str  # "2 × 3×3 conv"
     layers: int  # number of convs
@@ -35,7 +36,7 @@ class StackRow:
         return asdict(self)
 
 
-@dataclass
+@dataclass(frozen=True)
 class StackComparison:
     kernel: int
     repeat: int
@@ -105,6 +106,16 @@ def compare_stacks(
     ):
         if isinstance(v, bool) or not isinstance(v, int) or not lo <= v <= hi:
             raise AnalysisError(f"{label} must be an integer from {lo} to {hi}, got {v!r}")
+    return _compared(kernel, repeat, in_channels, out_channels, mid_channels, input_size, bool(bias))
+
+
+# Checked above, so that a cached answer is never given to a value that would be refused (True hashes as 1). A
+# class drags the same few sliders back and forth: building and analysing the two stacks is ~4 ms of each answer,
+# the comparison is frozen, so the same one is shared.
+@functools.lru_cache(maxsize=512)
+def _compared(
+    kernel: int, repeat: int, in_channels: int, out_channels: int, mid_channels: int, input_size: int, bias: bool
+) -> StackComparison:
     big = repeat * (kernel - 1) + 1
     shape = (in_channels, input_size, input_size)
     with torch.device("meta"):  # shapes only: a 4096-wide 31×31 conv would otherwise need 64 GB
