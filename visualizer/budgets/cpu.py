@@ -7,7 +7,9 @@ left; when no run trains, nothing changes. A priority cannot give a thread the G
 process of their own (``run_process``): in the server's process, under twelve students answered back to back, a run
 kept 65–74 % of its idle steps/s whatever the priorities (answers at +10 gave the same as at +4); in its own, 66
 and 68 % with answers at +4 and forward passes at +8, 74 and 75 % at +10 and +15 (alternated, README "Who gets the
-cores"). The run's process is started by the run's thread, so it starts at that thread's priority.
+cores"). But +10 starved the page itself: on a loaded machine the Training tab's snapshot panel fell behind by more
+than two minutes (a browser test timed out waiting for a picked snapshot, twice in the full suite), so answers stay
+at +4 and passes at +8. The run's process is started by the run's thread, so it starts at that thread's priority.
 
 Linux lets a thread raise its own nice value but never lower it back, and a thread starts at its creator's. So the
 threads are placed once, by who starts them:
@@ -30,8 +32,8 @@ import queue
 import threading
 
 TRAINING_NICE = 0  # the process's own: a run's threads
-ANSWERS_NICE = 10  # weight 110 against a run thread's 1024: answers take what a training run leaves
-NETWORK_NICE = 15  # weight 36: a forward pass takes what training and answers leave
+ANSWERS_NICE = 4  # weight 423 against a run thread's 1024: an answer waits a little while a run trains
+NETWORK_NICE = 8  # weight 172: a forward pass takes what training and answers leave
 KEPT_PREFIX = "cnnviz-trainer"  # a run already training when the server's threads are moved keeps its priority
 
 _launcher: threading.Thread | None = None
