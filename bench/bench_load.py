@@ -445,6 +445,19 @@ def main() -> int:
         "thread at nice 8); 0 makes them compete",
     )
     parser.add_argument(
+        "--nice",
+        default="",
+        help="ANSWERS,PASSES: the server's answers and forward passes at these nice values instead of its own "
+        "(budgets/cpu.py; passed as CNNVIZ_ANSWERS_NICE and CNNVIZ_NETWORK_NICE), to compare settings",
+    )
+    parser.add_argument(
+        "--run-cores",
+        choices=("share", "fixed"),
+        default="share",
+        help="share (the server's own): a run trains on the cores its server leaves (budgets/cores.py); fixed: on "
+        "all of them whatever the server does, to compare",
+    )
+    parser.add_argument(
         "--think",
         type=float,
         default=0.0,
@@ -466,6 +479,12 @@ def main() -> int:
     with open(os.path.join(work, "echo_app.py"), "w") as f:
         f.write(ECHO_APP)
     echo, echo_url = start([sys.executable, os.path.join(work, "echo_app.py")], work, "echo")
+    if args.nice:
+        answers, passes = args.nice.split(",")
+        os.environ.update(CNNVIZ_ANSWERS_NICE=answers, CNNVIZ_NETWORK_NICE=passes)
+        print(f"server's answers at nice {answers}, forward passes at {passes}")
+    os.environ["CNNVIZ_RUN_CORES"] = args.run_cores
+    print(f"a run apart trains on {'the cores its server leaves' if args.run_cores == 'share' else 'all the cores'}")
     server, url = start([sys.executable, os.path.join(REPO, "app.py"), "--port"], work, "server")
     ok = True
     try:

@@ -81,3 +81,25 @@ def test_the_trainer_starts_its_run_through_the_launcher(monkeypatch, tmp_path):
     trainer = BackgroundTrainer(store=None)
     trainer.start(TrainConfig(model="alexnet_cifar", dataset="shapes", epochs=1, subset=64, out_dir=str(tmp_path)))
     assert started == ["cnnviz-trainer"]
+
+
+@pytest.mark.parametrize(
+    ("env", "expected"),
+    [
+        ({}, "4 8"),
+        ({"CNNVIZ_ANSWERS_NICE": "6", "CNNVIZ_NETWORK_NICE": "10"}, "6 10"),  # bench_load.py --nice 6,10
+        ({"CNNVIZ_ANSWERS_NICE": " "}, "4 8"),  # empty: the default
+        ({"CNNVIZ_NETWORK_NICE": "20"}, "CNNVIZ_NETWORK_NICE must be a nice value from 0 to 19 (got '20')"),
+        ({"CNNVIZ_ANSWERS_NICE": "high"}, "CNNVIZ_ANSWERS_NICE must be a nice value from 0 to 19 (got 'high')"),
+    ],
+)
+def test_the_nice_values_can_be_set_from_the_environment_to_compare(env, expected):
+    clean = {k: v for k, v in os.environ.items() if not k.endswith("_NICE")}
+    out = subprocess.run(
+        [sys.executable, "-c", "from visualizer.budgets import cpu; print(cpu.ANSWERS_NICE, cpu.NETWORK_NICE)"],
+        capture_output=True,
+        text=True,
+        env={**clean, **env, "PYTHONPATH": REPO},
+        timeout=60,
+    )
+    assert expected in (out.stdout if out.returncode == 0 else out.stderr)

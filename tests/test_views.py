@@ -634,6 +634,12 @@ def test_training_status_in_korean():
     }
     line = training.progress_line(status)
     assert "<b>실행 중</b> · shapes에서 alexnet_cifar · 에폭 1/3 · 단계 40/120 · 경과 1:05 · 남은 시간 2:10" in line
+    assert "cores" not in line and "코어" not in line  # a run on all its cores (or in the server's process)
+    sharing = training.progress_line({**status, "threads": 1, "cores": 2})  # budgets.cores: the server is busy
+    assert "단계 40/120 · 수업의 요청에 답하는 동안 코어 2개 중 1개로 학습 · 경과 1:05" in sharing
+    assert "step 40/120 · on 1 of 2 cores while the server answers the class · elapsed 1:05" in sharing
+    assert "cores" not in training.progress_line({**status, "threads": 2, "cores": 2})
+    assert "cores" not in training.progress_line({**status, "state": "paused", "threads": 1, "cores": 2})
     assert "에폭 2 평가 중" in line and "epoch 1/3" in line
     assert (
         training.message_ko("finished at step 120/120, test accuracy 61.2%")

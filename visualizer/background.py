@@ -335,6 +335,8 @@ class BackgroundTrainer:
                 "elapsed_s": progress.get("elapsed_s", 0.0),
                 "eta_s": progress.get("eta_s"),
                 "last_checkpoint": progress.get("last_checkpoint"),
+                "threads": progress.get("threads"),  # a run apart on the CPU: its torch threads now ...
+                "cores": progress.get("cores"),  # ... of these (budgets.cores); None for a run in this process
                 "synthetic": bool(progress.get("synthetic", config is not None and config.dataset == "shapes")),
                 "snapshot_error": snapshot_error,  # why the run has no (more) pictures of the network, if it failed
                 "run_id": self._run_id,  # the run's id in the store (None: not recorded)

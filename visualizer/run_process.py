@@ -33,12 +33,13 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+import torch
 import torch.multiprocessing as mp
 
-from visualizer.budgets import configure, current
+from visualizer.budgets import configure, cores, current
 from visualizer.latest_weights import LatestWeights, WeightsRegistry
 from visualizer.snapshots import SnapshotLog
-from visualizer.training import MetricsLog, RunControl, TrainConfig, train
+from visualizer.training import MetricsLog, RunControl, TrainConfig, resolve_device, train
 
 CONTEXT = mp.get_context("spawn")  # a fresh interpreter: no copy of the server's threads, locks or CUDA state
 LOG_CALLS = ("add_step", "add_epoch", "set_final", "update_progress", "restore")  # what the run may replay
@@ -213,10 +214,16 @@ def _child(
         if wants_snapshots
         else None
     )
+    log = _RelayedLog(send)
     try:
+        if resolve_device(config.device).type == "cpu":
+            full = torch.get_num_threads()
+            log.update_progress(threads=full, cores=full)
+            if cores.wanted():
+                control = _SharingControl(control, cores.CoreShare(parent, full, _threads_to(log)))
         done = train(
             config,
-            _RelayedLog(send),
+            log,
             control,
             on_event=lambda event: send(("event", event)),
             snapshots=snapshots,
@@ -226,6 +233,44 @@ def _child(
     except BaseException as exc:  # noqa: BLE001 - the server's thread raises it as train would have
         send(("failed", _picklable(exc)))
     release.wait(RELEASE_S)  # the server fetches the last snapshot's tensors from this process's shared memory
+
+
+def _threads_to(log: MetricsLog) -> Callable[[int], None]:
+    def set_threads(n: int) -> None:
+        torch.set_num_threads(n)
+        log.update_progress(threads=n)  # the server's status says how many the run trains on now
+
+    return set_threads
+
+
+class _SharingControl(RunControl):
+    """The run's control, and between its batches (where the loop asks whether it is paused) a look at how busy
+    the server is: the run trains on the cores the server leaves (``budgets.cores``), set on the training thread,
+    the one that asks."""
+
+    def __init__(self, control: RunControl, share: cores.CoreShare) -> None:
+        self._control, self._share = control, share
+
+    def pause(self) -> None:
+        self._control.pause()
+
+    def resume(self) -> None:
+        self._control.resume()
+
+    def stop(self) -> None:
+        self._control.stop()
+
+    @property
+    def stop_requested(self) -> bool:
+        return self._control.stop_requested
+
+    @property
+    def paused(self) -> bool:
+        return self._control.paused
+
+    def wait_while_paused(self) -> float:
+        self._share.look()
+        return self._control.wait_while_paused()
 
 
 def _picklable(exc: BaseException) -> BaseException:

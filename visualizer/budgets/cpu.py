@@ -31,9 +31,28 @@ import os
 import queue
 import threading
 
+
+def _nice_from_env(name: str, default: int) -> int:
+    """A nice value from the environment (``CNNVIZ_ANSWERS_NICE``, ``CNNVIZ_NETWORK_NICE``: for measuring other
+    settings, ``bench/bench_load.py --nice``), else ``default``; anything but a whole number from 0 to 19 is
+    refused, naming the variable."""
+    raw = os.environ.get(name)
+    if raw is None or raw.strip() == "":
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        value = -1
+    if not 0 <= value <= 19:
+        raise ValueError(f"{name} must be a nice value from 0 to 19 (got {raw[:20]!r}); unset it for {default}")
+    return value
+
+
 TRAINING_NICE = 0  # the process's own: a run's threads
-ANSWERS_NICE = 4  # weight 423 against a run thread's 1024: an answer waits a little while a run trains
-NETWORK_NICE = 8  # weight 172: a forward pass takes what training and answers leave
+# weight 423 against a run thread's 1024: an answer waits a little while a run trains
+ANSWERS_NICE = _nice_from_env("CNNVIZ_ANSWERS_NICE", 4)
+# weight 172: a forward pass takes what training and answers leave
+NETWORK_NICE = _nice_from_env("CNNVIZ_NETWORK_NICE", 8)
 KEPT_PREFIX = "cnnviz-trainer"  # a run already training when the server's threads are moved keeps its priority
 
 _launcher: threading.Thread | None = None

@@ -321,6 +321,14 @@ def progress_line(status: dict, last_epoch: dict | None = None) -> str:
     if status.get("images_per_sec"):
         rate = f"{status['images_per_sec']:.0f}"
         parts.append((f"{rate} images/s", f"초당 이미지 {rate}장"))
+    threads, cores = status.get("threads"), status.get("cores")
+    if state == "running" and threads and cores and threads < cores:  # budgets.cores: the server is answering
+        parts.append(
+            (
+                f"on {threads} of {cores} cores while the server answers the class",
+                f"수업의 요청에 답하는 동안 코어 {cores}개 중 {threads}개로 학습",
+            )
+        )
     if last_epoch:  # the curve needs two epochs to draw a test line; the number is useful from the first
         acc, epoch = f"{100 * last_epoch['test_acc']:.1f}%", last_epoch["epoch"]
         parts.append((f"test accuracy {acc} after epoch {epoch}", f"에폭 {epoch} 후 테스트 정확도 {acc}"))
