@@ -2,9 +2,9 @@
 
 A run in a process of its own (``run_process``) trains with one torch thread per core. Alone on the laptop that is
 its fastest: on 2 cores, 8 steps/s for alexnet_cifar against 6 with one thread. While the server answers twelve
-students, two threads are no faster than one (5.5 and 5.4 steps/s, alternated in one session): every operator
-waits for its slower thread, and one of them keeps losing its core to the answers. One thread leaves that core to
-the server, which then answered 15 % more (36 and 32 answers/s against 30 and 28), at the same training speed.
+students, two threads were no faster than one (5.51 and 5.35 steps/s against 5.56 and 5.27, alternated in one session):
+every operator waits for its slower thread, and one of them keeps losing its core to the answers. One thread
+leaves that core to the server, which then answered 15 % more (36.0 and 31.9 answers/s against 30.4 and 27.9).
 
 So between batches the run looks at how busy its server is (the server process's CPU time, ``/proc``; the run's
 own process is not counted) and trains on the cores left: ``threads_for`` below, every ``EVERY_S``. Where
