@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import re
 import time
+import urllib.request
 
 import pytest
 from gradio_client import Client, handle_file
@@ -43,10 +45,20 @@ def test_analyze_first_output_is_the_layer_table(client):
     assert "11,689,512" in totals
 
 
-def test_analyze_returns_the_diagram_and_layer_details_work_by_name(client):
+def test_analyze_returns_the_diagram_and_layer_details_work_by_name(client, server_url):
     _, _, diagram, files, fold, *_ = client.predict("resnet18", "3x224x224", api_name="/analyze")
     assert fold == "blocks" and diagram.count('class="skip') == 8 and diagram.count('class="skip projection"') == 3
-    assert sorted(f.rsplit(".", 1)[-1] for f in files) == ["csv", "md", "png", "svg"]
+    # The downloads are links to Gradio's file route (ui.downloads), fetched as the page's links are.
+    hrefs = re.findall(r'href="(gradio_api/file=[^"]+)"', files)
+    assert sorted(h.rsplit(".", 1)[-1] for h in hrefs) == ["csv", "md", "png", "svg"]
+    fetched = {}
+    for href in hrefs:
+        with urllib.request.urlopen(server_url + href, timeout=30) as answer:
+            fetched[href.rsplit(".", 1)[-1]] = answer.read()
+    assert fetched["csv"].splitlines()[0].startswith(b"#,Layer,Type,Output shape")
+    assert b"layer2.0.downsample.0" in fetched["csv"]
+    assert fetched["png"][:8] == b"\x89PNG\r\n\x1a\n" and b"<svg" in fetched["svg"][:300]
+    assert b"| Layer" in fetched["md"]
     card = client.predict("resnet18", "3x224x224", "layer2.0.downsample.0", api_name="/layer_details")
     assert "64 · 128 · 1 · 1 = 8,192" in card  # a 1×1 projection from 64 to 128 channels, no bias
     with pytest.raises(AppError, match="no layer 'layer9.0'"):

@@ -28,6 +28,24 @@ def test_page_opens_with_vgg16_analysed(page, shots):
     page.locator("#arch-diagram").screenshot(path=str(shots / "diagram-vgg16.png"))
 
 
+def test_the_downloads_are_links_that_save_the_files(page, shots):
+    # The table and the diagram of the analysis on the page, each saved under its own name (ui.downloads.links).
+    links = page.locator("#arch-downloads a[download]")
+    links.first.wait_for()
+    assert links.count() == 4
+    page.locator("#arch-downloads").scroll_into_view_if_needed()
+    page.locator("#arch-downloads").screenshot(path=str(shots / "downloads.png"))
+    with page.expect_download() as saved:
+        page.locator("#arch-downloads a[download$='.csv']").click()
+    download = saved.value
+    assert download.suggested_filename == "vgg16_3x224x224.csv"
+    with open(download.path(), encoding="utf-8") as f:
+        lines = f.read().splitlines()
+    # a row per VGG-16 layer call: 13 convs, 15 ReLUs, 5 pools, avgpool, 3 linears, 2 dropouts
+    assert lines[0].startswith("#,Layer,Type,Output shape") and len(lines) == 1 + 39
+    page.locator("#arch-diagram").scroll_into_view_if_needed()
+
+
 def test_click_a_box_selects_its_layer_everywhere(page, shots):
     page.locator('#arch-diagram [data-layer="features.10"]').click()
     card = page.locator("#layer-details")

@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import asyncio
 import os
+import re
 import time
+import urllib.parse
 
 import gradio as gr
 import pytest
@@ -141,17 +143,28 @@ def test_status_polls_during_and_after_runs_leave_one_file_per_kept_checkpoint(t
         CHECKPOINTS.forget_missing()
 
 
+def shelved_paths(links_html: str) -> list[str]:
+    """The files an answer's download links name (``ui.downloads.links``)."""
+    return [urllib.parse.unquote(href) for href in re.findall(r'href="gradio_api/file=([^"]+)"', links_html)]
+
+
 def test_an_analysis_downloads_come_from_the_shelf_and_gradio_neither_hashes_nor_copies_them(cache, monkeypatch):
     calls = []
     real_hash = processing_utils.hash_file
     monkeypatch.setattr(processing_utils, "hash_file", lambda *a, **k: calls.append(a) or real_hash(*a, **k))
     with gr.Blocks() as page:
-        files = gr.File(file_count="multiple")
+        files = gr.HTML()
         gr.Button().click(lambda: analyze_ui("alexnet_cifar", "3x32x32")[3], None, files, postprocess=False)
     answers = [asyncio.run(page.process_api(page.fns[0], [], state=None))["data"][0] for _ in range(5)]
-    paths = [[f["path"] for f in answer] for answer in answers]
+    paths = [shelved_paths(answer) for answer in answers]
     assert all(p == paths[0] for p in paths) and len(paths[0]) == 4  # the same four files every time
     assert all(p.startswith(str(EXPORTS.folder())) for p in paths[0])
     assert sorted(os.path.basename(p).rsplit(".", 1)[1] for p in paths[0]) == ["csv", "md", "png", "svg"]
     assert calls == []  # Gradio hashed none of them (nor copied: nothing else is in its cache)
     assert sorted(files_in(cache)) == sorted(paths[0])
+    for path in paths[0]:  # each saved under its own name, its size on the page
+        name, size = os.path.basename(path), os.path.getsize(path)
+        assert f'download="{name}"' in answers[0] and f"<code>{name}</code>" in answers[0]
+        shown = f"{size:,} B" if size < 1024 else f"{size / 1024:,.1f} KB"
+        assert f"<small>{shown}</small>" in answers[0]
+    assert "the table, CSV" in answers[0] and "표, CSV" in answers[0] and "그림, PNG" in answers[0]

@@ -12,7 +12,7 @@ from gradio.state_holder import SessionState
 
 from visualizer.ui import wire
 from visualizer.ui.app import build_demo
-from visualizer.ui.downloads import EXPORTS
+from visualizer.ui.downloads import EXPORTS, links
 from visualizer.views import architecture as architecture_view
 
 
@@ -27,19 +27,16 @@ def sent(components: list, plain, wired) -> tuple[list, list]:
     return answers[0], answers[1]
 
 
-def test_a_table_markdown_and_files_are_sent_as_gradio_would_send_them():
+def test_a_table_and_markdown_are_sent_as_gradio_would_send_them():
     frame = architecture_view.layer_table(architecture_view.run("alexnet_cifar", "3x32x32"), "en")
     totals = "\n    **2 layers**\n    and more"
-    paths = EXPORTS.shelve_all(architecture_view.downloads(architecture_view.run("alexnet_cifar", "3x32x32"), "blocks"))
-    components = [gr.Dataframe, gr.Markdown, lambda: gr.File(file_count="multiple"), gr.HTML]
     plain, wired = sent(
-        components,
-        (frame, totals, paths, "<b>card</b>"),
-        (wire.table(frame), wire.markdown(totals), wire.files(paths), "<b>card</b>"),
+        [gr.Dataframe, gr.Markdown, gr.HTML],
+        (frame, totals, "<b>card</b>"),
+        (wire.table(frame), wire.markdown(totals), "<b>card</b>"),
     )
     assert wired == plain
     assert len(plain[0]["data"]) == len(frame) and plain[1] == "**2 layers**\nand more"  # un-indented
-    assert [f["orig_name"] for f in plain[2]] == [p.rsplit("/", 1)[1] for p in paths]
 
 
 def test_the_analysis_answer_on_the_page_is_the_one_gradio_would_have_made():
@@ -51,8 +48,7 @@ def test_the_analysis_answer_on_the_page_is_the_one_gradio_would_have_made():
     table, totals, drawing, files, fold, state, card = architecture_view.analyze_view("vgg16", "", lang="en")
     assert answer[0]["headers"] == [str(c) for c in table.columns] and answer[0]["data"] == table.values.tolist()
     assert answer[1] == totals.strip() and answer[2] == drawing and answer[6] == card
-    assert [f["orig_name"] for f in answer[3]] == [p.rsplit("/", 1)[1] for p in files]
-    assert all(f["url"].startswith("/gradio_api/file=") for f in answer[3])
+    assert answer[3] == links(EXPORTS.shelve_all(files))  # the downloads as links to the shelf (ui.downloads)
     assert answer[7:] == [None, None, "", None]  # the last selection's maps cleared
 
 
@@ -65,18 +61,6 @@ def test_the_architecture_tabs_answers_from_the_records_skip_gradios_processing(
     wired = [fn for fn in demo.fns.values() if getattr(fn.fn, "__name__", None) in names]
     assert {fn.fn.__name__ for fn in wired} == names
     assert all(fn.postprocess is False and fn.preprocess is False for fn in wired)
-    # Every event that writes the Architecture tab's downloads hands them over as wire.files (the Lesson's "open
-    # in its tab" too): through Gradio's postprocessing they would fail.
-    downloads = {fn.outputs[3]._id for fn in wired if fn.fn.__name__ == "analyze_ui"}
-    writers = [fn for fn in demo.fns.values() if downloads & {o._id for o in fn.outputs}]
-    assert len(writers) >= 4 and all(fn.postprocess is False for fn in writers)
-
-
-def test_a_wired_answer_with_a_wrong_value_fails_loudly_rather_than_sending_nonsense():
-    # wire.files of a path that does not exist: a clear OSError before anything is sent (friendly makes it a
-    # page message), not a file entry the browser cannot fetch.
-    with pytest.raises(OSError):
-        wire.files(["/nonexistent/cnnviz-table.csv"])
 
 
 def test_the_feature_maps_answer_is_sent_as_gradio_would_send_it_from_files_already_written(tmp_path):

@@ -21,7 +21,7 @@ from visualizer.ui.components import (
     image_label,
     model_choices,
 )
-from visualizer.ui.downloads import EXPORTS
+from visualizer.ui.downloads import EXPORTS, links
 from visualizer.ui.handlers import LIGHT, NETWORK, friendly
 from visualizer.ui.page_assets import PAGE_LANG_ARG_JS
 from visualizer.ui.text import i18n
@@ -87,10 +87,10 @@ SCROLL_TO_ROW_JS = """
 def analyze_ui(model: str, input_size: str, lang: str = "en") -> tuple:
     # A fresh analysis, in the form Gradio sends it (``wire``: the event skips Gradio's postprocessing); the last
     # selection's maps cleared (with values: in Gradio 6.31 a gr.skip() costs more than an empty value, see README
-    # "Answers that cost little"); the downloads from the shelf (no hashing).
+    # "Answers that cost little"); the downloads from the shelf (no hashing), as links (no FileData to check).
     # (the fold's choices in the page's language come from relabel_ui: this is the `analyze` endpoint, plain values)
     table, totals, drawing, files, fold, state, card = architecture.analyze_view(model, input_size, lang=lang)
-    shelved = wire.files(EXPORTS.shelve_all(files))
+    shelved = links(EXPORTS.shelve_all(files))
     return wire.table(table), wire.markdown(totals), drawing, shelved, fold, state, card, None, None, "", None
 
 
@@ -105,7 +105,7 @@ def relabel_ui(state: dict | None, fold: str, lang: str, sources: tuple[str, ...
 
 def redraw_ui(state: dict | None, fold: str | None, expand: str | None = None) -> tuple:
     drawing, files, new = architecture.redraw_view(state, fold, expand)
-    return drawing, wire.files(EXPORTS.shelve_all(files)), new
+    return drawing, links(EXPORTS.shelve_all(files)), new
 
 
 def refold_ui(state: dict | None, fold: str) -> tuple:
@@ -161,7 +161,7 @@ class ArchitectureTab:
                     self.details = gr.HTML(elem_id="layer-details", padding=True)
                     self._through_an_image()
             self.unit = units.architecture_panel(self)  # the selected layer's strongest unit, its ERF (full width)
-            self.files = gr.File(label=i18n("downloads"), file_count="multiple")
+            self.files = gr.HTML(elem_id="arch-downloads", padding=True)  # links (ui.downloads)
             with gr.Accordion(i18n("formulas"), open=True):
                 gr.Markdown(i18n("explain_arch"), latex_delimiters=[])
         self.analysis = [self.table, self.totals, self.diagram, self.files, self.fold, self.state, self.details]

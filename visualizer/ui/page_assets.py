@@ -132,6 +132,10 @@ html[data-cnnviz-lang="ko"] .en { display: none !important; }
 .layer-card code { white-space: normal; }
 .layer-card .formula { margin: 1px 0 3px; }
 .muted { color: #666; }
+.cnnviz-downloads ul { list-style: none; padding: 0; margin: 4px 0 0; display: flex; flex-wrap: wrap; gap: 4px 22px; }
+.cnnviz-downloads li { margin: 0; }
+.cnnviz-downloads a { font-weight: 600; }
+.cnnviz-downloads small { color: #666; }
 /* The Lesson tab */
 #page-head { align-items: center; }
 .lesson-step h3 { margin: 4px 0 6px; }

@@ -23,8 +23,6 @@ charts of stacks and compare are drawn in Python as HTML (``views.bars``), so no
 from __future__ import annotations
 
 import inspect
-import os
-from collections.abc import Iterable
 from pathlib import Path
 
 import pandas as pd
@@ -48,14 +46,6 @@ def table(frame: pd.DataFrame | None) -> dict | None:
 def markdown(text: str | None) -> str | None:
     """A ``gr.Markdown``'s value (Gradio un-indents it)."""
     return None if text is None else inspect.cleandoc(text)
-
-
-def files(paths: Iterable[str] | None) -> list[dict] | None:
-    """A ``gr.File(file_count="multiple")``'s value: one file description per path (Gradio then serves each
-    from its cache without a copy, where the path already lies inside it: ``ui.downloads``)."""
-    if paths is None:
-        return None
-    return [_file_data(str(path), os.path.getsize(path)) for path in paths]
 
 
 def image(picture: Image.Image | str | None) -> dict | None:
