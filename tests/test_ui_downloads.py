@@ -168,3 +168,18 @@ def test_an_analysis_downloads_come_from_the_shelf_and_gradio_neither_hashes_nor
         shown = f"{size:,} B" if size < 1024 else f"{size / 1024:,.1f} KB"
         assert f"<small>{shown}</small>" in answers[0]
     assert "the table, CSV" in answers[0] and "표, CSV" in answers[0] and "그림, PNG" in answers[0]
+
+
+def test_a_replys_downloads_sweep_the_copies_of_deleted_sources_once_and_keep_the_rest(tmp_path, cache):
+    shelf = Shelf(cache_dir=cache, name="exports", prefix_folder=False)
+    sources = []
+    for name in ("a.csv", "b.csv", "c.csv"):
+        sources.append(tmp_path / name)
+        sources[-1].write_text(name)
+    first = shelf.shelve_all([str(p) for p in sources[:2]])
+    assert [open(p).read() for p in first] == ["a.csv", "b.csv"] and all(p.startswith(str(cache)) for p in first)
+    sources[0].unlink()  # its analysis folder pruned, say
+    second = shelf.shelve_all([str(sources[1]), str(sources[2]), str(sources[0])])
+    assert second[0] == first[1] and open(second[1]).read() == "c.csv"  # unchanged: the same copy; new: shelved
+    assert len(second) == 2 and not os.path.exists(first[0])  # the deleted source's copy left the cache
+    assert sorted(files_in(cache)) == sorted(second)

@@ -20,6 +20,7 @@ the login when there is one) is a string in the answer.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import html
 import os
@@ -48,31 +49,36 @@ class Shelf:
         self._shelved: dict[str, tuple[tuple[int, int, int], str]] = {}  # source → (its stat key, shelved copy)
 
     def folder(self) -> Path:
-        return Path(self._cache_dir or get_upload_folder()) / self._name
+        return _folder(self._cache_dir, os.environ.get("GRADIO_TEMP_DIR"), tempfile.gettempdir(), self._name)
 
     def shelve(self, checkpoint: str | os.PathLike | None) -> str | None:
         """The path to hand Gradio for ``checkpoint`` (None if there is none): the same path for as long as the file
         is unchanged, a new one (the old removed) when it changed. Copies of deleted sources go first."""
         with self._lock:
             self._sweep()
-            if not checkpoint or not os.path.isfile(checkpoint):
-                return None
-            source = os.path.realpath(checkpoint)
-            st = os.stat(source)
-            key = (st.st_ino, st.st_size, st.st_mtime_ns)
-            known = self._shelved.get(source)
-            fresh = known and known[0] == key and known[1].startswith(str(self.folder())) and os.path.isfile(known[1])
-            if fresh:
-                return known[1]
-            if known:
-                _remove(known[1])
-            shelved = self._place(source, key)
-            self._shelved[source] = (key, shelved)
-            return shelved
+            return self._shelve_locked(checkpoint)
 
     def shelve_all(self, paths: list[str]) -> list[str]:
-        """``shelve`` for each of ``paths`` (a reply's downloads)."""
-        return [shelved for shelved in map(self.shelve, paths) if shelved]
+        """``shelve`` for each of ``paths`` (a reply's downloads), the copies of deleted sources swept once."""
+        with self._lock:
+            self._sweep()
+            return [shelved for shelved in map(self._shelve_locked, paths) if shelved]
+
+    def _shelve_locked(self, checkpoint: str | os.PathLike | None) -> str | None:
+        if not checkpoint or not os.path.isfile(checkpoint):
+            return None
+        source = os.path.realpath(checkpoint)
+        st = os.stat(source)
+        key = (st.st_ino, st.st_size, st.st_mtime_ns)
+        known = self._shelved.get(source)
+        fresh = known and known[0] == key and known[1].startswith(str(self.folder())) and os.path.isfile(known[1])
+        if fresh:
+            return known[1]
+        if known:
+            _remove(known[1])
+        shelved = self._place(source, key)
+        self._shelved[source] = (key, shelved)
+        return shelved
 
     def forget_missing(self) -> None:
         """Delete the copies of sources that no longer exist (a pruned run's checkpoint, a deleted upload)."""
@@ -109,6 +115,13 @@ class Shelf:
                 os.unlink(staging)
             raise
         return str(target)
+
+
+@functools.lru_cache(maxsize=16)
+def _folder(cache_dir: str | os.PathLike | None, gradio_temp_dir: str | None, temp_dir: str, name: str) -> Path:
+    """The shelf's folder; Gradio's cache dir found once per ``GRADIO_TEMP_DIR`` and temp dir (Gradio resolves the
+    path each time it is asked)."""
+    return Path(cache_dir or get_upload_folder()) / name
 
 
 def _remove(shelved: str) -> None:
