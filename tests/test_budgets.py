@@ -221,6 +221,53 @@ def test_a_training_run_is_counted_with_its_datasets_head():
     assert model_params("vgg11", 10) == model_params("vgg11") - 4096 * 1000 - 1000 + 4096 * 10 + 10
 
 
+def test_a_run_apart_counts_its_own_process_and_is_refused_where_it_alone_would_not_fit(tmp_path):
+    from visualizer.background import BackgroundTrainer
+    from visualizer.budgets.memory import RUN_PROCESS_BYTES, check_training
+    from visualizer.training import TrainConfig
+
+    here = check_training("alexnet_cifar", "shapes", 64, 640, 100)
+    apart = check_training("alexnet_cifar", "shapes", 64, 640, 100, own_process=True)
+    assert apart - here == RUN_PROCESS_BYTES == 400 * 2**20
+    before = budgets.current()
+    budgets.configure(max_train_memory=here + RUN_PROCESS_BYTES // 2)  # room for the run, not for its process
+    try:
+        assert check_training("alexnet_cifar", "shapes", 64, 640, 100) == here  # in the server's process: fits
+        config = TrainConfig(
+            model="alexnet_cifar", dataset="shapes", batch_size=64, subset=640, test_subset=100, out_dir=str(tmp_path)
+        )
+        trainer = BackgroundTrainer(own_process=True)
+        with pytest.raises(budgets.BudgetError) as refused:
+            trainer.start(config)
+        assert "the run's own process 400.0 MiB), above this server's training budget of" in str(refused.value)
+        assert trainer.status()["state"] == "idle"
+        budgets.configure(max_train_memory=RUN_PROCESS_BYTES)  # the process alone fills it
+        with pytest.raises(budgets.BudgetError, match=r"own process alone takes about 400\.0 MiB: raise --max-tr"):
+            trainer.start(config)
+    finally:
+        budgets.configure(max_train_memory=before.max_train_memory)
+
+
+@pytest.mark.skipif(not os.path.exists("/proc/self/smaps_rollup"), reason="private memory from /proc: Linux")
+def test_a_run_process_takes_what_the_budget_counts_for_it():
+    # What a run's process holds of its own before its data: a fresh interpreter importing what the run imports.
+    import subprocess
+    import sys
+
+    from visualizer.budgets.memory import RUN_PROCESS_BYTES
+
+    child = (
+        "import torch, visualizer.run_process, visualizer.training\n"
+        "rollup = dict(l.split(':') for l in open('/proc/self/smaps_rollup').read().splitlines()[1:])\n"
+        "print(int(rollup['Pss_Anon'].split()[0]) * 1024)"
+    )
+    repo = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    env = {**os.environ, "PYTHONPATH": repo}
+    out = subprocess.run([sys.executable, "-c", child], capture_output=True, text=True, timeout=120, env=env)
+    measured = int(out.stdout.strip())
+    assert measured <= RUN_PROCESS_BYTES <= 2 * measured, f"measured {measured / 2**20:.0f} MiB"
+
+
 def test_forward_memory_counts_every_output_and_gradients_back_to_the_cam_layer():
     from visualizer.budgets.memory import forward_memory
 

@@ -102,14 +102,20 @@ class BackgroundTrainer:
             self._current_qid = None
             self._start_locked(config)
 
-    @staticmethod
-    def _check(config: TrainConfig) -> None:
+    def _check(self, config: TrainConfig) -> None:
         """A bad config or one over the server's budgets raises, before a single image is generated: the model's
-        size, then the whole run's memory (data, batch activations and gradients, weights and optimizer state)."""
+        size, then the whole run's memory (data, batch activations and gradients, weights and optimizer state, and
+        the interpreter of a run that trains apart)."""
         config.validate()
         check_model(config.model, num_classes=DATASET_CLASSES.get(config.dataset))  # with the head it gets
         check_training(
-            config.model, config.dataset, config.batch_size, config.subset, config.test_subset, config.optimizer
+            config.model,
+            config.dataset,
+            config.batch_size,
+            config.subset,
+            config.test_subset,
+            config.optimizer,
+            own_process=self._apart(config),
         )
 
     def _start_locked(self, config: TrainConfig) -> None:

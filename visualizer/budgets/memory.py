@@ -147,6 +147,10 @@ def check_forward(model: str, input_shape: Sequence[int], cam_layer: str | None 
     )
 
 
+# A run apart (``run_process``) starts its own interpreter and imports torch: 389 MB of private anonymous memory
+# (torch 2.14 on Linux, ``/proc/<pid>/smaps_rollup``'s Pss_Anon; tests/test_budgets.py measures it again), while the
+# libraries' file pages are shared with the server's.
+RUN_PROCESS_BYTES = 400 * 2**20
 OPTIMIZER_STATES = {"adam": 2, "sgd": 1}  # tensors per parameter besides the weight and its gradient
 EVAL_BATCH = 500  # training.evaluate's batch
 
@@ -186,18 +190,27 @@ def training_memory(
 
 
 def check_training(
-    model: str, dataset: str, batch_size: int, subset: int | None, test_subset: int | None, optimizer: str = "adam"
+    model: str,
+    dataset: str,
+    batch_size: int,
+    subset: int | None,
+    test_subset: int | None,
+    optimizer: str = "adam",
+    own_process: bool = False,
 ) -> int:
     """Refuse a run whose estimated peak exceeds ``--max-train-memory``, saying which knob to turn; returns
-    the estimate in bytes."""
+    the estimate in bytes. ``own_process``: the run trains apart (``run_process``), its interpreter counted too."""
     parts = training_memory(model, dataset, batch_size, subset, test_subset, optimizer)
-    total = parts["data"] + parts["batch"] + parts["eval"] + parts["model"]
+    process = RUN_PROCESS_BYTES if own_process else 0
+    total = parts["data"] + parts["batch"] + parts["eval"] + parts["model"] + process
     limit = current().max_train_memory
     if total <= limit:
         return total
-    room = limit - parts["data"] - parts["eval"] - parts["model"]
+    room = limit - parts["data"] - parts["eval"] - parts["model"] - process
     fits = room // parts["per_image"] if room > 0 else 0
-    if fits >= 1:
+    if process >= limit:
+        hint = f"a run's own process alone takes about {bytes_text(process)}: raise --max-train-memory"
+    elif fits >= 1:
         hint = f"lower the batch size to at most {fits:,}"
         if parts["data"] > parts["batch"]:
             hint += " or use fewer training images"
@@ -208,6 +221,8 @@ def check_training(
     raise BudgetError(
         f"this run would need about {bytes_text(total)} of memory (data {bytes_text(parts['data'])}, a batch of "
         f"{batch_size:,}: {bytes_text(parts['batch'])}, evaluation {bytes_text(parts['eval'])}, weights and "
-        f"{optimizer} state {bytes_text(parts['model'])}), above this server's training budget of "
+        f"{optimizer} state {bytes_text(parts['model'])}"
+        + (f", the run's own process {bytes_text(process)}" if process else "")
+        + "), above this server's training budget of "
         f"{bytes_text(limit)} (--max-train-memory); {hint}"
     )
