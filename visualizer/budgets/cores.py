@@ -56,8 +56,7 @@ def cpu_seconds(pid: int) -> float | None:
 
 class CoreShare:
     """Sets torch's threads on the thread that calls ``look`` (torch's pool is per thread: call it from the
-    training loop) to what ``threads_for`` gives for the cores ``pid`` kept busy since the last look.
-    ``changes``: (seconds since start, threads) each time the count changed, for the run's log."""
+    training loop) to what ``threads_for`` gives for the cores ``pid`` kept busy since the last look."""
 
     def __init__(
         self,
@@ -70,9 +69,7 @@ class CoreShare:
     ) -> None:
         self.pid, self.full, self.threads = pid, full, full
         self._set, self._every, self._clock, self._read = set_threads, every_s, clock, read
-        self._start = self._last_t = clock()
-        self._last_cpu = read(pid)
-        self.changes: list[tuple[float, int]] = []
+        self._last_t, self._last_cpu = clock(), read(pid)
 
     def look(self) -> int:
         """Cheap between looks (a clock read); every ``every_s``, one ``/proc`` read. Returns the threads now."""
@@ -89,7 +86,6 @@ class CoreShare:
         if threads != self.threads:
             self._set(threads)
             self.threads = threads
-            self.changes.append((round(now - self._start, 2), threads))
         return self.threads
 
 

@@ -26,7 +26,6 @@ EN: dict[str, str] = {
     "analyze": "Analyze",
     "layers": "Per-layer table",
     "totals": "Totals",
-    "downloads": "Download the table",
     "explain_arch": (
         "**Output size** of a conv or pool: `out = ⌊(in + 2·padding − dilation·(kernel−1) − 1) / stride⌋ + 1`.\n\n"
         "**Receptive field** (the input pixels one unit can see) grows layer by layer: "
@@ -197,7 +196,6 @@ KO: dict[str, str] = {
     "analyze": "분석",
     "layers": "층별 표",
     "totals": "합계",
-    "downloads": "표 내려받기",
     "explain_arch": (
         "합성곱·풀링의 **출력 크기**: `out = ⌊(in + 2·padding − dilation·(kernel−1) − 1) / stride⌋ + 1`.\n\n"
         "**수용 영역**(한 유닛이 보는 입력 픽셀 범위)은 층마다 커집니다: `r_l = r_{l−1} + (k_l − 1)·d_l·j_{l−1}`, "
