@@ -129,6 +129,14 @@ def pct(values: list[float], q: float) -> float:
     return values[min(len(values) - 1, round(q * (len(values) - 1)))] if values else float("nan")
 
 
+def nice_pair(text: str) -> tuple[str, str]:
+    """``--nice ANSWERS,PASSES``: two whole numbers from 0 to 19 (the server checks them again)."""
+    parts = text.split(",")
+    if len(parts) != 2 or not all(p.strip().isdigit() and int(p) <= 19 for p in parts):
+        raise argparse.ArgumentTypeError(f"expected two nice values from 0 to 19, e.g. 4,8 (got {text[:20]!r})")
+    return parts[0].strip(), parts[1].strip()
+
+
 def load() -> str:
     return f"load average {os.getloadavg()[0]:.1f}"
 
@@ -446,7 +454,8 @@ def main() -> int:
     )
     parser.add_argument(
         "--nice",
-        default="",
+        type=nice_pair,
+        default=None,
         help="ANSWERS,PASSES: the server's answers and forward passes at these nice values instead of its own "
         "(budgets/cpu.py; passed as CNNVIZ_ANSWERS_NICE and CNNVIZ_NETWORK_NICE), to compare settings",
     )
@@ -480,7 +489,7 @@ def main() -> int:
         f.write(ECHO_APP)
     echo, echo_url = start([sys.executable, os.path.join(work, "echo_app.py")], work, "echo")
     if args.nice:
-        answers, passes = args.nice.split(",")
+        answers, passes = args.nice
         os.environ.update(CNNVIZ_ANSWERS_NICE=answers, CNNVIZ_NETWORK_NICE=passes)
         print(f"server's answers at nice {answers}, forward passes at {passes}")
     os.environ["CNNVIZ_RUN_CORES"] = args.run_cores

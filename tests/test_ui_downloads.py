@@ -165,7 +165,7 @@ def test_an_analysis_downloads_come_from_the_shelf_and_gradio_neither_hashes_nor
     for path in paths[0]:  # each saved under its own name, its size on the page
         name, size = os.path.basename(path), os.path.getsize(path)
         assert f'download="{name}"' in answers[0] and f"<code>{name}</code>" in answers[0]
-        shown = f"{size:,} B" if size < 1024 else f"{size / 1024:,.1f} KB"
+        shown = f"{size} B" if size < 1024 else f"{size / 1024:.1f} KiB"  # the page's binary units
         assert f"<small>{shown}</small>" in answers[0]
     assert "the table, CSV" in answers[0] and "표, CSV" in answers[0] and "그림, PNG" in answers[0]
 

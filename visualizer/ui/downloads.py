@@ -32,6 +32,7 @@ from pathlib import Path
 
 from gradio.utils import get_upload_folder
 
+from visualizer.numbers import bytes_text
 from visualizer.views.layer_details import t
 
 SHELF = "cnnviz-checkpoints"
@@ -153,14 +154,10 @@ def links(paths: list[str] | None) -> str:
         href = html.escape(FILE_ROUTE + urllib.parse.quote(path), quote=True)
         items.append(
             f'<li><a href="{href}" download="{html.escape(name, quote=True)}">{t(en, ko)}</a> '
-            f"<code>{html.escape(name)}</code> <small>{_size(os.path.getsize(path))}</small></li>"
+            f"<code>{html.escape(name)}</code> <small>{bytes_text(os.path.getsize(path))}</small></li>"
         )
     heading = t("Download the table and the diagram", "표와 그림 내려받기")
     return f'<div class="cnnviz-downloads"><b>{heading}</b><ul>{"".join(items)}</ul></div>'
-
-
-def _size(n: int) -> str:
-    return f"{n:,} B" if n < 1024 else f"{n / 1024:,.1f} KB" if n < 1024**2 else f"{n / 1024**2:,.1f} MB"
 
 
 CHECKPOINTS = Shelf()
