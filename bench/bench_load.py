@@ -7,7 +7,8 @@ returns its input, same queue settings): Gradio's own round trip. Then:
 
 * **single** — one client, warm: the echo round trip; the record-only answers (``analyze`` of a model already
   analysed, ``layer_details`` = a diagram click's card, ``compare_stacks``, ``compare_models``) as ratios to it
-  (goal ≤ 1.5×); one VGG-16 ``feature_maps`` request (every picture downloaded and decoded), the load baseline.
+  (goal ≤ 1.5×); one VGG-16 ``feature_maps`` request (every picture downloaded and decoded, as on a first look), the
+  load baseline; the same request seen before (its pictures in the browser's cache, ``ui.cached_pictures``).
   Also one new photo through VGG-16 (its forward pass runs), the baseline for new photos under load.
 * **mix** — ``--clients`` clients loop over analyze, stacks, clicks, feature maps of the example photos (every
   model × photo shown once before the clock starts, as after a class's first minutes) and, one request in 27, a new
@@ -216,15 +217,18 @@ class Requests:
     joining the queue (``POST /gradio_api/queue/join``, by the event's ``fn_index`` from ``/config``) and its answer
     read from the session's event stream (``GET /gradio_api/queue/data``); each photo uploaded once, as the page's
     image box does, then named by its server path; every picture of an answer downloaded and decoded, as the page
-    shows it. A handful of HTTP calls per answer: gradio_client's machinery (threads, a stream per call) cost the
+    shows it, but for those the answer said never change, kept as a browser's cache keeps them (``--browser-cache``).
+    A handful of HTTP calls per answer: gradio_client's machinery (threads, a stream per call) cost the
     students' side six times the server's CPU on these two cores, so the bench measured its own clients; and a
     sessionless call (``/gradio_api/call/…``) makes Gradio build a new session's config of every component each
     time, which a browser pays once per visit."""
 
-    def __init__(self, url: str) -> None:
+    def __init__(self, url: str, browser_cache: bool = True) -> None:
         self.url = url.rstrip("/") + "/"
+        self.browser_cache = browser_cache
         self.images = example_images()[:4]
         self._uploaded: dict[str, dict] = {}
+        self.kept: set[str] = set()  # the browser's cache: pictures whose answer said they never change
         self.session = uuid.uuid4().hex
         with urllib.request.urlopen(f"{self.url}config", timeout=120) as answer:
             config = json.load(answer)
@@ -286,19 +290,37 @@ class Requests:
     def compare(self) -> None:
         self.call("compare_models", ["alexnet", "vgg16", "resnet18", "resnet50"], "3x224x224", "en")
 
-    def feature_maps(self, model: str = "vgg16", layer: str = "features.10", image: str | None = None) -> None:
+    def feature_maps(
+        self, model: str = "vgg16", layer: str = "features.10", image: str | None = None, cold: bool = False
+    ) -> None:
+        """The feature maps of ``image``, every picture downloaded and decoded whole as the page shows it, except
+        those the browser keeps (``Cache-Control: immutable``, ``ui.cached_pictures``) from an earlier answer, as a
+        browser shows them from its cache; ``cold``: all downloaded, as on a first look."""
         photo = self.upload(image or self.images[0])
         out = self.call(
             "feature_maps", photo, model, "random", "", layer, 8, "mean", "viridis", "channel", "", "", "en"
         )
-        for value in out:  # every picture downloaded and decoded whole, as the page shows it
+        for value in out:
             if isinstance(value, dict) and str(value.get("path", "")).endswith((".png", ".webp")):
+                if value["url"] in self.kept and not cold and self.browser_cache:
+                    continue
                 with urllib.request.urlopen(value["url"], timeout=120) as picture:
                     Image.open(io.BytesIO(picture.read())).load()
+                    if "immutable" in (picture.headers.get("Cache-Control") or ""):
+                        self.kept.add(value["url"])
 
 
 def student(
-    url: str, seed: int, seconds: float, nice: int, think: float, weights: list[float], ready, go, results
+    url: str,
+    seed: int,
+    seconds: float,
+    nice: int,
+    think: float,
+    weights: list[float],
+    browser_cache: bool,
+    ready,
+    go,
+    results,
 ) -> None:
     """One simulated student, in a process of their own (a class's browsers do not share one Python's GIL): connects,
     waits for ``go``, then loops over the mix for ``seconds``, pausing a random 0..2×``think`` seconds between
@@ -308,7 +330,7 @@ def student(
     elif nice:
         os.nice(min(nice, 19))
     rng = random.Random(seed)
-    r = Requests(url)
+    r = Requests(url, browser_cache)
     times: dict[str, list[float]] = {}
     errors: list[str] = []
     ready.release()
@@ -349,6 +371,7 @@ def mix(
     at_go=None,
     at_end=None,
     weights: list[float] = WEIGHTS,
+    browser_cache: bool = True,
 ) -> tuple[dict[str, list[float]], list[str], float, float]:
     """``clients`` students for ``seconds``, each a process of its own, all connected before the clock starts: their
     answer times by kind, the errors, the elapsed time, and the CPU seconds the students used over their loops.
@@ -357,7 +380,9 @@ def mix(
     context = multiprocessing.get_context("spawn")
     ready, go, results = context.Semaphore(0), context.Event(), context.Queue()
     procs = [
-        context.Process(target=student, args=(url, seed, seconds, nice, think, weights, ready, go, results))
+        context.Process(
+            target=student, args=(url, seed, seconds, nice, think, weights, browser_cache, ready, go, results)
+        )
         for seed in range(clients)
     ]
     for p in procs:
@@ -480,7 +505,15 @@ def main() -> int:
         help=f"how often a student shows a new photo, as a weight beside the other requests' {WEIGHTS[:-1]} "
         f"(default {WEIGHTS[-1]}: one request in {sum(WEIGHTS) / WEIGHTS[-1]:.0f}; 0: none)",
     )
+    parser.add_argument(
+        "--browser-cache",
+        choices=("on", "off"),
+        default="on",
+        help="on (a browser's way): a picture whose answer said it never changes (ui.cached_pictures) is not "
+        "downloaded again by the student who has it; off: every picture of every answer downloaded, to compare",
+    )
     args = parser.parse_args()
+    cache = args.browser_cache == "on"
     phases = set(args.phases.split(","))
     weights = [*WEIGHTS[:-1], args.new_photos]
 
@@ -509,11 +542,13 @@ def main() -> int:
 
         print(f"baselines, one client, warm ({load()} at the start)")
         echo_s = median_time(lambda: echo_client.call("echo", "hi"), 30)
-        fm_s = median_time(r.feature_maps, 7)
+        fm_s = median_time(lambda: r.feature_maps(cold=True), 7)
+        seen_s = median_time(r.feature_maps, 7)
         fresh = iter(range(1000))
         new_s = median_time(lambda: r.feature_maps(*FEATURE_MODELS[2], image=new_photo(f"single-{next(fresh)}")), 5)
         print(f"  echo app round trip          {echo_s * 1000:6.0f} ms")
-        print(f"  VGG-16 feature maps          {fm_s * 1000:6.0f} ms (= {fm_s / echo_s:.1f}× echo)")
+        print(f"  VGG-16 feature maps          {fm_s * 1000:6.0f} ms (= {fm_s / echo_s:.1f}× echo; all downloaded)")
+        print(f"    seen before                {seen_s * 1000:6.0f} ms (its pictures in the browser's cache)")
         print(f"  a new photo through VGG-16   {new_s * 1000:6.0f} ms (its forward pass and Grad-CAM)")
         if "single" in phases:
             print("record-only answers, one client, each timed alternately with the echo (goal ≤ 1.5× echo)")
@@ -542,10 +577,11 @@ def main() -> int:
                 f"{args.clients} clients × {args.seconds:.0f} s: analyze, stacks, clicks, feature maps"
                 + (f", thinking 0..{2 * args.think:g} s between answers" if args.think else ", back to back")
                 + client_priority(args.client_nice)
+                + ("" if cache else ", no browser cache")
             )
             before_cpu = process_cpu(server.pid)
             times, errors, elapsed, students_cpu = mix(
-                url, args.clients, args.seconds, args.client_nice, args.think, weights=weights
+                url, args.clients, args.seconds, args.client_nice, args.think, weights=weights, browser_cache=cache
             )
             server_cpu = process_cpu(server.pid) - before_cpu
             report(times, errors, elapsed)
@@ -585,7 +621,15 @@ def main() -> int:
             # Counted from "go" to the last answer: the students' own start-up (12 interpreters importing their
             # libraries) is not the server's doing.
             result = mix(
-                url, args.train_clients, args.seconds, args.client_nice, args.think, mark, mark, weights=weights
+                url,
+                args.train_clients,
+                args.seconds,
+                args.client_nice,
+                args.think,
+                mark,
+                mark,
+                weights=weights,
+                browser_cache=cache,
             )
             loaded = watcher.rate(*marks)
             watcher.close()

@@ -156,6 +156,38 @@ def test_feature_maps_tab(page, shots):
     page.screenshot(path=str(shots / "features.png"), full_page=True)
 
 
+PICTURE_LOADS = (
+    "() => performance.getEntriesByType('resource').filter(e => e.name.includes('/cnnviz-images/'))"
+    ".map(e => ({name: e.name, bytes: e.transferSize}))"
+)
+GRID_LOADED = (
+    "() => { const i = document.querySelector('#feature-grid img'); return i && i.complete && i.naturalWidth > 0; }"
+)
+
+
+def test_a_picture_seen_once_comes_from_the_browsers_cache(browser, server_url):
+    # Two pages of one browser open the Feature maps tab (its first look: the first example photo's maps): the second
+    # page's pictures (the same files, named by their content) come from the browser's HTTP cache, not the server
+    # (``ui.cached_pictures``; without its header Chromium downloads all five again: ~300 KB).
+    context = browser.new_context(viewport={"width": 1400, "height": 1000}, locale="en-US")
+    try:
+        loads = []
+        for _ in range(2):
+            page = context.new_page()
+            page.set_default_timeout(90_000)
+            page.goto(server_url)
+            page.get_by_role("tab", name="Feature maps").click()
+            page.wait_for_function(GRID_LOADED)
+            page.wait_for_timeout(1000)  # the other pictures of the answer
+            loads.append(page.evaluate(PICTURE_LOADS))
+        first, second = loads
+        assert len(first) >= 4 and all(load["bytes"] > 1000 for load in first), first  # downloaded
+        assert {load["name"] for load in second} == {load["name"] for load in first}
+        assert all(load["bytes"] == 0 for load in second), second  # from the cache
+    finally:
+        context.close()
+
+
 def test_compare_tab(page, shots):
     page.get_by_role("tab", name="Compare").click()
     page.get_by_role("button", name="Compare").click()

@@ -13,9 +13,11 @@ import sys
 from typing import Any
 
 import gradio as gr
+from starlette.middleware import Middleware
 
 from visualizer.budgets import cpu
 from visualizer.ui import architecture, compare, features, lesson, login_wall, present, stacks, training, units
+from visualizer.ui.cached_pictures import CachedPictures
 from visualizer.ui.handlers import LIGHT, friendly, network_at_low_priority
 from visualizer.ui.page_assets import CSS, LANGUAGE_JS, PICKER_CHOICES, PICKER_JS
 from visualizer.ui.text import i18n
@@ -93,7 +95,8 @@ def launch(
         share=share,
         auth=login_wall.gradio_auth(auth),
         auth_message=login_wall.AUTH_MESSAGE if auth is not None else None,
-        app_kwargs=login_wall.app_kwargs(auth),
+        # the login wall first (nothing before login), then the pictures' answers marked as never changing
+        app_kwargs={"middleware": [*login_wall.middleware(auth), Middleware(CachedPictures)]},
         i18n=i18n,
         max_file_size=MAX_UPLOAD,
         prevent_thread_lock=True,

@@ -136,6 +136,6 @@ async def _refuse(send: Callable) -> None:
     await send({"type": "http.response.body", "body": body})
 
 
-def app_kwargs(auth: Any) -> dict[str, Any]:
-    """What ``launch`` hands Gradio's FastAPI app: the wall, when there is a login to guard."""
-    return {"middleware": [Middleware(LoginWall)]} if auth is not None else {}
+def middleware(auth: Any) -> list[Middleware]:
+    """What ``launch`` hands Gradio's FastAPI app, outermost first: the wall, when there is a login to guard."""
+    return [Middleware(LoginWall)] if auth is not None else []
