@@ -1,69 +1,93 @@
-"""``ui.cached_pictures``: a content-addressed picture's answer says it never changes; nothing else is touched."""
+"""``ui.cached_pictures``: a picture ``budgets.outputs`` wrote is answered once per browser, marked as never changing;
+every other request goes on to Gradio untouched."""
 
 from __future__ import annotations
 
 import hashlib
+import io
+import os
 
+import pytest
+from PIL import Image
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
-from starlette.responses import PlainTextResponse, Response
+from starlette.responses import Response
 from starlette.routing import Route
 from starlette.testclient import TestClient
 
 from visualizer.budgets import outputs
-from visualizer.ui.cached_pictures import CACHE_CONTROL, CachedPictures, is_picture
-
-NAME = hashlib.sha1(b"some png bytes").hexdigest() + ".png"
-PICTURE = f"/gradio_api/file=/tmp/gradio/{outputs.FOLDER}/{NAME}"
+from visualizer.ui.cached_pictures import CACHE_CONTROL, CachedPictures, picture_file
 
 
-def file_route(request):
-    # as Gradio's file route answers: the file, or 403 for what it does not serve; a cache header of its own on one
-    if request.query_params.get("refuse"):
-        return PlainTextResponse("File not allowed", status_code=403)
-    headers = {"Cache-Control": "no-store"} if request.query_params.get("own") else {}
-    return Response(b"\x89PNG...", media_type="image/png", headers=headers)
+@pytest.fixture
+def cache_dir(tmp_path, monkeypatch):
+    monkeypatch.setenv("GRADIO_TEMP_DIR", str(tmp_path))  # Gradio's cache dir, where budgets.outputs writes
+    return tmp_path
 
 
-def client() -> TestClient:
+@pytest.fixture
+def picture(cache_dir) -> str:
+    return outputs.image_file(Image.new("RGB", (8, 6), (200, 30, 90)))
+
+
+def client() -> tuple[TestClient, list[str]]:
+    """The middleware in front of a stand-in for Gradio's routes, which records what reached it."""
+    reached: list[str] = []
+
+    def gradio(request):
+        reached.append(f"{request.method} {request.url.path}")
+        return Response(b"gradio's answer", status_code=403)
+
     app = Starlette(
-        routes=[Route("/gradio_api/{rest:path}", file_route, methods=["GET", "HEAD", "POST"])],
+        routes=[Route("/{rest:path}", gradio, methods=["GET", "HEAD", "POST"])],
         middleware=[Middleware(CachedPictures)],
     )
-    return TestClient(app)
+    return TestClient(app), reached
 
 
-def test_which_paths_are_pictures():
-    assert is_picture(PICTURE)
-    assert is_picture("/course/gradio_api/file=/srv/cache/cnnviz-images/" + NAME)  # under a root path
+def test_which_paths_name_a_picture(picture, cache_dir):
+    folder, name = os.path.split(picture)
+    assert name == hashlib.sha1(open(picture, "rb").read()).hexdigest() + ".png"  # named by its bytes
+    assert picture_file(f"/gradio_api/file={picture}") == picture
+    assert picture_file(f"/course/gradio_api/file={picture}") == picture  # under a root path
     for path in (
-        f"/gradio_api/file=/tmp/gradio/{outputs.FOLDER}/{NAME[:-4]}.jpg",  # not a PNG
-        f"/gradio_api/file=/tmp/gradio/{outputs.FOLDER}/notahash.png",  # not a content hash
-        f"/gradio_api/file=/tmp/gradio/uploads/{NAME}",  # another folder: uploads, downloads
-        f"/gradio_api/file=/tmp/gradio/{outputs.FOLDER}/{NAME}/x.png",  # below it
-        f"/gradio_api/upload/{outputs.FOLDER}/{NAME}",  # another route
-        "/gradio_api/file=/tmp/gradio/cnnviz-exports/model.csv",
+        f"/gradio_api/file={folder}/{name[:-4]}.jpg",  # not a PNG
+        f"/gradio_api/file={folder}/notahash.png",
+        f"/gradio_api/file={folder}/../{outputs.FOLDER}/{name}",  # the same file, by a way round
+        f"/gradio_api/file={folder}/sub/{name}",
+        f"/gradio_api/file={cache_dir}/uploads/{name}",  # another folder of Gradio's
+        f"/gradio_api/file=/tmp/elsewhere/{outputs.FOLDER}/{name}",  # a folder of that name elsewhere
+        f"/gradio_api/upload/{outputs.FOLDER}/{name}",  # another route
     ):
-        assert not is_picture(path), path
+        assert picture_file(path) is None, path
 
 
-def test_a_pictures_answer_is_marked_immutable_and_private():
-    with client() as c:
-        for method in ("GET", "HEAD"):
-            answer = c.request(method, PICTURE)
-            assert answer.status_code == 200
-            assert answer.headers["cache-control"] == CACHE_CONTROL.decode()
-            assert "immutable" in answer.headers["cache-control"] and "private" in answer.headers["cache-control"]
-        # a cache header of the route's own is replaced, not doubled
-        answer = c.get(PICTURE, params={"own": 1})
-        assert answer.headers.get_list("cache-control") == [CACHE_CONTROL.decode()]
+def test_a_picture_is_answered_here_marked_immutable(picture):
+    c, reached = client()
+    with c:
+        answer = c.get(f"/gradio_api/file={picture}")
+        assert answer.status_code == 200 and answer.content == open(picture, "rb").read()
+        assert answer.headers["content-type"] == "image/png"
+        assert answer.headers["cache-control"] == CACHE_CONTROL.decode()
+        assert "immutable" in answer.headers["cache-control"] and "private" in answer.headers["cache-control"]
+        Image.open(io.BytesIO(answer.content)).verify()
+        head = c.head(f"/gradio_api/file={picture}")
+        assert head.status_code == 200 and head.content == b""
+        assert head.headers["content-length"] == str(os.path.getsize(picture))
+    assert reached == []  # neither reached Gradio
 
 
-def test_everything_else_passes_untouched():
-    with client() as c:
-        refused = c.get(PICTURE, params={"refuse": 1})  # a refusal may not be kept for a year
-        assert refused.status_code == 403 and "cache-control" not in refused.headers
-        assert "cache-control" not in c.post(PICTURE).headers
-        other = c.get(f"/gradio_api/file=/tmp/gradio/uploads/{NAME}")
-        assert other.status_code == 200 and "cache-control" not in other.headers
-        assert c.get(PICTURE, params={"own": 1}).content == b"\x89PNG..."  # the body as the route wrote it
+def test_everything_else_goes_on_to_gradio(picture, cache_dir):
+    folder, name = os.path.split(picture)
+    gone = os.path.join(folder, "0" * 40 + ".png")  # a valid name no longer on disk (pruned)
+    c, reached = client()
+    with c:
+        for method, path in (
+            ("POST", f"/gradio_api/file={picture}"),
+            ("GET", f"/gradio_api/file={gone}"),
+            ("GET", f"/gradio_api/file={cache_dir}/{name}"),
+            ("GET", "/config"),
+        ):
+            answer = c.request(method, path)
+            assert answer.content == b"gradio's answer" and "cache-control" not in answer.headers, path
+    assert len(reached) == 4

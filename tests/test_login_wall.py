@@ -63,7 +63,15 @@ def test_before_login_the_page_describes_nothing_and_the_api_answers_401(url):
         assert api_info(page.text) == {"named_endpoints": {}, "unnamed_endpoints": {}}
         for word in ("analyze", "train_status", "feature_maps", "vgg16", "resnet50"):
             assert word not in page.text, word
-        for path in ("/config", "/gradio_api/info", "/gradio_api/heartbeat/abc", "/gradio_api/app_id", "/openapi.json"):
+        picture = "/gradio_api/file=/tmp/gradio/cnnviz-images/" + "0" * 40 + ".png"  # ui.cached_pictures' files
+        for path in (
+            "/config",
+            "/gradio_api/info",
+            "/gradio_api/heartbeat/abc",
+            "/gradio_api/app_id",
+            "/openapi.json",
+            picture,
+        ):
             answer = anonymous.get(path)
             assert answer.status_code == 401, (path, answer.status_code, answer.text[:200])
             assert "log in first" in answer.text or "Not authenticated" in answer.text
