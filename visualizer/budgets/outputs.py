@@ -11,7 +11,8 @@ students are sent the same object) remembers its file: it is encoded once, not o
 
 The files lie inside Gradio's cache dir (``cnnviz-images`` there), so Gradio serves them as they are: a path
 outside it is hashed whole (SHA-256) and copied in on every reply (``Block.move_resource_to_block_cache``), five
-pictures per feature-maps answer. Only files a reply named are served (Gradio's ``temp_files``).
+pictures per feature-maps answer. Their downloads are answered by ``ui.cached_pictures``, marked as never changing:
+a name is its content's hash (160 bits, known only to the page that got the reply).
 """
 
 from __future__ import annotations
