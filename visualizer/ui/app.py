@@ -95,7 +95,7 @@ def launch(
         share=share,
         auth=login_wall.gradio_auth(auth),
         auth_message=login_wall.AUTH_MESSAGE if auth is not None else None,
-        # the login wall first (nothing before login), then the pictures' answers marked as never changing
+        # the login wall first (nothing before login), then the pictures answered here, marked as never changing
         app_kwargs={"middleware": [*login_wall.middleware(auth), Middleware(CachedPictures)]},
         i18n=i18n,
         max_file_size=MAX_UPLOAD,
