@@ -35,8 +35,13 @@ _written = 0
 FOLDER = "cnnviz-images"
 
 
+def folder_path() -> str:
+    """Where the pictures are written (inside Gradio's cache dir, which ``GRADIO_TEMP_DIR`` moves)."""
+    return os.path.join(get_upload_folder(), FOLDER)
+
+
 def folder() -> str:
-    path = os.path.join(get_upload_folder(), FOLDER)
+    path = folder_path()
     os.makedirs(path, exist_ok=True)
     return path
 

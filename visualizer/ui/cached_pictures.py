@@ -5,7 +5,7 @@ receptive field) once, as ``<Gradio's cache dir>/cnnviz-images/<sha1 of its PNG 
 it; the reply names it by Gradio's file route (``/gradio_api/file=<path>``, ``ui.wire.image``). Gradio 6.31 answers
 that route with an ETag and no ``Cache-Control`` (``route_utils.file_fetch``), so a browser downloads a picture
 again every time it is shown, and each download costs the server's one event loop Gradio's routing, its login
-dependency, a dozen path resolutions for its allow-lists and a file response: 2.7 ms of server CPU per picture
+dependency, a dozen path resolutions for its allow-lists and a file response: 2.0–2.7 ms of server CPU per picture
 (``bench/bench_load.py``'s client), five pictures per feature-maps answer whose own cost is 11 ms.
 
 ``CachedPictures`` sits inside Gradio's app (``launch(app_kwargs={"middleware": …})``) behind the login wall (with
@@ -21,8 +21,6 @@ from __future__ import annotations
 import os
 import re
 from collections.abc import Callable
-
-from gradio.utils import get_upload_folder
 
 from visualizer.budgets import outputs
 
@@ -40,7 +38,7 @@ def picture_file(url_path: str) -> str | None:
     if found is None:
         return None
     folder, name = os.path.split(found.group(1))
-    if folder != os.path.join(get_upload_folder(), outputs.FOLDER) or NAME.fullmatch(name) is None:
+    if folder != outputs.folder_path() or NAME.fullmatch(name) is None:
         return None
     return found.group(1)
 
