@@ -41,6 +41,7 @@ import sys
 import tempfile
 import threading
 import time
+import urllib.error
 import urllib.request
 import uuid
 
@@ -215,7 +216,8 @@ def median_time(call, n: int) -> float:
 class Requests:
     """The page's requests as a browser makes them: one session (``session_hash``) for the whole visit, each request
     joining the queue (``POST /gradio_api/queue/join``, by the event's ``fn_index`` from ``/config``) and its answer
-    read from the session's event stream (``GET /gradio_api/queue/data``); each photo uploaded once, as the page's
+    read from the session's event stream (``GET /gradio_api/queue/data``), or, for an event that skips the queue,
+    one ``POST /gradio_api/run/…`` answered in its response; each photo uploaded once, as the page's
     image box does, then named by its server path; every picture of an answer downloaded and decoded, as the page
     shows it, but for those the answer said never change, kept as a browser's cache keeps them (``--browser-cache``).
     A handful of HTTP calls per answer: gradio_client's machinery (threads, a stream per call) cost the
@@ -233,9 +235,20 @@ class Requests:
         with urllib.request.urlopen(f"{self.url}config", timeout=120) as answer:
             config = json.load(answer)
         self.fn = {d["api_name"]: d["id"] for d in config["dependencies"] if d.get("api_name")}
+        # events answered in the request itself (``ui.wire.WIRE``: queue=False), which the page POSTs to /run
+        self.direct = {d["api_name"] for d in config["dependencies"] if d.get("api_name") and d.get("queue") is False}
 
     def call(self, api: str, *data) -> list:
         body = {"data": list(data), "fn_index": self.fn[api], "session_hash": self.session, "event_data": None}
+        if api in self.direct:  # as the page's client does for such an event: one POST, the answer in its response
+            request = urllib.request.Request(
+                f"{self.url}gradio_api/run/{api}", json.dumps(body).encode(), {"Content-Type": "application/json"}
+            )
+            try:
+                with urllib.request.urlopen(request, timeout=120) as answer:
+                    return json.load(answer)["data"]
+            except urllib.error.HTTPError as exc:
+                raise RuntimeError(f"{api}: {exc.read()[:160]!r}") from None
         request = urllib.request.Request(
             f"{self.url}gradio_api/queue/join", json.dumps(body).encode(), {"Content-Type": "application/json"}
         )

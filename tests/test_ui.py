@@ -18,7 +18,7 @@ from visualizer.budgets.cpu import NETWORK_NICE
 from visualizer.ui.app import build_demo
 from visualizer.ui.architecture import analyze_ui
 from visualizer.ui.compare import compare_ui
-from visualizer.ui.handlers import NETWORK, friendly, on_network_thread, page_message
+from visualizer.ui.handlers import NETWORK, friendly, on_network_thread, page_message, said_in_place
 from visualizer.ui.stacks import stacks_ui
 from visualizer.user_models import register_instance
 from visualizer.views import architecture as architecture_view
@@ -66,6 +66,8 @@ def test_forward_passes_share_one_queue_and_answers_from_records_have_their_own(
     assert sorted(network) == [
         "arch_erf",
         "arch_selected",
+        "arch_selected_1",  # after a box click and a row click (answered outside the queue: no state change event)
+        "arch_selected_2",
         "effective_rf",
         "explain_unit",
         "feature_maps",
@@ -86,6 +88,29 @@ def test_forward_passes_share_one_queue_and_answers_from_records_have_their_own(
     # handler, hence one queue.
     snapshot = {e.concurrency_id for e in events if e.api_name.startswith("snapshot_ui")}
     assert len(snapshot) == 1 and sum(e.api_name.startswith("snapshot_ui") for e in events) == 8
+
+
+def test_a_clicks_card_skips_the_queue_and_answers_with_refusals_shown_pop_ups(events):
+    # The cards of a box or row click (and the API's layer_details) are answered in their request (queue=False);
+    # answers whose refusals are common stay queued, since only a queued event's refusal pops up in Gradio 6.31.
+    direct = {e.api_name for e in events if not e.queue and e.fn is not None and e.api_name != "load_example"}
+    assert {"diagram_clicked", "row_clicked", "layer_details"} <= direct
+    for name in ("analyze", "compare_stacks", "compare_models", "feature_maps", "train_start", "refold_ui"):
+        assert name not in direct, name
+    assert not any(e.queue is False and e.concurrency_id == NETWORK["concurrency_id"] for e in events)
+
+
+def test_a_refusal_said_in_place_is_the_answers_own_panel():
+    def card(state, key):
+        if state is None:
+            raise ValueError("analyse a model first (pick one and press Analyze)")
+        return f"card of {key}", {"selected": key}
+
+    answer = said_in_place(card, 2)(None, "features.0")
+    assert len(answer) == 2 and answer[1] == gr.skip()  # the state kept
+    assert 'class="said-in-place"' in answer[0] and "analyse a model first" in answer[0]
+    assert "먼저 모델을 분석하세요" in answer[0]  # in both languages, as the pop-ups are
+    assert said_in_place(card, 2)({}, "features.0") == ("card of features.0", {"selected": "features.0"})
 
 
 def test_friendly_turns_a_handlers_refusal_into_a_page_message():

@@ -18,7 +18,7 @@ from starlette.middleware import Middleware
 from visualizer.budgets import cpu
 from visualizer.ui import architecture, compare, features, lesson, login_wall, present, stacks, training, units
 from visualizer.ui.cached_pictures import CachedPictures
-from visualizer.ui.handlers import LIGHT, friendly, network_at_low_priority
+from visualizer.ui.handlers import DIRECT, LIGHT, friendly, network_at_low_priority
 from visualizer.ui.page_assets import CSS, LANGUAGE_JS, PICKER_CHOICES, PICKER_JS
 from visualizer.ui.text import i18n
 from visualizer.views.opening import page_opening
@@ -49,7 +49,7 @@ def build_demo(default_model: str | None = None) -> gr.Blocks:
             compare.build(demo, lang, opening)
         lesson_tab.link(tabs, arch_tab)  # "open in its tab"
         # An endpoint for scripts only: it has no component, so it sits outside the tabs (Gradio adds its own).
-        gr.api(friendly(architecture.layer_details_api), api_name="layer_details", **LIGHT)
+        gr.api(friendly(architecture.layer_details_api), api_name="layer_details", **LIGHT, **DIRECT)
         units.register_api()  # explain_unit, effective_rf
         training.register_api()  # train_runs, train_queue, train_compare
     network_at_low_priority(demo)  # forward passes yield the cores to answers from records and to training

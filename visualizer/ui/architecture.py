@@ -22,7 +22,7 @@ from visualizer.ui.components import (
     model_choices,
 )
 from visualizer.ui.downloads import EXPORTS, links
-from visualizer.ui.handlers import LIGHT, NETWORK, friendly
+from visualizer.ui.handlers import DIRECT, LIGHT, NETWORK, friendly, said_in_place
 from visualizer.ui.page_assets import PAGE_LANG_ARG_JS
 from visualizer.ui.text import i18n
 from visualizer.views import architecture, features
@@ -237,22 +237,25 @@ class ArchitectureTab:
         selected_outputs = [self.details, self.state]
         for selected in (
             self.diagram.select(
-                friendly(diagram_clicked),
+                said_in_place(diagram_clicked, len(selected_outputs)),
                 [self.state, self.lang],
                 selected_outputs,
                 **LIGHT,
+                **DIRECT,
                 **wire.WIRE,
                 api_visibility="private",
             ),
             self.table.select(
-                friendly(row_clicked),
+                said_in_place(row_clicked, len(selected_outputs)),
                 [self.state, self.lang],
                 selected_outputs,
                 **LIGHT,
+                **DIRECT,
                 **wire.WIRE,
                 api_visibility="private",
             ),
         ):
+            self.unit.after(selected)  # the unit panel of the layer now selected
             selected.then(None, None, None, js=SCROLL_TO_ROW_JS).then(
                 friendly(selected_maps, release_memory=True),
                 [self.state, self.image, self.weights],

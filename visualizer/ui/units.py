@@ -176,16 +176,16 @@ class ArchitectureUnits:
                 self.button = gr.Button(i18n("erf_button"), scale=2, elem_id="arch-erf-button")
             self.erf = gr.Image(show_label=False, type="pil", interactive=False, format="png", elem_id="arch-erf")
             self.erf_numbers = gr.HTML(elem_id="arch-erf-numbers", css_template=CARD_CSS, padding=True)
-        gr.on(
-            [tab.state.change, tab.image.change, tab.weights.input],
-            friendly(arch_selected),
-            [tab.state, tab.image, tab.weights, self.unit.state, self.unit.lang],
-            [*self.unit.outputs, self.erf, self.erf_numbers],
+        self._selected = dict(
+            fn=friendly(arch_selected),
+            inputs=[tab.state, tab.image, tab.weights, self.unit.state, self.unit.lang],
+            outputs=[*self.unit.outputs, self.erf, self.erf_numbers],
             js=LANG_JS,
             api_visibility="private",
             show_progress="minimal",
             **NETWORK,
         )
+        gr.on([tab.state.change, tab.image.change, tab.weights.input], **self._selected)
         self.button.click(
             friendly(arch_erf, release_memory=True),
             [tab.state, tab.image, tab.weights, self.images, self.unit.lang],
@@ -194,6 +194,11 @@ class ArchitectureUnits:
             api_visibility="private",
             **NETWORK,
         )
+
+    def after(self, click: Any) -> Any:
+        """The panel shown anew after ``click`` (a box or row click's card, answered outside the queue: Gradio 6.31's
+        page fires no ``change`` of a ``gr.State`` set by such an answer, so the state's change does not bring it)."""
+        return click.then(**self._selected)
 
 
 def architecture_panel(tab: Any) -> ArchitectureUnits:
