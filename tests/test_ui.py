@@ -112,6 +112,12 @@ def test_a_refusal_said_in_place_is_the_answers_own_panel():
     assert "먼저 모델을 분석하세요" in answer[0]  # in both languages, as the pop-ups are
     assert said_in_place(card, 2)({}, "features.0") == ("card of features.0", {"selected": "features.0"})
 
+    def unknown(state, key):
+        raise KeyError(f"no layer {key!r}")  # a message with no Korean form, naming what the request sent
+
+    shown = said_in_place(unknown, 2)({}, "<img src=x onerror=alert(1)>")[0]
+    assert "<img" not in shown and "&lt;img src=x onerror=alert(1)&gt;" in shown
+
 
 def test_friendly_turns_a_handlers_refusal_into_a_page_message():
     def refuse(size: str) -> str:

@@ -185,8 +185,10 @@ def said_in_place(fn: Callable, outputs: int, at: int = 0) -> Callable:
         try:
             return handler(*args, **kwargs)
         except gr.Error as exc:
+            # a message with a Korean form is already HTML (``t``, its texts escaped); any other is text
+            message = exc.message if exc.message.startswith('<span class="en">') else html.escape(exc.message, False)
             answer: list[Any] = [gr.skip()] * outputs
-            answer[at] = f'<div class="said-in-place" role="alert">{exc.message}</div>'
+            answer[at] = f'<div class="said-in-place" role="alert">{message}</div>'
             return tuple(answer)
 
     return wrapper
