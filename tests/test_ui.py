@@ -90,7 +90,7 @@ def test_forward_passes_share_one_queue_and_answers_from_records_have_their_own(
     assert len(snapshot) == 1 and sum(e.api_name.startswith("snapshot_ui") for e in events) == 8
 
 
-def test_a_clicks_card_skips_the_queue_and_answers_with_refusals_shown_pop_ups(events):
+def test_a_clicks_card_skips_the_queue_and_answers_with_common_refusals_stay_queued(events):
     # The cards of a box or row click (and the API's layer_details) are answered in their request (queue=False);
     # answers whose refusals are common stay queued, since only a queued event's refusal pops up in Gradio 6.31.
     direct = {e.api_name for e in events if not e.queue and e.fn is not None and e.api_name != "load_example"}
