@@ -17,6 +17,7 @@ a name is its content's hash (160 bits, known only to the page that got the repl
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import io
 import os
@@ -35,9 +36,21 @@ _written = 0
 FOLDER = "cnnviz-images"
 
 
+def gradio_cache_dir() -> str:
+    """Gradio's cache dir (``GRADIO_TEMP_DIR``, else ``<temp dir>/gradio``), found once per such setting: Gradio
+    resolves the path each time it is asked, and the page asks for every picture written or downloaded
+    (``ui.cached_pictures``) and every file shelved (``ui.downloads``)."""
+    return _gradio_cache_dir(os.environ.get("GRADIO_TEMP_DIR"), tempfile.gettempdir())
+
+
+@functools.lru_cache(maxsize=16)
+def _gradio_cache_dir(gradio_temp_dir: str | None, temp_dir: str) -> str:
+    return get_upload_folder()  # (the arguments are the cache's key: what get_upload_folder reads)
+
+
 def folder_path() -> str:
-    """Where the pictures are written (inside Gradio's cache dir, which ``GRADIO_TEMP_DIR`` moves)."""
-    return os.path.join(get_upload_folder(), FOLDER)
+    """Where the pictures are written, inside Gradio's cache dir."""
+    return os.path.join(gradio_cache_dir(), FOLDER)
 
 
 def folder() -> str:

@@ -20,7 +20,6 @@ the login when there is one) is a string in the answer.
 
 from __future__ import annotations
 
-import functools
 import hashlib
 import html
 import os
@@ -30,8 +29,7 @@ import threading
 import urllib.parse
 from pathlib import Path
 
-from gradio.utils import get_upload_folder
-
+from visualizer.budgets import outputs
 from visualizer.numbers import bytes_text
 from visualizer.views.layer_details import t
 
@@ -50,7 +48,7 @@ class Shelf:
         self._shelved: dict[str, tuple[tuple[int, int, int], str]] = {}  # source → (its stat key, shelved copy)
 
     def folder(self) -> Path:
-        return _folder(self._cache_dir, os.environ.get("GRADIO_TEMP_DIR"), tempfile.gettempdir(), self._name)
+        return Path(self._cache_dir or outputs.gradio_cache_dir()) / self._name
 
     def shelve(self, checkpoint: str | os.PathLike | None) -> str | None:
         """The path to hand Gradio for ``checkpoint`` (None if there is none): the same path for as long as the file
@@ -116,13 +114,6 @@ class Shelf:
                 os.unlink(staging)
             raise
         return str(target)
-
-
-@functools.lru_cache(maxsize=16)
-def _folder(cache_dir: str | os.PathLike | None, gradio_temp_dir: str | None, temp_dir: str, name: str) -> Path:
-    """The shelf's folder; Gradio's cache dir found once per ``GRADIO_TEMP_DIR`` and temp dir (Gradio resolves the
-    path each time it is asked)."""
-    return Path(cache_dir or get_upload_folder()) / name
 
 
 def _remove(shelved: str) -> None:

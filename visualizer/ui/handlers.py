@@ -21,7 +21,7 @@ import gradio as gr
 
 from visualizer.budgets import cpu, outputs
 from visualizer.budgets.allocator import release_freed_memory
-from visualizer.views.layer_details import t
+from visualizer.views.layer_details import is_bilingual, t
 
 # Two queues: work that may run a network (feature maps, a clicked layer's maps) shares one group; answers computed
 # from the records (analyze, details, stacks, compare) have their own, wider limits and never wait behind it. The
@@ -186,7 +186,7 @@ def said_in_place(fn: Callable, outputs: int, at: int = 0) -> Callable:
             return handler(*args, **kwargs)
         except gr.Error as exc:
             # a message with a Korean form is already HTML (``t``, its texts escaped); any other is text
-            message = exc.message if exc.message.startswith('<span class="en">') else html.escape(exc.message, False)
+            message = exc.message if is_bilingual(exc.message) else html.escape(exc.message, False)
             answer: list[Any] = [gr.skip()] * outputs
             answer[at] = f'<div class="said-in-place" role="alert">{message}</div>'
             return tuple(answer)

@@ -19,9 +19,17 @@ from visualizer.records import Analysis, LayerRecord
 DIMS = ("H", "W", "D")
 
 
+BILINGUAL = '<span class="en">'
+
+
 def t(en: str, ko: str) -> str:
     """The same text in both languages; CSS shows one."""
-    return f'<span class="en">{en}</span><span class="ko">{ko}</span>'
+    return f'{BILINGUAL}{en}</span><span class="ko">{ko}</span>'
+
+
+def is_bilingual(text: str) -> bool:
+    """Whether ``text`` is ``t``'s HTML (markup, not plain text)."""
+    return text.startswith(BILINGUAL)
 
 
 def page_lang(lang: str | None) -> str:
