@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import json
 import re
 import time
+import urllib.error
 import urllib.request
 
 import pytest
@@ -11,6 +13,8 @@ from gradio_client import Client, handle_file
 from gradio_client.exceptions import AppError
 
 from visualizer.images import example_images
+
+JSON = {"Content-Type": "application/json"}
 
 
 @pytest.fixture(scope="module")
@@ -141,6 +145,60 @@ def test_uploads_reach_our_image_checks(client, tmp_path):
     )
     seen = np.asarray(Image.open(out[2]).convert("L"), dtype=float)
     assert seen.min() < 40 and seen.max() > 215  # the full ramp survives (clipping would make it ~all white)
+
+
+def run_feature_maps(server_url: str, photo: object, top_n: object = 4) -> tuple[int, dict]:
+    """One ``feature_maps`` request by hand, as any HTTP client may send it (gradio_client would upload a local
+    path itself): its status and answer."""
+    data = [photo, "alexnet_cifar", "random", "", "", top_n, "mean", "viridis", "channel", "", "", "en"]
+    request = urllib.request.Request(
+        f"{server_url}gradio_api/run/feature_maps", json.dumps({"data": data}).encode(), JSON
+    )
+    try:
+        with urllib.request.urlopen(request, timeout=120) as answer:
+            return answer.status, json.load(answer)
+    except urllib.error.HTTPError as exc:
+        return exc.code, json.loads(exc.read())
+
+
+def test_a_photo_the_server_was_not_sent_is_refused_and_numbers_are_checked_without_gradios_preprocessing(
+    client, server_url
+):
+    # The feature maps skip Gradio's per-input preprocessing (ui.wire.WIRE). A photo the server was not sent is
+    # refused whichever way it is named: Gradio checks a FileData with its meta; an image's data without the meta
+    # it skips, so ours does (ui.components.uploaded_file), without repeating the path.
+    example = example_images()[0]  # a JPEG the server can read, but not one sent to it
+    for photo in (
+        {"path": example, "meta": {"_type": "gradio.FileData"}},
+        {"path": example},
+        {"path": "/etc/passwd"},
+        {"path": "../../../../etc/passwd", "orig_name": "cat.jpg"},
+    ):
+        status, answer = run_feature_maps(server_url, photo)
+        assert status == 500, (photo, answer)
+        assert "not uploaded" in answer["error"], answer
+        if "meta" not in photo:  # ours (Gradio's own repeats the path it was sent)
+            assert "passwd" not in answer["error"] and "mpl-data" not in answer["error"]
+    # The numbers a slider would have bounded, checked by the handler itself.
+    uploaded = {"path": upload(server_url, example), "meta": {"_type": "gradio.FileData"}}
+    for top_n, said in ((0, "from 1 to 64, got 0"), (10**9, "from 1 to 64"), ("many", "not a number")):
+        status, answer = run_feature_maps(server_url, uploaded, top_n)
+        assert status == 500 and "Channels shown" in answer["error"] and said in answer["error"], answer
+    status, answer = run_feature_maps(server_url, uploaded, 8)  # still serving; that upload is the server's
+    assert status == 200 and "features" in answer["data"][1]
+
+
+def upload(server_url: str, path: str) -> str:
+    """``path`` sent to the server as the page sends a photo; the server's path of its copy."""
+    boundary = "cnnvizboundary"
+    with open(path, "rb") as f:
+        content = f.read()
+    head = f'--{boundary}\r\nContent-Disposition: form-data; name="files"; filename="photo.jpg"\r\n\r\n'
+    body = head.encode() + content + f"\r\n--{boundary}--\r\n".encode()
+    headers = {"Content-Type": f"multipart/form-data; boundary={boundary}"}
+    request = urllib.request.Request(f"{server_url}gradio_api/upload", body, headers)
+    with urllib.request.urlopen(request, timeout=60) as answer:
+        return json.load(answer)[0]
 
 
 @pytest.mark.slow

@@ -5,11 +5,16 @@ record-only answers are registered to skip Gradio's postprocessing."""
 from __future__ import annotations
 
 import asyncio
+import base64
+import os
+import shutil
 
 import gradio as gr
 import pytest
 from gradio.state_holder import SessionState
+from PIL import Image
 
+from visualizer.images import example_images
 from visualizer.ui import wire
 from visualizer.ui.app import build_demo
 from visualizer.ui.downloads import EXPORTS, links
@@ -87,12 +92,32 @@ def test_the_feature_maps_answer_is_sent_as_gradio_would_send_it_from_files_alre
     assert sent_wired == plain
 
 
-def test_the_feature_maps_events_skip_gradios_postprocessing_but_not_the_uploads_checks():
+def test_the_feature_maps_events_skip_gradios_processing_and_hand_the_upload_over_as_its_preprocess_would():
     demo = build_demo()
     names = {"feature_maps_ui", "first_visit_ui"}
     events = [fn for fn in demo.fns.values() if getattr(fn.fn, "__name__", None) in names]
     assert {fn.fn.__name__ for fn in events} == names
-    assert all(fn.postprocess is False and fn.preprocess is True for fn in events)
+    assert all(fn.postprocess is False and fn.preprocess is False for fn in events)
+    # What the browser sends for the photo, and what the handler gets: the upload's path, as ImageUpload.preprocess
+    # hands it; a base64 image (an API caller's) decoded into a file in Gradio's cache, as Gradio's own does.
+    from gradio.data_classes import ImageData
+
+    from visualizer.budgets import outputs
+    from visualizer.ui.components import ImageUpload, upload_path
+
+    inside = os.path.join(outputs.gradio_cache_dir(), "cnnviz-test-upload", "photo.jpg")
+    os.makedirs(os.path.dirname(inside), exist_ok=True)
+    shutil.copy(example_images()[0], inside)
+    sent = {"path": inside, "orig_name": "photo.jpg", "meta": {"_type": "gradio.FileData"}}
+    assert upload_path(sent) == inside == ImageUpload(type="filepath", render=False).preprocess(ImageData(**sent))
+    assert upload_path(None) is None
+    with open(inside, "rb") as f:
+        encoded = {"url": "data:image/jpeg;base64," + base64.b64encode(f.read()).decode(), "orig_name": "photo.jpg"}
+    decoded = upload_path(encoded)
+    assert decoded.startswith(outputs.gradio_cache_dir()) and Image.open(decoded).size == Image.open(inside).size
+    for elsewhere in (example_images()[0], "/etc/passwd", inside + "/../../../../etc/passwd"):
+        with pytest.raises(ValueError, match="not uploaded to this server"):
+            upload_path({"path": elsewhere})
 
 
 @pytest.mark.parametrize(

@@ -1,4 +1,5 @@
-"""How quantities are written for people: counts, bytes, shapes, plain numbers and durations, one helper each.
+"""How quantities are written for people: counts, bytes, shapes, plain numbers and durations, one helper each;
+and a number people typed (or a script sent), read back with the range it must be in (``checked_number``).
 
 Counts use SI prefixes, the way papers quote parameters and MACs (``138.36 M``); bytes use binary units, as the
 server's flags are written (``3.0 GiB``). A shape is written ``3×224×224`` for reading and ``3x224x224`` where it
@@ -9,6 +10,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from typing import Any
 
 SI_PREFIXES = ((1e12, "T"), (1e9, "G"), (1e6, "M"), (1e3, "k"))
 BINARY_UNITS = (("GiB", 2**30), ("MiB", 2**20), ("KiB", 2**10))
@@ -68,3 +70,24 @@ def duration_text(seconds: float | None) -> str:
         return "–"
     s = round(seconds)
     return f"{s // 3600}:{s % 3600 // 60:02d}:{s % 60:02d}" if s >= 3600 else f"{s // 60}:{s % 60:02d}"
+
+
+def checked_number(value: Any, name: str, kind: type, lo: float, hi: float) -> Any:
+    """A number typed or sent for ``name`` (a float from the page, a string or anything else from an API call) as a
+    checked ``kind`` (int or float) from ``lo`` to ``hi``, or a ``ValueError`` that says what would work."""
+    try:  # a float from the page, or a string from an API call ('2.5', '3')
+        number = float(value) if value is not None and not isinstance(value, bool) else math.nan
+    except (TypeError, ValueError):
+        number = math.nan
+    if not math.isfinite(number):
+        shown = str(value) if len(str(value)) <= 40 else str(value)[:40] + "…"
+        raise ValueError(f"{name} is empty or not a number ({shown!r}); enter a value from {lo:g} to {hi:g}")
+    if kind is int:
+        if not number.is_integer():  # 2.5 epochs is refused, not silently run as 2
+            raise ValueError(f"{name} must be a whole number, got {number:g}; e.g. {max(lo, math.floor(number)):g}")
+        value = int(number)
+    else:
+        value = number
+    if not lo <= value <= hi:
+        raise ValueError(f"{name} must be from {lo:g} to {hi:g}, got {value:g}")
+    return value

@@ -6,11 +6,15 @@ file on import; git ignores it.
 
 from __future__ import annotations
 
+import functools
+from pathlib import Path
 from typing import Any
 
 import gradio as gr
 
 import zoo
+from visualizer.budgets import outputs
+from visualizer.ui.handlers import page_message
 
 EXAMPLE_CUSTOM = "vgg:64,64,M,128,128,M,256,256,M"  # type any such string into a model box
 SIZE_PRESETS = ["3x224x224", "3x227x227", "3x32x32"]
@@ -62,4 +66,38 @@ class ImageUpload(gr.Image):
     def preprocess(self, payload: Any) -> Any:
         if payload is None or payload.path is None or (payload.url or "").startswith("data:"):
             return super().preprocess(payload)
-        return payload.path
+        try:
+            return uploaded_file(payload.path)
+        except ValueError as exc:
+            raise gr.Error(page_message(str(exc)), duration=None) from exc
+
+
+NOT_UPLOADED = (
+    "that image was not uploaded to this server; upload it (JPEG, PNG, WebP, GIF …) or click an example below the "
+    "upload box"
+)
+
+
+def uploaded_file(path: str) -> str:
+    """``path`` if it is a file in Gradio's upload folder (an upload, or an example the page offers), else a
+    ``ValueError`` that does not repeat it. Gradio checks an upload's path only when its ``FileData`` carries
+    Gradio's meta (``processing_utils._check_allowed``); an image's ``ImageData`` has no such check and takes the
+    meta by default, so ``{"path": "/any/file.jpg"}`` sent by hand would reach the handler."""
+    folder = Path(outputs.gradio_cache_dir()).resolve()
+    if not Path(path).resolve().is_relative_to(folder):
+        raise ValueError(NOT_UPLOADED)
+    return path
+
+
+@functools.cache
+def _upload() -> ImageUpload:
+    return ImageUpload(type="filepath", render=False)
+
+
+def upload_path(sent: dict | None) -> str | None:
+    """What an ``ImageUpload`` hands its handler (``preprocess``), from the value the browser sent, for an event that
+    skips Gradio's preprocessing (``wire.WIRE``: no hop to a worker thread per input). Gradio's ``preprocess_data``
+    has checked the upload either way: a ``FileData`` with Gradio's meta, its file inside the upload folder."""
+    if sent is None:
+        return None
+    return _upload().preprocess(_upload().data_model.model_validate(sent))

@@ -8,7 +8,7 @@ import functools
 import gradio as gr
 
 from visualizer.ui import units, wire
-from visualizer.ui.components import IMAGE_LABEL, ImageUpload, choices, image_label, model_choices
+from visualizer.ui.components import IMAGE_LABEL, ImageUpload, choices, image_label, model_choices, upload_path
 from visualizer.ui.handlers import LIGHT, NETWORK, friendly
 from visualizer.ui.page_assets import PAGE_LANG_ARG_JS
 from visualizer.ui.text import i18n
@@ -73,7 +73,7 @@ def feature_maps_ui(
     # (track_tqdm: the one-time ImageNet weights download shows its progress bar in the page; the parameter names
     # are the `feature_maps` endpoint's parameter names)
     out = features.feature_maps_page(
-        image,
+        upload_path(image),
         model,
         weights,
         checkpoint,
@@ -170,7 +170,7 @@ class FeaturesTab:
             )
         self.layer = gr.Dropdown([], label=i18n("layer"), allow_custom_value=True)
         with gr.Row():
-            self.top_n = gr.Slider(1, 64, value=16, step=1, label=i18n("top_n"))
+            self.top_n = gr.Slider(1, features.MAX_SHOWN, value=16, step=1, label=i18n("top_n"))
             self.rank = gr.Radio(RANKS, value="mean", label=i18n("rank_by"))
         with gr.Row():
             self.colormap = gr.Dropdown(COLORMAPS, value="viridis", label=i18n("colormap"))
@@ -247,7 +247,7 @@ class FeaturesTab:
             [*outputs, self.state, self.rf_info],
             api_name="feature_maps",
             **NETWORK,
-            **wire.WIRE_OUT,
+            **wire.WIRE,
         )
         # Prepared on page load (a tab not shown yet keeps what it is sent), and on the first look if that was
         # quicker than the load's forward pass: the tab is never empty when it opens.
@@ -259,7 +259,7 @@ class FeaturesTab:
             js=PAGE_LANG_ARG_JS,
             api_visibility="private",
             **NETWORK,
-            **wire.WIRE_OUT,
+            **wire.WIRE,
         )
         self.grid.select(friendly(grid_clicked), self.state, [self.rf, self.rf_info], api_visibility="private")
 

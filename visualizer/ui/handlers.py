@@ -88,6 +88,12 @@ MESSAGES_KO = [
     ),
     (r"^show the feature maps first, then click a map$", "먼저 특징 맵을 보인 뒤 맵을 클릭하세요"),
     (
+        r"^that image was not uploaded to this server; upload it \(JPEG, PNG, WebP, GIF …\) or click an example "
+        r"below the upload box$",
+        "이 이미지는 이 서버에 올린 것이 아닙니다; 이미지(JPEG, PNG, WebP, GIF …)를 올리거나 올리기 상자 아래의 예시를 "
+        "클릭하세요",
+    ),
+    (
         r"^that click is between the maps; click inside one of the coloured maps$",
         "맵 사이를 클릭했습니다; 색칠된 맵 안을 클릭하세요",
     ),
@@ -124,8 +130,8 @@ MESSAGES_KO = [
     (r"^(.+) must be a whole number, got (.+)$", r"\1: 정수여야 합니다 (입력: \2)"),
     (r"^(.+) must be from (.+) to (.+), got (.+)$", r"\1: \2에서 \3 사이여야 합니다 (입력: \4)"),
     (
-        r"^(.+) is empty or not a number; enter a value from (.+) to (.+)$",
-        r"\1: 비었거나 숫자가 아닙니다; \2에서 \3 사이의 값을 넣으세요",
+        r"^(.+) is empty or not a number \((.*)\); enter a value from (.+) to (.+)$",
+        r"\1: 비었거나 숫자가 아닙니다 (입력: \2); \3에서 \4 사이의 값을 넣으세요",
     ),
 ]
 FIELDS_KO = {  # the fields those messages name (views.training.make_config, views.stacks)
@@ -135,6 +141,7 @@ FIELDS_KO = {  # the fields those messages name (views.training.make_config, vie
     "Training images": "학습 이미지 수",
     "Weight decay": "가중치 감쇠",
     "Seed": "시드",
+    "Channels shown": "표시할 채널 수",
     "kernel": "커널",
     "repeats": "쌓는 합성곱의 개수",
     "input channels": "입력 채널 수",

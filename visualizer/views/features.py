@@ -34,7 +34,7 @@ from visualizer.features import (
 from visualizer.features import (
     layer_choices as spatial_choices,
 )
-from visualizer.numbers import shape_text
+from visualizer.numbers import checked_number, shape_text
 from visualizer.predictions import prediction_note, top_k
 from visualizer.records import parse_layer_key
 from visualizer.rf_overlay import click_to_unit, unit_overlay
@@ -42,6 +42,7 @@ from visualizer.views.layer_details import page_lang, t
 from visualizer.weight_sources import ImageNetWeightsMissing, LoadedModel, WeightsError, latest_checkpoint, load_weights
 
 MAX_EXAMPLES = 6
+MAX_SHOWN = 64  # the most maps a grid shows (the page's slider goes to it)
 
 
 def example_images() -> list[str]:
@@ -350,7 +351,8 @@ def feature_maps(
     cam_layer = cam_layer if cam_layer and parse_layer_key(cam_layer)[0] in names else default_cam_layer(name)
     cam_index = _class_index(cam_class, loaded.class_names)
     # One forward pass serves the grid, the overview, the predictions and Grad-CAM.
-    out = _explore(loaded, image, layer, int(top_n), rank_by, colormap, normalize, True, True, cam_layer, cam_index)
+    count = checked_number(top_n, "Channels shown", int, 1, MAX_SHOWN)  # an API caller's number too
+    out = _explore(loaded, image, layer, count, rank_by, colormap, normalize, True, True, cam_layer, cam_index)
     cam = out["cam"]
     top5 = top5_table(out["predictions"], lang)
     shown = ", ".join(str(tile.channel) for tile in out["channels"][:12]) + (" …" if len(out["channels"]) > 12 else "")

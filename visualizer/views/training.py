@@ -17,6 +17,7 @@ from visualizer import snapshots
 from visualizer.background import ACTIVE_STATES, get_trainer
 from visualizer.budgets import runs
 from visualizer.features import colormap_lut
+from visualizer.numbers import checked_number
 from visualizer.snapshots import NetworkSnapshot
 from visualizer.training import (
     FROM_DATASET,
@@ -30,26 +31,6 @@ from visualizer.training import (
 from visualizer.views.layer_details import page_lang, t
 
 UI_LOG_EVERY = 5  # steps between curve points: classroom runs are short, the curve should move every second
-
-
-def _number(value: Any, name: str, kind: type, lo: float, hi: float) -> Any:
-    """Gradio Number fields arrive as float or None; turn them into checked ints/floats with a clear message."""
-    try:  # a float from the page, or a string from an API call ('2.5', '3')
-        number = float(value) if value is not None and not isinstance(value, bool) else math.nan
-    except (TypeError, ValueError):
-        number = math.nan
-    if not math.isfinite(number):
-        shown = str(value) if len(str(value)) <= 40 else str(value)[:40] + "…"
-        raise ValueError(f"{name} is empty or not a number ({shown!r}); enter a value from {lo:g} to {hi:g}")
-    if kind is int:
-        if not number.is_integer():  # 2.5 epochs is refused, not silently run as 2
-            raise ValueError(f"{name} must be a whole number, got {number:g}; e.g. {max(lo, math.floor(number)):g}")
-        value = int(number)
-    else:
-        value = number
-    if not lo <= value <= hi:
-        raise ValueError(f"{name} must be from {lo:g} to {hi:g}, got {value:g}")
-    return value
 
 
 def make_config(
@@ -91,7 +72,7 @@ def make_config(
     for name, value in given.items():
         if value is FROM_DATASET:
             continue
-        fields[name] = _number(value, *checks[name]) if name in checks else value
+        fields[name] = checked_number(value, *checks[name]) if name in checks else value
     if "subset" in fields:
         fields["subset"] = fields["subset"] or None  # 0: all
     if "augment" in fields:
@@ -102,8 +83,8 @@ def make_config(
         model=(model or "").strip(),
         dataset=dataset,
         optimizer=optimizer,
-        weight_decay=_number(weight_decay, "Weight decay", float, 0, 1),
-        seed=_number(seed, "Seed", int, 0, 2**31 - 1),
+        weight_decay=checked_number(weight_decay, "Weight decay", float, 0, 1),
+        seed=checked_number(seed, "Seed", int, 0, 2**31 - 1),
         pretrained=bool(pretrained),
         freeze_features=bool(freeze_features),
         resume=resume or None,
