@@ -6,9 +6,10 @@ Starts the real server (``app.py`` in a scratch folder) and, for the baseline, a
 returns its input, same queue settings): Gradio's own round trip. Then:
 
 * **single** — one client, warm: the echo round trip; the record-only answers (``analyze`` of a model already
-  analysed, ``layer_details`` = a diagram click's card, ``compare_stacks``, ``compare_models``) as ratios to it
-  (goal ≤ 1.5×); one VGG-16 ``feature_maps`` request (every picture downloaded and decoded, as on a first look), the
-  load baseline; the same request seen before (its pictures in the browser's cache, ``ui.cached_pictures``).
+  analysed, ``layer_details`` = a diagram click's card, ``compare_stacks``, ``compare_models``; each through the
+  page's own event where it has one, ``<name>_in_page``, as a student's browser asks) as ratios to it (goal ≤ 1.5×);
+  one VGG-16 ``feature_maps`` request (every picture downloaded and decoded, as on a first look), the load baseline;
+  the same request seen before (its pictures in the browser's cache, ``ui.cached_pictures``).
   Also one new photo through VGG-16 (its forward pass runs), the baseline for new photos under load.
 * **mix** — ``--clients`` clients loop over analyze, stacks, clicks, feature maps of the example photos (every
   model × photo shown once before the clock starts, as after a class's first minutes) and, one request in 27, a new
@@ -291,17 +292,22 @@ class Requests:
             }
         return self._uploaded[path]
 
+    def page(self, api: str) -> str:
+        """The page's own event for what scripts call ``api`` (``<api>_in_page``: answered in its request, a refusal
+        said in the page, ``ui.handlers.DIRECT``), where the page has one; else ``api``."""
+        return f"{api}_in_page" if f"{api}_in_page" in self.fn else api
+
     def analyze(self, model: str = "vgg16") -> None:
-        self.call("analyze", model, "", "en")
+        self.call(self.page("analyze"), model, "", "en")
 
     def click(self, model: str = "vgg16", layer: str = "features.10") -> None:
         self.call("layer_details", model, "", layer)
 
     def stacks(self, kernel: int = 3, repeats: int = 2, channels: int = 64) -> None:
-        self.call("compare_stacks", kernel, repeats, channels, 64, "en")
+        self.call(self.page("compare_stacks"), kernel, repeats, channels, 64, "en")
 
     def compare(self) -> None:
-        self.call("compare_models", ["alexnet", "vgg16", "resnet18", "resnet50"], "3x224x224", "en")
+        self.call(self.page("compare_models"), ["alexnet", "vgg16", "resnet18", "resnet50"], "3x224x224", "en")
 
     def feature_maps(
         self, model: str = "vgg16", layer: str = "features.10", image: str | None = None, cold: bool = False

@@ -221,14 +221,27 @@ def test_every_tab_opens_filled_at_1024(browser, server_url, shots, locale):
     assert all(s <= FILLED_WITHIN_S for s in seconds.values()), seconds
 
 
-def test_a_refusal_pops_up_in_the_pages_language(browser, server_url):
+def test_a_refusal_is_said_under_the_pickers_in_the_pages_language(browser, server_url, shots):
+    # The page's analyses and comparisons answer outside the queue, where Gradio pops nothing up: the refusal is
+    # said in the tab's slot (handlers.said_beside), in Korean, and what the tab showed stays.
     context, page = open_page(browser, server_url, "ko-KR", 1024, 768)
     open_tab(page, "arch")
+    page.locator("#arch-diagram svg").first.wait_for()
     box = page.get_by_label("모델").first
     box.fill("nope")
     box.press("Enter")
     page.get_by_role("button", name="분석").click()
-    toast = page.locator("[data-testid=toast-body]")
-    toast.get_by_text(re.compile("알 수 없는 모델 'nope'; 쓸 수 있는 이름: alexnet")).wait_for()
-    assert not toast.get_by_text("unknown model").first.is_visible()
+    said = page.locator("#arch-said .said-in-place")
+    said.get_by_text(re.compile("알 수 없는 모델 'nope'; 쓸 수 있는 이름: alexnet")).wait_for()
+    assert not said.get_by_text("unknown model").first.is_visible()
+    assert page.locator("#arch-diagram svg").first.is_visible()  # the drawing shown before stays
+    assert page.get_by_text("Error", exact=True).count() == 0  # no red badge on the panels
+    box = said.bounding_box()
+    assert box and box["y"] + box["height"] <= 768, box  # under the pickers, on screen at a projector's size
+    page.screenshot(path=str(shots / "refusal-ko-arch-1024.png"))
+    box = page.get_by_label("모델").first
+    box.fill("vgg16")
+    box.press("Enter")
+    page.get_by_role("button", name="분석").click()
+    said.wait_for(state="detached")  # the next answer empties the slot
     context.close()

@@ -18,7 +18,7 @@ from visualizer.budgets.cpu import NETWORK_NICE
 from visualizer.ui.app import build_demo
 from visualizer.ui.architecture import analyze_ui
 from visualizer.ui.compare import compare_ui
-from visualizer.ui.handlers import NETWORK, friendly, on_network_thread, page_message, said_in_place
+from visualizer.ui.handlers import NETWORK, friendly, on_network_thread, page_message, said_beside, said_in_place
 from visualizer.ui.stacks import stacks_ui
 from visualizer.user_models import register_instance
 from visualizer.views import architecture as architecture_view
@@ -66,8 +66,12 @@ def test_forward_passes_share_one_queue_and_answers_from_records_have_their_own(
     assert sorted(network) == [
         "arch_erf",
         "arch_selected",
-        "arch_selected_1",  # after a box click and a row click (answered outside the queue: no state change event)
+        # after a box click, a row click, an analysis by button or size and one by model (each answered outside the
+        # queue: no state change event)
+        "arch_selected_1",
         "arch_selected_2",
+        "arch_selected_3",
+        "arch_selected_4",
         "effective_rf",
         "explain_unit",
         "feature_maps",
@@ -90,14 +94,34 @@ def test_forward_passes_share_one_queue_and_answers_from_records_have_their_own(
     assert len(snapshot) == 1 and sum(e.api_name.startswith("snapshot_ui") for e in events) == 8
 
 
-def test_a_clicks_card_skips_the_queue_and_answers_with_common_refusals_stay_queued(events):
-    # The cards of a box or row click (and the API's layer_details) are answered in their request (queue=False);
-    # answers whose refusals are common stay queued, since only a queued event's refusal pops up in Gradio 6.31.
+def test_the_pages_answers_from_the_records_skip_the_queue_and_scripts_keep_queued_endpoints(events):
+    # The page's cards (a box or row click), analyses, stacks and comparisons are answered in their request
+    # (queue=False), each with its refusal said in the page; scripts' documented endpoints stay queued.
     direct = {e.api_name for e in events if not e.queue and e.fn is not None and e.api_name != "load_example"}
-    assert {"diagram_clicked", "row_clicked", "layer_details"} <= direct
+    in_page = {"analyze_in_page", "compare_stacks_in_page", "compare_models_in_page"}
+    assert {"diagram_clicked", "row_clicked", "layer_details"} | in_page <= direct
+    by_name = {e.api_name: e for e in events}
     for name in ("analyze", "compare_stacks", "compare_models", "feature_maps", "train_start", "refold_ui"):
         assert name not in direct, name
+    for name in in_page:
+        page, script = by_name[name], by_name[name.removesuffix("_in_page")]
+        assert page.api_visibility == "private" and script.api_visibility == "public" and not script.targets
+        # the same outputs, and a slot for the refusal after them
+        assert page.outputs[:-1] == script.outputs and "refusal-slot" in page.outputs[-1].elem_classes
+        assert page.fn.__wrapped__.__wrapped__ is script.fn.__wrapped__  # one handler (said_beside's, friendly's)
     assert not any(e.queue is False and e.concurrency_id == NETWORK["concurrency_id"] for e in events)
+
+
+def test_a_refusal_said_beside_has_a_slot_of_its_own():
+    def compare(names):
+        if len(names) < 2:
+            raise ValueError(f"pick at least two models to compare (got {len(names)})")
+        return "table", "chart"
+
+    assert said_beside(compare, 2)(["a", "b"]) == ("table", "chart", "")  # an answer empties the slot
+    refused = said_beside(compare, 2)(["a"])
+    assert refused[:2] == (gr.skip(), gr.skip())  # what the tab showed stays
+    assert 'class="said-in-place"' in refused[2] and "(got 1)" in refused[2] and "(지금 1개)" in refused[2]
 
 
 def test_a_refusal_said_in_place_is_the_answers_own_panel():

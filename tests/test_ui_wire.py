@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import os
+import re
 import shutil
 
 import gradio as gr
@@ -181,3 +182,27 @@ def test_what_an_api_caller_sends_unprocessed_is_checked_by_the_view(api, inputs
         )
     )
     assert len(answer["data"][0]["data"]) == 2
+
+
+@pytest.mark.parametrize(
+    "name, good, bad, said",
+    [
+        ("analyze", ["vgg16", "", "en"], ["vgg17", "", "en"], "valid names"),
+        ("compare_stacks", [3, 2, 64, 64, "ko"], [3, 2.5, 64, 64, "en"], "repeats must be a whole number"),
+        ("compare_models", [["alexnet", "vgg16"], "224", "en"], [["alexnet"], "224", "en"], "(got 1)"),
+    ],
+)
+def test_the_pages_own_answer_is_the_scripts_answer_and_its_refusal_is_said_in_its_slot(name, good, bad, said):
+    # Through Gradio's server path (process_api): the page's event answers what the script's endpoint answers, plus
+    # an empty slot; refused, the slot says why and every other output is left as the page shows it.
+    demo = build_demo()
+    page, script = (next(fn for fn in demo.fns.values() if fn.api_name == n) for n in (f"{name}_in_page", name))
+    answer = asyncio.run(demo.process_api(page, list(good), state=SessionState(demo)))["data"]
+    expected = asyncio.run(demo.process_api(script, list(good), state=SessionState(demo)))["data"]
+    assert answer[:-1] == expected and answer[-1] == ""
+    refused = asyncio.run(demo.process_api(page, list(bad), state=SessionState(demo)))["data"]
+    assert said in refused[-1] and "said-in-place" in refused[-1]
+    for kept, output in zip(refused[:-1], page.outputs[:-1]):  # updates without a value (a gr.State: untouched)
+        assert (kept is None and output.stateful) or (kept["__type__"] == "update" and "value" not in kept), kept
+    with pytest.raises(gr.Error, match=re.escape(said)):  # a script is refused with an error
+        asyncio.run(demo.process_api(script, list(bad), state=SessionState(demo)))

@@ -22,7 +22,7 @@ from visualizer.ui.components import (
     model_choices,
 )
 from visualizer.ui.downloads import EXPORTS, links
-from visualizer.ui.handlers import DIRECT, LIGHT, NETWORK, friendly, said_in_place
+from visualizer.ui.handlers import DIRECT, LIGHT, NETWORK, friendly, refusal_slot, said_beside, said_in_place
 from visualizer.ui.page_assets import PAGE_LANG_ARG_JS
 from visualizer.ui.text import i18n
 from visualizer.views import architecture, features
@@ -188,6 +188,7 @@ class ArchitectureTab:
                 scale=2,
             )
             self.button = gr.Button(i18n("analyze"), variant="primary", scale=1)
+        self.said = refusal_slot("arch-said")  # a refused model or size (the analysis shown stays)
         self.fold = gr.Radio(architecture.fold_choices("en"), value="blocks", label=i18n("fold"), elem_id="arch-fold")
         self.diagram = gr.HTML(elem_id="arch-diagram", js_on_load=DIAGRAM_JS, padding=False)
         self.totals = gr.Markdown()
@@ -206,20 +207,27 @@ class ArchitectureTab:
 
     def _analyze_events(self, demo: gr.Blocks) -> None:
         inputs, outputs = [self.model, self.size, self.lang], self.analysis + self.no_maps
-        gr.on(
+        # The page's analyses answer in their request (``DIRECT``), a refusal said under the pickers; scripts have
+        # the `analyze` endpoint, queued, refusing with an error.
+        in_page = said_beside(analyze_ui, len(outputs))
+        analysed = gr.on(
             [self.button.click, self.size.select],
-            friendly(analyze_ui),
+            in_page,
             inputs,
-            outputs,
-            api_name="analyze",
+            [*outputs, self.said],
+            api_name="analyze_in_page",
+            api_visibility="private",
             js=UNPICK_JS,
-            **LIGHT,
+            **DIRECT,
             **wire.WIRE,
         )
+        gr.on([], friendly(analyze_ui), inputs, outputs, api_name="analyze", **LIGHT, **wire.WIRE)
         # Picking a model switches to the input size it was designed for, then analyses it.
-        self.model.select(friendly(architecture.design_size), self.model, self.size, api_visibility="private").then(
-            friendly(analyze_ui), inputs, outputs, js=UNPICK_JS, api_visibility="private", **wire.WIRE
-        )
+        picked = self.model.select(
+            friendly(architecture.design_size), self.model, self.size, api_visibility="private"
+        ).then(in_page, inputs, [*outputs, self.said], js=UNPICK_JS, api_visibility="private", **DIRECT, **wire.WIRE)
+        for answered in (analysed, picked):  # (a direct answer's new state fires no change: the unit panel after it)
+            self.unit.after(answered)
         demo.load(friendly(analyze_ui), inputs, outputs, js=PAGE_LANG_ARG_JS, api_visibility="private", **wire.WIRE)
         self.lang.change(
             friendly(functools.partial(relabel_ui, sources=self.opening.weight_sources)),

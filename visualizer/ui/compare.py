@@ -7,7 +7,7 @@ import gradio as gr
 import zoo
 from visualizer.ui import wire
 from visualizer.ui.components import SIZE_PRESETS
-from visualizer.ui.handlers import LIGHT, friendly
+from visualizer.ui.handlers import DIRECT, LIGHT, friendly, refusal_slot, said_beside
 from visualizer.ui.page_assets import PAGE_LANG_ARG_JS
 from visualizer.ui.text import i18n
 from visualizer.views import compare
@@ -41,12 +41,24 @@ def build(demo: gr.Blocks, lang: gr.Radio, opening: PageOpening | None = None) -
                 SIZE_PRESETS, value=opening.compare_size, allow_custom_value=True, label=i18n("input_size"), scale=1
             )
             button = gr.Button(i18n("compare"), variant="primary", scale=1)
+        said = refusal_slot("compare-said")  # too few or too many models, a name or size not understood
         table = gr.Dataframe(interactive=False, elem_id="compare-table")
         charts = gr.HTML(elem_id="compare-charts", padding=True)
         gr.Markdown(i18n("explain_compare"))
 
     outputs = [table, charts]
     inputs = [models, size, lang]
-    button.click(friendly(compare_ui), inputs, outputs, api_name="compare_models", **LIGHT, **wire.WIRE)
+    # The page's comparison in its request (``DIRECT``), a refusal said under the pickers; scripts have the
+    # `compare_models` endpoint, queued, refusing with an error.
+    button.click(
+        said_beside(compare_ui, len(outputs)),
+        inputs,
+        [*outputs, said],
+        api_name="compare_models_in_page",
+        api_visibility="private",
+        **DIRECT,
+        **wire.WIRE,
+    )
+    gr.on([], friendly(compare_ui), inputs, outputs, api_name="compare_models", **LIGHT, **wire.WIRE)
     demo.load(friendly(compare_ui), inputs, outputs, js=PAGE_LANG_ARG_JS, api_visibility="private", **wire.WIRE)
     lang.change(friendly(compare_ui), inputs, outputs, api_visibility="private", **LIGHT, **wire.WIRE)

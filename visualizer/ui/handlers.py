@@ -31,15 +31,16 @@ from visualizer.views.layer_details import is_bilingual, t
 # under 8 students (``bench/bench_load.py``) four took feature maps' p95 from 0.80 to 0.69 s, 28.5 to 33.7 answers/s.
 NETWORK = {"concurrency_id": "network", "concurrency_limit": 4}
 LIGHT = {"concurrency_limit": 4}
-# A click's card skips the queue altogether (``queue=False``, Gradio's documented switch): the page asks with one
-# ``POST /gradio_api/run/…`` and reads the card from its response, where a queued event costs a ``queue/join``, the
-# session's event stream and the queue's bookkeeping (``Queue.process_events``), all on the one event loop every
-# student's request passes through. An echo measured both ways in one process: 1.7 ms a round trip and 1.6 ms of
-# server CPU direct, against 4.6 and 4.9 ms queued. (Scripts through ``gradio_client`` still join the queue, where
-# ``LIGHT``'s limit holds for them.) Gradio 6.31's page shows no pop-up for such an event's ``gr.Error`` (its client
-# drops the error's ``visible``: the outputs get an "Error" badge and no text), so a refusal is said in the answer
-# itself (``said_in_place``). Answers whose refusals are common (a typed model or size, the stacks' numbers, too few
-# models to compare) stay queued, with their pop-ups.
+# The page's answers from the records (a click's card, an analysis, the stacks, a comparison) skip the queue
+# altogether (``queue=False``, Gradio's documented switch): the page asks with one ``POST /gradio_api/run/…`` and
+# reads the answer from its response, where a queued event costs a ``queue/join``, the session's event stream and
+# the queue's bookkeeping (``Queue.process_events``), all on the one event loop every student's request passes
+# through. An echo measured both ways in one process: 1.7 ms a round trip and 1.6 ms of server CPU direct, against
+# 4.6 and 4.9 ms queued. Gradio 6.31's page shows no pop-up for such an event's ``gr.Error`` (its client drops the
+# error's ``visible``: the outputs get an "Error" badge and no text), so a refusal is said in the page itself: in the
+# card's panel (``said_in_place``), or in a slot under the tab's controls (``said_beside``, ``refusal_slot``).
+# Scripts keep endpoints of their own under the documented names (``analyze``, ``compare_stacks``, …), queued
+# (``LIGHT``'s limit holds for them) and refusing with an error, as a caller expects.
 DIRECT = {"queue": False}
 # Queues order requests; the CPU is shared all the same. Forward passes run on threads of their own at the lowest
 # priority of the server's (``budgets.cpu``: a training run first, then answers from the records, then passes), so
@@ -199,6 +200,22 @@ def said_in_place(fn: Callable, outputs: int, at: int = 0) -> Callable:
             return tuple(answer)
 
     return wrapper
+
+
+def said_beside(fn: Callable, outputs: int) -> Callable:
+    """``said_in_place`` for an answer of ``outputs`` values with a message slot of its own after them (the tab's
+    ``refusal_slot``): emptied by each answer, the refusal there otherwise, the ``outputs`` keeping what they show."""
+
+    @functools.wraps(fn)
+    def answered(*args: Any, **kwargs: Any) -> tuple:
+        return (*fn(*args, **kwargs), "")
+
+    return said_in_place(answered, outputs + 1, at=outputs)
+
+
+def refusal_slot(elem_id: str) -> gr.HTML:
+    """Where a ``DIRECT`` answer's refusal is said (``said_beside``): empty, so it takes no room until then."""
+    return gr.HTML("", elem_id=elem_id, elem_classes="refusal-slot", padding=False, container=False)
 
 
 def without_server_paths(message: str) -> str:

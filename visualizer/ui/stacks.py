@@ -5,7 +5,7 @@ from __future__ import annotations
 import gradio as gr
 
 from visualizer.ui import wire
-from visualizer.ui.handlers import LIGHT, friendly
+from visualizer.ui.handlers import DIRECT, LIGHT, friendly, refusal_slot, said_beside
 from visualizer.ui.page_assets import PAGE_LANG_ARG_JS
 from visualizer.ui.text import i18n
 from visualizer.views import stacks
@@ -27,6 +27,7 @@ def build(demo: gr.Blocks, lang: gr.Radio) -> None:
             repeat = gr.Slider(1, 6, value=2, step=1, label=i18n("repeats"))
             in_channels = gr.Slider(1, 1024, value=64, step=1, label=i18n("in_ch"))
             out_channels = gr.Slider(1, 1024, value=64, step=1, label=i18n("out_ch"))
+        said = refusal_slot("stacks-said")  # numbers a script or a typed value got wrong (the comparison stays)
         summary = gr.Markdown(elem_id="stacks-summary")
         table = gr.Dataframe(interactive=False)
         chart = gr.HTML(elem_id="stacks-chart", padding=True)
@@ -34,14 +35,18 @@ def build(demo: gr.Blocks, lang: gr.Radio) -> None:
 
     inputs = [kernel, repeat, in_channels, out_channels, lang]
     outputs = [table, summary, chart]
+    # The page's answer in its request (``DIRECT``), a refusal said above the summary; scripts have the
+    # `compare_stacks` endpoint, queued, refusing with an error.
     gr.on(
         [c.release for c in inputs[:-1]],
-        friendly(stacks_ui),
+        said_beside(stacks_ui, len(outputs)),
         inputs,
-        outputs,
-        api_name="compare_stacks",
-        **LIGHT,
+        [*outputs, said],
+        api_name="compare_stacks_in_page",
+        api_visibility="private",
+        **DIRECT,
         **wire.WIRE,
     )
+    gr.on([], friendly(stacks_ui), inputs, outputs, api_name="compare_stacks", **LIGHT, **wire.WIRE)
     demo.load(friendly(stacks_ui), inputs, outputs, js=PAGE_LANG_ARG_JS, api_visibility="private", **wire.WIRE)
     lang.change(friendly(stacks_ui), inputs, outputs, api_visibility="private", **LIGHT, **wire.WIRE)

@@ -196,8 +196,9 @@ class ArchitectureUnits:
         )
 
     def after(self, click: Any) -> Any:
-        """The panel shown anew after ``click`` (a box or row click's card, answered outside the queue: Gradio 6.31's
-        page fires no ``change`` of a ``gr.State`` set by such an answer, so the state's change does not bring it)."""
+        """The panel shown anew after ``click`` (a box or row click's card, an analysis: answered outside the queue,
+        and Gradio 6.31's page fires no ``change`` of a ``gr.State`` set by such an answer, so the state's change does
+        not bring it)."""
         return click.then(**self._selected)
 
 
