@@ -227,6 +227,7 @@ def test_a_refusal_is_said_under_the_pickers_in_the_pages_language(browser, serv
     context, page = open_page(browser, server_url, "ko-KR", 1024, 768)
     open_tab(page, "arch")
     page.locator("#arch-diagram svg").first.wait_for()
+    assert page.locator("#arch-said").is_hidden()  # an empty slot takes no room
     box = page.get_by_label("모델").first
     box.fill("nope")
     box.press("Enter")
@@ -244,4 +245,5 @@ def test_a_refusal_is_said_under_the_pickers_in_the_pages_language(browser, serv
     box.press("Enter")
     page.get_by_role("button", name="분석").click()
     said.wait_for(state="detached")  # the next answer empties the slot
+    page.locator("#arch-said").wait_for(state="hidden")
     context.close()

@@ -115,6 +115,8 @@ CSS = """
 /* a refusal said in an answer's own panel (handlers.said_in_place), where a pop-up cannot be shown */
 .said-in-place { border: 1px solid #c0392b; border-radius: 6px; padding: 8px 12px; color: #7b1d13;
   background: #fdf0ee; }
+/* a tab's slot for such a refusal (handlers.refusal_slot) takes no room, not even the column's gap, while empty */
+.refusal-slot:not(:has(.said-in-place)) { display: none !important; }
 .ko { display: none; }
 html[data-cnnviz-lang="ko"] .ko { display: inline !important; }  /* beats Gradio's prefixed copy of .ko */
 html[data-cnnviz-lang="ko"] .en { display: none !important; }
