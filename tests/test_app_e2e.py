@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import json
 import re
 import time
@@ -186,6 +187,11 @@ def test_a_photo_the_server_was_not_sent_is_refused_and_numbers_are_checked_with
         assert status == 500 and "Channels shown" in answer["error"] and said in answer["error"], answer
     status, answer = run_feature_maps(server_url, uploaded, 8)  # still serving; that upload is the server's
     assert status == 200 and "features" in answer["data"][1]
+    # A photo sent inline (base64, as an API caller may) is decoded into Gradio's cache, as its own upload does.
+    with open(example, "rb") as f:
+        inline = "data:image/jpeg;base64," + base64.b64encode(f.read()).decode()
+    status, answer = run_feature_maps(server_url, {"url": inline, "orig_name": "photo.jpg"}, 8)
+    assert status == 200 and "features" in answer["data"][1], answer
 
 
 def upload(server_url: str, path: str) -> str:

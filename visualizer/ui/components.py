@@ -6,11 +6,11 @@ file on import; git ignores it.
 
 from __future__ import annotations
 
-import functools
 from pathlib import Path
 from typing import Any
 
 import gradio as gr
+from gradio.data_classes import ImageData
 
 import zoo
 from visualizer.budgets import outputs
@@ -64,7 +64,7 @@ class ImageUpload(gr.Image):
     is_template = True  # the browser side is the ordinary Image component
 
     def preprocess(self, payload: Any) -> Any:
-        if payload is None or payload.path is None or (payload.url or "").startswith("data:"):
+        if _decoded_by_gradio(payload):
             return super().preprocess(payload)
         try:
             return uploaded_file(payload.path)
@@ -89,15 +89,21 @@ def uploaded_file(path: str) -> str:
     return path
 
 
-@functools.cache
-def _upload() -> ImageUpload:
-    return ImageUpload(type="filepath", render=False)
+def _decoded_by_gradio(payload: Any) -> bool:
+    """No upload's file to hand over: nothing sent, or an image sent inline (a ``data:`` URL, from an API caller)."""
+    return payload is None or payload.path is None or (payload.url or "").startswith("data:")
 
 
 def upload_path(sent: dict | None) -> str | None:
     """What an ``ImageUpload`` hands its handler (``preprocess``), from the value the browser sent, for an event that
     skips Gradio's preprocessing (``wire.WIRE``: no hop to a worker thread per input). Gradio's ``preprocess_data``
     has checked the upload either way: a ``FileData`` with Gradio's meta, its file inside the upload folder."""
-    if sent is None:
-        return None
-    return _upload().preprocess(_upload().data_model.model_validate(sent))
+    payload = None if sent is None else ImageData.model_validate(sent)
+    if _decoded_by_gradio(payload):  # (rare: decoded by the component's own preprocess, as the tabs' uploads are)
+        return _INLINE.preprocess(payload)
+    return uploaded_file(payload.path)
+
+
+# Made here, on import: a component made inside an event handler is only an update (Gradio skips most of its
+# ``__init__``), which cannot preprocess.
+_INLINE = ImageUpload(type="filepath", render=False)
