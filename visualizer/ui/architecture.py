@@ -22,7 +22,15 @@ from visualizer.ui.components import (
     model_choices,
 )
 from visualizer.ui.downloads import EXPORTS, links
-from visualizer.ui.handlers import DIRECT, LIGHT, NETWORK, friendly, refusal_slot, said_beside, said_in_place
+from visualizer.ui.handlers import (
+    DIRECT,
+    LIGHT,
+    NETWORK,
+    friendly,
+    in_page_and_for_scripts,
+    refusal_slot,
+    said_in_place,
+)
 from visualizer.ui.page_assets import PAGE_LANG_ARG_JS
 from visualizer.ui.text import i18n
 from visualizer.views import architecture, features
@@ -207,25 +215,21 @@ class ArchitectureTab:
 
     def _analyze_events(self, demo: gr.Blocks) -> None:
         inputs, outputs = [self.model, self.size, self.lang], self.analysis + self.no_maps
-        # The page's analyses answer in their request (``DIRECT``), a refusal said under the pickers; scripts have
-        # the `analyze` endpoint, queued, refusing with an error.
-        in_page = said_beside(analyze_ui, len(outputs))
-        analysed = gr.on(
-            [self.button.click, self.size.select],
-            in_page,
+        # The page's analyses answer in their request, a refusal said under the pickers; scripts have `analyze`.
+        triggers = [self.button.click, self.size.select]
+        analysed = in_page_and_for_scripts(triggers, analyze_ui, inputs, outputs, self.said, "analyze", js=UNPICK_JS)
+        # Picking a model switches to the input size it was designed for, then analyses it (as the page does).
+        picked = self.model.select(
+            friendly(architecture.design_size), self.model, self.size, api_visibility="private"
+        ).then(
+            analysed.fn,  # the same page handler
             inputs,
             [*outputs, self.said],
-            api_name="analyze_in_page",
-            api_visibility="private",
             js=UNPICK_JS,
+            api_visibility="private",
             **DIRECT,
             **wire.WIRE,
         )
-        gr.on([], friendly(analyze_ui), inputs, outputs, api_name="analyze", **LIGHT, **wire.WIRE)
-        # Picking a model switches to the input size it was designed for, then analyses it.
-        picked = self.model.select(
-            friendly(architecture.design_size), self.model, self.size, api_visibility="private"
-        ).then(in_page, inputs, [*outputs, self.said], js=UNPICK_JS, api_visibility="private", **DIRECT, **wire.WIRE)
         for answered in (analysed, picked):  # (a direct answer's new state fires no change: the unit panel after it)
             self.unit.after(answered)
         demo.load(friendly(analyze_ui), inputs, outputs, js=PAGE_LANG_ARG_JS, api_visibility="private", **wire.WIRE)

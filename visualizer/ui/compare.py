@@ -7,7 +7,7 @@ import gradio as gr
 import zoo
 from visualizer.ui import wire
 from visualizer.ui.components import SIZE_PRESETS
-from visualizer.ui.handlers import DIRECT, LIGHT, friendly, refusal_slot, said_beside
+from visualizer.ui.handlers import LIGHT, friendly, in_page_and_for_scripts, refusal_slot
 from visualizer.ui.page_assets import PAGE_LANG_ARG_JS
 from visualizer.ui.text import i18n
 from visualizer.views import compare
@@ -48,17 +48,7 @@ def build(demo: gr.Blocks, lang: gr.Radio, opening: PageOpening | None = None) -
 
     outputs = [table, charts]
     inputs = [models, size, lang]
-    # The page's comparison in its request (``DIRECT``), a refusal said under the pickers; scripts have the
-    # `compare_models` endpoint, queued, refusing with an error.
-    button.click(
-        said_beside(compare_ui, len(outputs)),
-        inputs,
-        [*outputs, said],
-        api_name="compare_models_in_page",
-        api_visibility="private",
-        **DIRECT,
-        **wire.WIRE,
-    )
-    gr.on([], friendly(compare_ui), inputs, outputs, api_name="compare_models", **LIGHT, **wire.WIRE)
+    # The page's comparison in its request, a refusal said under the pickers; scripts have `compare_models`.
+    in_page_and_for_scripts([button.click], compare_ui, inputs, outputs, said, "compare_models")
     demo.load(friendly(compare_ui), inputs, outputs, js=PAGE_LANG_ARG_JS, api_visibility="private", **wire.WIRE)
     lang.change(friendly(compare_ui), inputs, outputs, api_visibility="private", **LIGHT, **wire.WIRE)

@@ -21,6 +21,7 @@ import gradio as gr
 
 from visualizer.budgets import cpu, outputs
 from visualizer.budgets.allocator import release_freed_memory
+from visualizer.ui import wire
 from visualizer.views.layer_details import is_bilingual, t
 
 # Two queues: work that may run a network (feature maps, a clicked layer's maps) shares one group; answers computed
@@ -211,6 +212,28 @@ def said_beside(fn: Callable, outputs: int) -> Callable:
         return (*fn(*args, **kwargs), "")
 
     return said_in_place(answered, outputs + 1, at=outputs)
+
+
+def in_page_and_for_scripts(
+    triggers: list, fn: Callable, inputs: list, outputs: list, said: gr.HTML, api_name: str, **page: Any
+) -> Any:
+    """An answer from the records, registered twice: the page's event on ``triggers`` (``<api_name>_in_page``:
+    ``DIRECT``, its refusal said in ``said``, ``page``'s further keywords), and scripts' ``api_name`` endpoint beside
+    it (no trigger; queued with ``LIGHT``'s limit, refusing with an error). Both skip Gradio's processing
+    (``wire.WIRE``: ``fn`` answers in its sent form). Returns the page's event, for what follows it."""
+    answered = gr.on(
+        triggers,
+        said_beside(fn, len(outputs)),
+        inputs,
+        [*outputs, said],
+        api_name=f"{api_name}_in_page",
+        api_visibility="private",
+        **DIRECT,
+        **wire.WIRE,
+        **page,
+    )
+    gr.on([], friendly(fn), inputs, outputs, api_name=api_name, **LIGHT, **wire.WIRE)
+    return answered
 
 
 def refusal_slot(elem_id: str) -> gr.HTML:

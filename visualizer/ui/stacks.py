@@ -5,7 +5,7 @@ from __future__ import annotations
 import gradio as gr
 
 from visualizer.ui import wire
-from visualizer.ui.handlers import DIRECT, LIGHT, friendly, refusal_slot, said_beside
+from visualizer.ui.handlers import LIGHT, friendly, in_page_and_for_scripts, refusal_slot
 from visualizer.ui.page_assets import PAGE_LANG_ARG_JS
 from visualizer.ui.text import i18n
 from visualizer.views import stacks
@@ -35,18 +35,7 @@ def build(demo: gr.Blocks, lang: gr.Radio) -> None:
 
     inputs = [kernel, repeat, in_channels, out_channels, lang]
     outputs = [table, summary, chart]
-    # The page's answer in its request (``DIRECT``), a refusal said above the summary; scripts have the
-    # `compare_stacks` endpoint, queued, refusing with an error.
-    gr.on(
-        [c.release for c in inputs[:-1]],
-        said_beside(stacks_ui, len(outputs)),
-        inputs,
-        [*outputs, said],
-        api_name="compare_stacks_in_page",
-        api_visibility="private",
-        **DIRECT,
-        **wire.WIRE,
-    )
-    gr.on([], friendly(stacks_ui), inputs, outputs, api_name="compare_stacks", **LIGHT, **wire.WIRE)
+    # The page's answer in its request, a refusal said above the summary; scripts have `compare_stacks`.
+    in_page_and_for_scripts([c.release for c in inputs[:-1]], stacks_ui, inputs, outputs, said, "compare_stacks")
     demo.load(friendly(stacks_ui), inputs, outputs, js=PAGE_LANG_ARG_JS, api_visibility="private", **wire.WIRE)
     lang.change(friendly(stacks_ui), inputs, outputs, api_visibility="private", **LIGHT, **wire.WIRE)
