@@ -97,7 +97,7 @@ def _decoded_by_gradio(payload: Any) -> bool:
 def upload_path(sent: dict | None) -> str | None:
     """What an ``ImageUpload`` hands its handler (``preprocess``), from the value the browser sent, for an event that
     skips Gradio's preprocessing (``wire.WIRE``: no hop to a worker thread per input). Gradio's ``preprocess_data``
-    has checked the upload either way: a ``FileData`` with Gradio's meta, its file inside the upload folder."""
+    has checked a path sent with Gradio's meta either way; any path is checked here too (``uploaded_file``)."""
     payload = None if sent is None else ImageData.model_validate(sent)
     if _decoded_by_gradio(payload):  # (rare: decoded by the component's own preprocess, as the tabs' uploads are)
         return _INLINE.preprocess(payload)
